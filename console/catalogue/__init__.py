@@ -1,0 +1,37 @@
+"""The API catalogue: import (TD448 export, CSV, JSON, JSONL, Markdown, OpenAPI), model, lint.
+
+>>> cat = load_catalogue()            # the shipped TD448 document
+>>> len(cat.rows), len(cat.operations)
+(320, 152)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console import ASSETS_DIR
+from console.catalogue.errors import CatalogueError
+from console.catalogue.model import Catalogue, Contract, ImportNote, Operation, Row
+
+DEFAULT_CATALOGUE = ASSETS_DIR / "catalogue" / "td448.txt"
+
+__all__ = [
+    "DEFAULT_CATALOGUE",
+    "Catalogue",
+    "CatalogueError",
+    "Contract",
+    "ImportNote",
+    "Operation",
+    "Row",
+    "load_catalogue",
+]
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read a catalogue in any supported format (detected); the shipped one when ``path`` is None.
+
+    Raises :class:`CatalogueError` with the file, the line and the fix.
+    """
+    from console.catalogue.formats import read_catalogue
+
+    return read_catalogue(Path(path) if path is not None else DEFAULT_CATALOGUE)

@@ -1,0 +1,1 @@
+"""Kafka: the embedded broker supervisor and the live event feed."""
