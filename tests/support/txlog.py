@@ -1,0 +1,1 @@
+"""Transaction-log and caller fixtures: owned by the caller work."""
