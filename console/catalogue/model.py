@@ -178,8 +178,14 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class ImportNote:
-    """Something the importer did that a reader should know (a corrected typo, say)."""
+    """Something the importer found or did that a reader should know.
 
+    ``severity`` is "error" (the value is not in the vocabulary: the row keeps the closest known
+    value, and a strict import refuses the file), "warning" (a typo snapped to the vocabulary) or
+    "info" (a page break joined).
+    """
+
+    severity: str
     rule: str
     row: int | None
     page: int | None
