@@ -1,0 +1,1 @@
+"""The reference gateway: serves every catalogued operation with every promised behaviour."""
