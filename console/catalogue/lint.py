@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from console.catalogue import vocabulary as vocab
-from console.catalogue.model import Catalogue, Operation, Row
+from console.catalogue.model import Catalogue, Contract, Operation, Row
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -117,12 +117,12 @@ def _row_findings(row: Row) -> list[Finding]:
 
 def _operation_findings(op: Operation, catalogue: Catalogue) -> list[Finding]:
     out: list[Finding] = []
-    by_slug: dict[str, set[object]] = {}
+    by_slug: dict[str, list[Contract]] = {}
     for contract in op.contracts:
-        by_slug.setdefault(contract.slug, set()).add(contract)
-    for slug, variants in by_slug.items():
+        by_slug.setdefault(contract.slug, []).append(contract)
+    for variants in by_slug.values():
         if len(variants) > 1:
-            labels = ", ".join(sorted(c.label("vi") for c in variants))  # type: ignore[attr-defined]
+            labels = ", ".join(sorted(c.label("vi") for c in variants))
             first = op.rows[0]
             page = next((r.page for r in catalogue.rows if r.row == first), None)
             out.append(Finding("warning", "conflicting-parameters", first, page,

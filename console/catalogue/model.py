@@ -36,7 +36,7 @@ class Contract:
         return isinstance(other, Contract) and self.key == other.key
 
     def label(self, lang: str = "en") -> str:
-        return vocab.term(self.slug).label(lang, self.params)
+        return vocab.label(self.slug, lang, self.params)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"kind": slug, **params}``: the shape of the JSONL export."""

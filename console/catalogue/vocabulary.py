@@ -7,6 +7,7 @@ hard-coded, so another catalogue with other numbers keeps them.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import unicodedata
@@ -163,6 +164,18 @@ def term(slug: str) -> Term:
     raise KeyError(slug)
 
 
+def label(slug: str, lang: str, params: dict[str, Any] | None = None) -> str:
+    """The wording of ``slug`` with ``params``; latencies under a second read in milliseconds."""
+    variants = [t for t in TERMS if t.slug == slug]
+    if not variants:
+        raise KeyError(slug)
+    chosen = variants[0]
+    max_ms = (params or {}).get("max_ms")
+    if slug == "latency-sla" and isinstance(max_ms, int) and (max_ms < 1000 or max_ms % 100):
+        chosen = variants[-1]
+    return chosen.label(lang, params)
+
+
 def kind_of(slug: str) -> Kind:
     return term(slug).kind
 
@@ -201,10 +214,8 @@ def match(kind: Kind, text: str) -> Match:
     numbers = re.findall(r"\d+(?:[.,]\d+)?", folded)
     params = dict(candidate.defaults)
     for (name, convert), number in zip(candidate.params, numbers, strict=False):
-        try:
+        with contextlib.suppress(ValueError):
             params[name] = convert(number)
-        except ValueError:
-            pass
     if ratio >= 0.8:
         return Match(candidate.slug, _with_fixed(candidate.slug, params), "corrected", candidate.label("vi", params))
     return Match("", {}, "unknown", candidate.label("vi", params))
