@@ -1,0 +1,377 @@
+"""The transaction log: one SQLite file (WAL) per operator, written before the first byte leaves.
+
+Why this shape:
+- ``begin`` writes a *pending* row before the request is sent, so a crash or SIGKILL mid-call
+  still leaves evidence; ``mark_interrupted`` (run on open) settles rows whose process died.
+- Ids are ULIDs, so ``ORDER BY id DESC`` is newest first and the last id of a page is the
+  keyset cursor for the next (``before=``): pages stay fast at a million rows.
+- Every text field goes through :mod:`console.redact` here, whatever the caller already did:
+  not one byte of a secret reaches the file.
+- One connection guarded by a lock; asyncio code calls through :meth:`TransactionLog.run`,
+  which uses one dedicated thread so the event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from console.caller.model import Attempt
+from console.redact import redact_headers, redact_text
+from console.txlog import outcomes as oc
+from console.txlog.filters import Filters, build_where
+from console.txlog.model import EventLink, Transaction, new_transaction_id
+
+T = TypeVar("T")
+BODY_LIMIT = 256 * 1024
+FTS_COLUMNS = ["method", "path", "action", "url", "record_id", "request_body", "response_body",
+               "error", "event_id", "request_id", "trace_id"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS transactions (
+    id TEXT PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
+    method TEXT NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, version TEXT,
+    fmt TEXT, url TEXT, record_id TEXT, outcome TEXT NOT NULL, status INTEGER,
+    attempt_count INTEGER NOT NULL DEFAULT 0, rolled_back INTEGER NOT NULL DEFAULT 0,
+    event_id TEXT, trace_id TEXT, request_id TEXT, idempotency_key TEXT,
+    elapsed_ms REAL, sla_ms INTEGER, sla_ok INTEGER,
+    request_headers TEXT, request_body TEXT, response_headers TEXT, response_body TEXT,
+    error TEXT, profile TEXT, pid INTEGER, host TEXT
+);
+CREATE INDEX IF NOT EXISTS tx_started ON transactions(started_at);
+CREATE INDEX IF NOT EXISTS tx_outcome ON transactions(outcome, id);
+CREATE INDEX IF NOT EXISTS tx_path ON transactions(path, method, action, id);
+CREATE INDEX IF NOT EXISTS tx_event ON transactions(event_id);
+CREATE INDEX IF NOT EXISTS tx_trace ON transactions(trace_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    tx_id TEXT NOT NULL, number INTEGER NOT NULL, started_at REAL, elapsed_ms REAL,
+    status INTEGER, error TEXT, retry_after_s REAL, request_id TEXT, headers TEXT,
+    PRIMARY KEY (tx_id, number)
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, tx_id TEXT, trace_id TEXT, topic TEXT, partition INTEGER,
+    "offset" INTEGER, event_time REAL, delay_ms REAL, seen_at REAL
+);
+CREATE INDEX IF NOT EXISTS ev_tx ON events(tx_id);
+CREATE INDEX IF NOT EXISTS ev_trace ON events(trace_id);
+"""
+
+
+class TransactionLog:
+    """The local transaction log in ``path`` (created with its schema when missing)."""
+
+    def __init__(self, path: str | Path, *, secrets: Iterable[str] = (),
+                 redact_keys: Iterable[str] = (), mark_interrupted: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._secrets: set[str] = {s for s in secrets if s}
+        self._keys = tuple(redact_keys)
+        self._lock = threading.RLock()
+        self._executor: ThreadPoolExecutor | None = None
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
+        self.db = sqlite_utils.Database(conn)
+        with self._lock:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            with self.db.conn:
+                self.db.conn.executescript(SCHEMA)
+            if not self.db["transactions"].detect_fts():
+                self.db["transactions"].enable_fts(FTS_COLUMNS, create_triggers=True, replace=True)
+        if mark_interrupted:
+            self.mark_interrupted()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def add_secret(self, value: str | None) -> None:
+        """Treat ``value`` (a client secret, a fresh token) as a secret from now on."""
+        if value:
+            with self._lock:
+                self._secrets.add(value)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a method of this log on its dedicated thread (for asyncio callers)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="txlog")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._lock:
+            self.db.conn.close()
+
+    def __enter__(self) -> TransactionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _text(self, value: str | bytes | None) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        value = redact_text(value, secrets=self._secrets, keys=self._keys)
+        if len(value) > BODY_LIMIT:
+            value = value[:BODY_LIMIT] + f"\n[truncated: {len(value) - BODY_LIMIT} more characters]"
+        return value
+
+    def _headers(self, headers: dict[str, str] | None) -> str:
+        return json.dumps(redact_headers(headers or {}, keys=self._keys, secrets=self._secrets))
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def begin(self, *, method: str, path: str, action: str, version: str | None = None,
+              fmt: str = "json", url: str = "", record_id: str | None = None,
+              request_headers: dict[str, str] | None = None,
+              request_body: str | bytes | None = None, idempotency_key: str | None = None,
+              trace_id: str | None = None, request_id: str | None = None,
+              sla_ms: int | None = None, profile: str | None = None,
+              started_at: float | None = None) -> str:
+        """Write the pending row for a call about to be sent; returns its transaction id."""
+        started_at = time.time() if started_at is None else started_at
+        tx_id = new_transaction_id(started_at)
+        row = {"id": tx_id, "started_at": started_at, "method": method.upper(), "path": path,
+               "action": action, "version": version, "fmt": fmt, "url": self._text(url),
+               "record_id": record_id, "outcome": oc.PENDING,
+               "request_headers": self._headers(request_headers),
+               "request_body": self._text(request_body), "idempotency_key": idempotency_key,
+               "trace_id": trace_id, "request_id": request_id, "sla_ms": sla_ms,
+               "profile": profile, "pid": os.getpid(), "host": socket.gethostname()}
+        with self._lock:
+            self.db["transactions"].insert(row)
+        return tx_id
+
+    def record_attempt(self, tx_id: str, attempt: Attempt) -> None:
+        """Store one attempt as soon as it ends (so a crash keeps the attempts made so far)."""
+        row = {"tx_id": tx_id, "number": attempt.number, "started_at": attempt.started_at,
+               "elapsed_ms": attempt.elapsed_ms, "status": attempt.status,
+               "error": self._text(attempt.error), "retry_after_s": attempt.retry_after_s,
+               "request_id": attempt.request_id, "headers": self._headers(attempt.headers)}
+        with self._lock, self.db.conn:
+            self.db["attempts"].insert(row, replace=True)
+            self.db.execute("UPDATE transactions SET attempt_count = max(attempt_count, ?) WHERE id = ?",
+                            [attempt.number, tx_id])
+
+    def finish(self, tx_id: str, result: Any) -> None:
+        """Set the outcome and evidence from a ``CallResult`` (or any object with its fields)."""
+        ended_at = time.time()
+        update = {"ended_at": ended_at, "outcome": result.outcome, "status": result.status,
+                  "rolled_back": int(bool(result.rolled_back)), "event_id": result.event_id,
+                  "elapsed_ms": result.elapsed_ms, "sla_ms": result.sla_ms,
+                  "sla_ok": None if result.sla_ok is None else int(result.sla_ok),
+                  "request_id": result.request_id, "trace_id": result.trace_id,
+                  "response_headers": self._headers(result.response_headers),
+                  "response_body": self._text(result.response_body),
+                  "request_headers": self._headers(result.request_headers),
+                  "request_body": self._text(result.request_body),
+                  "error": self._text(getattr(result, "error", None)),
+                  "attempt_count": len(result.attempts)}
+        if result.outcome not in oc.FINAL_OUTCOMES:
+            raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
+        with self._lock, self.db.conn:
+            self.db["transactions"].update(tx_id, update)
+            self._claim_events(tx_id, result.event_id, result.trace_id, ended_at)
+
+    def _claim_events(self, tx_id: str, event_id: str | None, trace_id: str | None,
+                      ended_at: float) -> None:
+        """Link events that arrived before the call finished (the feed can be faster than HTTP)."""
+        if not event_id and not trace_id:
+            return
+        self.db.execute(
+            "UPDATE events SET tx_id = ?, delay_ms = (event_time - ?) * 1000 "
+            "WHERE tx_id IS NULL AND (event_id = ? OR (trace_id IS NOT NULL AND trace_id = ?))",
+            [tx_id, ended_at, event_id, trace_id])
+
+    def link_event(self, event_id: str, trace_id: str | None, topic: str | None,
+                   partition: int | None, offset: int | None,
+                   event_time: datetime | float | str | None) -> str | None:
+        """Remember a Kafka event and tie it to its transaction (by event id, else trace id).
+
+        Idempotent (consumers see events at least once). An event seen before its call has
+        finished is kept and claimed by :meth:`finish`. ``event_time`` is a datetime, an ISO
+        string, epoch seconds, or epoch milliseconds (Kafka timestamps). Returns the tx id.
+        """
+        when = _epoch(event_time)
+        with self._lock, self.db.conn:
+            existing = self.db.execute("SELECT tx_id FROM events WHERE event_id = ?", [event_id]).fetchone()
+            if existing and existing[0]:
+                return existing[0]
+            match = self.db.execute(
+                "SELECT id, ended_at FROM transactions WHERE event_id = ? "
+                "UNION ALL SELECT id, ended_at FROM transactions WHERE trace_id IS NOT NULL AND trace_id = ? "
+                "ORDER BY id DESC LIMIT 1", [event_id, trace_id]).fetchone()
+            tx_id, ended_at = match if match else (None, None)
+            delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
+            self.db["events"].upsert({"event_id": event_id, "tx_id": tx_id, "trace_id": trace_id,
+                                      "topic": topic, "partition": partition, "offset": offset,
+                                      "event_time": when, "delay_ms": delay, "seen_at": time.time()},
+                                     pk="event_id")
+        return tx_id
+
+    def mark_interrupted(self) -> int:
+        """Settle pending rows left by a process on this host that no longer runs; returns how many."""
+        host, me = socket.gethostname(), os.getpid()
+        with self._lock:
+            rows = self.db.execute("SELECT id, pid, host FROM transactions WHERE outcome = ?",
+                                   [oc.PENDING]).fetchall()
+            dead = [(tx_id, pid) for tx_id, pid, row_host in rows
+                    if row_host == host and pid != me and not _alive(pid)]
+            with self.db.conn:
+                for tx_id, pid in dead:
+                    self.db.execute(
+                        "UPDATE transactions SET outcome = ?, error = ? WHERE id = ? AND outcome = ?",
+                        [oc.INTERRUPTED, f"process {pid} ended before the call finished", tx_id, oc.PENDING])
+        return len(dead)
+
+    def mark_cancelled(self, tx_id: str, reason: str) -> None:
+        """This process gave up on a call (Ctrl-C, cancelled task): record it as interrupted."""
+        with self._lock, self.db.conn:
+            self.db.execute("UPDATE transactions SET outcome = ?, error = ?, ended_at = ? "
+                            "WHERE id = ? AND outcome = ?",
+                            [oc.INTERRUPTED, reason, time.time(), tx_id, oc.PENDING])
+
+    def prune(self, max_age_days: float | None = None, max_rows: int | None = None) -> int:
+        """Drop transactions older than ``max_age_days`` and beyond the newest ``max_rows``."""
+        deleted = 0
+        with self._lock, self.db.conn:
+            if max_age_days is not None:
+                cutoff = time.time() - max_age_days * 86400
+                deleted += self.db.execute("DELETE FROM transactions WHERE started_at < ?", [cutoff]).rowcount
+                self.db.execute("DELETE FROM events WHERE tx_id IS NULL AND seen_at < ?", [cutoff])
+            if max_rows is not None:
+                edge = self.db.execute("SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET ?",
+                                       [max(0, max_rows)]).fetchone()
+                if edge:
+                    deleted += self.db.execute("DELETE FROM transactions WHERE id <= ?", [edge[0]]).rowcount
+            if deleted:
+                self.db.execute("DELETE FROM attempts WHERE tx_id NOT IN (SELECT id FROM transactions)")
+                self.db.execute("DELETE FROM events WHERE tx_id IS NOT NULL "
+                                "AND tx_id NOT IN (SELECT id FROM transactions)")
+        return deleted
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, tx_id: str) -> Transaction | None:
+        """One transaction with its attempts and linked events; None when unknown."""
+        with self._lock:
+            row = self.db.execute("SELECT * FROM transactions WHERE id = ?", [tx_id]).fetchone()
+            if row is None:
+                return None
+            columns = [d[0] for d in self.db.conn.execute("SELECT * FROM transactions LIMIT 0").description]
+            tx = _transaction(dict(zip(columns, row, strict=True)))
+            tx.attempts = self.attempts_for(tx_id)
+            tx.events = self.events_for(tx_id)
+        return tx
+
+    def attempts_for(self, tx_id: str) -> list[Attempt]:
+        with self._lock:
+            rows = list(self.db.query("SELECT * FROM attempts WHERE tx_id = ? ORDER BY number", [tx_id]))
+        return [Attempt(number=r["number"], started_at=r["started_at"], elapsed_ms=r["elapsed_ms"],
+                        status=r["status"], error=r["error"], retry_after_s=r["retry_after_s"],
+                        request_id=r["request_id"], headers=json.loads(r["headers"] or "{}"))
+                for r in rows]
+
+    def events_for(self, tx_id: str) -> list[EventLink]:
+        """Events linked to a transaction, oldest first."""
+        with self._lock:
+            rows = list(self.db.query('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
+                                      "event_time, delay_ms FROM events WHERE tx_id = ? "
+                                      "ORDER BY event_time", [tx_id]))
+        return [EventLink(**r) for r in rows]
+
+    def query(self, *, outcome: str | Iterable[str] | None = None, path: str | None = None,
+              method: str | None = None, action: str | None = None,
+              since: datetime | float | None = None, until: datetime | float | None = None,
+              text: str | None = None, limit: int = 50, before: str | None = None,
+              with_attempts: bool = False) -> list[Transaction]:
+        """Transactions matching every filter, newest first; ``before`` is the previous page's last id.
+
+        ``text`` is a full-text search (every word must appear). Attempts and events are loaded
+        only with ``with_attempts`` (list views do not need them; :meth:`get` always does).
+        """
+        where, args = build_where(Filters(outcome, path, method, action, _epoch(since),
+                                          _epoch(until), text, before))
+        sql = f"SELECT * FROM transactions {where} ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = [_transaction(r) for r in self.db.query(sql, [*args, limit])]
+            if with_attempts:
+                for tx in rows:
+                    tx.attempts = self.attempts_for(tx.id)
+                    tx.events = self.events_for(tx.id)
+        return rows
+
+    def count(self, *, outcome: str | Iterable[str] | None = None, path: str | None = None,
+              method: str | None = None, action: str | None = None,
+              since: datetime | float | None = None, until: datetime | float | None = None,
+              text: str | None = None) -> int:
+        where, args = build_where(Filters(outcome, path, method, action, _epoch(since),
+                                          _epoch(until), text, None))
+        with self._lock:
+            return self.db.execute(f"SELECT count(*) FROM transactions {where}", args).fetchone()[0]
+
+    def iter_all(self, batch: int = 1000, **filters: Any) -> Iterator[Transaction]:
+        """Every matching transaction with its attempts, newest first, read a page at a time."""
+        before = None
+        while True:
+            page = self.query(limit=batch, before=before, with_attempts=True, **filters)
+            yield from page
+            if len(page) < batch:
+                return
+            before = page[-1].id
+
+    def stats(self, since: datetime | float | None = None) -> dict[str, Any]:
+        """Figures for the overview screen over calls started since ``since`` (default: last hour)."""
+        from console.txlog.stats import compute_stats
+
+        start = _epoch(since) if since is not None else time.time() - 3600
+        with self._lock:
+            return compute_stats(self.db.conn, start)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _epoch(value: datetime | float | str | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    value = float(value)
+    return value / 1000 if value > 1e11 else value
+
+
+def _transaction(row: dict[str, Any]) -> Transaction:
+    data = dict(row)
+    data.pop("host", None)
+    data["rolled_back"] = bool(data["rolled_back"])
+    data["sla_ok"] = None if data["sla_ok"] is None else bool(data["sla_ok"])
+    data["request_headers"] = json.loads(data["request_headers"] or "{}")
+    data["response_headers"] = json.loads(data["response_headers"] or "{}")
+    return Transaction(**data)
