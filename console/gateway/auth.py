@@ -1,0 +1,381 @@
+"""OAuth2 client credentials (RFC 6749 §4.4) and RFC 9068 access tokens, issued and checked.
+
+Tokens are RS256 JWTs made with joserfc. Verification is deliberately narrow: RS256 only, a
+known ``kid``, ``typ: at+jwt``, the right ``iss`` and ``aud``, a future ``exp``. Everything a
+client can get wrong with a token ends in a 401 with the RFC 6750 challenge, never a 500.
+Client secrets and tokens never appear in a message this module produces.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote_plus
+
+from console.gateway.problems import Problem
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+REALM = "apilog"
+ALGORITHM = "RS256"
+ADMIN_SCOPE = "gateway:admin"
+ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
+SANDBOX_ID_VARIABLE = "APILOG_SANDBOX_CLIENT_ID"
+SANDBOX_SECRET_VARIABLE = "APILOG_SANDBOX_CLIENT_SECRET"
+
+_MAX_TOKEN_CHARS = 8192
+_MAX_FORM_BYTES = 16384
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_UNSAFE_IN_QUOTES = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+
+
+def all_scopes(domains: Iterable[str]) -> list[str]:
+    """Every scope the gateway knows: ``<domain>:read``, ``<domain>:write``, ``gateway:admin``."""
+    scopes = []
+    for domain in domains:
+        scopes += [f"{domain}:read", f"{domain}:write"]
+    return [*scopes, ADMIN_SCOPE]
+
+
+class KeyRing:
+    """The gateway's RSA signing keys. The newest signs; every key still verifies (rotation)."""
+
+    def __init__(self, keys: list[RSAKey]) -> None:
+        if not keys:
+            raise ValueError("a KeyRing needs at least one key")
+        self._keys = list(keys)
+
+    @classmethod
+    def generate(cls, kid: str | None = None) -> KeyRing:
+        """A ring holding one fresh RSA 2048 key, ``kid`` random unless given."""
+        return cls([_new_key(kid)])
+
+    def rotate(self, kid: str | None = None) -> str:
+        """Add a new signing key; tokens signed by the older ones stay valid. Returns its kid."""
+        key = _new_key(kid)
+        self._keys.append(key)
+        return key.kid
+
+    @property
+    def signing_key(self) -> RSAKey:
+        return self._keys[-1]
+
+    def key_for(self, kid: object) -> RSAKey | None:
+        """The key named by a token's ``kid`` header, or ``None``."""
+        return next((key for key in self._keys if isinstance(kid, str) and key.kid == kid), None)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JSON Web Key Set served at ``/.well-known/jwks.json`` (no private part)."""
+        keys = []
+        for key in reversed(self._keys):
+            public = dict(key.as_dict(private=False))
+            public.update(use="sig", alg=ALGORITHM)
+            keys.append(public)
+        return {"keys": keys}
+
+
+def _new_key(kid: str | None) -> RSAKey:
+    from joserfc.jwk import RSAKey
+
+    return RSAKey.generate_key(2048, parameters={"kid": kid or uuid.uuid4().hex[:16]}, private=True)
+
+
+@dataclass
+class _Client:
+    secret: bytes
+    scopes: tuple[str, ...]
+
+
+class ClientRegistry:
+    """Confidential clients: id → secret (compared in constant time) and allowed scopes."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, _Client] = {}
+
+    def register(self, client_id: str, secret: str, scopes: Iterable[str]) -> None:
+        self._clients[client_id] = _Client(secret.encode("utf-8"), tuple(dict.fromkeys(scopes)))
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._clients
+
+    def authenticate(self, client_id: str, secret: str) -> bool:
+        """Whether ``secret`` is this client's; an unknown id costs the same comparison."""
+        client = self._clients.get(client_id)
+        expected = client.secret if client else b"\x00" * 32
+        matches = hmac.compare_digest(expected, secret.encode("utf-8", "surrogatepass"))
+        return client is not None and matches
+
+    def allowed_scopes(self, client_id: str) -> list[str]:
+        client = self._clients.get(client_id)
+        return list(client.scopes) if client else []
+
+
+def sandbox_credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """``(client id, secret, where the secret comes from)`` for the sandbox client.
+
+    From ``APILOG_SANDBOX_CLIENT_ID`` / ``APILOG_SANDBOX_CLIENT_SECRET`` when set, else generated;
+    the third item names the variable or says ``"generated"``, so it can be printed safely.
+    """
+    env = os.environ if environ is None else environ
+    client_id = env.get(SANDBOX_ID_VARIABLE) or "apilog-sandbox"
+    secret = env.get(SANDBOX_SECRET_VARIABLE)
+    if secret:
+        return client_id, secret, SANDBOX_SECRET_VARIABLE
+    return client_id, secrets.token_urlsafe(24), "generated"
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A verified access token's claims."""
+
+    sub: str
+    client_id: str
+    scopes: frozenset[str]
+    jti: str
+    issued_at: int
+    expires_at: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error of the token endpoint."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class TokenIssuer:
+    """The authorization server and the resource server's token check, sharing one key ring."""
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        issuer: str,
+        audience: str,
+        ttl_s: int,
+        clients: ClientRegistry,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keyring = keyring
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_s = ttl_s
+        self.clients = clients
+        self._clock = clock
+
+    # --- issuing ---------------------------------------------------------------------------------
+
+    def issue(self, client_id: str, scopes: Iterable[str]) -> str:
+        """A signed RFC 9068 access token for ``client_id`` carrying ``scopes``."""
+        from joserfc import jwt
+
+        now = int(self._clock())
+        key = self.keyring.signing_key
+        claims = {
+            "iss": self.issuer, "exp": now + self.ttl_s, "aud": self.audience, "sub": client_id,
+            "client_id": client_id, "iat": now, "jti": uuid.uuid4().hex, "scope": " ".join(scopes),
+        }
+        header = {"typ": "at+jwt", "alg": ALGORITHM, "kid": key.kid}
+        return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+
+    async def token_endpoint(self, request: Request) -> Response:
+        """``POST /oauth/token`` for the client credentials grant."""
+        from starlette.responses import JSONResponse
+
+        try:
+            form = _read_form(request.headers.get("content-type"), await request.body())
+            client_id = self._authenticate(request.headers.get("authorization"), form)
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                raise OAuthError("invalid_request", "grant_type is missing: send grant_type=client_credentials")
+            if grant_type != "client_credentials":
+                raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not served: use client_credentials")
+            scopes = self._granted_scopes(client_id, form.get("scope"))
+        except OAuthError as exc:
+            headers = dict(_NO_STORE)
+            if exc.status == 401:
+                headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+            body = {"error": exc.error, "error_description": exc.description}
+            return JSONResponse(body, status_code=exc.status, headers=headers)
+        body = {
+            "access_token": self.issue(client_id, scopes), "token_type": "Bearer",
+            "expires_in": self.ttl_s, "scope": " ".join(scopes),
+        }
+        return JSONResponse(body, headers=dict(_NO_STORE))
+
+    async def jwks_endpoint(self, request: Request) -> Response:
+        """``GET /.well-known/jwks.json``: the public keys, cacheable for a while."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(self.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    def _authenticate(self, authorization: str | None, form: dict[str, str]) -> str:
+        basic = _basic_credentials(authorization)
+        if basic and "client_secret" in form:
+            raise OAuthError("invalid_request", "use one client authentication method: HTTP Basic or client_secret in the form, not both")
+        if basic:
+            if "client_id" in form and form["client_id"] != basic[0]:
+                raise OAuthError("invalid_request", "client_id in the form differs from the HTTP Basic user")
+            client_id, secret = basic
+        elif "client_id" in form and "client_secret" in form:
+            client_id, secret = form["client_id"], form["client_secret"]
+        else:
+            raise OAuthError("invalid_client", "no client authentication: send HTTP Basic client_id:client_secret", 401)
+        if not self.clients.authenticate(client_id, secret):
+            raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+        return client_id
+
+    def _granted_scopes(self, client_id: str, requested: str | None) -> list[str]:
+        allowed = self.clients.allowed_scopes(client_id)
+        if requested is None or not requested.strip():
+            return allowed
+        wanted = list(dict.fromkeys(requested.split()))
+        refused = [scope for scope in wanted if scope not in allowed]
+        if refused:
+            raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(refused)}")
+        return wanted
+
+    # --- verifying -------------------------------------------------------------------------------
+
+    def verify_bearer(self, authorization: str | None, required_scope: str | None = None) -> Claims:
+        """The claims of a valid bearer token holding ``required_scope``, else a 401/403 Problem
+        with the RFC 6750 ``WWW-Authenticate`` challenge."""
+        if not authorization or not authorization.strip():
+            raise _unauthorized("no access token: send Authorization: Bearer <token> from POST /oauth/token")
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            raise _unauthorized(f"Authorization uses the {scheme[:20]!r} scheme: send Authorization: Bearer <token>")
+        claims = self._decode(token.strip())
+        if required_scope and not claims.has(required_scope):
+            raise Problem(
+                403, "Forbidden", f"the token lacks the scope {required_scope}; request it from POST /oauth/token",
+                headers={"WWW-Authenticate": f'Bearer realm="{REALM}", error="insufficient_scope", scope="{required_scope}"'},
+                error="insufficient_scope", scope=required_scope,
+            )
+        return claims
+
+    def _decode(self, token: str) -> Claims:
+        try:
+            return self._checked_claims(token)
+        except Problem:
+            raise
+        except Exception:  # untrusted bytes into a parser: whatever breaks is the token's fault, not a 500
+            raise _invalid_token("the token is malformed") from None
+
+    def _checked_claims(self, token: str) -> Claims:
+        from joserfc import jws, jwt
+        from joserfc.errors import (
+            BadSignatureError,
+            ExpiredTokenError,
+            JoseError,
+            MissingClaimError,
+        )
+
+        if not token:
+            raise _invalid_token("the bearer token is empty")
+        if len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise _invalid_token("the token is not a compact JWS (three dot-separated parts)")
+        header = jws.extract_compact(token.encode("ascii")).headers()
+        algorithm = header.get("alg")
+        if algorithm != ALGORITHM:
+            raise _invalid_token(f"alg {algorithm!r} is not accepted: tokens must be signed {ALGORITHM}")
+        if not isinstance(header.get("typ"), str) or header["typ"].lower() not in ACCESS_TOKEN_TYPES:
+            raise _invalid_token("typ must be at+jwt (RFC 9068 access token)")
+        if "crit" in header:
+            raise _invalid_token("critical header parameters are not understood")
+        key = self.keyring.key_for(header.get("kid"))
+        if key is None:
+            raise _invalid_token("the token names an unknown signing key (kid)")
+        try:
+            decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
+        except BadSignatureError:
+            raise _invalid_token("the signature does not verify") from None
+        claims = decoded.claims
+        essential = {"essential": True}
+        registry = jwt.JWTClaimsRegistry(
+            now=int(self._clock()),
+            iss={"essential": True, "value": self.issuer},
+            aud={"essential": True, "value": self.audience},
+            exp=essential, iat=essential, sub=essential, jti=essential,
+            client_id=essential,
+        )
+        try:
+            registry.validate(claims)
+        except ExpiredTokenError:
+            raise _invalid_token("the token has expired: request a new one") from None
+        except MissingClaimError as exc:
+            raise _invalid_token(f"the token lacks the claim {exc.claim}") from None
+        except JoseError as exc:
+            raise _invalid_token(f"the claim {getattr(exc, 'claim', '?')} is not valid here") from None
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str) or not isinstance(claims["client_id"], str):
+            raise _invalid_token("scope and client_id must be strings")
+        return Claims(
+            sub=claims["sub"], client_id=claims["client_id"], scopes=frozenset(scope.split()),
+            jti=claims["jti"], issued_at=int(claims["iat"]), expires_at=int(claims["exp"]), raw=claims,
+        )
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'})
+
+
+def _invalid_token(description: str) -> Problem:
+    quoted = _UNSAFE_IN_QUOTES.sub("'", description)
+    challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{quoted}"'
+    return Problem(401, "Unauthorized", description, headers={"WWW-Authenticate": challenge},
+                   error="invalid_token")
+
+
+def _read_form(content_type: str | None, raw: bytes) -> dict[str, str]:
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "send the token request as application/x-www-form-urlencoded")
+    if len(raw) > _MAX_FORM_BYTES:
+        raise OAuthError("invalid_request", f"the token request is larger than {_MAX_FORM_BYTES} bytes")
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        raise OAuthError("invalid_request", "the form is not UTF-8 application/x-www-form-urlencoded") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise OAuthError("invalid_request", f"the parameter {name[:40]!r} appears more than once")
+        form[name] = value
+    return form
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """``(client_id, secret)`` from an HTTP Basic header (RFC 6749 §2.3.1 form-encodes both)."""
+    if not authorization:
+        return None
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_client", f"client authentication must use HTTP Basic, not {scheme[:20]!r}", 401)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise OAuthError("invalid_client", "the HTTP Basic credentials are not base64 of client_id:client_secret", 401) from None
+    if ":" not in decoded:
+        raise OAuthError("invalid_client", "the HTTP Basic credentials are not client_id:client_secret", 401)
+    client_id, _, secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
