@@ -124,9 +124,13 @@ class EmbeddedBroker:
             self._log_file.close()
             self._log_file = None
 
-    def restart(self) -> None:
-        """Stop and start again on the same port (memory storage: the log starts empty)."""
-        self.stop()
+    def restart(self, grace: float = 1.0) -> None:
+        """Stop and start again on the same port (memory storage: the log starts empty).
+
+        Tansu waits for open client connections on SIGTERM; with memory storage there is
+        nothing to flush, so after ``grace`` seconds it is killed rather than waited for.
+        """
+        self.stop(timeout=grace)
         self.start()
 
     def __enter__(self) -> EmbeddedBroker:

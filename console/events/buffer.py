@@ -1,0 +1,147 @@
+"""A bounded ring of recent events with duplicate suppression and per-partition positions.
+
+The feed may run for days: the ring keeps the newest ``size`` events and forgets the rest, so
+memory stays flat. Kafka delivery is at-least-once and the feed re-reads after a broker outage,
+so the ring refuses an event it already holds, by position (topic, partition, offset) and by
+CloudEvent id. When a partition's log is reset (a broker with memory storage restarted), its
+offsets start again from 0: :meth:`EventBuffer.new_epoch` makes the old positions stop
+counting as duplicates while their events stay visible.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from console.events.decode import FeedEvent
+
+TopicPartition = tuple[str, int]
+PositionKey = tuple[str, int, int, int]  # topic, partition, epoch, offset
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionProgress:
+    """How far the feed has read one partition: ``position`` is the next offset to read."""
+
+    position: int
+    end: int | None
+
+    @property
+    def lag(self) -> int:
+        return 0 if self.end is None else max(0, self.end - self.position)
+
+
+class EventBuffer:
+    """The newest ``size`` events in arrival order, each at most once."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        if size < 1:
+            raise ValueError(f"buffer size must be at least 1, not {size}")
+        self.size = size
+        self._events: OrderedDict[PositionKey, FeedEvent] = OrderedDict()
+        self._ids: dict[str, PositionKey] = {}
+        self._epochs: dict[TopicPartition, int] = {}
+        self._progress: dict[TopicPartition, PartitionProgress] = {}
+        self.duplicates = 0
+        self.evicted = 0
+        self.accepted = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def _key(self, event: FeedEvent) -> PositionKey:
+        epoch = self._epochs.get((event.topic, event.partition), 0)
+        return (event.topic, event.partition, epoch, event.offset)
+
+    def holds(self, event: FeedEvent) -> bool:
+        """True when this event (same position, or same CloudEvent id) is already here."""
+        return self._key(event) in self._events or (event.id is not None and event.id in self._ids)
+
+    def add(self, event: FeedEvent) -> bool:
+        """Keep ``event`` unless it is a duplicate; evict the oldest past ``size``."""
+        if self.holds(event):
+            self.duplicates += 1
+            return False
+        key = self._key(event)
+        self._events[key] = event
+        if event.id is not None:
+            self._ids[event.id] = key
+        self.accepted += 1
+        while len(self._events) > self.size:
+            old_key, old = self._events.popitem(last=False)
+            if old.id is not None and self._ids.get(old.id) == old_key:
+                del self._ids[old.id]
+            self.evicted += 1
+        return True
+
+    def replace(self, event: FeedEvent) -> bool:
+        """Swap in a newer copy of an event still held (e.g. once it is linked to a call)."""
+        key = self._ids.get(event.id) if event.id is not None else self._key(event)
+        if key is None or key not in self._events:
+            return False
+        self._events[key] = event
+        return True
+
+    def new_epoch(self, topic: str, partition: int) -> None:
+        """The partition's log was reset: its offsets start over and are new events again."""
+        tp = (topic, partition)
+        self._epochs[tp] = self._epochs.get(tp, 0) + 1
+        self._progress.pop(tp, None)
+
+    def snapshot(self, limit: int | None = None,
+                 predicate: Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:
+        """Up to ``limit`` events, newest first, that satisfy ``predicate``."""
+        out: list[FeedEvent] = []
+        for event in reversed(self._events.values()):
+            if predicate is None or predicate(event):
+                out.append(event)
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def find(self, predicate: Callable[[FeedEvent], bool]) -> FeedEvent | None:
+        """The newest event that satisfies ``predicate``."""
+        found = self.snapshot(1, predicate)
+        return found[0] if found else None
+
+    def __iter__(self) -> Iterator[FeedEvent]:
+        return iter(list(self._events.values()))
+
+    # Per-partition progress ------------------------------------------------------------
+
+    def set_progress(self, topic: str, partition: int, position: int, end: int | None) -> None:
+        previous = self._progress.get((topic, partition))
+        if end is None and previous is not None:
+            end = previous.end
+        if end is not None:
+            end = max(end, position)
+        self._progress[(topic, partition)] = PartitionProgress(position, end)
+
+    def progress(self) -> dict[TopicPartition, PartitionProgress]:
+        return dict(self._progress)
+
+    def positions(self) -> dict[TopicPartition, int]:
+        return {tp: p.position for tp, p in self._progress.items()}
+
+    def lag(self) -> dict[TopicPartition, int]:
+        return {tp: p.lag for tp, p in self._progress.items()}
+
+
+def text_filter(text: str | None) -> Callable[[FeedEvent], bool] | None:
+    """A predicate for an operator's filter: case-insensitive substring, ``!`` to invert.
+
+    Words separated by spaces must all match (``customer add-record``), as in k9s.
+    """
+    if text is None or not text.strip():
+        return None
+    query = text.strip()
+    invert = query.startswith("!")
+    words = query[1:].lower().split() if invert else query.lower().split()
+
+    def matches(event: FeedEvent) -> bool:
+        haystack = event.search_text()
+        hit = all(word in haystack for word in words)
+        return not hit if invert else hit
+
+    return matches

@@ -1,0 +1,131 @@
+"""Link CloudEvents to the calls that caused them, through the transaction log.
+
+The log does the matching (``TransactionLog.link_event`` finds the transaction by event id or
+trace id, records the link both ways with the delay, and returns the transaction id). This
+module decides when to ask: every CloudEvent once, and again a few times over a few seconds
+when no transaction matched yet, because the gateway publishes right after its commit and the
+event can reach the feed before the caller has written its transaction.
+
+SQLite wants one thread per connection and must not block the event loop, so every call to the
+log runs on one dedicated worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from console.events.decode import FeedEvent
+
+#: Seconds to wait before each new attempt for an event no transaction matched yet.
+RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+class EventLinker(Protocol):
+    """What the correlator needs from the transaction log."""
+
+    def link_event(self, event_id: str, trace_id: str | None, topic: str, partition: int,
+                   offset: int, event_time: datetime | None) -> str | None: ...
+
+
+@dataclass(order=True)
+class _Pending:
+    due: float
+    order: int
+    attempt: int
+    event: FeedEvent
+
+
+class Correlator:
+    """Ask the transaction log which call each CloudEvent belongs to."""
+
+    def __init__(self, txlog: EventLinker, *, retry_delays: Sequence[float] = RETRY_DELAYS,
+                 max_pending: int = 10_000, executor: ThreadPoolExecutor | None = None) -> None:
+        self.txlog = txlog
+        self.retry_delays = tuple(retry_delays)
+        self.max_pending = max_pending
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="apilog-correlate")
+        self._pending: list[_Pending] = []
+        self._counter = itertools.count()
+        self.linked = 0
+        self.unmatched = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def link(self, events: Sequence[FeedEvent]) -> list[FeedEvent]:
+        """The same events, CloudEvents carrying their ``transaction_id`` where one matched.
+
+        Events no transaction matched yet are kept for a few retries (see :meth:`retry_due`).
+        """
+        todo = [ev for ev in events if ev.is_cloudevent and ev.id and ev.transaction_id is None]
+        if not todo:
+            return list(events)
+        found = await self._run(todo)
+        linked = {}
+        now = time.monotonic()
+        for event, transaction_id in zip(todo, found, strict=True):
+            if transaction_id:
+                linked[event.position] = replace(event, transaction_id=transaction_id)
+            else:
+                self._schedule(event, 0, now)
+        return [linked.get(ev.position, ev) for ev in events]
+
+    async def retry_due(self) -> list[FeedEvent]:
+        """Ask again for the events whose retry time has come; return those now linked."""
+        now = time.monotonic()
+        due: list[_Pending] = []
+        while self._pending and self._pending[0].due <= now:
+            due.append(heapq.heappop(self._pending))
+        if not due:
+            return []
+        found = await self._run([p.event for p in due])
+        linked = []
+        for item, transaction_id in zip(due, found, strict=True):
+            if transaction_id:
+                linked.append(replace(item.event, transaction_id=transaction_id))
+            else:
+                self._schedule(item.event, item.attempt + 1, now)
+        return linked
+
+    def close(self) -> None:
+        if self._own_executor:
+            self._executor.shutdown(wait=True)
+
+    def _schedule(self, event: FeedEvent, attempt: int, now: float) -> None:
+        if attempt >= len(self.retry_delays) or len(self._pending) >= self.max_pending:
+            self.unmatched += 1
+            return
+        heapq.heappush(self._pending,
+                       _Pending(now + self.retry_delays[attempt], next(self._counter), attempt, event))
+
+    async def _run(self, events: list[FeedEvent]) -> list[str | None]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._link_all, events)
+
+    def _link_all(self, events: list[FeedEvent]) -> list[str | None]:
+        out: list[str | None] = []
+        for event in events:
+            try:
+                transaction_id = self.txlog.link_event(
+                    event.id, event.trace_id, event.topic, event.partition, event.offset,
+                    event.time or event.timestamp)
+            except Exception as exc:  # noqa: BLE001 - a log failure must not stop the feed
+                self.errors += 1
+                self.last_error = f"linking event {event.id} failed: {type(exc).__name__}: {exc}"
+                transaction_id = None
+            if transaction_id:
+                self.linked += 1
+            out.append(transaction_id)
+        return out

@@ -1,0 +1,226 @@
+"""Turn one Kafka record into a :class:`FeedEvent`, whatever it holds.
+
+CloudEvents 1.0 arrive in binary mode (``ce_*`` headers, data in the value) or structured mode
+(``content-type: application/cloudevents+json``, the whole event in the value). Everything else
+is shown raw. An operator watching a topic must see every record on it, so decoding never
+raises and never drops: a record that claims to be a CloudEvent but is not a valid one (bad
+UTF-8 in a header, ``ce_id`` missing, unparsable ``ce_time``) is shown raw with a note saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Mode = Literal["binary", "structured", "raw"]
+
+STRUCTURED_CONTENT_TYPE = "application/cloudevents"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key", re.I)
+REDACTED = "REDACTED"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """One record of an event topic, decoded as far as it could be.
+
+    Frozen so that the buffer, the screens and the CLI can share one instance safely; the
+    correlator makes a linked copy (``dataclasses.replace``) rather than changing it.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    key: str | None
+    headers: tuple[tuple[str, str], ...]
+    raw_value: bytes
+    mode: Mode
+    data: Any = None
+    id: str | None = None
+    type: str | None = None
+    source: str | None = None
+    subject: str | None = None
+    time: datetime | None = None
+    traceparent: str | None = None
+    specversion: str | None = None
+    datacontenttype: str | None = None
+    note: str | None = None
+    transaction_id: str | None = None
+    extensions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_cloudevent(self) -> bool:
+        return self.mode != "raw"
+
+    @property
+    def trace_id(self) -> str | None:
+        """The W3C trace id (32 hex digits) inside ``traceparent``, when it is well formed."""
+        return trace_id_of(self.traceparent)
+
+    @property
+    def position(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
+    def search_text(self) -> str:
+        """Everything an operator may filter on, lower-cased, in one string."""
+        parts = [self.topic, str(self.partition), str(self.offset), self.key or "", self.mode,
+                 self.id or "", self.type or "", self.source or "", self.subject or "",
+                 self.trace_id or "", self.transaction_id or "", self.note or ""]
+        parts.extend(f"{name}={value}" for name, value in self.headers)
+        parts.append(self.data if isinstance(self.data, str) else _compact_json(self.data))
+        return "\n".join(parts).lower()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: what ``apilog events --json`` prints, one per line."""
+        out: dict[str, Any] = {
+            "topic": self.topic, "partition": self.partition, "offset": self.offset,
+            "timestamp": _iso(self.timestamp), "key": self.key, "mode": self.mode,
+            "id": self.id, "type": self.type, "source": self.source, "subject": self.subject,
+            "time": _iso(self.time), "traceparent": self.traceparent, "trace_id": self.trace_id,
+            "datacontenttype": self.datacontenttype, "data": self.data,
+            "transaction_id": self.transaction_id, "headers": dict(self.headers),
+        }
+        if self.extensions:
+            out["extensions"] = dict(self.extensions)
+        if self.note:
+            out["note"] = self.note
+        if self.mode == "raw" and _not_utf8(self.raw_value):
+            out["value_base64"] = base64.b64encode(self.raw_value).decode("ascii")
+        return out
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a W3C ``traceparent`` value, or None when it is absent or malformed."""
+    if not traceparent:
+        return None
+    match = _TRACEPARENT.match(traceparent.strip().lower())
+    if match is None or match.group(1) == "0" * 32:
+        return None
+    return match.group(1)
+
+
+def decode_record(topic: str, partition: int, offset: int, timestamp_ms: int | None,
+                  key: bytes | None, value: bytes | None,
+                  headers: Sequence[tuple[str, bytes | None]] | None) -> FeedEvent:
+    """Decode one record. Never raises: anything that is not a valid CloudEvent comes back raw."""
+    raw_value = value or b""
+    shown_headers = tuple((name, _header_text(name, val)) for name, val in headers or ())
+    base = {
+        "topic": topic, "partition": partition, "offset": offset,
+        "timestamp": datetime.fromtimestamp((timestamp_ms or 0) / 1000, tz=UTC),
+        "key": None if key is None else key.decode("utf-8", "backslashreplace"),
+        "headers": shown_headers, "raw_value": raw_value,
+    }
+    names = {name.lower() for name, _ in headers or ()}
+    try:
+        if any(name.startswith("ce_") for name in names):
+            return _binary(base, headers or (), key, raw_value)
+        content_type = _header_value(headers or (), "content-type")
+        if content_type is not None and content_type.lower().startswith(STRUCTURED_CONTENT_TYPE):
+            return _structured(base, key, raw_value, content_type)
+    except Exception as exc:  # noqa: BLE001 - any decoding failure means "show it raw"
+        return _raw(base, raw_value, note=f"not a valid CloudEvent: {_reason(exc)}")
+    return _raw(base, raw_value, note=None)
+
+
+def _binary(base: dict[str, Any], headers: Sequence[tuple[str, bytes | None]],
+            key: bytes | None, value: bytes) -> FeedEvent:
+    from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
+    from cloudevents.core.formats.json import JSONFormat
+
+    as_dict = {name: val or b"" for name, val in headers}
+    event = from_binary(KafkaMessage(headers=as_dict, key=key, value=value), JSONFormat())
+    return _from_cloudevent(base, event, "binary")
+
+
+def _structured(base: dict[str, Any], key: bytes | None, value: bytes,
+                content_type: str) -> FeedEvent:
+    from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
+    from cloudevents.core.formats.json import JSONFormat
+
+    if "json" not in content_type.lower():
+        raise ValueError(f"structured mode {content_type!r} is not supported, only +json")
+    message = KafkaMessage(headers={"content-type": content_type.encode()}, key=key, value=value)
+    return _from_cloudevent(base, from_structured(message, JSONFormat()), "structured")
+
+
+def _from_cloudevent(base: dict[str, Any], event: Any, mode: Mode) -> FeedEvent:
+    attributes = event.get_attributes()
+    known = {"id", "type", "source", "subject", "time", "specversion", "datacontenttype",
+             "traceparent", "partitionkey", "dataschema"}
+    extensions = {name: str(val) for name, val in attributes.items() if name not in known}
+    data = event.get_data()
+    note = None
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "backslashreplace")
+        note = "data is not valid UTF-8"
+    when = attributes.get("time")
+    return FeedEvent(
+        **base, mode=mode, data=data, id=attributes.get("id"), type=attributes.get("type"),
+        source=attributes.get("source"), subject=attributes.get("subject"),
+        time=when.astimezone(UTC) if isinstance(when, datetime) and when.tzinfo else when,
+        traceparent=attributes.get("traceparent"), specversion=attributes.get("specversion"),
+        datacontenttype=attributes.get("datacontenttype"), note=note, extensions=extensions,
+    )
+
+
+def _raw(base: dict[str, Any], value: bytes, note: str | None) -> FeedEvent:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = value.decode("utf-8", "backslashreplace")
+        note = "; ".join(filter(None, [note, "value is not valid UTF-8"]))
+        return FeedEvent(**base, mode="raw", data=text, note=note)
+    try:
+        data: Any = json.loads(text) if text else None
+    except ValueError:
+        data = text
+    return FeedEvent(**base, mode="raw", data=data, note=note)
+
+
+def _header_value(headers: Sequence[tuple[str, bytes | None]], wanted: str) -> str | None:
+    for name, val in headers:
+        if name.lower() == wanted:
+            return (val or b"").decode("utf-8", "backslashreplace")
+    return None
+
+
+def _header_text(name: str, value: bytes | None) -> str:
+    if _SECRET_HEADER.search(name):
+        return REDACTED
+    return (value or b"").decode("utf-8", "backslashreplace")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "a header or the value is not valid UTF-8"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
+
+
+def _not_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _compact_json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -1,0 +1,505 @@
+"""The live event feed: every record of the gateway's event topics, decoded, deduplicated,
+correlated with the transaction log and kept in a bounded buffer.
+
+One :class:`EventFeed` serves the events screen, the conformance checks and ``apilog events``.
+By default it joins no consumer group (watching must change nothing for other consumers): it
+assigns the matching partitions itself, refreshes the topic list every ``refresh_interval``
+seconds (which doubles as the broker health probe), and tracks its own positions. Those
+positions are what lets it resume after an outage without restarting apilog, and notice when
+the broker came back with an empty log (Tansu's memory storage): it then reports the gap and
+reads the new log from its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from console.events.buffer import EventBuffer, text_filter
+from console.events.correlate import Correlator, EventLinker
+from console.events.decode import FeedEvent, decode_record
+from console.events.positions import (
+    Fingerprint,
+    Start,
+    TimeSkip,
+    TopicPartition,
+    committed_positions,
+    initial_positions,
+    list_partitions,
+    offsets,
+    parse_start,
+    verify_after_reconnect,
+)
+
+DEFAULT_TOPIC_PATTERN = r"^gateway\.events\..*"
+State = Literal["connecting", "connected", "down"]
+log = logging.getLogger(__name__)
+_END = object()
+
+
+class FeedError(RuntimeError):
+    """The feed cannot do what was asked; the message names the cause and the fix."""
+
+
+class _ConnectionLost(Exception):
+    """A connection to the broker broke: rebuild the consumer and check the positions."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGap:
+    """Events the feed could not read: the broker's log was reset or trimmed while away."""
+
+    topic: str
+    partition: int
+    previous_position: int
+    resumed_at: int
+    detected_at: datetime
+    reason: str
+
+    def describe(self) -> str:
+        return (f"{self.topic}[{self.partition}]: {self.reason}; events after offset "
+                f"{self.previous_position - 1} of the old log, if any, were not read; "
+                f"reading the new log from offset {self.resumed_at}")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    """What the feed is doing, for a status bar: state, since when, and how far behind."""
+
+    state: State
+    since: datetime
+    error: str | None = None
+    lag_by_partition: dict[TopicPartition, int] = field(default_factory=dict)
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+    gaps: tuple[FeedGap, ...] = ()
+    received: int = 0
+    duplicates: int = 0
+    buffered: int = 0
+
+    @property
+    def lag(self) -> int:
+        return sum(self.lag_by_partition.values())
+
+
+def event_matching(event_id: str | None = None,
+                   trace_id: str | None = None) -> Callable[[FeedEvent], bool]:
+    """A predicate for :meth:`EventFeed.wait_for`: the event with this id or trace id."""
+    if not event_id and not trace_id:
+        raise ValueError("give an event id or a trace id to wait for")
+    wanted_trace = trace_id.lower() if trace_id else None
+    return lambda ev: bool((event_id and ev.id == event_id)
+                           or (wanted_trace and ev.trace_id == wanted_trace))
+
+
+class EventFeed:
+    """Read the event topics matching ``topic_pattern`` until :meth:`stop`."""
+
+    def __init__(self, bootstrap: str, *, topic_pattern: str = DEFAULT_TOPIC_PATTERN,
+                 start: Start | None = "latest", group_id: str | None = None,
+                 buffer_size: int = 10_000, kafka_kwargs: dict[str, Any] | None = None,
+                 on_event: Callable[[FeedEvent], object] | None = None,
+                 on_status: Callable[[FeedStatus], object] | None = None,
+                 on_update: Callable[[FeedEvent], object] | None = None,
+                 txlog: EventLinker | None = None, refresh_interval: float = 1.0,
+                 request_timeout: float = 5.0, max_backoff: float = 5.0,
+                 max_batch: int = 2_000) -> None:
+        try:
+            self.pattern = re.compile(topic_pattern)
+        except re.error as exc:
+            raise FeedError(f"topic pattern {topic_pattern!r} is not a valid regular "
+                            f"expression ({exc}): e.g. 'gateway\\.events\\..*'") from None
+        self.bootstrap = bootstrap
+        self.start_at = parse_start(start)
+        self.group_id = group_id
+        self.buffer = EventBuffer(buffer_size)
+        self.kafka_kwargs = dict(kafka_kwargs or {})
+        self.on_event, self.on_status, self.on_update = on_event, on_status, on_update
+        self.correlator = Correlator(txlog) if txlog is not None else None
+        self.refresh_interval = refresh_interval
+        self.request_timeout = request_timeout
+        self.max_backoff = max_backoff
+        self.max_batch = max_batch
+        self._state: State = "connecting"
+        self._since = datetime.now(UTC)
+        self._error: str | None = None
+        self._gaps: list[FeedGap] = []
+        self._positions: dict[TopicPartition, int] = {}
+        self._fingerprints: dict[TopicPartition, Fingerprint] = {}
+        self._skips: dict[TopicPartition, TimeSkip] = {}
+        self._targets: dict[TopicPartition, int] | None = None
+        self._subscribers: set[asyncio.Queue[Any]] = set()
+        self._end_subscribers: set[asyncio.Queue[Any]] = set()
+        self._waiters: list[tuple[Callable[[FeedEvent], bool], asyncio.Future[FeedEvent]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._connection_lost = False
+        self._connected_once = False
+
+    # Lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin reading in the background; returns at once (watch :attr:`status`)."""
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="apilog-event-feed")
+
+    async def stop(self) -> None:
+        """Stop reading and release the consumer; iterators of :meth:`events` end."""
+        self._stopping.set()
+        if self._task is not None:
+            task, self._task = self._task, None
+            try:
+                await asyncio.wait_for(task, self.request_timeout + 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        for queue in self._subscribers | self._end_subscribers:
+            _offer(queue, _END)
+        if self.correlator is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.correlator.close)
+
+    async def __aenter__(self) -> EventFeed:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # Reading -------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[FeedEvent]:
+        """Every new event from now on, in arrival order, until the feed stops."""
+        queue = self._subscribe(self._subscribers)
+        try:
+            while (item := await queue.get()) is not _END:
+                yield item
+        finally:
+            self._subscribers.discard(queue)
+
+    async def read_until_end(self, connect_timeout: float = 15.0) -> AsyncIterator[FeedEvent]:
+        """Start, yield every event up to the end offsets seen at start, then stop.
+
+        Raises :class:`FeedError` when the broker does not answer within ``connect_timeout``.
+        """
+        queue = self._subscribe(self._end_subscribers)
+        await self.start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + connect_timeout
+        try:
+            while True:
+                if not self._connected_once:
+                    if loop.time() > deadline:
+                        raise FeedError(f"the Kafka broker at {self.bootstrap} did not answer "
+                                        f"within {connect_timeout:.0f} s ({self._error or 'no reply'}): "
+                                        "check the bootstrap address or the profile")
+                    try:
+                        item = await asyncio.wait_for(queue.get(), 0.1)
+                    except TimeoutError:
+                        continue
+                else:
+                    item = await queue.get()
+                if item is _END:
+                    return
+                yield item
+        finally:
+            self._end_subscribers.discard(queue)
+            await self.stop()
+
+    def snapshot(self, limit: int | None = None,
+                 filter: str | Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:  # noqa: A002
+        """Up to ``limit`` buffered events, newest first, matching ``filter`` (text or predicate)."""
+        predicate = text_filter(filter) if isinstance(filter, str) else filter
+        return self.buffer.snapshot(limit, predicate)
+
+    async def wait_for(self, predicate: Callable[[FeedEvent], bool],
+                       timeout: float) -> FeedEvent | None:
+        """The first event (already buffered or yet to come) matching ``predicate``, or None."""
+        found = self.buffer.find(predicate)
+        if found is not None:
+            return found
+        future: asyncio.Future[FeedEvent] = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    @property
+    def status(self) -> FeedStatus:
+        return FeedStatus(
+            state=self._state, since=self._since, error=self._error,
+            lag_by_partition=self.buffer.lag(), positions=dict(self._positions),
+            gaps=tuple(self._gaps), received=self.buffer.accepted,
+            duplicates=self.buffer.duplicates, buffered=len(self.buffer))
+
+    # The loop ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            consumer = None
+            try:
+                consumer = self._make_consumer()
+                await asyncio.wait_for(consumer.start(), self.request_timeout * 2)
+                await self._position(consumer, verify=bool(self._positions))
+                failures = 0
+                self._set_state("connected")
+                self._connected_once = True
+                await self._consume(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure means: down, retry
+                if not _is_expected(exc):
+                    log.exception("event feed: unexpected failure, retrying")
+                failures += 1
+                self._set_state("down", _describe(exc, self.bootstrap))
+                delay = min(self.max_backoff, 0.2 * 2 ** min(failures, 8)) * random.uniform(0.5, 1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+            finally:
+                if consumer is not None:
+                    await _quietly_stop(consumer, self.request_timeout)
+
+    def _make_consumer(self) -> Any:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.conn import CloseReason
+
+        kwargs: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "none",
+                                  "request_timeout_ms": int(self.request_timeout * 1000),
+                                  "client_id": "apilog-events"}
+        if self.group_id is not None:
+            kwargs.update(group_id=self.group_id, enable_auto_commit=True,
+                          auto_offset_reset="earliest" if self.start_at == "earliest" else "latest")
+        kwargs.update(self.kafka_kwargs)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kwargs)
+        self._connection_lost = False
+        client = consumer._client
+        original = client._on_connection_closed
+
+        def on_closed(conn: Any, reason: Any) -> None:
+            if reason in (CloseReason.CONNECTION_BROKEN, CloseReason.CONNECTION_TIMEOUT):
+                self._connection_lost = True
+            original(conn, reason)
+
+        client._on_connection_closed = on_closed
+        return consumer
+
+    async def _position(self, consumer: Any, verify: bool) -> None:
+        """Assign the matching partitions and seek each to where the feed must read next.
+
+        With ``verify`` (after a reconnect or an out-of-range fetch) first check that the
+        remembered positions still point into the same logs, and report a gap where not.
+        """
+        found = await list_partitions(consumer, self.pattern, self.request_timeout)
+        if verify:
+            resets = await verify_after_reconnect(consumer, self._positions, self._fingerprints,
+                                                  found, self.request_timeout)
+            for tp, (resume_at, reason) in resets.items():
+                self._report_gap(tp, resume_at, reason, present=tp in found)
+        new = found - set(self._positions)
+        if new:
+            if self._targets is None:
+                start, skips = await initial_positions(consumer, new, self.start_at,
+                                                       self.request_timeout)
+                if self.group_id is not None:
+                    start.update(await committed_positions(consumer, new, self.request_timeout))
+            else:  # a topic that appeared later: all of it is new to the feed
+                start_at = self.start_at if isinstance(self.start_at, datetime) else "earliest"
+                start, skips = await initial_positions(consumer, new, start_at,
+                                                       self.request_timeout)
+            self._positions.update(start)
+            self._skips.update(skips)
+            for tp, position in start.items():
+                self.buffer.set_progress(*tp, position, None)
+        if self._targets is None:
+            self._targets = await offsets(consumer, set(self._positions), "end",
+                                          self.request_timeout)
+        self._assign(consumer)
+        self._check_caught_up()
+
+    def _assign(self, consumer: Any) -> None:
+        from aiokafka import TopicPartition as KafkaTP
+
+        consumer.assign([KafkaTP(*tp) for tp in self._positions])
+        for tp, position in self._positions.items():
+            consumer.seek(KafkaTP(*tp), position)
+
+    async def _consume(self, consumer: Any) -> None:
+        from aiokafka.errors import OffsetOutOfRangeError
+
+        loop = asyncio.get_running_loop()
+        next_refresh = loop.time() + self.refresh_interval
+        while not self._stopping.is_set():
+            try:
+                batch = await consumer.getmany(timeout_ms=100, max_records=self.max_batch)
+            except OffsetOutOfRangeError:
+                await self._position(consumer, verify=True)
+                continue
+            if self._connection_lost:
+                raise _ConnectionLost("the connection to the broker was lost")
+            if batch:
+                await self._handle(batch)
+            if self.correlator is not None and self.correlator.pending:
+                await self._relink()
+            if loop.time() >= next_refresh:
+                await self._refresh(consumer)
+                next_refresh = loop.time() + self.refresh_interval
+
+    async def _refresh(self, consumer: Any) -> None:
+        """Probe the broker, pick up new topics, and update the end offsets behind the lag."""
+        found = await list_partitions(consumer, self.pattern, self.request_timeout)
+        if found - set(self._positions):
+            await self._position(consumer, verify=False)
+        present = set(self._positions) & found
+        ends = await offsets(consumer, present, "end", self.request_timeout)
+        for tp, end in ends.items():
+            self.buffer.set_progress(*tp, self._positions[tp], end)
+
+    async def _handle(self, batch: dict[Any, list[Any]]) -> None:
+        fresh: list[FeedEvent] = []
+        for ktp, records in batch.items():
+            tp = (ktp.topic, ktp.partition)
+            if not records or tp not in self._positions:
+                continue
+            skip = self._skips.get(tp)
+            for record in records:
+                if skip is not None and skip.skips(record.offset, record.timestamp):
+                    continue
+                fresh.append(decode_record(record.topic, record.partition, record.offset,
+                                           record.timestamp, record.key, record.value,
+                                           record.headers))
+            last = records[-1]
+            self._positions[tp] = last.offset + 1
+            self._fingerprints[tp] = Fingerprint.of(last)
+            if skip is not None and last.offset + 1 >= skip.until_offset:
+                del self._skips[tp]
+        if self.correlator is not None:
+            fresh = await self.correlator.link(fresh)
+        for event in fresh:
+            if self.buffer.add(event):
+                self._deliver(event)
+        for ktp in batch:
+            tp = (ktp.topic, ktp.partition)
+            if tp in self._positions:
+                self.buffer.set_progress(*tp, self._positions[tp], None)
+        self._check_caught_up()
+
+    async def _relink(self) -> None:
+        assert self.correlator is not None
+        for event in await self.correlator.retry_due():
+            if self.buffer.replace(event):
+                self._notify_waiters(event)
+                if self.on_update is not None:
+                    _call(self.on_update, event)
+
+    def _deliver(self, event: FeedEvent) -> None:
+        for queue in self._subscribers | self._end_subscribers:
+            _offer(queue, event)
+        self._notify_waiters(event)
+        if self.on_event is not None:
+            _call(self.on_event, event)
+
+    def _notify_waiters(self, event: FeedEvent) -> None:
+        for predicate, future in self._waiters:
+            if not future.done() and _safe_match(predicate, event):
+                future.set_result(event)
+
+    def _check_caught_up(self) -> None:
+        if self._targets is None or not self._end_subscribers:
+            return
+        if all(self._positions.get(tp, 0) >= end for tp, end in self._targets.items()
+               if tp in self._positions):
+            for queue in self._end_subscribers:
+                _offer(queue, _END)
+            self._end_subscribers.clear()
+
+    def _report_gap(self, tp: TopicPartition, resume_at: int, reason: str, present: bool) -> None:
+        gap = FeedGap(tp[0], tp[1], self._positions.get(tp, 0), resume_at, datetime.now(UTC),
+                      reason)
+        self._gaps.append(gap)
+        del self._gaps[:-100]
+        log.warning("event feed gap: %s", gap.describe())
+        self.buffer.new_epoch(*tp)
+        self._fingerprints.pop(tp, None)
+        self._skips.pop(tp, None)
+        if self._targets is not None and tp in self._targets:
+            self._targets[tp] = 0
+        if present:
+            self._positions[tp] = resume_at
+        else:  # read it from its start when it comes back
+            self._positions.pop(tp, None)
+        self._emit_status()
+
+    def _set_state(self, state: State, error: str | None = None) -> None:
+        if state != self._state:
+            self._since = datetime.now(UTC)
+        changed = (state, error) != (self._state, self._error)
+        self._state, self._error = state, error
+        if changed:
+            self._emit_status()
+
+    def _emit_status(self) -> None:
+        if self.on_status is not None:
+            _call(self.on_status, self.status)
+
+    @staticmethod
+    def _subscribe(into: set[asyncio.Queue[Any]]) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
+        into.add(queue)
+        return queue
+
+
+def _offer(queue: asyncio.Queue[Any], item: object) -> None:
+    """Put without blocking the feed: a reader that fell far behind loses its oldest items."""
+    while True:
+        try:
+            queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()
+
+
+def _call(callback: Callable[[Any], object], value: Any) -> None:
+    try:
+        callback(value)
+    except Exception:  # a screen's callback must not stop the feed
+        log.exception("event feed callback %r failed", callback)
+
+
+def _safe_match(predicate: Callable[[FeedEvent], bool], event: FeedEvent) -> bool:
+    try:
+        return bool(predicate(event))
+    except Exception:  # noqa: BLE001 - a faulty predicate simply does not match
+        return False
+
+
+def _is_expected(exc: BaseException) -> bool:
+    from aiokafka.errors import KafkaError
+
+    return isinstance(exc, KafkaError | OSError | TimeoutError | _ConnectionLost)
+
+
+def _describe(exc: BaseException, bootstrap: str) -> str:
+    if isinstance(exc, _ConnectionLost):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"the Kafka broker at {bootstrap} did not answer in time"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+async def _quietly_stop(consumer: Any, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(consumer.stop(), timeout)
+    except Exception:  # noqa: BLE001 - the consumer is being thrown away
+        log.debug("stopping the old consumer failed", exc_info=True)
