@@ -1,8 +1,8 @@
 """Turning a ``CallRequest`` into a URL, headers and bytes, per contracts.md.
 
 The action travels as the ``action`` query parameter, the record id as ``id``; GET and DELETE
-carry their fields in the query. XML uses the documented mapping: objects become child
-elements, arrays repeated ``<i>``, under a root element ``<record>``.
+carry their fields in the query. XML bodies use the gateway's documented mapping
+(``console.gateway.xmlcodec``, docs/gateway-edge.md) under a ``<request>`` root.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 from urllib.parse import urlencode
-from xml.sax.saxutils import escape
 
 from console.caller.model import CallRequest
 
@@ -18,19 +17,11 @@ MEDIA = {"json": "application/json", "xml": "application/xml"}
 _BODYLESS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 
-def to_xml(value: Any, tag: str = "record") -> str:
-    """One value as XML: dict → child elements, list → repeated ``<i>``, None → empty element."""
-    if isinstance(value, dict):
-        inner = "".join(to_xml(v, str(k)) for k, v in value.items())
-    elif isinstance(value, list):
-        inner = "".join(to_xml(v, "i") for v in value)
-    elif value is None:
-        inner = ""
-    elif isinstance(value, bool):
-        inner = "true" if value else "false"
-    else:
-        inner = escape(str(value))
-    return f"<{tag}>{inner}</{tag}>"
+def to_xml(value: Any, root: str = "request") -> str:
+    """``value`` in the gateway's documented JSON↔XML mapping (one mapping for both sides)."""
+    from console.gateway.xmlcodec import to_xml as encode
+
+    return encode(value, root).decode("utf-8")
 
 
 def build_url(base_url: str, req: CallRequest) -> tuple[str, dict[str, Any]]:
