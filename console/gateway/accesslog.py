@@ -1,0 +1,178 @@
+"""One access-log record per request, in Kong's log shape, redacted before it is kept.
+
+The record names the request, the response, the route and service, the client, latencies, tries,
+the outcome (``committed | rolled_back | rejected | error``) and the trace id. For operations
+with the ``full-log`` contract it also holds both sides' headers and bodies (bodies cut past a
+size, with a ``truncated`` flag), enough to rebuild a HAR 1.2 entry. Records stay fetchable by
+request id (``GET /admin/log/{request_id}``) and can be appended to an NDJSON file.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.redact import REDACTED, redact_headers, redact_text
+
+OUTCOMES = ("committed", "rolled_back", "rejected", "error")
+
+
+@dataclass
+class Exchange:
+    """What the gateway learns about one request while serving it; the log record's source."""
+
+    request_id: str
+    trace_id: str
+    traceparent: str
+    started_at: float
+    t0: float
+    method: str
+    path: str
+    query: str
+    client_ip: str | None
+    request_headers: list[tuple[str, str]]
+    route: str | None = None
+    service: str | None = None
+    operation: dict[str, Any] | None = None
+    version: str | None = None
+    client_id: str | None = None
+    outcome: str | None = None
+    tries: int = 1
+    transaction_id: str | None = None
+    event_id: str | None = None
+    faults_applied: list[str] = field(default_factory=list)
+    faults_ignored: list[str] = field(default_factory=list)
+    full: bool = False
+    request_body: bytes | None = None
+    action_ms: float | None = None
+    replayed: bool = False
+    problem: dict[str, Any] | None = None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def default_outcome(status: int) -> str:
+    if status < 400:
+        return "committed"
+    return "error" if status >= 500 else "rejected"
+
+
+class AccessLog:
+    """Keeps the latest records in memory by request id and appends each to an NDJSON file."""
+
+    def __init__(self, capacity: int = 20_000, path: Path | None = None, body_limit: int = 16_384,
+                 redact_keys: tuple[str, ...] = (), secrets: tuple[str, ...] = ()) -> None:
+        self.capacity = capacity
+        self.path = Path(path) if path else None
+        self.body_limit = body_limit
+        self.redact_keys = tuple(redact_keys)
+        self.secrets = tuple(s for s in secrets if s)
+        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._records.get(request_id)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[record["request_id"]] = record
+            while len(self._records) > self.capacity:
+                self._records.popitem(last=False)
+        if self.path is not None:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+
+    def build(self, ex: Exchange, status: int, response_headers: list[tuple[str, str]],
+              response_body: bytes | None, response_size: int, ended: float, finished_at: float) -> dict[str, Any]:
+        """The redacted record for one finished exchange."""
+        total_ms = round((ended - ex.t0) * 1000, 3)
+        req_size = int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
+        record: dict[str, Any] = {
+            "request_id": ex.request_id,
+            "trace_id": ex.trace_id,
+            "started_at": _iso(ex.started_at),
+            "finished_at": _iso(finished_at),
+            "client_ip": ex.client_ip,
+            "client_id": ex.client_id,
+            "request": {
+                "method": ex.method,
+                "uri": ex.path + (f"?{self._text(ex.query)}" if ex.query else ""),
+                "path": ex.path,
+                "querystring": self._text(ex.query),
+                "size": req_size,
+            },
+            "response": {"status": status, "size": response_size},
+            "route": {"name": ex.route, "version": ex.version} if ex.route else None,
+            "service": {"name": ex.service, "protocol": "http"} if ex.service else None,
+            "operation": ex.operation,
+            "latencies": {"request": total_ms, "gateway": round(total_ms - (ex.action_ms or 0), 3),
+                          "proxy": ex.action_ms},
+            "tries": ex.tries,
+            "replayed": ex.replayed,
+            "outcome": ex.outcome or default_outcome(status),
+            "transaction_id": ex.transaction_id,
+            "event_id": ex.event_id,
+            "faults": {"applied": ex.faults_applied, "ignored": ex.faults_ignored},
+            "full_log": ex.full,
+        }
+        if ex.problem:
+            record["problem"] = ex.problem
+        if ex.full:
+            req_ct = _header(ex.request_headers, "content-type")
+            resp_ct = _header(response_headers, "content-type")
+            record["request"]["headers"] = self._headers(ex.request_headers)
+            record["request"]["body"] = self._body(ex.request_body, req_ct)
+            record["response"]["headers"] = self._headers(response_headers)
+            record["response"]["body"] = self._body(response_body, resp_ct)
+        return record
+
+    def _text(self, text: str) -> str:
+        return redact_text(text, secrets=self.secrets, keys=self.redact_keys)
+
+    def _headers(self, headers: list[tuple[str, str]]) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for name, value in headers:
+            merged[name] = f"{merged[name]}, {value}" if name in merged else value
+        return redact_headers(merged, keys=self.redact_keys, secrets=self.secrets)
+
+    def _body(self, body: bytes | None, content_type: str | None) -> dict[str, Any]:
+        """``{"mime_type", "text" | "encoding"+"text", "size", "truncated"}`` (HAR-friendly)."""
+        body = body or b""
+        truncated = len(body) > self.body_limit
+        cut = body[: self.body_limit]
+        out: dict[str, Any] = {"mime_type": content_type or "", "size": len(body), "truncated": truncated}
+        try:
+            text = cut.decode("utf-8")
+        except UnicodeDecodeError:
+            if truncated:  # a cut through a multi-byte character is not binary
+                text = cut.decode("utf-8", errors="ignore")
+            else:
+                out.update(encoding="base64", text=base64.b64encode(cut).decode())
+                return out
+        out["text"] = self._text(text)
+        return out
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+__all__ = ["OUTCOMES", "REDACTED", "AccessLog", "Exchange", "default_outcome"]

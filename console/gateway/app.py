@@ -1,0 +1,173 @@
+"""The reference gateway as a Starlette app, built from a catalogue: :func:`create_app`.
+
+Fixed endpoints (token, key set, OpenAPI, health, admin log) sit beside one catch-all route that
+serves every catalogued operation (:mod:`console.gateway.handler`). The :class:`Envelope`
+middleware wraps them all, so every response carries the request id and trace context and
+every failure is a problem-details body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from console.catalogue.vocabulary import METHODS
+from console.gateway.accesslog import AccessLog
+from console.gateway.domains import DomainStore
+from console.gateway.envelope import Envelope, exchange_of
+from console.gateway.faults import AttemptCounter
+from console.gateway.handler import OperationHandler
+from console.gateway.idempotency import IdempotencyStore
+from console.gateway.outbox import OutboxRelay, outbox_counts, topic_for
+from console.gateway.problems import Problem
+from console.gateway.routing import Router
+from console.gateway.settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from console.gateway.auth import Claims
+
+log = logging.getLogger("apilog.gateway")
+
+ADMIN_SCOPE = "gateway:admin"
+#: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
+FIXED = {"/oauth/token": "POST", "/.well-known/jwks.json": "GET", "/openapi.json": "GET",
+         "/healthz": "GET"}
+
+
+class Gateway:
+    """The parts of one gateway instance, shared by its endpoints."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        from console.gateway.auth import ClientRegistry, KeyRing, TokenIssuer, all_scopes
+        from console.gateway.ratelimit import RateLimiter
+
+        self.settings = settings
+        self.catalogue = settings.load_catalogue()
+        self.router = Router(self.catalogue)
+        self.domains = list(dict.fromkeys(op.domain for op in self.catalogue.operations))
+        self.scopes = all_scopes(self.domains)
+        self.store = DomainStore(settings.db_path)
+        self.relay = OutboxRelay(self.store, settings.kafka_bootstrap, settings.outbox_poll_s)
+        self.limiter = RateLimiter()
+        self.idempotency = IdempotencyStore()
+        self.attempts = AttemptCounter()
+        self.access_log = AccessLog(settings.log_capacity, settings.log_path, settings.log_body_bytes,
+                                    settings.redact_keys, secrets=(settings.client_secret or "",
+                                                                   *settings.extra_clients.values()))
+        self.clients = ClientRegistry()
+        self.clients.register(settings.client_id, settings.client_secret, self.scopes)
+        for client_id, secret in settings.extra_clients.items():
+            self.clients.register(client_id, secret, self.scopes)
+        self.keyring = KeyRing.generate()
+        self.issuer = TokenIssuer(self.keyring, settings.issuer, settings.audience,
+                                  settings.token_ttl_s, self.clients)
+        self._openapi: dict[str, Any] | None = None
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic_for(domain) for domain in self.domains]
+
+    def verify(self, authorization: str | None, scope: str | None) -> Claims:
+        """The token's claims, or a 401/403 problem with the RFC 6750 challenge."""
+        return self.issuer.verify_bearer(authorization, scope)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.store.open()
+        await self.relay.start()
+        try:
+            yield
+        finally:
+            await self.relay.stop()
+            self.store.close()
+
+    # --- fixed endpoints ---------------------------------------------------------------------
+
+    async def token(self, request: Request) -> Response:
+        ex = exchange_of(request.scope)
+        ex.route, ex.service = "POST /oauth/token", "oauth"
+        response = await self.issuer.token_endpoint(request)
+        ex.outcome = "committed" if response.status_code < 400 else "rejected"
+        return response
+
+    async def jwks(self, request: Request) -> Response:
+        exchange_of(request.scope).route = "GET /.well-known/jwks.json"
+        return JSONResponse(self.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    async def openapi(self, request: Request) -> Response:
+        from console.gateway.openapi import gateway_openapi
+
+        exchange_of(request.scope).route = "GET /openapi.json"
+        if self._openapi is None:
+            self._openapi = gateway_openapi(self.catalogue, self.settings.base_url, self.scopes)
+        return JSONResponse(self._openapi)
+
+    async def health(self, request: Request) -> Response:
+        exchange_of(request.scope).route = "GET /healthz"
+        counts = await self.store.run(outbox_counts)
+        return JSONResponse({
+            "status": "ok",
+            "base_url": self.settings.base_url,
+            "operations": len(self.catalogue.operations),
+            "faults": self.settings.faults,
+            "kafka": {"bootstrap": self.settings.kafka_bootstrap, "topics": self.topics,
+                      "last_error": self.relay.last_error, **counts},
+        })
+
+    async def admin_log(self, request: Request) -> Response:
+        ex = exchange_of(request.scope)
+        ex.route, ex.service = "GET /admin/log/{request_id}", "admin"
+        ex.client_id = self.verify(request.headers.get("authorization"), ADMIN_SCOPE).client_id
+        request_id = request.path_params["request_id"]
+        record = self.access_log.get(request_id)
+        if record is None:
+            raise Problem(404, "No log record", f"no access-log record for request id {request_id!r} "
+                          "(records are kept in memory for the latest requests only)")
+        return JSONResponse(record)
+
+
+async def _not_found_or_wrong_method(request: Request) -> Response:
+    path = request.url.path
+    allowed = FIXED.get(path)
+    if allowed is not None:
+        raise Problem(405, "Method Not Allowed", f"{path} answers {allowed} only",
+                      headers={"Allow": allowed})
+    if path.startswith("/admin/log/"):
+        raise Problem(405, "Method Not Allowed", f"{path} answers GET only", headers={"Allow": "GET"})
+    raise AssertionError("unreachable")
+
+
+def create_app(settings: GatewaySettings) -> Starlette:
+    """A gateway app for ``settings`` (defaults filled by :meth:`GatewaySettings.resolved`)."""
+    if settings.base_url is None or settings.client_secret is None or settings.db_path is None:
+        settings = settings.resolved()
+    gateway = Gateway(settings)
+    handler = OperationHandler(gateway)
+
+    async def serve(request: Request) -> Response:
+        path = request.url.path
+        if path in FIXED or path.startswith("/admin/log/"):
+            return await _not_found_or_wrong_method(request)
+        return await handler(request)
+
+    all_methods = list(dict.fromkeys([*METHODS, "HEAD", "OPTIONS"]))
+    routes = [
+        Route("/oauth/token", gateway.token, methods=["POST"]),
+        Route("/.well-known/jwks.json", gateway.jwks, methods=["GET"]),
+        Route("/openapi.json", gateway.openapi, methods=["GET"]),
+        Route("/healthz", gateway.health, methods=["GET"]),
+        Route("/admin/log/{request_id}", gateway.admin_log, methods=["GET"]),
+        Route("/{path:path}", serve, methods=all_methods),
+    ]
+    app = Starlette(routes=routes, lifespan=gateway.lifespan,
+                    middleware=[Middleware(Envelope, access_log=gateway.access_log)])
+    app.state.gateway = gateway
+    return app

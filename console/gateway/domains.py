@@ -1,0 +1,296 @@
+"""The seven domains in the gateway's own SQLite database, and the five actions on them.
+
+One connection on one dedicated thread: SQLite in WAL mode is fast and never "locked" that way,
+and the asyncio loop never blocks on a write. A write and its outbox row are one transaction
+(:func:`perform`), so a failure after the write — real or injected by ``X-Fault-After-Write`` —
+leaves neither the change nor the event behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from console.gateway.problems import Problem
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    domain TEXT NOT NULL,
+    id TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (domain, id)
+);
+CREATE TABLE IF NOT EXISTS config (
+    domain TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (domain, key)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    key TEXT,
+    headers TEXT NOT NULL,
+    value BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE delivered_at IS NULL;
+"""
+
+MAX_ID_LENGTH = 200
+DEFAULT_PAGE = 50
+MAX_PAGE = 1000
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class InjectedFault(Exception):
+    """``X-Fault-After-Write``: raised after the write, inside the transaction."""
+
+
+class DeadlineExceeded(Exception):
+    """The latency SLA ran out before the commit: the transaction is rolled back instead."""
+
+
+@dataclass
+class ActionResult:
+    """What an action did: the status and body to answer, and what the event should say."""
+
+    status: int
+    body: Any
+    #: The record id the event is about (Kafka key, ``ce_subject``); None for domain-wide acts.
+    subject: str | None = None
+    record_id: str | None = None
+    wrote: bool = False
+    event_data: dict[str, Any] = field(default_factory=dict)
+    transaction_id: str = ""
+    event_id: str | None = None
+
+
+class DomainStore:
+    """The gateway database, driven from asyncio through one worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
+        self._executor.submit(self._connect).result()
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    def close(self) -> None:
+        if self._executor is None:
+            return
+        if self._conn is not None:
+            self._executor.submit(self._conn.close).result()
+            self._conn = None
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the database thread."""
+        if self._executor is None:
+            raise RuntimeError("the gateway database is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._conn, *args))
+
+
+# --- the five actions (run on the database thread, inside a transaction) ---------------------
+
+def _record_view(row: sqlite3.Row) -> dict[str, Any]:
+    return {"id": row["id"], "domain": row["domain"], "fields": json.loads(row["fields"]),
+            "status": "active", "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def _record_id(value: Any, *, required: bool) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise Problem(400, "Missing record id",
+                          "this action needs the record id: pass it as the query parameter `id` "
+                          "or as `id` in the body")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Problem(400, "Invalid record id", "`id` must be a string or an integer")
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise Problem(400, "Invalid record id", f"`id` is longer than {MAX_ID_LENGTH} characters")
+    return text
+
+
+def add_record(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
+               query: dict[str, str]) -> ActionResult:
+    record_id = _record_id(fields.get("id", query.get("id")), required=False) or str(uuid.uuid4())
+    stored = {k: v for k, v in fields.items() if k != "id"}
+    stamp = now_iso()
+    try:
+        conn.execute("INSERT INTO records (domain, id, fields, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     (domain, record_id, json.dumps(stored, ensure_ascii=False), stamp, stamp))
+    except sqlite3.IntegrityError:
+        raise Problem(409, "Record exists",
+                      f"{domain} already holds a record with id {record_id!r}; "
+                      "delete it first or add without an id to get a new one") from None
+    record = {"id": record_id, "domain": domain, "fields": stored, "status": "active",
+              "created_at": stamp, "updated_at": stamp}
+    return ActionResult(201, record, subject=record_id, record_id=record_id, wrote=True,
+                        event_data={"record": record})
+
+
+def delete_info(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
+                query: dict[str, str]) -> ActionResult:
+    record_id = _record_id(fields.get("id", query.get("id")), required=True)
+    row = conn.execute("SELECT * FROM records WHERE domain = ? AND id = ?",
+                       (domain, record_id)).fetchone()
+    if row is None:
+        raise Problem(404, "No such record", f"{domain} holds no record with id {record_id!r}")
+    conn.execute("DELETE FROM records WHERE seq = ?", (row["seq"],))
+    return ActionResult(204, None, subject=record_id, record_id=record_id, wrote=True,
+                        event_data={"deleted": _record_view(row)})
+
+
+def check_status(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
+                 query: dict[str, str]) -> ActionResult:
+    record_id = _record_id(fields.get("id", query.get("id")), required=False)
+    if record_id is not None:
+        row = conn.execute("SELECT * FROM records WHERE domain = ? AND id = ?",
+                           (domain, record_id)).fetchone()
+        if row is None:
+            raise Problem(404, "No such record", f"{domain} holds no record with id {record_id!r}")
+        view = _record_view(row)
+        return ActionResult(200, view, subject=record_id, record_id=record_id,
+                            event_data={"read": {"id": record_id, "status": "active"}})
+    records = conn.execute("SELECT COUNT(*) FROM records WHERE domain = ?", (domain,)).fetchone()[0]
+    keys = conn.execute("SELECT COUNT(*) FROM config WHERE domain = ?", (domain,)).fetchone()[0]
+    body = {"domain": domain, "status": "ok", "records": records, "config_keys": keys}
+    return ActionResult(200, body, subject=domain, event_data={"read": body})
+
+
+def _bounded_int(name: str, raw: Any, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise Problem(400, f"Invalid {name}", f"`{name}` must be an integer from {low} to {high}") from None
+    if not low <= value <= high:
+        raise Problem(400, f"Invalid {name}", f"`{name}` must be an integer from {low} to {high}")
+    return value
+
+
+def export_data(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
+                query: dict[str, str]) -> ActionResult:
+    limit = _bounded_int("limit", fields.get("limit", query.get("limit")), DEFAULT_PAGE, 1, MAX_PAGE)
+    cursor = _bounded_int("cursor", fields.get("cursor", query.get("cursor")), 0, 0, 2**62)
+    rows = conn.execute("SELECT * FROM records WHERE domain = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        (domain, cursor, limit + 1)).fetchall()
+    page = rows[:limit]
+    next_cursor = str(page[-1]["seq"]) if len(rows) > limit else None
+    body = {"items": [_record_view(r) for r in page], "count": len(page), "next_cursor": next_cursor}
+    return ActionResult(200, body, subject=domain,
+                        event_data={"read": {"count": len(page), "cursor": cursor, "limit": limit}})
+
+
+def update_config(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
+                  query: dict[str, str]) -> ActionResult:
+    """Merge ``fields`` into the configuration map (JSON Merge Patch: null removes a key)."""
+    stamp = now_iso()
+    for key, value in fields.items():
+        if value is None:
+            conn.execute("DELETE FROM config WHERE domain = ? AND key = ?", (domain, key))
+        else:
+            conn.execute("INSERT INTO config (domain, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (domain, key) DO UPDATE SET value = excluded.value, "
+                         "updated_at = excluded.updated_at",
+                         (domain, str(key), json.dumps(value, ensure_ascii=False), stamp))
+    config = read_config(conn, domain)
+    body = {"domain": domain, "config": config, "updated_at": stamp}
+    return ActionResult(200, body, subject=domain, wrote=True,
+                        event_data={"changed": sorted(map(str, fields)), "config": config})
+
+
+def read_config(conn: sqlite3.Connection, domain: str) -> dict[str, Any]:
+    rows = conn.execute("SELECT key, value FROM config WHERE domain = ? ORDER BY key", (domain,))
+    return {r["key"]: json.loads(r["value"]) for r in rows}
+
+
+ACTIONS: dict[str, Callable[[sqlite3.Connection, str, dict[str, Any], dict[str, str]], ActionResult]] = {
+    "add-record": add_record,
+    "delete-info": delete_info,
+    "check-status": check_status,
+    "export-data": export_data,
+    "update-config": update_config,
+}
+
+
+@dataclass
+class Intent:
+    """One action to perform, with what must happen around it."""
+
+    domain: str
+    action: str
+    fields: dict[str, Any]
+    query: dict[str, str]
+    #: Write an event to the outbox in the same transaction (after a successful action).
+    emit: Callable[[sqlite3.Connection, ActionResult], str] | None = None
+    fail_after_write: bool = False
+    #: ``time.monotonic()`` past which the transaction is rolled back instead of committed.
+    deadline: float | None = None
+
+
+def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
+    """Run one action and its outbox row as ONE transaction; any exception rolls both back."""
+    transaction_id = str(uuid.uuid4())
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = ACTIONS[intent.action](conn, intent.domain, intent.fields, intent.query)
+        result.transaction_id = transaction_id
+        if intent.emit is not None:
+            result.event_id = intent.emit(conn, result)
+        if intent.fail_after_write:
+            raise InjectedFault(transaction_id)
+        if intent.deadline is not None and time.monotonic() > intent.deadline:
+            raise DeadlineExceeded(transaction_id)
+    except BaseException as exc:
+        conn.execute("ROLLBACK")
+        exc.transaction_id = transaction_id  # type: ignore[attr-defined]
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def count_records(conn: sqlite3.Connection, domain: str, record_id: str | None = None) -> int:
+    """How many records a domain holds (with ``record_id``: 0 or 1). For checks and tests."""
+    if record_id is None:
+        return conn.execute("SELECT COUNT(*) FROM records WHERE domain = ?", (domain,)).fetchone()[0]
+    return conn.execute("SELECT COUNT(*) FROM records WHERE domain = ? AND id = ?",
+                        (domain, record_id)).fetchone()[0]

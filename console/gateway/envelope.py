@@ -1,0 +1,126 @@
+"""The outermost layer of the gateway: what every response carries, and what every request leaves.
+
+Every response gets ``X-Request-Id`` (echoed when the caller sent a sane one), a W3C
+``traceparent`` (echoed, or started), ``Via`` and ``Server-Timing: total;dur=…``. Any exception
+that escapes a handler becomes an RFC 9457 problem (JSON or XML as the caller prefers) — never a
+traceback or an HTML page — and every request, answered or failed, writes one access-log record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from console.gateway.accesslog import AccessLog, Exchange
+from console.gateway.negotiation import prefers_xml
+from console.gateway.problems import Problem, problem_body
+
+log = logging.getLogger("apilog.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+VIA = "1.1 apilog-gateway"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str]:
+    """``(traceparent, trace_id)``: the caller's when valid (W3C Trace Context), else a new one."""
+    if value:
+        match = _TRACEPARENT.match(value.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            return match.group(0), match.group(1)
+    trace_id = secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
+
+
+def exchange_of(scope: Scope) -> Exchange:
+    """The :class:`Exchange` the envelope put in the request's state."""
+    return scope["state"]["exchange"]
+
+
+class Envelope:
+    """Pure ASGI middleware (no BaseHTTPMiddleware overhead); see the module docstring."""
+
+    def __init__(self, app: ASGIApp, access_log: AccessLog) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        lookup = dict(headers)
+        incoming_id = lookup.get("x-request-id", "")
+        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else str(uuid.uuid4())
+        traceparent, trace_id = parse_traceparent(lookup.get("traceparent"))
+        client = scope.get("client")
+        ex = Exchange(request_id=request_id, trace_id=trace_id, traceparent=traceparent,
+                      started_at=time.time(), t0=time.perf_counter(), method=scope["method"],
+                      path=scope["path"], query=scope.get("query_string", b"").decode("latin-1"),
+                      client_ip=client[0] if client else None, request_headers=headers)
+        scope.setdefault("state", {})["exchange"] = ex
+        state: dict[str, Any] = {"started": False, "status": 500, "headers": [], "size": 0}
+        captured = bytearray()
+        limit = self.access_log.body_limit + 1
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - ex.t0) * 1000
+                raw = list(message.get("headers", []))
+                raw += [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode()),
+                        (b"via", VIA.encode()), (b"server-timing", f"total;dur={elapsed:.1f}".encode())]
+                message["headers"] = raw
+                state.update(started=True, status=message["status"],
+                             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
+            elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                state["size"] += len(chunk)
+                if ex.full and len(captured) < limit:
+                    captured.extend(chunk[: limit - len(captured)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if isinstance(exc, Problem):
+                problem = exc
+            else:
+                log.exception("unhandled error serving %s %s (request %s)", ex.method, ex.path, request_id)
+                ex.outcome = "error"
+                problem = Problem(500, "Internal Server Error",
+                                  f"the gateway failed to serve this request; quote request id {request_id}")
+            if state["started"]:
+                raise
+            await self._send_problem(problem, lookup.get("accept"), send_wrapper, ex)
+        finally:
+            ended = time.perf_counter()
+            try:
+                record = self.access_log.build(ex, state["status"], state["headers"], bytes(captured),
+                                               state["size"], ended, time.time())
+                self.access_log.add(record)
+            except Exception:  # the log must never take a response down with it
+                log.exception("could not write the access-log record for request %s", request_id)
+
+    @staticmethod
+    async def _send_problem(problem: Problem, accept: str | None, send: Send, ex: Exchange) -> None:
+        fmt = "xml" if prefers_xml(accept) else "json"
+        body, media_type = problem_body(problem, fmt)
+        ex.problem = {"type": problem.type, "title": problem.title, "detail": problem.detail}
+        headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
+        names = {"content-type", "content-length"}
+        for name, value in {"Vary": "Accept", **problem.headers}.items():
+            if name.lower() not in names:
+                headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
+        await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,288 @@
+"""Serving one catalogued operation, contract by contract.
+
+The order is the order a request meets the gateway's promises: route → format → OAuth2 scope →
+rate limit → injected faults → body → Idempotency-Key → the action and its outbox row in one
+transaction, under the latency deadline → the REST status, version shape and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
+from console.gateway import faults as fault_headers
+from console.gateway.domains import ActionResult, DeadlineExceeded, InjectedFault, Intent, perform
+from console.gateway.envelope import exchange_of
+from console.gateway.idempotency import IDEMPOTENCY_TYPE, StoredResponse, fingerprint, parse_key
+from console.gateway.negotiation import choose_format, parse_body, prefers_xml, render
+from console.gateway.outbox import enqueue
+from console.gateway.problems import Problem, problem_body
+
+if TYPE_CHECKING:
+    from console.gateway.app import Gateway
+    from console.gateway.routing import Route
+
+log = logging.getLogger("apilog.gateway")
+
+QUERY_METHODS = frozenset({"GET", "DELETE", "HEAD"})
+SLA_TYPE = "https://apilog.dev/problems/latency-sla"
+ROLLBACK_TYPE = "https://apilog.dev/problems/rolled-back"
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
+    declared = request.headers.get("content-length")
+    too_large = Problem(413, "Content Too Large",
+                        f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
+                        max_bytes=max_bytes)
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class OperationHandler:
+    """The catch-all endpoint: every ``METHOD [/vN]/path?action=…`` lands here."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def __call__(self, request: Request) -> Response:
+        ex = exchange_of(request.scope)
+        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        route = self.gw.router.resolve(request.method, request.url.path, query.get("action"))
+        op = route.operation
+        ex.route, ex.service, ex.version = route.name, op.domain, route.version
+        ex.operation = {"path": op.path, "method": op.method, "action": op.action,
+                        "contracts": [c.slug for c in op.contracts]}
+        ex.full = op.has("full-log")
+        extra: dict[str, str] = {"Vary": "Accept"}
+        try:
+            return await self._serve(request, route, query, extra)
+        except Problem as problem:
+            problem.headers = {**extra, **problem.headers}
+            raise
+
+    async def _serve(self, request: Request, route: Route, query: dict[str, str],
+                     extra: dict[str, str]) -> Response:
+        gw, op, ex = self.gw, route.operation, exchange_of(request.scope)
+        accept = request.headers.get("accept")
+        xml_allowed = op.has("json-xml")
+        fmt = choose_format(accept, xml_allowed)
+        ex.client_id = gw.verify(request.headers.get("authorization"), op.scope).client_id
+
+        limit = op.contract("rate-limit")
+        if limit is not None:
+            from console.gateway.ratelimit import quota_problem, rate_limit_headers
+
+            window = int(limit.params.get("window_s", 60))
+            decision = gw.limiter.hit(f"{ex.client_id}|{op.method} {op.path} {op.action}",
+                                      int(limit.params.get("limit", 1000)), window)
+            extra.update(rate_limit_headers(decision, window))
+            if not decision.allowed:
+                raise quota_problem(decision)
+
+        plan = fault_headers.read_faults(request.headers, gw.settings.faults)
+        ex.faults_ignored = plan.ignored
+        ex.faults_applied = plan.requested
+        if plan.abort is not None:
+            raise Problem(plan.abort, "Injected fault", f"X-Fault-Abort asked for {plan.abort}",
+                          type=fault_headers.FAULT_TYPE)
+        key = parse_key(request.headers.get("idempotency-key"))
+        if plan.fail_attempts:
+            attempt = gw.attempts.next_attempt(f"{ex.client_id}|{key or ex.request_id}")
+            ex.tries = attempt
+            if attempt <= plan.fail_attempts:
+                raise Problem(503, "Injected fault",
+                              f"X-Fault-Fail-Attempts: attempt {attempt} of the first {plan.fail_attempts} fails",
+                              type=fault_headers.FAULT_TYPE, headers={"Retry-After": "0"}, attempt=attempt)
+
+        raw = await read_body(request, gw.settings.max_body_bytes)
+        ex.request_body = raw
+        fields = self._fields(request.method, raw, request.headers.get("content-type"),
+                              xml_allowed, query)
+
+        if key is None and op.has("retry") and op.method in NON_IDEMPOTENT_METHODS:
+            raise Problem(400, "Idempotency-Key required",
+                          f"{op.label()} may be retried, so it needs an Idempotency-Key header: "
+                          'Idempotency-Key: "<a new UUID per logical request>"',
+                          type=IDEMPOTENCY_TYPE)
+        scope = None
+        if key is not None:
+            scope = f"{ex.client_id}|{op.method} {op.path} {op.action}|{key}"
+            claim = gw.idempotency.claim(scope, fingerprint(op.method, route.bare_path, op.action, raw))
+            ex.tries = max(ex.tries, claim.attempts)
+            if claim.replay is not None:
+                ex.replayed = True
+                stored = claim.replay
+                return Response(stored.body, status_code=stored.status,
+                                headers={**dict(stored.headers), **extra, "Idempotent-Replayed": "true"})
+        try:
+            response = await self._run(request, route, query, fields, fmt, plan, extra)
+        except Problem as problem:
+            if scope is not None:
+                self._keep_problem(scope, problem, accept, extra)
+            raise
+        except BaseException:
+            if scope is not None:
+                gw.idempotency.release(scope)
+            raise
+        if scope is not None:
+            kept = [(k, v) for k, v in response.headers.items()
+                    if k.lower() not in {"content-length", *map(str.lower, extra)}]
+            gw.idempotency.complete(scope, StoredResponse(response.status_code, kept, response.body))
+        return response
+
+    def _keep_problem(self, scope: str, problem: Problem, accept: str | None, extra: dict[str, str]) -> None:
+        if problem.status >= 500:
+            self.gw.idempotency.release(scope)
+            return
+        body, media_type = problem_body(problem, "xml" if prefers_xml(accept) else "json")
+        headers = [("content-type", media_type), *problem.headers.items()]
+        self.gw.idempotency.complete(scope, StoredResponse(problem.status, headers, body))
+
+    @staticmethod
+    def _fields(method: str, raw: bytes, content_type: str | None, xml_allowed: bool,
+                query: dict[str, str]) -> dict[str, Any]:
+        """The action's input: query parameters for GET/DELETE, else the body object."""
+        if method in QUERY_METHODS:
+            return {k: v for k, v in query.items() if k != "action"}
+        body = parse_body(content_type, raw, xml_allowed, max_bytes=len(raw) + 1)
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise Problem(400, "Bad Request", "the request body must be an object (a JSON object "
+                          "or an XML element with child elements)")
+        return body
+
+    async def _run(self, request: Request, route: Route, query: dict[str, str], fields: dict[str, Any],
+                   fmt: str, plan: fault_headers.FaultPlan, extra: dict[str, str]) -> Response:
+        gw, op, ex = self.gw, route.operation, exchange_of(request.scope)
+        sla = op.contract("latency-sla")
+        deadline = None
+        if sla is not None:
+            max_ms = int(sla.params.get("max_ms", 1000))
+            deadline = time.monotonic() - (time.perf_counter() - ex.t0) + max_ms / 1000
+        if plan.delay_ms:
+            wait = plan.delay_ms / 1000
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(wait)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise self._late(op, sla, wrote=False)
+
+        is_write = op.action in {"add-record", "delete-info", "update-config"}
+        emit = None
+        if is_write or op.has("kafka-event"):
+            emit = self._emitter(request, route, ex)
+        intent = Intent(op.domain, op.action, fields, query, emit=emit,
+                        fail_after_write=plan.after_write, deadline=deadline)
+        started = time.perf_counter()
+        try:
+            result = await self._perform(intent, deadline)
+        except InjectedFault as fault:
+            ex.outcome = "rolled_back"
+            ex.transaction_id = fault.transaction_id  # type: ignore[attr-defined]
+            raise Problem(500, "Rolled back", "X-Fault-After-Write failed the request after the "
+                          "write; the transaction was rolled back: no data kept, no event sent",
+                          type=ROLLBACK_TYPE, rolled_back=True,
+                          transaction_id=ex.transaction_id) from None
+        except DeadlineExceeded as late:
+            ex.transaction_id = late.transaction_id  # type: ignore[attr-defined]
+            if is_write:
+                ex.outcome = "rolled_back"
+            raise self._late(op, sla, wrote=is_write, transaction_id=ex.transaction_id) from None
+        except Problem:
+            raise
+        except Exception as exc:
+            log.exception("action %s failed (request %s)", op.label(), ex.request_id)
+            ex.outcome = "rolled_back" if is_write else "error"
+            ex.transaction_id = getattr(exc, "transaction_id", None)
+            raise Problem(500, "Rolled back", f"the action failed and its transaction was rolled back; "
+                          f"quote request id {ex.request_id}", type=ROLLBACK_TYPE,
+                          rolled_back=is_write, transaction_id=ex.transaction_id) from None
+        finally:
+            ex.action_ms = round((time.perf_counter() - started) * 1000, 3)
+        ex.transaction_id = result.transaction_id
+        if result.event_id:
+            ex.event_id = result.event_id
+            gw.relay.wake()
+        return self._respond(request, route, result, fmt, extra)
+
+    async def _perform(self, intent: Intent, deadline: float | None) -> ActionResult:
+        """Run on the database thread; past the deadline answer late only if it really committed."""
+        future = asyncio.ensure_future(self.gw.store.run(perform, intent))
+        if deadline is None:
+            return await future
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            # The thread checks the deadline before COMMIT, so it is about to roll back (or
+            # committed a hair before): wait for its verdict rather than guess.
+            return await future
+
+    def _emitter(self, request: Request, route: Route, ex: Any) -> Any:
+        op = route.operation
+        source = f"{self.gw.settings.base_url}{op.path}"
+
+        def emit(conn: Any, result: ActionResult) -> str:
+            data = {"operation": op.label(), "domain": op.domain, "action": op.action,
+                    "method": op.method, "path": op.path, "version": route.version,
+                    "request_id": ex.request_id, "client_id": ex.client_id,
+                    "transaction_id": result.transaction_id, **result.event_data}
+            return enqueue(conn, domain=op.domain, action=op.action, subject=result.subject,
+                           data=data, source=source, traceparent=ex.traceparent)
+        return emit
+
+    @staticmethod
+    def _late(op: Any, sla: Any, *, wrote: bool, transaction_id: str | None = None) -> Problem:
+        max_ms = int(sla.params.get("max_ms", 1000))
+        extensions: dict[str, Any] = {"max_ms": max_ms}
+        if wrote:
+            extensions.update(rolled_back=True, transaction_id=transaction_id)
+        return Problem(504, "Gateway Timeout", f"{op.label()} promises success within {max_ms} ms; "
+                       "the gateway gave up at the deadline" + (" and rolled back" if wrote else ""),
+                       type=SLA_TYPE, **extensions)
+
+    def _respond(self, request: Request, route: Route, result: ActionResult, fmt: str,
+                 extra: dict[str, str]) -> Response:
+        op, ex = route.operation, exchange_of(request.scope)
+        headers = dict(extra)
+        if result.transaction_id and result.wrote:
+            headers["X-Transaction-Id"] = result.transaction_id
+        if result.event_id:
+            headers["X-Event-Id"] = result.event_id
+        prefix = f"/{route.version}" if route.version else ""
+        if op.action == "add-record" and result.record_id:
+            location = f"{prefix}{op.path}?" + urlencode({"action": "check-status", "id": result.record_id})
+            headers["Location"] = location
+        if route.version == "v1":
+            from console.gateway.versioning import v1_headers
+
+            headers.update(v1_headers(self.gw.settings.base_url, route.bare_path, request.url.query))
+        if result.status == 204:
+            return Response(status_code=204, headers=headers)
+        data = result.body
+        if route.version is not None and route.version != "v1":
+            meta = {"version": route.version, "request_id": ex.request_id, "operation": op.label()}
+            if result.wrote:
+                meta["transaction_id"] = result.transaction_id
+            if result.event_id:
+                meta["event_id"] = result.event_id
+            from console.gateway.versioning import wrap_v2
+
+            data = wrap_v2(data, meta)
+        body, media_type = render(data, fmt)
+        return Response(body, status_code=result.status, headers=headers, media_type=media_type)

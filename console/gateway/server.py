@@ -1,0 +1,97 @@
+"""Run the gateway under uvicorn in a background thread: for tests, benchmarks and embedding.
+
+``with GatewayServer(GatewaySettings(port=0)) as server: httpx2.get(server.base_url + "/healthz")``.
+uvicorn installs signal handlers only on the main thread, so an embedded server never steals
+the host's Ctrl-C; :meth:`stop` asks it to exit and joins the thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from console.gateway.settings import GatewaySettings
+
+
+class GatewayError(RuntimeError):
+    """The gateway could not start; the message says why."""
+
+
+class GatewayServer:
+    """A gateway on a loopback port in this process. ``port=0`` picks a free one."""
+
+    def __init__(self, settings: GatewaySettings | None = None, startup_timeout: float = 20.0) -> None:
+        settings = settings or GatewaySettings(port=0)
+        if not settings.port:
+            from console.events.broker import free_port
+
+            settings = replace(settings, port=free_port(settings.host), base_url=None, issuer=settings.issuer)
+        self.settings = settings.resolved()
+        self.startup_timeout = startup_timeout
+        self.app: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url or ""
+
+    @property
+    def token_url(self) -> str:
+        return self.settings.token_url
+
+    @property
+    def jwks_url(self) -> str:
+        return self.settings.jwks_url
+
+    @property
+    def gateway(self) -> Any:
+        """The :class:`console.gateway.app.Gateway` behind the app (store, relay, access log)."""
+        return self.app.state.gateway
+
+    def start(self) -> GatewayServer:
+        import uvicorn
+
+        from console.gateway.app import create_app
+
+        if self._thread is not None:
+            return self
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port,
+                                log_level="warning", access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=5, backlog=4096)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="gateway-uvicorn", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + self.startup_timeout
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                self.stop()
+                raise GatewayError(f"the gateway did not start on {self.base_url}: {self._error or 'uvicorn exited'}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise GatewayError(f"the gateway did not start on {self.base_url} within {self.startup_timeout:.0f} s")
+            time.sleep(0.01)
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> GatewayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

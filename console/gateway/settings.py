@@ -1,0 +1,114 @@
+"""Everything the reference gateway is configured by, in one dataclass.
+
+The CLI, the embedded sandbox and the test fixtures all build a :class:`GatewaySettings` and
+hand it to :func:`console.gateway.app.create_app` (or :class:`console.gateway.server.GatewayServer`),
+so the three start the very same gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from console.catalogue import Catalogue
+
+#: Environment variables naming the sandbox client (contracts.md, "Fixed names").
+CLIENT_ID_ENV = "APILOG_SANDBOX_CLIENT_ID"
+CLIENT_SECRET_ENV = "APILOG_SANDBOX_CLIENT_SECRET"
+DEFAULT_CLIENT_ID = "apilog-sandbox"
+
+#: Body and JSON keys whose values never reach the access log.
+DEFAULT_REDACT_KEYS: tuple[str, ...] = (
+    "authorization", "proxy-authorization", "cookie", "set-cookie", "password", "secret",
+    "client_secret", "access_token", "refresh_token", "id_token", "token", "api_key", "apikey",
+)
+
+
+@dataclass
+class GatewaySettings:
+    """How one gateway instance runs. Call :meth:`resolved` before use to fill the defaults."""
+
+    #: A loaded catalogue, a catalogue file, or None for the shipped TD448 catalogue.
+    catalogue: Catalogue | str | Path | None = None
+    #: The gateway's own SQLite database (domains, outbox); None = a file under the data dir.
+    db_path: Path | None = None
+    #: Kafka bootstrap servers for the outbox relay; None = events wait in the outbox.
+    kafka_bootstrap: str | None = None
+    #: Honour the X-Fault-* request headers (the sandbox default; never in production).
+    faults: bool = False
+    host: str = "127.0.0.1"
+    #: 0 = pick a free port when the server starts.
+    port: int = 8080
+    #: Public base URL; None = ``http://host:port``.
+    base_url: str | None = None
+    #: JWT ``iss``; None = the base URL.
+    issuer: str | None = None
+    audience: str = "apilog-gateway"
+    token_ttl_s: int = 900
+    #: Sandbox client; None = from the environment, else generated.
+    client_id: str | None = None
+    client_secret: str | None = None
+    #: Where the secret came from, for the start-up banner ("APILOG_SANDBOX_CLIENT_SECRET", …).
+    secret_source: str = ""
+    max_body_bytes: int = 1_048_576
+    #: full-log bodies are cut past this many bytes (and flagged as truncated).
+    log_body_bytes: int = 16_384
+    #: How many access-log records stay fetchable from memory by request id.
+    log_capacity: int = 20_000
+    #: Also append every record to this NDJSON file.
+    log_path: Path | None = None
+    redact_keys: tuple[str, ...] = DEFAULT_REDACT_KEYS
+    #: How often the outbox relay looks for work when nothing woke it up.
+    outbox_poll_s: float = 0.5
+    #: Extra clients (id -> secret) allowed every scope, for tests that need two callers.
+    extra_clients: dict[str, str] = field(default_factory=dict)
+
+    def resolved(self) -> GatewaySettings:
+        """A copy with every None default filled (URLs, client, database path)."""
+        settings = replace(self)
+        if settings.base_url is None:
+            settings.base_url = f"http://{settings.host}:{settings.port}"
+        settings.base_url = settings.base_url.rstrip("/")
+        if settings.issuer is None:
+            settings.issuer = settings.base_url
+        if settings.client_id is None:
+            settings.client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
+        if settings.client_secret is None:
+            from_env = os.environ.get(CLIENT_SECRET_ENV)
+            settings.client_secret = from_env or secrets.token_urlsafe(32)
+            settings.secret_source = f"${CLIENT_SECRET_ENV}" if from_env else "generated at start"
+        elif not settings.secret_source:
+            settings.secret_source = "given by the caller"
+        if settings.db_path is None:
+            settings.db_path = data_dir() / "gateway.db"
+        settings.db_path = Path(settings.db_path)
+        return settings
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.base_url}/.well-known/jwks.json"
+
+    def load_catalogue(self) -> Catalogue:
+        """The catalogue object, loading the file when one was named."""
+        from console.catalogue import Catalogue, load_catalogue
+
+        if isinstance(self.catalogue, Catalogue):
+            return self.catalogue
+        return load_catalogue(self.catalogue)
+
+
+def data_dir() -> Path:
+    """``$APILOG_DATA_DIR``, else ``$XDG_DATA_HOME/apilog``, else ``~/.local/share/apilog``."""
+    explicit = os.environ.get("APILOG_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "apilog"
