@@ -9,7 +9,7 @@ from typing import Any
 from console.catalogue import vocabulary as vocab
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contract:
     """One promise: a result contract or a policy note, with its parameters.
 
@@ -49,7 +49,7 @@ class Contract:
         return cls(slug, data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One row of the source document, where it came from, and what it says."""
 
@@ -84,7 +84,7 @@ class Row:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One (path, method, action) and the union of its rows' contracts."""
 
@@ -176,7 +176,7 @@ class Catalogue:
         return len(self.rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImportNote:
     """Something the importer found or did that a reader should know.
 

@@ -56,6 +56,8 @@ class _Pending:
 
 
 def _is_furniture(cells: list[str]) -> bool:
+    if cells[0].startswith("/"):
+        return False
     folded = vocab.fold(" ".join(cells))
     if not folded:
         return True
@@ -76,7 +78,7 @@ def parse_td448(text: str, source: str = "<text>", *, strict: bool = True) -> Ca
     seen_furniture_page = False
     for number, line in enumerate(text.split("\n"), start=1):
         cells = line.split("\t")
-        if "viettel ai race" in vocab.fold(line):
+        if "VIETTEL" in line.upper() and "viettel ai race" in vocab.fold(line):
             if seen_furniture_page:
                 page += 1
             seen_furniture_page = True
@@ -129,8 +131,9 @@ def _build_row(index: int, p: _Pending, source: str, strict: bool, notes: list[I
     result = _resolve("result", p.cells[4], index, p, note)
     policy = _resolve("policy", p.cells[5], index, p, note)
     template = DESCRIPTION.format(path=path, method=method, action=vocab.term(action.slug).vi)
-    description = _join(p.cells[3], lambda text: vocab.fold(text) == vocab.fold(template))
-    if vocab.fold(description) != vocab.fold(template) and (
+    folded_template = vocab.fold(template)
+    description = _join(p.cells[3], lambda text: text == template or vocab.fold(text) == folded_template)
+    if description != template and vocab.fold(description) != folded_template and (
             vocab.strip_accents(description) == vocab.strip_accents(template)):
         note("warning", "corrected-typo", f"Mô tả chi tiết {description!r} read as {template!r}")
         description = template

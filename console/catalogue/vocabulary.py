@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -142,7 +143,8 @@ def domain_of(path: str) -> str:
 
 def fold(text: str) -> str:
     """NFC, case-folded, single-spaced: the form labels are compared in."""
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text)
     return " ".join(text.casefold().split())
 
 
@@ -194,6 +196,12 @@ class Match:
 
 def match(kind: Kind, text: str) -> Match:
     """Resolve a printed label, or a slug, to a vocabulary term."""
+    found = _match(kind, text)
+    return Match(found.slug, dict(found.params), found.how, found.closest)
+
+
+@functools.lru_cache(maxsize=4096)
+def _match(kind: Kind, text: str) -> Match:
     folded = fold(text)
     for candidate in terms_of(kind):
         if folded == candidate.slug:
