@@ -1,0 +1,1 @@
+"""The terminal console (Textual). Imports ``console``; ``console`` never imports this."""

@@ -1,0 +1,189 @@
+"""The console shell: views, the k9s grammar (`:` `/` `?` esc), the header state, start-up order.
+
+The first frame paints from the catalogue alone; the gateway, token and broker are reached in
+workers afterwards and their state flows into ``connection``, which every view's header follows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from screens.i18n import Labels, default_language
+from screens.keymap import bindings, mutating_actions
+from screens.services import Services
+from screens.state import ConnectionState
+from screens.widgets.prompts import VIEWS, JumpPrompt, KeysHelp, resolve_view
+
+CSS_PATH = Path(__file__).with_name("apilog.tcss")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApilogApp(App[int]):
+    """``ApilogApp(catalogue, services=None)``: offline when ``services`` is None and no ``connect``.
+
+    ``connect`` is called in a thread after the first frame and returns :class:`Services`
+    (``apilog`` passes one that starts the sandbox). ``clock`` and ``ids`` exist so snapshot tests
+    can freeze time.
+    """
+
+    CSS_PATH = CSS_PATH
+    TITLE = "apilog"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = bindings("jump", "keys", "back", "palette", "quit")
+
+    connection: reactive[ConnectionState] = reactive(ConnectionState, always_update=True)
+
+    def __init__(self, catalogue: Any, services: Services | None = None, *,
+                 connect: Callable[[], Services] | None = None, lang: str | None = None,
+                 readonly: bool = False, profile_name: str = "sandbox",
+                 clock: Callable[[], datetime] = _utc_now, start_view: str = "catalogue") -> None:
+        super().__init__()
+        self.catalogue = catalogue
+        self.services = services
+        self._connect_factory = connect
+        self.labels = Labels(lang or default_language())
+        self.readonly = readonly
+        self.clock = clock
+        self.start_view = start_view
+        self.history: list[str] = []
+        self.current_view = start_view
+        self.runtime = None  # screens.runtime.Runtime once connected
+        self.set_reactive(ApilogApp.connection, ConnectionState(profile=profile_name,
+                                                                 readonly=readonly))
+
+    # Views ------------------------------------------------------------------------------------
+
+    def _make_view(self, name: str) -> Screen:
+        from screens import views
+
+        return views.create(name)
+
+    def on_mount(self) -> None:
+        from screens.keymap import translate_bindings
+
+        translate_bindings(self, self.labels)
+        for name in VIEWS:
+            self.install_screen(self._make_view(name), name)
+        self.push_screen(self.start_view)
+        self.call_after_refresh(self._start_runtime)
+
+    def jump(self, view: str) -> None:
+        """Show ``view``; esc comes back here."""
+        if view == self.current_view:
+            return
+        self.history.append(self.current_view)
+        self.current_view = view
+        self.switch_screen(view)
+
+    def action_back(self) -> None:
+        if self.history:
+            self.current_view = self.history.pop()
+            self.switch_screen(self.current_view)
+
+    def action_jump(self) -> None:
+        def chosen(text: str | None) -> None:
+            if not text:
+                return
+            view = resolve_view(text)
+            if view is None:
+                self.notify(f"{self.labels('unknown view')} {text!r}: :{' :'.join(VIEWS)}",
+                            severity="warning")
+            else:
+                self.jump(view)
+
+        self.push_screen(JumpPrompt(), chosen)
+
+    def action_keys(self) -> None:
+        screen = self.screen
+        keys = screen.keys() if hasattr(screen, "keys") else []
+        grammar = [(":", f"{self.labels('jump')} (:{' :'.join(VIEWS)})"), ("/", self.labels("filter")),
+                   ("?", self.labels("keys")), ("esc", self.labels("back")),
+                   ("ctrl+p", self.labels("palette")), ("ctrl+q", self.labels("quit"))]
+        seen = {key for key, _ in grammar}
+        rows = grammar + [(k, d) for k, d in keys if k not in seen and d]
+        self.push_screen(KeysHelp(f"{self.labels('keys')} · {self.labels(self.current_view)}", rows))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for view in VIEWS:
+            yield SystemCommand(f":{view}", f"{self.labels('jump')}: {self.labels(view)}",
+                                lambda view=view: self.jump(view))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode: actions that change state do not exist (not just disabled)."""
+        return not (self.readonly and action in mutating_actions())
+
+    # Cross-view navigation -------------------------------------------------------------------
+
+    def open_call(self, operation: Any, **prefill: Any) -> None:
+        self.get_screen("call").prefill(operation, **prefill)
+        self.jump("call")
+
+    def open_transaction(self, tx_id: str) -> None:
+        self.get_screen("tx").show_transaction(tx_id)
+        self.jump("tx")
+
+    def open_event(self, event_id: str) -> None:
+        self.get_screen("events").show_event(event_id)
+        self.jump("events")
+
+    # Connecting --------------------------------------------------------------------------------
+
+    def _start_runtime(self) -> None:
+        from screens.runtime import Runtime
+
+        if self.services is None and self._connect_factory is None:
+            return
+        self.runtime = Runtime(self)
+        self.runtime.start()
+
+    def update_connection(self, **changes: Any) -> None:
+        self.connection = replace(self.connection, **changes)
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def shutdown(self) -> None:
+        """Stop the feed, the caller and any sandbox this console started (workers are not awaited)."""
+        if self.runtime is not None:
+            runtime, self.runtime = self.runtime, None
+            await runtime.stop()
+
+
+def run_console(profile: str | None = None, readonly: bool = False, lang: str | None = None,
+                catalogue: str | None = None) -> int:
+    """``apilog`` with no subcommand: load the catalogue and profile, then open the console."""
+    from console.catalogue import CatalogueError, load_catalogue
+    from console.config import ConfigError, resolve_profile
+    from screens.services import connect_profile
+
+    try:
+        cat = load_catalogue(catalogue)
+        chosen = resolve_profile(profile, catalogue=cat)
+    except (CatalogueError, ConfigError) as exc:
+        print(f"apilog: {exc}", file=sys.stderr)
+        return 2
+    if lang is not None and lang not in ("en", "vi"):
+        print(f"apilog: --lang {lang!r}: use en or vi", file=sys.stderr)
+        return 2
+    app = ApilogApp(cat, connect=lambda: connect_profile(chosen, cat), lang=lang,
+                    readonly=readonly or chosen.readonly, profile_name=chosen.name)
+    result = app.run()
+    if app.runtime is not None:  # the app died without quitting: still stop the children
+        import asyncio
+
+        asyncio.run(app.shutdown())
+    return result or app.return_code or 0

@@ -1,0 +1,95 @@
+"""What every view shares: the status header, the `/` filter bar and the footer of live keys."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from screens.filtering import Filter, parse_filter
+from screens.keymap import bindings, translate_bindings
+from screens.widgets.status import StatusHeader
+
+
+class FilterBar(Input):
+    """``/`` opens it; typing filters live; enter keeps the filter; esc clears it."""
+
+    BINDINGS = [Binding("escape", "clear_filter", "clear", show=False)]
+    DEFAULT_CSS = """
+    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; background: $panel;
+                display: none; }
+    FilterBar.-active { display: block; }
+    """
+
+    def action_clear_filter(self) -> None:
+        self.value = ""
+        self.remove_class("-active")
+        self.screen.focus_main()
+
+
+class View(Screen):
+    """A console view. Subclasses set ``VIEW`` and ``FIELDS`` and implement ``compose_body``."""
+
+    VIEW = ""
+    #: Field names the filter understands in this view (``method:post``).
+    FIELDS: frozenset[str] = frozenset()
+    BINDINGS = bindings("filter")
+
+    def __init__(self) -> None:
+        super().__init__(name=self.VIEW)
+        self.current_filter: Filter = parse_filter("")
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.labels)
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.app.labels(self.VIEW))
+        yield from self.compose_body()
+        yield FilterBar(placeholder=self.filter_hint(), id="filter")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def filter_hint(self) -> str:
+        fields = " ".join(f"{name}:…" for name in sorted(self.FIELDS))
+        return f"/ regex  {fields}  !invert".strip()
+
+    def focus_main(self) -> None:
+        """Give the keyboard back to the view's main widget."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode: actions that change state are not offered at all."""
+        from screens.keymap import mutating_actions
+
+        return not (self.app.readonly and action in mutating_actions())
+
+    def action_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.add_class("-active")
+        bar.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if isinstance(event.input, FilterBar):
+            event.stop()
+            self.current_filter = parse_filter(event.value, self.FIELDS)
+            self.apply_filter(self.current_filter)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterBar):
+            event.stop()
+            if not event.value:
+                event.input.remove_class("-active")
+            self.focus_main()
+
+    def apply_filter(self, flt: Filter) -> None:
+        """Show only what passes ``flt``."""
+
+    def keys(self) -> list[tuple[str, str]]:
+        """The keys that work here, for the `?` list."""
+        shown = []
+        for key, binding in self.active_bindings.items():
+            if binding.binding.description:
+                shown.append((binding.binding.key_display or key, binding.binding.description))
+        return shown

@@ -1,0 +1,293 @@
+"""Call: compose one call (method, action for that path+method, version, format, id, headers,
+body), send it through the caller, and read what happened (status, time against the SLA, the
+attempts, rolled back or not, the event it caused)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static, TextArea
+
+from screens.base import View
+from screens.catalogue_view import is_mutating
+from screens.keymap import bindings
+from screens.widgets.response import render_result
+
+BODY_TEMPLATES = {
+    "json": '{\n  "name": "Ada Lovelace",\n  "email": "ada@example.com"\n}\n',
+    "xml": "<record>\n  <name>Ada Lovelace</name>\n  <email>ada@example.com</email>\n</record>\n",
+}
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """``"X-A: 1; X-B: two"`` → ``{"X-A": "1", "X-B": "two"}``; pieces without a colon are ignored."""
+    headers: dict[str, str] = {}
+    for piece in text.split(";"):
+        name, sep, value = piece.partition(":")
+        if sep and name.strip():
+            headers[name.strip()] = value.strip()
+    return headers
+
+
+class CallView(View):
+    VIEW = "call"
+    BINDINGS = bindings("send", "copy-curl", "open-event")
+    DEFAULT_CSS = """
+    CallView .form-row { height: 1; margin: 0 0 1 0; }
+    CallView .form-row Label { padding: 0 1 0 0; color: $text-muted; }
+    CallView #call-path { width: 30; }
+    CallView #call-method { width: 12; }
+    CallView #call-action { width: 1fr; }
+    CallView #call-version { width: 10; }
+    CallView #call-format { width: 10; }
+    CallView #call-id { width: 1fr; }
+    CallView #call-headers { width: 1fr; }
+    CallView #call-split { height: 1fr; }
+    CallView #call-body { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
+    CallView #call-response-box { width: 1fr; height: 1fr; border: round $panel-lighten-2;
+                                  padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: Any = None
+        self.sending = False
+        self._loading = False
+
+    def compose_body(self) -> ComposeResult:
+        label = self.app.labels
+        paths = [(p, p) for p in self._paths()]
+        with Horizontal(classes="form-row"):
+            yield Select(paths, id="call-path", compact=True, allow_blank=False,
+                         value=paths[0][1] if paths else Select.BLANK)
+            yield Select([], id="call-method", compact=True, prompt=label("method"))
+            yield Select([], id="call-action", compact=True, prompt=label("action"))
+        with Horizontal(classes="form-row"):
+            yield Label(label("version"))
+            yield Select([], id="call-version", compact=True, prompt="–")
+            yield Label(f" {label('format')}")
+            yield Select([("json", "json"), ("xml", "xml")], id="call-format", compact=True,
+                         allow_blank=False, value="json")
+            yield Label(f" {label('record id')}")
+            yield Input(id="call-id", compact=True, placeholder="id")
+        with Horizontal(classes="form-row"):
+            yield Label(label("headers"))
+            yield Input(id="call-headers", compact=True,
+                        placeholder="X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true")
+        with Horizontal(id="call-split"):
+            yield TextArea(BODY_TEMPLATES["json"], language="json", id="call-body",
+                           soft_wrap=True, show_line_numbers=False, tab_behavior="indent")
+            with VerticalScroll(id="call-response-box"):
+                yield Static(Text(label("nothing yet"), style="dim"), id="call-response")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        body = self.query_one("#call-body", TextArea)
+        body.border_title = self.app.labels("body")
+        self.query_one("#call-response-box").border_title = self.app.labels("response")
+        body.cursor_blink = False
+        self._refresh_methods()
+        self.set_interval(0.5, self._watch_event)
+
+    def _paths(self) -> list[str]:
+        return [p for p in self.app.catalogue.paths if self._operations(p)]
+
+    def _operations(self, path: str, method: str | None = None) -> list[Any]:
+        ops = self.app.catalogue.operations_for(path, method)
+        if self.app.readonly:
+            ops = [op for op in ops if not is_mutating(op)]
+        return ops
+
+    # Form ----------------------------------------------------------------------------------
+
+    def prefill(self, operation: Any, *, record_id: str | None = None,
+                headers: dict[str, str] | None = None, body: str | None = None) -> None:
+        """Fill the form for ``operation`` (from the catalogue's enter or a re-run)."""
+        self._pending = (operation, record_id, headers, body)
+        if self.is_mounted:
+            self._apply_prefill()
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_pending", None):
+            self._apply_prefill()
+        self.query_one("#call-body", TextArea).focus()
+
+    def _apply_prefill(self) -> None:
+        operation, record_id, headers, body = self._pending
+        self._pending = None
+        self._loading = True
+        self.query_one("#call-path", Select).value = operation.path
+        self._refresh_methods(operation.method, operation.action)
+        self.query_one("#call-id", Input).value = record_id or ""
+        self.query_one("#call-headers", Input).value = "; ".join(
+            f"{k}: {v}" for k, v in (headers or {}).items())
+        if body is not None:
+            self.query_one("#call-body", TextArea).text = body
+        self._loading = False
+
+    def _refresh_methods(self, method: str | None = None, action: str | None = None) -> None:
+        path = self.query_one("#call-path", Select).value
+        if path is Select.BLANK:
+            return
+        methods = list(dict.fromkeys(op.method for op in self._operations(path)))
+        method_select = self.query_one("#call-method", Select)
+        method_select.set_options([(m, m) for m in methods])
+        chosen = method if method in methods else (methods[0] if methods else Select.BLANK)
+        method_select.value = chosen
+        self._refresh_actions(action)
+
+    def _refresh_actions(self, action: str | None = None) -> None:
+        path = self.query_one("#call-path", Select).value
+        method = self.query_one("#call-method", Select).value
+        if path is Select.BLANK or method is Select.BLANK:
+            return
+        ops = self._operations(path, method)
+        action_select = self.query_one("#call-action", Select)
+        action_select.set_options([(self.app.labels.term(op.action), op.action) for op in ops])
+        actions = [op.action for op in ops]
+        action_select.value = action if action in actions else (actions[0] if actions else Select.BLANK)
+        self._refresh_versions()
+
+    def _refresh_versions(self) -> None:
+        op = self.operation
+        versions = []
+        if op is not None and op.contract("versioning") is not None:
+            versions = list(op.contract("versioning").params.get("versions", ["v1", "v2"]))
+        select = self.query_one("#call-version", Select)
+        select.set_options([(v, v) for v in versions])
+        formats = ["json", "xml"] if op is not None and op.has("json-xml") else ["json"]
+        fmt = self.query_one("#call-format", Select)
+        current = fmt.value
+        fmt.set_options([(f, f) for f in formats])
+        fmt.value = current if current in formats else "json"
+
+    @on(Select.Changed, "#call-path")
+    def _path_changed(self) -> None:
+        if not self._loading:
+            self._refresh_methods()
+
+    @on(Select.Changed, "#call-method")
+    def _method_changed(self) -> None:
+        if not self._loading:
+            self._refresh_actions()
+
+    @on(Select.Changed, "#call-action")
+    def _action_changed(self) -> None:
+        if not self._loading:
+            self._refresh_versions()
+
+    @on(Select.Changed, "#call-format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        body = self.query_one("#call-body", TextArea)
+        fmt = str(event.value)
+        body.language = fmt
+        if body.text.strip() in (t.strip() for t in BODY_TEMPLATES.values()):
+            body.text = BODY_TEMPLATES[fmt]
+
+    @property
+    def operation(self) -> Any:
+        path = self.query_one("#call-path", Select).value
+        method = self.query_one("#call-method", Select).value
+        action = self.query_one("#call-action", Select).value
+        if Select.BLANK in (path, method, action):
+            return None
+        return self.app.catalogue.operation(path, method, action)
+
+    def build_request(self) -> Any:
+        from console.caller import CallRequest
+
+        op = self.operation
+        version = self.query_one("#call-version", Select).value
+        fmt = self.query_one("#call-format", Select).value
+        text = self.query_one("#call-body", TextArea).text
+        body: Any = text if text.strip() else None
+        if body is not None and fmt == "json":
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        if op.method in ("GET", "DELETE") and not isinstance(body, dict):
+            body = None
+        return CallRequest(path=op.path, method=op.method, action=op.action,
+                           version=None if version is Select.BLANK else str(version),
+                           fmt=str(fmt), record_id=self.query_one("#call-id", Input).value or None,
+                           body=body, headers=parse_headers(self.query_one("#call-headers", Input).value))
+
+    # Sending -------------------------------------------------------------------------------
+
+    def action_send(self) -> None:
+        op = self.operation
+        if op is None or self.sending:
+            return
+        if self.app.readonly and is_mutating(op):
+            self.notify(self.app.labels("not offered in read-only mode"), severity="warning")
+            return
+        runtime = self.app.runtime
+        if runtime is None or runtime.caller is None:
+            self.notify(self.app.labels("not connected"), severity="warning")
+            return
+        if op.action == "delete-info" or op.method == "DELETE":
+            from screens.widgets.prompts import Confirm
+
+            question = f"{op.label()}: {self.app.labels('deletes data')}. {self.app.labels('send')}?"
+            self.app.push_screen(Confirm(question, self.app.labels("yes")[:1] or "y"),
+                                 lambda yes: self._send(self.build_request()) if yes else None)
+            return
+        self._send(self.build_request())
+
+    @work(exclusive=True, group="call", exit_on_error=False)
+    async def _send(self, request: Any) -> None:
+        self.sending = True
+        self.query_one("#call-response", Static).update(
+            Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow"))
+        try:
+            self.result = await self.app.runtime.caller.call(request)
+        except Exception as exc:
+            self.query_one("#call-response", Static).update(Text(f"{type(exc).__name__}: {exc}",
+                                                                 style="bold red"))
+            return
+        finally:
+            self.sending = False
+        self._show_result()
+
+    def _show_result(self) -> None:
+        if self.result is None:
+            return
+        runtime = self.app.runtime
+        seen = None
+        if self.result.event_id and runtime is not None:
+            seen = next((e for e in reversed(runtime.events) if e.id == self.result.event_id), None)
+        self.query_one("#call-response", Static).update(
+            render_result(self.result, self.app.labels, event_seen=seen))
+
+    def _watch_event(self) -> None:
+        if self.result is not None and self.result.event_id and getattr(self, "_event_shown", None) != self.result.event_id:
+            runtime = self.app.runtime
+            if runtime and any(e.id == self.result.event_id for e in reversed(runtime.events)):
+                self._event_shown = self.result.event_id
+                self._show_result()
+
+    def action_copy_curl(self) -> None:
+        from console.caller.curl import to_curl
+
+        if self.result is None:
+            return
+        self.app.copy_to_clipboard(to_curl(self.result))
+        self.notify(f"curl {self.app.labels('copied')} (OSC 52)")
+
+    def action_open_event(self) -> None:
+        if self.result is not None and self.result.event_id:
+            self.app.open_event(self.result.event_id)
+
+    def focus_main(self) -> None:
+        self.query_one("#call-body", TextArea).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter":  # a form has nothing to filter
+            return False
+        return super().check_action(action, parameters)

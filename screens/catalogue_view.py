@@ -1,0 +1,298 @@
+"""Catalogue: operations or source rows, filterable, with contract badges, provenance and lint.
+
+The table is a Line API widget fed from a precomputed index, so a 100,000-operation catalogue
+costs one pass to index (in a thread) and then only the visible lines to paint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import Static
+from textual.worker import get_current_worker
+
+from screens.base import View
+from screens.filtering import Filter
+from screens.keymap import bindings
+from screens.widgets.line_table import Cell, Column, LineTable
+
+#: Short badges for the contract columns; the detail pane gives the full words.
+BADGES: dict[str, tuple[str, str]] = {
+    "rollback-on-error": ("RB", "bold magenta"),
+    "kafka-event": ("EV", "bold cyan"),
+    "latency-sla": ("SLA", "bold green"),
+    "full-log": ("LOG", "bold blue"),
+    "retry": ("RT", "bold yellow"),
+    "rate-limit": ("RL", "bold red"),
+    "api-gateway": ("GW", "dim"),
+    "versioning": ("V", "bold"),
+    "json-xml": ("XML", "bold"),
+    "restful": ("REST", "dim"),
+}
+METHOD_STYLE = {"GET": "bold green", "POST": "bold yellow", "PUT": "bold blue",
+                "PATCH": "bold cyan", "DELETE": "bold red"}
+
+
+def badge_text(slug: str, params: dict) -> str:
+    short, _ = BADGES.get(slug, (slug[:4].upper(), ""))
+    if slug == "latency-sla" and "max_ms" in params:
+        return f"<{params['max_ms'] / 1000:g}s"
+    if slug == "retry" and "max_retries" in params:
+        return f"RT{params['max_retries']}"
+    if slug == "rate-limit" and "limit" in params:
+        return f"RL{params['limit']}"
+    if slug == "versioning" and params.get("versions"):
+        return "/".join(params["versions"])
+    return short
+
+
+def is_mutating(operation) -> bool:
+    """A call that may change state: a write action, or a method that is not safe."""
+    from console.catalogue.vocabulary import WRITE_ACTIONS
+
+    return operation.action in WRITE_ACTIONS or not operation.is_safe
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the table: an operation or a row, with its lower-cased search text."""
+
+    item: object
+    haystack: str
+    fields: dict[str, str]
+
+
+class CatalogueView(View):
+    VIEW = "catalogue"
+    FIELDS = frozenset({"method", "action", "contract", "path"})
+    BINDINGS = bindings("toggle-rows")
+    DEFAULT_CSS = """
+    CatalogueView #catalogue-detail { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
+    CatalogueView #catalogue-summary { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "operations"
+        self.entries: list[Entry] = []
+        self.shown: list[int] = []
+        #: Lint messages by row number and by operation key.
+        self.findings_by_row: dict[int, list[str]] = {}
+        self.findings_by_op: dict[tuple, list[str]] = {}
+        self.hidden_mutating = 0
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="catalogue-summary")
+        yield LineTable(self._columns(), empty=self.app.labels("nothing yet"), select_label=self.app.labels("open call"), id="catalogue-table")
+        yield Static(id="catalogue-detail")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.build_index()
+        self.run_lint()
+
+    @property
+    def table(self) -> LineTable:
+        return self.query_one("#catalogue-table", LineTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    # Index and filter ---------------------------------------------------------------------
+
+    def _columns(self) -> list[Column]:
+        label = self.app.labels
+        if self.mode == "rows":
+            return [Column("#", 5), Column(label("page")[:3], 4), Column(label("method"), 7),
+                    Column(label("path"), 25), Column(label("action"), 16), Column("⚠", 3),
+                    Column(label("result"), 22), Column(label("policy"), 0)]
+        return [Column(label("method"), 7), Column(label("path"), 25), Column(label("action"), 16),
+                Column("⚠", 3), Column(label("source"), 10), Column(label("contracts"), 0)]
+
+    @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
+    def build_index(self) -> None:
+        """Lower-case search text per line, once, off the UI loop."""
+        catalogue = self.app.catalogue
+        labels = self.app.labels
+        readonly = self.app.readonly
+        entries: list[Entry] = []
+        hidden = 0
+        if self.mode == "rows":
+            for row in catalogue.rows:
+                if readonly and is_mutating_row(row):
+                    hidden += 1
+                    continue
+                contract = f"{row.result.slug} {row.policy.slug}"
+                words = (f"{row.row} {row.page} {row.method} {row.path} {row.action} "
+                         f"{labels.term(row.action)} {contract} {row.result.label(labels.lang)} "
+                         f"{row.policy.label(labels.lang)} {row.description}")
+                entries.append(Entry(row, words.lower(), {
+                    "method": row.method.lower(), "action": row.action, "path": row.path.lower(),
+                    "contract": contract}))
+        else:
+            for op in catalogue.operations:
+                if readonly and is_mutating(op):
+                    hidden += 1
+                    continue
+                slugs = " ".join(c.slug for c in op.contracts)
+                words = (f"{op.method} {op.path} {op.action} {labels.term(op.action)} {slugs} "
+                         + " ".join(c.label(labels.lang) for c in op.contracts))
+                entries.append(Entry(op, words.lower(), {
+                    "method": op.method.lower(), "action": op.action, "path": op.path.lower(),
+                    "contract": slugs}))
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._index_ready, entries, hidden)
+
+    def _index_ready(self, entries: list[Entry], hidden: int) -> None:
+        self.entries = entries
+        self.hidden_mutating = hidden
+        self.apply_filter(self.current_filter)
+
+    def apply_filter(self, flt: Filter) -> None:
+        if flt.is_empty and not flt.invert:
+            self.shown = list(range(len(self.entries)))
+        else:
+            self.shown = [i for i, entry in enumerate(self.entries)
+                            if flt.matches(entry.haystack, entry.fields)]
+        self.table.set_rows(len(self.shown), self._row_at)
+        self._show_summary()
+        self._show_detail(0)
+
+    def _show_summary(self) -> None:
+        label = self.app.labels
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{label(self.mode)}: {len(self.shown)} {label('shown')} "
+                    f"{label('of')} {len(self.entries)}")
+        if self.current_filter.text:
+            text.append(f"  /{self.current_filter.text}", style="bold")
+        if self.hidden_mutating:
+            text.append(f"  {self.hidden_mutating} {label('hidden in read-only mode')}",
+                        style="yellow")
+        self.query_one("#catalogue-summary", Static).update(text)
+
+    # Painting ------------------------------------------------------------------------------
+
+    def _row_at(self, index: int) -> Sequence[Cell]:
+        item = self.entries[self.shown[index]].item
+        labels = self.app.labels
+        if self.mode == "rows":
+            findings = self.findings_by_row.get(item.row, [])
+            return [str(item.row), str(item.page or ""), [(item.method, METHOD_STYLE.get(item.method, ""))],
+                    item.path, labels.term(item.action), [("⚠", "bold yellow")] if findings else "",
+                    item.result.label(labels.lang), item.policy.label(labels.lang)]
+        findings = self.findings_by_op.get(item.key, [])
+        source = f"r{item.rows[0]}" + (f"+{len(item.rows) - 1}" if len(item.rows) > 1 else "")
+        if item.pages:
+            source += f" p{item.pages[0]}"
+        badges = []
+        for contract in item.contracts:
+            badges.append((badge_text(contract.slug, contract.params),
+                           BADGES.get(contract.slug, ("", ""))[1]))
+            badges.append((" ", ""))
+        return [[(item.method, METHOD_STYLE.get(item.method, ""))], item.path,
+                labels.term(item.action),
+                [(f"⚠{len(findings)}", "bold yellow")] if findings else "", source, badges]
+
+    def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
+        self._show_detail(event.index)
+
+    def _show_detail(self, index: int) -> None:
+        detail = self.query_one("#catalogue-detail", Static)
+        if not self.shown or index >= len(self.shown):
+            detail.update("")
+            return
+        item = self.entries[self.shown[index]].item
+        labels = self.app.labels
+        text = Text(no_wrap=False)
+        if self.mode == "rows":
+            text.append(f"{item.method} {item.path}?action={item.action}", style="bold")
+            text.append(f"  {labels('row')} {item.row}, {labels('page')} {item.page}\n", style="dim")
+            text.append(f"{labels('result')}: {item.result.label(labels.lang)} · "
+                        f"{labels('policy')}: {item.policy.label(labels.lang)}\n")
+            findings = self.findings_by_row.get(item.row, [])
+        else:
+            text.append(item.label(), style="bold")
+            text.append(f"  {item.scope}\n", style="dim")
+            text.append(" · ".join(c.label(labels.lang) for c in item.contracts) + "\n")
+            text.append(f"{labels('rows')} {', '.join(map(str, item.rows))}", style="dim")
+            if item.pages:
+                text.append(f"  {labels('page')} {', '.join(map(str, item.pages))}", style="dim")
+            text.append("\n")
+            findings = self.findings_by_op.get(item.key, [])
+        for message in findings[:2]:
+            text.append(f"⚠ {message}\n", style="yellow")
+        detail.update(text)
+
+    # Actions -------------------------------------------------------------------------------
+
+    def action_toggle_rows(self) -> None:
+        self.mode = "rows" if self.mode == "operations" else "operations"
+        self.table.set_columns(self._columns())
+        self.entries, self.shown = [], []
+        self.table.set_rows(0, self._row_at)
+        self.build_index()
+
+    def action_open_call(self) -> None:
+        if not self.shown:
+            return
+        item = self.entries[self.shown[self.table.cursor]].item
+        if self.mode == "rows":
+            item = self.app.catalogue.operation(item.path, item.method, item.action)
+        if item is not None:
+            self.app.open_call(item)
+
+    def on_line_table_selected(self, event: LineTable.Selected) -> None:
+        event.stop()
+        self.action_open_call()
+
+    # Lint ----------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="catalogue-lint", exit_on_error=False)
+    def run_lint(self) -> None:
+        """Findings from the catalogue lint, beside the rows and operations they concern."""
+        by_row, by_op = lint_findings(self.app.catalogue)
+        self.app.call_from_thread(self._lint_ready, by_row, by_op)
+
+    def _lint_ready(self, by_row: dict, by_op: dict) -> None:
+        self.findings_by_row, self.findings_by_op = by_row, by_op
+        self.table.clear_cache()
+        self._show_detail(self.table.cursor)
+
+
+def is_mutating_row(row) -> bool:
+    from console.catalogue.vocabulary import SAFE_METHODS, WRITE_ACTIONS
+
+    return row.action in WRITE_ACTIONS or row.method not in SAFE_METHODS
+
+
+def lint_findings(catalogue) -> tuple[dict[int, list[str]], dict[tuple, list[str]]]:
+    """Lint messages by row and by operation; an empty answer when the lint is not there."""
+    by_row: dict[int, list[str]] = {}
+    by_op: dict[tuple, list[str]] = {}
+    try:
+        from console.catalogue import lint as catalogue_lint
+    except ImportError:
+        return by_row, by_op
+    findings = []
+    if hasattr(catalogue_lint, "lint"):
+        findings = catalogue_lint.lint(catalogue)
+    for finding in findings:
+        row = getattr(finding, "row", None)
+        if row is not None:
+            by_row.setdefault(row, []).append(f"{finding.rule}: {finding.message}")
+    for op in catalogue.operations:
+        messages = [m for r in op.rows for m in by_row.get(r, [])]
+        if not messages and hasattr(catalogue_lint, "restful_defect"):
+            defect = catalogue_lint.restful_defect(op)
+            if defect:
+                messages = [f"restful: {defect}"]
+                for r in op.rows:
+                    by_row.setdefault(r, []).append(messages[0])
+        if messages:
+            by_op[op.key] = list(dict.fromkeys(messages))
+    return by_row, by_op

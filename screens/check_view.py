@@ -1,0 +1,205 @@
+"""Check: the conformance grid (operations × contracts), progress while it runs, drill-down.
+
+The catalogue alone decides some cells before anything is sent (not applicable, catalogue
+defects); the rest fill in as ``console.conformance.runner.Runner`` reports each verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import ProgressBar, Static
+
+from screens.base import View
+from screens.filtering import Filter
+from screens.keymap import bindings
+from screens.widgets.line_table import Cell, Column, LineTable
+
+GLYPHS: dict[str, tuple[str, str]] = {
+    "passed": ("✓", "bold green"), "failed": ("✗", "bold red"),
+    "not-applicable": ("–", "dim"), "catalogue-defect": ("!", "bold yellow"),
+    "skipped": ("·", "dim"), "planned": ("○", "dim"),
+}
+SHORT: dict[str, str] = {"oauth2": "AUTH", "transaction-log": "TXL", "rollback-on-error": "RB",
+                         "kafka-event": "EV", "latency-sla": "SLA", "full-log": "LOG",
+                         "retry": "RT", "rate-limit": "RL", "api-gateway": "GW",
+                         "versioning": "VER", "json-xml": "XML", "restful": "REST"}
+
+
+class CheckView(View):
+    VIEW = "check"
+    FIELDS = frozenset({"method", "action", "path", "verdict"})
+    BINDINGS = bindings("run-check")
+    DEFAULT_CSS = """
+    CheckView #check-summary { height: 1; padding: 0 1; }
+    CheckView ProgressBar { height: 1; padding: 0 1; }
+    CheckView #check-detail { height: 45%; border-top: solid $panel-lighten-2; padding: 0 1;
+                              display: none; }
+    CheckView.-detail #check-detail { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operations: list[Any] = []
+        self.shown: list[Any] = []
+        self.cells: dict[tuple, Any] = {}      # (path, method, action, slug) → Verdict | "planned"
+        self.running = False
+        self.done = 0
+        self.total = 0
+
+    def compose_body(self) -> ComposeResult:
+        from console.conformance import CONTRACT_SLUGS
+
+        yield Static(id="check-summary")
+        yield ProgressBar(total=1, show_eta=False, id="check-progress")
+        columns = [Column(self.app.labels("operations"), 22)]
+        columns += [Column(SHORT[slug], 5 if len(SHORT[slug]) > 3 else 4) for slug in CONTRACT_SLUGS]
+        yield LineTable(columns, empty=self.app.labels("nothing yet"), select_label=self.app.labels("detail"), id="check-table")
+        with VerticalScroll(id="check-detail"):
+            yield Static(id="check-detail-body")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._plan()
+
+    def on_screen_resume(self) -> None:
+        self.table.focus()
+
+    @property
+    def table(self) -> LineTable:
+        return self.query_one("#check-table", LineTable)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def _plan(self) -> None:
+        from console.conformance.plan import make_plan
+
+        plan = make_plan(self.app.catalogue)
+        self.operations = list(dict.fromkeys(item.operation for item in plan))
+        for item in plan:
+            self.cells[(*item.operation.key, item.slug)] = item.decided or "planned"
+        self.total = len(plan)
+        self.apply_filter(self.current_filter)
+
+    def apply_filter(self, flt: Filter) -> None:
+        def fields(op: Any) -> dict[str, str]:
+            verdicts = " ".join(v.verdict for k, v in self.cells.items()
+                                if k[:3] == op.key and not isinstance(v, str))
+            return {"method": op.method.lower(), "action": op.action, "path": op.path.lower(),
+                    "verdict": verdicts}
+
+        self.shown = [op for op in self.operations
+                        if flt.matches(op.label().lower(), fields(op))]
+        self.table.set_rows(len(self.shown), self._row_at, keep_cursor=True)
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        from console.conformance import VERDICTS
+
+        counts = dict.fromkeys(VERDICTS, 0)
+        for value in self.cells.values():
+            if not isinstance(value, str):
+                counts[value.verdict] += 1
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for word in VERDICTS:
+            glyph, style = GLYPHS[word]
+            text.append(f"{glyph} {self.app.labels(word)} {counts[word]}  ", style=style)
+        if not self.running and self.done == 0:
+            text.append(f"ctrl+r: {self.app.labels('run checks')} · apilog check", style="dim")
+        self.query_one("#check-summary", Static).update(text)
+        bar = self.query_one(ProgressBar)
+        bar.update(total=max(self.total, 1), progress=sum(counts.values()))
+
+    def _row_at(self, index: int) -> Sequence[Cell]:
+        from console.conformance import CONTRACT_SLUGS
+
+        op = self.shown[index]
+        row: list[Cell] = [f"{op.method} {op.domain} {op.action}"]
+        for slug in CONTRACT_SLUGS:
+            value = self.cells.get((*op.key, slug))
+            if value is None:
+                row.append("")
+            else:
+                glyph, style = GLYPHS["planned" if isinstance(value, str) else value.verdict]
+                row.append([(f" {glyph}", style)])
+        return row
+
+    # Running -------------------------------------------------------------------------------
+
+    def action_run_check(self) -> None:
+        runtime = self.app.runtime
+        if self.running:
+            return
+        if runtime is None or runtime.caller is None:
+            self.notify(self.app.labels("not connected"), severity="warning")
+            return
+        self._run()
+
+    @work(exclusive=True, group="check-run", exit_on_error=False)
+    async def _run(self) -> None:
+        from console.conformance.runner import Runner
+
+        runtime = self.app.runtime
+        self.running = True
+        self.done = 0
+
+        def progress(done: int, total: int, verdict: Any) -> None:
+            self.done, self.total = done, total
+            self.cells[verdict.key] = verdict
+            self.table.clear_cache()
+            self._show_summary()
+
+        try:
+            runner = Runner(runtime.services.profile, self.app.catalogue, caller=runtime.caller,
+                            feed=runtime.feed, on_progress=progress)
+            self.total = runner.total
+            await runner.run()
+        except Exception as exc:
+            self.notify(f"check: {exc}", severity="error")
+        finally:
+            self.running = False
+            self._show_summary()
+
+    # Drill-down ----------------------------------------------------------------------------
+
+    def action_detail(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+        elif self.shown:
+            self.add_class("-detail")
+            self._show_detail(self.shown[self.table.cursor])
+
+    def on_line_table_selected(self, event: LineTable.Selected) -> None:
+        event.stop()
+        self.action_detail()
+
+    def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
+        if self.has_class("-detail") and event.index < len(self.shown):
+            self._show_detail(self.shown[event.index])
+
+    def _show_detail(self, op: Any) -> None:
+        from console.conformance import CONTRACT_SLUGS
+
+        parts: list[Any] = [Text(op.label(), style="bold")]
+        for slug in CONTRACT_SLUGS:
+            value = self.cells.get((*op.key, slug))
+            if value is None:
+                continue
+            word = "planned" if isinstance(value, str) else value.verdict
+            glyph, style = GLYPHS[word]
+            line = Text.assemble((f"{glyph} {slug:<18}", style), (self.app.labels(word), style))
+            if not isinstance(value, str):
+                if value.reason:
+                    line.append(f"  {value.reason}")
+                ids = value.transaction_ids or value.request_ids
+                if ids:
+                    line.append(f"  [{', '.join(ids[:3])}]", style="dim")
+            parts.append(line)
+        self.query_one("#check-detail-body", Static).update(Group(*parts))

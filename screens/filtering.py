@@ -1,0 +1,68 @@
+"""The `/` filter grammar shared by every view (k9s style).
+
+``text``            regular expression over the row's text, case-insensitive (a broken
+                    expression is matched literally instead of failing)
+``method:post``     a field must contain the word (fields differ by view: method, action,
+                    contract, path, outcome, type, topic…)
+``!…``              inverts the whole filter
+Terms are combined with AND.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+FIELD_TERM = re.compile(r"^(?P<field>[a-z_]+):(?P<value>\S+)$")
+
+
+@dataclass(frozen=True)
+class Filter:
+    text: str
+    invert: bool
+    pattern: re.Pattern[str] | None
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.pattern is None and not self.fields
+
+    def matches(self, haystack: str, fields: Mapping[str, str]) -> bool:
+        """``haystack`` and field values must be lower case already (done once per row)."""
+        hit = all(value in fields.get(name, "") for name, value in self.fields)
+        if hit and self.pattern is not None:
+            hit = self.pattern.search(haystack) is not None
+        return hit != self.invert
+
+
+def parse_filter(text: str, known_fields: frozenset[str] = frozenset()) -> Filter:
+    """Parse what the operator typed after ``/``; unknown ``name:`` prefixes stay plain text."""
+    raw = text.strip()
+    invert = raw.startswith("!")
+    if invert:
+        raw = raw[1:].strip()
+    words: list[str] = []
+    fields: list[tuple[str, str]] = []
+    for word in raw.split():
+        match = FIELD_TERM.match(word.lower())
+        if match and match["field"] in known_fields:
+            fields.append((match["field"], match["value"]))
+        else:
+            words.append(word)
+    expression = " ".join(words)
+    pattern = None
+    if expression:
+        try:
+            pattern = re.compile(expression, re.IGNORECASE)
+        except re.error:
+            pattern = re.compile(re.escape(expression), re.IGNORECASE)
+    return Filter(text, invert, pattern, tuple(fields))
+
+
+def select(items_count: int, haystack: Callable[[int], str],
+           fields: Callable[[int], Mapping[str, str]], flt: Filter) -> list[int]:
+    """Indices of the items that pass ``flt``, in order."""
+    if flt.is_empty and not flt.invert:
+        return list(range(items_count))
+    return [i for i in range(items_count) if flt.matches(haystack(i), fields(i))]

@@ -1,0 +1,100 @@
+"""Named actions, kept apart from the keys that trigger them (as Harlequin does).
+
+Every action has a kebab-case id; the default key map binds ids to keys. Textual's
+``App.set_keymap({id: keys})`` remaps any of them without touching the screens. The k9s grammar
+holds: navigation keys never do anything destructive, and every action that changes state is
+marked ``mutates`` so read-only mode can drop it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One thing an operator can do: its id, the Textual action, a label id, and its risk."""
+
+    id: str
+    action: str
+    label: str
+    #: Changes state somewhere (a call that writes, a re-run): hidden in read-only mode.
+    mutates: bool = False
+    show: bool = True
+    priority: bool = False
+
+
+ACTIONS: dict[str, ActionSpec] = {spec.id: spec for spec in (
+    # The shell: every view.
+    ActionSpec("jump", "app.jump", "jump", priority=False),
+    ActionSpec("keys", "app.keys", "keys"),
+    ActionSpec("back", "app.back", "back"),
+    ActionSpec("filter", "filter", "filter"),
+    ActionSpec("palette", "app.command_palette", "palette", show=False),
+    ActionSpec("quit", "app.quit", "quit", show=False),
+    # Catalogue.
+    ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
+    # Call.
+    ActionSpec("send", "send", "send", mutates=False),
+    ActionSpec("copy-curl", "copy_curl", "copy curl"),
+    ActionSpec("open-event", "open_event", "open event"),
+    # Events.
+    ActionSpec("pause", "pause", "pause"),
+    ActionSpec("open-tx", "open_tx", "open tx"),
+    # Transactions.
+    ActionSpec("rerun", "rerun", "rerun", mutates=True),
+    ActionSpec("export", "export", "export"),
+    # Check: the probes write to the gateway, so read-only mode has no way to start them.
+    ActionSpec("run-check", "run_check", "run checks", mutates=True),
+)}
+
+#: Default keys per action id. Enter (the tables' own "open") and the arrows only ever navigate.
+DEFAULT_KEYS: dict[str, str] = {
+    "jump": "colon",
+    "keys": "question_mark",
+    "back": "escape",
+    "filter": "slash",
+    "palette": "ctrl+p",
+    "quit": "ctrl+q",
+    "toggle-rows": "r",
+    "send": "ctrl+s",
+    "copy-curl": "ctrl+o",
+    "open-event": "ctrl+g",
+    "pause": "space",
+    "open-tx": "t",
+    "rerun": "ctrl+r",
+    "export": "e",
+    "run-check": "ctrl+r",
+}
+
+
+def bindings(*ids: str, labels=None) -> list[Binding]:
+    """Bindings for ``ids`` with their default keys; ``labels`` translates descriptions."""
+    result = []
+    for action_id in ids:
+        spec = ACTIONS[action_id]
+        label = labels(spec.label) if labels else spec.label
+        result.append(Binding(DEFAULT_KEYS[action_id], spec.action, label, show=spec.show,
+                              id=action_id, priority=spec.priority, tooltip=label))
+    return result
+
+
+def mutating_actions() -> frozenset[str]:
+    """Action names that read-only mode refuses."""
+    return frozenset(spec.action for spec in ACTIONS.values() if spec.mutates)
+
+
+def translate_bindings(node, labels) -> None:
+    """Show binding descriptions in the console's language on one screen or widget.
+
+    Bindings are declared once per class in English; the footer reads the node's own copy, so
+    replacing that copy's descriptions is enough and leaves the class untouched.
+    """
+    from dataclasses import replace
+
+    table = node._bindings.key_to_bindings
+    for key, key_bindings in table.items():
+        table[key] = [replace(b, description=labels(b.description),
+                              tooltip=labels(b.tooltip or b.description)) for b in key_bindings]

@@ -1,0 +1,244 @@
+"""Transactions: the local log, newest first, with outcome badges, search, detail, re-run, export.
+
+The log can hold millions of calls, so the table reads it a page at a time (keyset cursor) and
+paints with the Line API; the filter's words go to the log's full-text index and its fields to
+SQL, so search costs the same however long the log is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from screens.base import View
+from screens.catalogue_view import METHOD_STYLE, is_mutating
+from screens.filtering import Filter
+from screens.keymap import bindings
+from screens.widgets.line_table import Cell, Column, LineTable
+from screens.widgets.response import outcome_badge, render_result
+
+PAGE = 500
+#: Request headers the caller sets itself; a re-run sends only what the operator added.
+CALLER_HEADERS = frozenset({"authorization", "traceparent", "x-request-id", "idempotency-key",
+                            "content-type", "accept", "user-agent", "content-length", "host",
+                            "accept-encoding", "connection"})
+
+
+class TransactionsView(View):
+    VIEW = "tx"
+    FIELDS = frozenset({"outcome", "method", "action", "path"})
+    BINDINGS = bindings("open-event", "rerun", "export")
+    DEFAULT_CSS = """
+    TransactionsView #tx-summary { height: 1; padding: 0 1; color: $text-muted; }
+    TransactionsView #tx-detail { height: 60%; border-top: solid $panel-lighten-2; padding: 0 1;
+                                  display: none; }
+    TransactionsView.-detail #tx-detail { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Any] = []
+        self.total = 0
+        self.selected: Any = None
+        self._exhausted = False
+
+    def compose_body(self) -> ComposeResult:
+        label = self.app.labels
+        yield Static(id="tx-summary")
+        yield LineTable([Column(label("time"), 9), Column(label("method"), 7), Column(label("path"), 24),
+                         Column(label("action"), 14), Column(label("outcome"), 17),
+                         Column(label("status"), 5), Column("ms", 6), Column("tx", 0)],
+                        empty=label("not connected"), select_label=label("detail"), id="tx-table")
+        with VerticalScroll(id="tx-detail"):
+            yield Static(id="tx-detail-body")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(2.0, self._refresh_if_shown)
+
+    def on_screen_resume(self) -> None:
+        self.table.focus()
+        self.reload()
+
+    @property
+    def table(self) -> LineTable:
+        return self.query_one("#tx-table", LineTable)
+
+    @property
+    def txlog(self) -> Any:
+        runtime = self.app.runtime
+        return runtime.txlog if runtime is not None else None
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def _refresh_if_shown(self) -> None:
+        if self.app.screen is self and self.table.cursor == 0 and self.txlog is not None:
+            self.reload(keep=True)
+
+    # Loading -------------------------------------------------------------------------------
+
+    def _query_args(self, flt: Filter) -> dict[str, Any]:
+        args: dict[str, Any] = {name: value for name, value in flt.fields}
+        if "outcome" in args:
+            args["outcome"] = args["outcome"].replace(" ", "_")
+        words = flt.pattern.pattern if flt.pattern is not None else ""
+        if words and not flt.invert:
+            args["text"] = words
+        return args
+
+    def reload(self, keep: bool = False) -> None:
+        self._load(self.current_filter, None, keep)
+
+    @work(thread=True, exclusive=True, group="tx-load", exit_on_error=False)
+    def _load(self, flt: Filter, before: str | None, keep: bool) -> None:
+        txlog = self.txlog
+        if txlog is None:
+            return
+        args = self._query_args(flt)
+        page = txlog.query(limit=PAGE, before=before, **args)
+        if flt.invert:
+            page = [tx for tx in page if flt.matches(_haystack(tx), {})]
+        total = txlog.count(**args) if not flt.invert else None
+        self.app.call_from_thread(self._loaded, page, total, before is not None, keep)
+
+    def _loaded(self, page: list[Any], total: int | None, more: bool, keep: bool) -> None:
+        self.rows = self.rows + page if more else page
+        self._exhausted = len(page) < PAGE
+        self.total = total if total is not None else len(self.rows)
+        self.table.set_rows(len(self.rows), self._row_at, keep_cursor=keep or more)
+        label = self.app.labels
+        summary = f"{label('tx')}: {self.total}"
+        if self.current_filter.text:
+            summary += f"  /{self.current_filter.text}"
+        self.query_one("#tx-summary", Static).update(summary)
+
+    def apply_filter(self, flt: Filter) -> None:
+        self._load(flt, None, False)
+
+    def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
+        if event.index >= len(self.rows) - 50 and not self._exhausted and self.rows:
+            self._exhausted = True  # one page request at a time
+            self._load(self.current_filter, self.rows[-1].id, True)
+        if self.has_class("-detail") and event.index < len(self.rows):
+            self._open_detail(self.rows[event.index].id)
+
+    # Painting ------------------------------------------------------------------------------
+
+    def _row_at(self, index: int) -> Sequence[Cell]:
+        tx = self.rows[index]
+        when = datetime.fromtimestamp(tx.started_at, UTC).strftime("%H:%M:%S")
+        return [when, [(tx.method, METHOD_STYLE.get(tx.method, ""))], tx.path,
+                self.app.labels.term(tx.action), outcome_badge(tx.outcome, tx.attempt_count, self.app.labels),
+                str(tx.status or "–"), f"{tx.elapsed_ms:.0f}" if tx.elapsed_ms is not None else "–",
+                tx.id]
+
+    # Detail --------------------------------------------------------------------------------
+
+    def action_detail(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+        elif self.rows:
+            self.add_class("-detail")
+            self._open_detail(self.rows[self.table.cursor].id)
+
+    def on_line_table_selected(self, event: LineTable.Selected) -> None:
+        event.stop()
+        self.action_detail()
+
+    def show_transaction(self, tx_id: str) -> None:
+        """Open one transaction's detail (the Events view's jump lands here)."""
+        self.add_class("-detail")
+        self._open_detail(tx_id)
+
+    @work(thread=True, exclusive=True, group="tx-detail", exit_on_error=False)
+    def _open_detail(self, tx_id: str) -> None:
+        txlog = self.txlog
+        tx = txlog.get(tx_id) if txlog is not None else None
+        self.app.call_from_thread(self._show_detail, tx)
+
+    def _show_detail(self, tx: Any) -> None:
+        self.selected = tx
+        body = self.query_one("#tx-detail-body", Static)
+        if tx is None:
+            body.update(Text(self.app.labels("nothing yet"), style="dim"))
+            return
+        parts = [render_result(tx, self.app.labels, show_request=True)]
+        if tx.events:
+            parts.append(Text(f"── {self.app.labels('events')} ──", style="bold"))
+            for link in tx.events:
+                delay = f" +{link.delay_ms:.0f} ms" if link.delay_ms is not None else ""
+                parts.append(Text(f"{link.event_id}  {link.topic}[{link.partition}]@{link.offset}{delay}"))
+        body.update(Group(*parts))
+
+    def action_open_event(self) -> None:
+        if self.selected is not None and self.selected.event_id:
+            self.app.open_event(self.selected.event_id)
+
+    # Re-run and export ---------------------------------------------------------------------
+
+    def action_rerun(self) -> None:
+        if not self.rows:
+            return
+        tx = self.rows[self.table.cursor]
+        op = self.app.catalogue.operation(tx.path, tx.method, tx.action)
+        if op is None:
+            return
+        if is_mutating(op):
+            from screens.widgets.prompts import Confirm
+
+            self.app.push_screen(Confirm(f"{self.app.labels('rerun')} {op.label()}?"),
+                                 lambda yes: self._rerun(tx.id) if yes else None)
+        else:
+            self._rerun(tx.id)
+
+    @work(exclusive=True, group="tx-rerun", exit_on_error=False)
+    async def _rerun(self, tx_id: str) -> None:
+        import asyncio
+
+        from console.caller import CallRequest
+
+        runtime = self.app.runtime
+        if runtime is None or runtime.caller is None:
+            return
+        tx = await asyncio.to_thread(runtime.txlog.get, tx_id)
+        headers = {k: v for k, v in (tx.request_headers or {}).items()
+                   if k.lower() not in CALLER_HEADERS and v != "REDACTED"}
+        request = CallRequest(path=tx.path, method=tx.method, action=tx.action, version=tx.version,
+                              fmt=tx.fmt or "json", record_id=tx.record_id,
+                              body=tx.request_body if tx.method not in ("GET", "DELETE") else None,
+                              headers=headers)
+        result = await runtime.caller.call(request)
+        self.notify(f"{self.app.labels('rerun')}: {result.outcome} ({result.status})")
+        self.reload()
+
+    def action_export(self) -> None:
+        self._export(self.current_filter)
+
+    @work(thread=True, exclusive=True, group="tx-export", exit_on_error=False)
+    def _export(self, flt: Filter) -> None:
+        from console.config import data_dir
+        from console.txlog import export as txexport
+
+        txlog = self.txlog
+        if txlog is None:
+            return
+        stamp = self.app.clock().strftime("%Y%m%d-%H%M%S")
+        target = data_dir() / "exports" / f"transactions-{stamp}.ndjson"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        args = self._query_args(flt)
+        with target.open("w", encoding="utf-8") as out:
+            count = txexport.export_ndjson(txlog, out, **args)
+        self.app.call_from_thread(self.notify, f"{self.app.labels('export')}: {count} → {target}")
+
+
+def _haystack(tx: Any) -> str:
+    return f"{tx.method} {tx.path} {tx.action} {tx.outcome} {tx.status} {tx.id}".lower()

@@ -1,0 +1,56 @@
+"""The header line: view, profile, gateway health, token countdown and Kafka state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from screens.state import ConnectionState, expires_in
+
+_DOT = {"up": "green", "connected": "green", "connecting": "yellow", "down": "red",
+        "not connected": "grey50"}
+
+
+class StatusHeader(Static):
+    """Follows ``app.connection`` on every screen; ticks once a second for the token countdown."""
+
+    DEFAULT_CSS = """
+    StatusHeader { dock: top; height: 1; background: $panel; color: $text; padding: 0 1; }
+    """
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.view_title = title
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "connection", self._show, init=True)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        if self.app.connection.token_expires_at is not None:
+            self._show(self.app.connection)
+
+    def _show(self, state: ConnectionState) -> None:
+        label = self.app.labels
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"apilog · {self.view_title}", style="bold")
+        text.append(f"  {label('profile')} ", style="dim")
+        text.append(state.profile, style="bold")
+        if state.readonly:
+            text.append(f" [{label('read-only')}]", style="bold yellow")
+        self._part(text, label("gateway"), state.gateway)
+        text.append(f"  {label('token')} ", style="dim")
+        if state.token_expires_at is not None:
+            left = expires_in(state.token_expires_at, self.app.clock())
+            text.append(f"{label('expires in')} {left}", style="green" if left != "expired" else "red")
+        elif state.token_error:
+            text.append(state.token_error[:40], style="red")
+        else:
+            text.append(label("no token"), style="grey50")
+        self._part(text, label("kafka"), state.kafka)
+        self.update(text)
+
+    def _part(self, text: Text, name: str, value: str) -> None:
+        text.append(f"  {name} ", style="dim")
+        text.append("● ", style=_DOT.get(value, "grey50"))
+        text.append(self.app.labels(value))
