@@ -235,12 +235,12 @@ class TokenIssuer:
         if basic:
             if "client_id" in form and form["client_id"] != basic[0]:
                 raise OAuthError("invalid_request", "client_id in the form differs from the HTTP Basic user")
-            client_id, secret = basic
+            client_id, candidates = basic[0], basic[1:]
         elif "client_id" in form and "client_secret" in form:
-            client_id, secret = form["client_id"], form["client_secret"]
+            client_id, candidates = form["client_id"], (form["client_secret"],)
         else:
             raise OAuthError("invalid_client", "no client authentication: send HTTP Basic client_id:client_secret", 401)
-        if not self.clients.authenticate(client_id, secret):
+        if not any([self.clients.authenticate(client_id, secret) for secret in candidates]):
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
         return client_id
 
@@ -297,7 +297,7 @@ class TokenIssuer:
         header = jws.extract_compact(token.encode("ascii")).headers()
         algorithm = header.get("alg")
         if algorithm != ALGORITHM:
-            raise _invalid_token(f"alg {algorithm!r} is not accepted: tokens must be signed {ALGORITHM}")
+            raise _invalid_token(f"alg {str(algorithm)[:20]!r} is not accepted: tokens must be signed {ALGORITHM}")
         if not isinstance(header.get("typ"), str) or header["typ"].lower() not in ACCESS_TOKEN_TYPES:
             raise _invalid_token("typ must be at+jwt (RFC 9068 access token)")
         if "crit" in header:
@@ -340,7 +340,7 @@ def _unauthorized(detail: str) -> Problem:
 
 
 def _invalid_token(description: str) -> Problem:
-    quoted = _UNSAFE_IN_QUOTES.sub("'", description)
+    quoted = _UNSAFE_IN_QUOTES.sub("'", description)[:200]
     challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{quoted}"'
     return Problem(401, "Unauthorized", description, headers={"WWW-Authenticate": challenge},
                    error="invalid_token")
@@ -364,8 +364,12 @@ def _read_form(content_type: str | None, raw: bytes) -> dict[str, str]:
     return form
 
 
-def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
-    """``(client_id, secret)`` from an HTTP Basic header (RFC 6749 §2.3.1 form-encodes both)."""
+def _basic_credentials(authorization: str | None) -> tuple[str, str, str] | None:
+    """``(client_id, secret, secret as sent)`` from an HTTP Basic header.
+
+    RFC 6749 §2.3.1 form-encodes both parts, but ``curl -u id:secret`` does not, so a secret
+    holding ``+`` or ``%`` is tried both decoded and as sent.
+    """
     if not authorization:
         return None
     scheme, _, encoded = authorization.strip().partition(" ")
@@ -378,4 +382,4 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     if ":" not in decoded:
         raise OAuthError("invalid_client", "the HTTP Basic credentials are not client_id:client_secret", 401)
     client_id, _, secret = decoded.partition(":")
-    return unquote_plus(client_id), unquote_plus(secret)
+    return unquote_plus(client_id), unquote_plus(secret), secret

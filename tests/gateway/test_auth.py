@@ -52,6 +52,7 @@ def issuer(keyring, clock):
     clients = ClientRegistry()
     clients.register("ops", SECRET, ["customer:read", "customer:write", ADMIN_SCOPE])
     clients.register("reader", "r", ["invoice:read"])
+    clients.register("curl", "a+b%2F", ["qos:read"])
     return TokenIssuer(keyring, ISSUER, AUDIENCE, 300, clients, clock=clock)
 
 
@@ -163,6 +164,13 @@ async def test_client_secret_post_with_a_scope_subset(client, issuer):
     with pytest.raises(Problem) as caught:
         issuer.verify_bearer(f"Bearer {token}", "customer:write")
     assert caught.value.status == 403
+
+
+@pytest.mark.parametrize("sent", ["a%2Bb%252F", "a+b%2F"])
+async def test_basic_secret_form_encoded_or_as_curl_sends_it(client, sent):
+    response = await client.post("/oauth/token", content=b"grant_type=client_credentials",
+                                 headers={**FORM, **basic("curl", sent)})
+    assert response.status_code == 200, response.text
 
 
 def test_jti_is_unique_per_token(issuer):
@@ -280,6 +288,7 @@ FORGERIES = {
     "claims a list": (lambda ring, clock: jws.serialize_compact({"alg": "RS256", "typ": "at+jwt", "kid": "k1"}, b"[1]", ring.signing_key), "malformed"),
     "non-ASCII": (lambda ring, clock: "é.é.é", "malformed"),
     "huge": (lambda ring, clock: "a" * 9000 + ".b.c", "three"),
+    "huge non-ASCII alg": (lambda ring, clock: forge({"alg": "é\"" * 300}, good_claims(clock)), ""),
     "empty": (lambda ring, clock: "", "empty"),
 }
 
@@ -293,6 +302,7 @@ def test_forged_and_broken_tokens_are_401_invalid_token(issuer, keyring, clock, 
     assert challenge.startswith('Bearer realm="apilog", error="invalid_token", error_description="')
     description = challenge.split('error_description="', 1)[1]
     assert description.endswith('"') and '"' not in description[:-1]
+    assert challenge.isascii() and len(challenge) < 300
     assert mentions in problem.detail
     assert problem.extensions["error"] == "invalid_token"
 
