@@ -494,8 +494,9 @@ def _describe(exc: BaseException, bootstrap: str) -> str:
         return str(exc)
     if isinstance(exc, TimeoutError):
         return f"the Kafka broker at {bootstrap} did not answer in time"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
+    name = type(exc).__name__
+    text = " ".join(str(exc).split()).removeprefix(f"{name}: ") or name
+    return f"{name}: {text}"
 
 
 async def _quietly_stop(consumer: Any, timeout: float) -> None:

@@ -1,0 +1,159 @@
+"""``apilog events``: print the gateway's event feed, one line (or JSON object) per event.
+
+Without ``--follow`` it reads up to the end of the topics as they were when it started and
+exits, which makes it usable in scripts (``apilog events --from earliest --json | jq``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from console.events.feed import DEFAULT_TOPIC_PATTERN
+
+_VALUE_WIDTH = 80
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--from", "start", default="latest", show_default=True, metavar="WHEN",
+              help="latest, earliest, an ISO-8601 time (2026-11-26T18:00:00Z) or an offset.")
+@click.option("--topic", "topic_pattern", default=DEFAULT_TOPIC_PATTERN, show_default=True,
+              metavar="PATTERN", help="Regular expression the whole topic name must match.")
+@click.option("--filter", "filter_text", default=None, metavar="TEXT",
+              help="Only events containing every word of TEXT (case-insensitive); !TEXT inverts.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--profile", "-p", default=None, help="Profile whose Kafka cluster to read.")
+@click.option("--bootstrap", default=None, metavar="HOST:PORT",
+              help="Kafka bootstrap servers (overrides the profile's).")
+@click.option("--group", "group_id", default=None,
+              help="Consumer group to read as (default: none, so reading changes nothing).")
+@click.option("--no-link", is_flag=True, help="Do not link events to the transaction log.")
+@click.pass_context
+def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str | None,
+           follow: bool, as_json: bool, profile: str | None, bootstrap: str | None,
+           group_id: str | None, no_link: bool) -> None:
+    """Read the gateway's Kafka event feed (CloudEvents decoded, anything else shown raw)."""
+    from console.events.buffer import text_filter
+    from console.events.feed import EventFeed, FeedError
+    from console.events.positions import parse_start
+
+    try:
+        start_at = parse_start(start)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--from") from None
+    profile = profile or (ctx.obj or {}).get("profile")
+    bootstrap, kafka_kwargs = _kafka_settings(profile, bootstrap)
+    predicate = text_filter(filter_text)
+    txlog = None if no_link else _open_txlog()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("console.events").setLevel(logging.ERROR)
+
+    def show(event: Any) -> None:
+        if predicate is None or predicate(event):
+            click.echo(json.dumps(event.to_json(), ensure_ascii=False, default=str)
+                       if as_json else format_line(event))
+
+    try:
+        feed = EventFeed(bootstrap, topic_pattern=topic_pattern, start=start_at,
+                         group_id=group_id, kafka_kwargs=kafka_kwargs, txlog=txlog,
+                         on_status=_status_reporter())
+    except FeedError as exc:
+        raise click.BadParameter(str(exc), param_hint="--topic") from None
+    try:
+        asyncio.run(_read(feed, follow, show))
+    except FeedError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        if txlog is not None:
+            txlog.close()
+
+
+async def _read(feed: Any, follow: bool, show: Any) -> None:
+    if not follow:
+        async for event in feed.read_until_end():
+            show(event)
+        return
+    reader = feed.events()
+    await feed.start()
+    try:
+        async for event in reader:
+            show(event)
+    finally:
+        await feed.stop()
+
+
+def format_line(event: Any) -> str:
+    """time, topic[partition]@offset, type, subject, linked transaction: one line per event."""
+    when = (event.time or event.timestamp).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    where = f"{event.topic}[{event.partition}]@{event.offset}"
+    if event.is_cloudevent:
+        subject = f"subject={event.subject}" if event.subject else "subject=-"
+        linked = f"tx={event.transaction_id}" if event.transaction_id else "tx=-"
+        return f"{when}  {where}  {event.type}  {subject}  id={event.id}  {linked}"
+    value = event.data if isinstance(event.data, str) else json.dumps(event.data, ensure_ascii=False)
+    if len(value) > _VALUE_WIDTH:
+        value = value[:_VALUE_WIDTH - 1] + "…"
+    value = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in value)
+    headers = ",".join(name for name, _ in event.headers) or "-"
+    why = f"  ({event.note})" if event.note else ""
+    return f"{when}  {where}  RAW  key={event.key or '-'}  headers={headers}  value={value}{why}"
+
+
+def _kafka_settings(profile_name: str | None, bootstrap: str | None) -> tuple[str, dict[str, Any]]:
+    """Bootstrap servers and client settings (SASL/SSL) from ``--bootstrap`` or the profile."""
+    from console.config import ConfigError, resolve_profile
+
+    try:
+        profile = resolve_profile(profile_name)
+        if bootstrap is None and not profile.kafka_bootstrap:
+            raise click.UsageError(
+                f"profile {profile.name!r} names no Kafka cluster: give --bootstrap HOST:PORT, "
+                "set kafka_bootstrap in the profile or APILOG_KAFKA_BOOTSTRAP, or start the "
+                "sandbox (apilog sandbox start)")
+        kwargs = profile.kafka_client_kwargs() if profile.kafka_bootstrap else {}
+    except ConfigError as exc:
+        if bootstrap is None:
+            raise click.ClickException(str(exc)) from None
+        kwargs = {}
+    kwargs.pop("bootstrap_servers", None)
+    return bootstrap or str(profile.kafka_bootstrap), kwargs
+
+
+def _open_txlog() -> Any:
+    """The operator's transaction log, when there is one to link to (never created here)."""
+    try:
+        from console.txlog import default_log_path, open_default_log
+
+        if not default_log_path().exists():
+            return None
+        return open_default_log(mark_interrupted=False)
+    except Exception as exc:  # noqa: BLE001 - linking is a bonus; reading must go on
+        click.echo(f"apilog events: not linking to the transaction log: {exc}", err=True)
+        return None
+
+
+def _status_reporter() -> Any:
+    """Tell the operator on stderr when the broker goes away, comes back, or a gap appears."""
+    seen = {"state": "connecting", "gaps": 0}
+
+    def report(status: Any) -> None:
+        if status.state != seen["state"] and status.state != "connecting":
+            if status.state == "down":
+                click.echo(f"apilog events: broker down since {status.since:%H:%M:%S}: "
+                           f"{status.error}; retrying", err=True)
+            elif seen["state"] == "down":
+                click.echo(f"apilog events: broker back at {status.since:%H:%M:%S}", err=True)
+            seen["state"] = status.state
+        for gap in status.gaps[seen["gaps"]:]:
+            click.echo(f"apilog events: gap: {gap.describe()}", err=True)
+        seen["gaps"] = len(status.gaps)
+
+    return report
