@@ -10,7 +10,7 @@ import asyncio
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.caller.budget import BudgetRefused, RateBudget
 from console.caller.model import Attempt, CallRequest, CallResult, TokenState
@@ -19,7 +19,9 @@ from console.caller.payload import MEDIA, body_text, build_url, encode_body
 from console.caller.retry import RetryPolicy, parse_retry_after
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
 from console.redact import REDACTED, redact_headers
-from console.txlog import TransactionLog
+
+if TYPE_CHECKING:  # console.txlog imports this package's model: no import cycle at runtime
+    from console.txlog import TransactionLog
 
 USER_AGENT = "apilog-console/0.1"
 

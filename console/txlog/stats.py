@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 def _percentile(conn: sqlite3.Connection, since: float, total: int, fraction: float) -> float | None:
     if total == 0:
         return None
-    offset = min(total - 1, int(round(fraction * (total - 1))))
+    offset = max(0, min(total - 1, math.ceil(fraction * total) - 1))  # nearest rank
     row = conn.execute("SELECT elapsed_ms FROM transactions WHERE started_at >= ? AND elapsed_ms "
                        "IS NOT NULL ORDER BY elapsed_ms LIMIT 1 OFFSET ?", [since, offset]).fetchone()
     return row[0] if row else None

@@ -178,10 +178,13 @@ class TransactionLog:
                   "request_id": result.request_id, "trace_id": result.trace_id,
                   "response_headers": self._headers(result.response_headers),
                   "response_body": self._text(result.response_body),
-                  "request_headers": self._headers(result.request_headers),
-                  "request_body": self._text(result.request_body),
                   "error": self._text(getattr(result, "error", None)),
                   "attempt_count": len(result.attempts)}
+        # The request was written by begin(); a result that repeats it may add what begin lacked.
+        if result.request_headers:
+            update["request_headers"] = self._headers(result.request_headers)
+        if result.request_body is not None:
+            update["request_body"] = self._text(result.request_body)
         if result.outcome not in oc.FINAL_OUTCOMES:
             raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
         with self._lock, self.db.conn:
@@ -191,6 +194,8 @@ class TransactionLog:
     def _claim_events(self, tx_id: str, event_id: str | None, trace_id: str | None,
                       ended_at: float) -> None:
         """Link events that arrived before the call finished (the feed can be faster than HTTP)."""
+        self.db.execute("UPDATE events SET delay_ms = (event_time - ?) * 1000 "
+                        "WHERE tx_id = ? AND delay_ms IS NULL", [ended_at, tx_id])
         if not event_id and not trace_id:
             return
         self.db.execute(
