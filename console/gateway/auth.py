@@ -175,6 +175,11 @@ class TokenIssuer:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        for name, value in (("issuer", issuer), ("audience", audience)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"TokenIssuer needs a non-empty {name}, not {value!r}: every token would be refused")
+        if ttl_s <= 0:
+            raise ValueError(f"TokenIssuer needs a positive ttl_s, not {ttl_s}")
         self.keyring = keyring
         self.issuer = issuer
         self.audience = audience

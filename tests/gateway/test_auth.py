@@ -321,3 +321,9 @@ def test_missing_scope_is_403_insufficient_scope(issuer):
     assert problem.headers["WWW-Authenticate"] == (
         'Bearer realm="apilog", error="insufficient_scope", scope="invoice:write"')
     assert problem.to_dict()["scope"] == "invoice:write"
+
+
+@pytest.mark.parametrize(("issuer_url", "audience", "ttl_s"), [(None, "a", 60), ("", "a", 60), ("i", "", 60), ("i", "a", 0)])
+def test_an_issuer_that_would_refuse_every_token_is_not_built(keyring, issuer_url, audience, ttl_s):
+    with pytest.raises(ValueError):
+        TokenIssuer(keyring, issuer_url, audience, ttl_s, ClientRegistry())
