@@ -13,7 +13,7 @@ from console.caller import Caller, CallRequest
 from console.txlog import TransactionLog
 from tests.support.txlog import CLIENT_SECRET, db_bytes, small_catalogue
 
-PATH = "/api/customer"
+PATH = "/customer/update"
 
 
 def caller(profile, catalogue, log, **kwargs) -> Caller:

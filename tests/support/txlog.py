@@ -135,7 +135,7 @@ def mini_gateway() -> Iterator[MiniGateway]:
         yield gw
 
 
-def small_catalogue(path: str = "/api/customer", *, limit: int = 1000, max_retries: int = 3,
+def small_catalogue(path: str = "/customer/update", *, limit: int = 1000, max_retries: int = 3,
                     max_ms: int = 1000) -> Catalogue:
     """Operations on one path: POST add-record with retry + rate limit, GET check-status with the
     SLA, DELETE delete-info with rollback only, PATCH update-config with retry."""
