@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from console.gateway.problems import Problem
@@ -244,6 +245,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1] if tag.startswith("{") else tag
 
 
+@lru_cache(maxsize=4096)
 def _is_plain_name(name: str) -> bool:
     return bool(_NAME.match(name)) and not name.lower().startswith("xml")
 
