@@ -57,14 +57,14 @@ class CallView(View):
         super().__init__()
         self.result: Any = None
         self.sending = False
-        self._loading = False
+        self._set_by_form: dict[str, object] = {}
 
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
         paths = [(p, p) for p in self._paths()]
         with Horizontal(classes="form-row"):
             yield Select(paths, id="call-path", compact=True, allow_blank=False,
-                         value=paths[0][1] if paths else Select.BLANK)
+                         value=paths[0][1] if paths else Select.NULL)
             yield Select([], id="call-method", compact=True, prompt=label("method"))
             yield Select([], id="call-action", compact=True, prompt=label("action"))
         with Horizontal(classes="form-row"):
@@ -120,38 +120,41 @@ class CallView(View):
     def _apply_prefill(self) -> None:
         operation, record_id, headers, body = self._pending
         self._pending = None
-        self._loading = True
-        self.query_one("#call-path", Select).value = operation.path
-        self._refresh_methods(operation.method, operation.action)
+        with self.prevent(Select.Changed):
+            self.query_one("#call-path", Select).value = operation.path
+            self._refresh_methods(operation.method, operation.action)
         self.query_one("#call-id", Input).value = record_id or ""
         self.query_one("#call-headers", Input).value = "; ".join(
             f"{k}: {v}" for k, v in (headers or {}).items())
         if body is not None:
             self.query_one("#call-body", TextArea).text = body
-        self._loading = False
 
     def _refresh_methods(self, method: str | None = None, action: str | None = None) -> None:
         path = self.query_one("#call-path", Select).value
-        if path is Select.BLANK:
+        self._set_by_form["path"] = path
+        if path is Select.NULL:
             return
         methods = list(dict.fromkeys(op.method for op in self._operations(path)))
         method_select = self.query_one("#call-method", Select)
-        method_select.set_options([(m, m) for m in methods])
-        chosen = method if method in methods else (methods[0] if methods else Select.BLANK)
-        method_select.value = chosen
-        self._refresh_actions(action)
+        with self.prevent(Select.Changed):
+            method_select.set_options([(m, m) for m in methods])
+            method_select.value = method if method in methods else (methods[0] if methods else Select.NULL)
+            self._set_by_form["method"] = method_select.value
+            self._refresh_actions(action)
 
     def _refresh_actions(self, action: str | None = None) -> None:
         path = self.query_one("#call-path", Select).value
         method = self.query_one("#call-method", Select).value
-        if path is Select.BLANK or method is Select.BLANK:
+        if path is Select.NULL or method is Select.NULL:
             return
         ops = self._operations(path, method)
         action_select = self.query_one("#call-action", Select)
-        action_select.set_options([(self.app.labels.term(op.action), op.action) for op in ops])
         actions = [op.action for op in ops]
-        action_select.value = action if action in actions else (actions[0] if actions else Select.BLANK)
-        self._refresh_versions()
+        with self.prevent(Select.Changed):
+            action_select.set_options([(self.app.labels.term(op.action), op.action) for op in ops])
+            action_select.value = action if action in actions else (actions[0] if actions else Select.NULL)
+            self._set_by_form["action"] = action_select.value
+            self._refresh_versions()
 
     def _refresh_versions(self) -> None:
         op = self.operation
@@ -163,38 +166,52 @@ class CallView(View):
         formats = ["json", "xml"] if op is not None and op.has("json-xml") else ["json"]
         fmt = self.query_one("#call-format", Select)
         current = fmt.value
-        fmt.set_options([(f, f) for f in formats])
-        fmt.value = current if current in formats else "json"
+        with self.prevent(Select.Changed):
+            fmt.set_options([(f, f) for f in formats])
+            fmt.value = current if current in formats else "json"
+        self._set_body_language(str(fmt.value))
+
+    # A Select reports every value it is given, including the ones this form set itself (and
+    # those arrive late, after a prefill): only a value the form did not set is the operator's.
+
+    def _operator_changed(self, field: str, event: Select.Changed) -> bool:
+        """A fresh value (not a late report of an older one) that the form did not set."""
+        return event.value == event.select.value and self._set_by_form.get(field) != event.value
 
     @on(Select.Changed, "#call-path")
-    def _path_changed(self) -> None:
-        if not self._loading:
+    def _path_changed(self, event: Select.Changed) -> None:
+        if self._operator_changed("path", event):
             self._refresh_methods()
 
     @on(Select.Changed, "#call-method")
-    def _method_changed(self) -> None:
-        if not self._loading:
+    def _method_changed(self, event: Select.Changed) -> None:
+        if self._operator_changed("method", event):
             self._refresh_actions()
 
     @on(Select.Changed, "#call-action")
-    def _action_changed(self) -> None:
-        if not self._loading:
+    def _action_changed(self, event: Select.Changed) -> None:
+        if self._operator_changed("action", event):
             self._refresh_versions()
 
     @on(Select.Changed, "#call-format")
     def _format_changed(self, event: Select.Changed) -> None:
+        self._set_body_language(str(event.value))
+
+    def _set_body_language(self, fmt: str) -> None:
+        """Highlight the body as ``fmt``; swap the example body if it is still the example."""
         body = self.query_one("#call-body", TextArea)
-        fmt = str(event.value)
+        if body.language == fmt:
+            return
         body.language = fmt
         if body.text.strip() in (t.strip() for t in BODY_TEMPLATES.values()):
             body.text = BODY_TEMPLATES[fmt]
 
     @property
     def operation(self) -> Any:
-        path = self.query_one("#call-path", Select).value
-        method = self.query_one("#call-method", Select).value
-        action = self.query_one("#call-action", Select).value
-        if Select.BLANK in (path, method, action):
+        path = self.query_one("#call-path", Select).selection
+        method = self.query_one("#call-method", Select).selection
+        action = self.query_one("#call-action", Select).selection
+        if None in (path, method, action):
             return None
         return self.app.catalogue.operation(path, method, action)
 
@@ -202,8 +219,8 @@ class CallView(View):
         from console.caller import CallRequest
 
         op = self.operation
-        version = self.query_one("#call-version", Select).value
-        fmt = self.query_one("#call-format", Select).value
+        version = self.query_one("#call-version", Select).selection
+        fmt = self.query_one("#call-format", Select).selection or "json"
         text = self.query_one("#call-body", TextArea).text
         body: Any = text if text.strip() else None
         if body is not None and fmt == "json":
@@ -214,7 +231,7 @@ class CallView(View):
         if op.method in ("GET", "DELETE") and not isinstance(body, dict):
             body = None
         return CallRequest(path=op.path, method=op.method, action=op.action,
-                           version=None if version is Select.BLANK else str(version),
+                           version=version,
                            fmt=str(fmt), record_id=self.query_one("#call-id", Input).value or None,
                            body=body, headers=parse_headers(self.query_one("#call-headers", Input).value))
 

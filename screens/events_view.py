@@ -57,6 +57,7 @@ class EventsView(View):
         self.frames = 0                 # repaints caused by arrivals (the benchmark reads it)
         self._haystacks: dict[int, str] = {}
         self._target: str | None = None
+        self._updates = 0
 
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
@@ -91,9 +92,11 @@ class EventsView(View):
         if runtime is None:
             return
         received = runtime.events_received
-        if not self.paused and received != self.seen:
+        changed = received != self.seen or runtime.events_updated != self._updates
+        if not self.paused and changed:
             added = received - self.seen
             self.seen = received
+            self._updates = runtime.events_updated
             self.snapshot = list(runtime.events)
             self._refilter(shift=added)
             self.frames += 1

@@ -26,6 +26,7 @@ class Runtime:
         #: Newest on the right; the Events view copies it on its 10 Hz tick.
         self.events: deque[Any] = deque(maxlen=EVENT_BUFFER)
         self.events_received = 0
+        self.events_updated = 0
         self._health_timer = None
 
     @property
@@ -72,15 +73,22 @@ class Runtime:
         kwargs = profile.kafka_client_kwargs()
         kwargs.pop("bootstrap_servers", None)
         self.feed = EventFeed(profile.kafka_bootstrap, start=services.events_from,
-                              kafka_kwargs=kwargs, txlog=self.txlog, on_status=self._feed_status)
-        try:
-            await self.feed.start()
-            self.app.update_connection(kafka="connected", kafka_error="")
-            async for event in self.feed.events():
-                self.events.append(event)
-                self.events_received += 1
-        except Exception as exc:
-            self.app.update_connection(kafka="down", kafka_error=_one_line(exc))
+                              kafka_kwargs=kwargs, txlog=self.txlog, on_event=self.add_event,
+                              on_update=self.update_event, on_status=self._feed_status)
+        await self.feed.start()
+
+    def add_event(self, event: Any) -> None:
+        """A new event (the feed's callback; the Events view repaints on its own tick)."""
+        self.events.append(event)
+        self.events_received += 1
+
+    def update_event(self, event: Any) -> None:
+        """An event seen before, now linked to its transaction: swap it in place."""
+        for index in range(len(self.events) - 1, -1, -1):
+            if self.events[index].position == event.position:
+                self.events[index] = event
+                self.events_updated += 1
+                return
 
     def _feed_status(self, status: Any) -> None:
         self.app.update_connection(kafka=status.state, kafka_error=status.error or "")

@@ -1,0 +1,83 @@
+"""Console test helpers: a frozen clock, offline and live apps, waits that poll instead of sleep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+FROZEN_NOW = datetime(2026, 11, 26, 9, 30, 0, tzinfo=UTC)
+
+
+def frozen_clock() -> datetime:
+    return FROZEN_NOW
+
+
+async def settle(pilot: Any) -> None:
+    """Let posted messages and every worker finish, then one more refresh."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_for(pilot: Any, condition: Callable[[], object], timeout: float = 20.0,
+                   message: str = "condition") -> object:
+    """Poll ``condition`` while the app keeps running; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+        await pilot.pause(0.05)
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows now, as plain text (from the same SVG export snapshots use)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = {}
+    pattern = r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+" clip-path="[^"]*">(.*?)</text>'
+    for match in re.finditer(pattern, svg):
+        rows.setdefault(float(match[2]), []).append((float(match[1]), html.unescape(match[3])))
+    lines = []
+    for y in sorted(rows):
+        cells = [" "] * 400
+        for x, text in rows[y]:
+            column = round(x / 12.2)
+            for offset, char in enumerate(text):
+                if column + offset < len(cells):
+                    cells[column + offset] = char
+        lines.append("".join(cells).replace("\xa0", " ").rstrip())
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def make_app(catalogue) -> Callable[..., Any]:
+    """``make_app(**kwargs)``: an offline console on the shipped catalogue with a frozen clock."""
+    from screens.app import ApilogApp
+
+    def make(**kwargs: Any) -> Any:
+        kwargs.setdefault("lang", "en")
+        kwargs.setdefault("clock", frozen_clock)
+        return ApilogApp(kwargs.pop("catalogue", catalogue), **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def live_services(gateway, tmp_path) -> Any:
+    """Services pointing at the session's real gateway and broker, with a fresh log file."""
+    from console.config import Profile
+    from screens.services import Services
+
+    profile = Profile(name="test", base_url=gateway.base_url, token_url=gateway.token_url,
+                      client_id=gateway.client_id, client_secret=gateway.client_secret,
+                      kafka_bootstrap=gateway.kafka_bootstrap)
+    return Services(profile=profile, txlog_path=tmp_path / "transactions.db")
