@@ -135,6 +135,7 @@ class OutboxRelay:
 
     async def _publish(self, rows: list[tuple[int, str, str | None, str, bytes]]) -> None:
         producer = await self._ensure_producer()
+        await self._ensure_topics(producer, {r[1] for r in rows})
         futures = []
         for _seq, topic, key, headers, value in rows:
             header_list = [(k, v.encode()) for k, v in json.loads(headers).items()]
@@ -142,6 +143,29 @@ class OutboxRelay:
                                                key=key.encode() if key is not None else None,
                                                headers=header_list))
         await asyncio.gather(*futures)
+
+    async def _ensure_topics(self, producer: Any, topics: set[str]) -> None:
+        """Create missing topics before producing to them.
+
+        A broker restarted with memory storage forgets its topics, and Tansu 0.6 takes a
+        produce from a client with stale metadata without creating the topic: the records
+        vanish and later produces fail. Asking for fresh metadata first (it fails while the
+        broker is down, which keeps the rows pending) and creating what is missing avoids it.
+        """
+        cluster = await producer.client.fetch_all_metadata()
+        missing = sorted(topics - set(cluster.topics()))
+        if not missing:
+            return
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
+                                    request_timeout_ms=5000)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in missing])
+        finally:
+            await admin.close()
+        await producer.client.force_metadata_update()
 
     async def _ensure_producer(self) -> Any:
         if self._producer is None:

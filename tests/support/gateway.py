@@ -113,3 +113,46 @@ def gateway_factory(tmp_path) -> Iterator[Callable[..., RunningGateway]]:
 def gateway_token() -> Callable[..., str]:
     """``gateway_token(gw, scopes=None)``: a fresh access token for the test client."""
     return fetch_token
+
+
+async def collect_events(bootstrap: str, topic: str, event_ids: Iterable[str],
+                         timeout: float = 20.0) -> dict[str, Any]:
+    """Read ``topic`` from the start until every id in ``event_ids`` (``ce_id``) was seen.
+
+    Returns ``{event_id: ConsumerRecord}`` for every event read (not only the wanted ones);
+    fails the test at the deadline naming the ids still missing. No consumer group (fast).
+    """
+    import asyncio
+    import time
+
+    from aiokafka import AIOKafkaConsumer
+
+    wanted = set(event_ids)
+    found: dict[str, Any] = {}
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                metadata_max_age_ms=500)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not wanted <= found.keys():
+            if time.monotonic() > deadline:
+                pytest.fail(f"events never reached {topic}: {sorted(wanted - found.keys())}")
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                for record in records:
+                    headers = {k: v.decode() for k, v in record.headers}
+                    found[headers.get("ce_id", "")] = record
+            await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def outbox_pending(db_path: Path) -> int:
+    """Rows of the gateway's outbox not yet delivered to Kafka (read from its SQLite file)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db_path)) as conn:
+        return conn.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0]
