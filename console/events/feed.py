@@ -33,7 +33,7 @@ from console.events.positions import (
     committed_positions,
     initial_positions,
     list_partitions,
-    offsets,
+    log_ends,
     parse_start,
     verify_after_reconnect,
 )
@@ -276,7 +276,7 @@ class EventFeed:
 
         kwargs: dict[str, Any] = {"enable_auto_commit": False, "auto_offset_reset": "none",
                                   "request_timeout_ms": int(self.request_timeout * 1000),
-                                  "client_id": "apilog-events"}
+                                  "client_id": "apilog-events", "fetch_max_wait_ms": 200}
         if self.group_id is not None:
             kwargs.update(group_id=self.group_id, enable_auto_commit=True,
                           auto_offset_reset="earliest" if self.start_at == "earliest" else "latest")
@@ -322,8 +322,7 @@ class EventFeed:
             for tp, position in start.items():
                 self.buffer.set_progress(*tp, position, None)
         if self._targets is None:
-            self._targets = await offsets(consumer, set(self._positions), "end",
-                                          self.request_timeout)
+            self._targets = await log_ends(consumer, set(self._positions), self.request_timeout)
         self._assign(consumer)
         self._check_caught_up()
 
@@ -348,7 +347,7 @@ class EventFeed:
             if self._connection_lost:
                 raise _ConnectionLost("the connection to the broker was lost")
             if batch:
-                await self._handle(batch)
+                await self._handle(consumer, batch)
             if self.correlator is not None and self.correlator.pending:
                 await self._relink()
             if loop.time() >= next_refresh:
@@ -356,16 +355,16 @@ class EventFeed:
                 next_refresh = loop.time() + self.refresh_interval
 
     async def _refresh(self, consumer: Any) -> None:
-        """Probe the broker, pick up new topics, and update the end offsets behind the lag."""
+        """Probe the broker, pick up new topics, and update the high watermarks behind the lag."""
+        from aiokafka import TopicPartition as KafkaTP
+
         found = await list_partitions(consumer, self.pattern, self.request_timeout)
         if found - set(self._positions):
             await self._position(consumer, verify=False)
-        present = set(self._positions) & found
-        ends = await offsets(consumer, present, "end", self.request_timeout)
-        for tp, end in ends.items():
-            self.buffer.set_progress(*tp, self._positions[tp], end)
+        for tp, position in self._positions.items():
+            self.buffer.set_progress(*tp, position, consumer.highwater(KafkaTP(*tp)))
 
-    async def _handle(self, batch: dict[Any, list[Any]]) -> None:
+    async def _handle(self, consumer: Any, batch: dict[Any, list[Any]]) -> None:
         fresh: list[FeedEvent] = []
         for ktp, records in batch.items():
             tp = (ktp.topic, ktp.partition)
@@ -391,7 +390,7 @@ class EventFeed:
         for ktp in batch:
             tp = (ktp.topic, ktp.partition)
             if tp in self._positions:
-                self.buffer.set_progress(*tp, self._positions[tp], None)
+                self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
         self._check_caught_up()
 
     async def _relink(self) -> None:

@@ -1,0 +1,93 @@
+"""The bounded buffer: newest first, each event once, positions per partition."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from console.events.buffer import EventBuffer, text_filter
+from console.events.decode import decode_record
+from tests.events.conftest import ce_headers
+
+
+def raw(offset: int, partition: int = 0, value: bytes = b"v"):
+    return decode_record("gateway.events.customer", partition, offset, 0, None, value, None)
+
+
+def ce(offset: int, event_id: str, partition: int = 0):
+    return decode_record("gateway.events.customer", partition, offset, 0, b"r1", b"{}",
+                         ce_headers(event_id))
+
+
+def test_keeps_only_the_newest_size_events_newest_first():
+    buffer = EventBuffer(10)
+    for offset in range(25):
+        buffer.add(raw(offset))
+    assert len(buffer) == 10 and buffer.evicted == 15
+    assert [e.offset for e in buffer.snapshot()] == list(range(24, 14, -1))
+    assert [e.offset for e in buffer.snapshot(3)] == [24, 23, 22]
+
+
+def test_refuses_the_same_position_and_the_same_cloudevent_id():
+    buffer = EventBuffer(100)
+    assert buffer.add(ce(0, "e-1"))
+    assert not buffer.add(ce(0, "e-1"))          # re-read of the same record
+    assert not buffer.add(ce(5, "e-1", partition=1))  # redelivery of the same event elsewhere
+    assert buffer.add(ce(1, "e-2"))
+    assert len(buffer) == 2 and buffer.duplicates == 2
+
+
+def test_an_evicted_id_no_longer_blocks_and_the_index_stays_bounded():
+    buffer = EventBuffer(2)
+    for offset in range(5):
+        buffer.add(ce(offset, f"e-{offset}"))
+    assert len(buffer._ids) == 2
+    assert buffer.add(ce(99, "e-0"))
+
+
+def test_a_new_epoch_makes_reused_offsets_new_events():
+    buffer = EventBuffer(100)
+    buffer.add(raw(0, value=b"old"))
+    buffer.new_epoch("gateway.events.customer", 0)
+    assert buffer.add(raw(0, value=b"new"))
+    assert [e.data for e in buffer.snapshot()] == ["new", "old"]
+
+
+def test_evicting_the_old_epoch_keeps_the_new_events_key():
+    buffer = EventBuffer(1)
+    buffer.add(raw(0, value=b"old"))
+    buffer.new_epoch("gateway.events.customer", 0)
+    buffer.add(raw(0, value=b"new"))
+    assert not buffer.add(raw(0, value=b"new"))
+
+
+def test_replace_swaps_in_the_linked_copy():
+    buffer = EventBuffer(10)
+    event = ce(0, "e-1")
+    buffer.add(event)
+    assert buffer.replace(replace(event, transaction_id="tx-1"))
+    assert buffer.snapshot()[0].transaction_id == "tx-1"
+    assert not buffer.replace(replace(ce(9, "e-unknown"), transaction_id="tx-2"))
+
+
+def test_progress_reports_lag_per_partition():
+    buffer = EventBuffer(10)
+    buffer.set_progress("t", 0, 5, 12)
+    buffer.set_progress("t", 1, 3, None)
+    buffer.set_progress("t", 0, 8, None)
+    assert buffer.lag() == {("t", 0): 4, ("t", 1): 0}
+    assert buffer.positions() == {("t", 0): 8, ("t", 1): 3}
+
+
+def test_text_filter_words_and_inversion():
+    events = [ce(0, "e-1"), raw(1, value=b'{"kind": "legacy"}')]
+    assert [e.offset for e in events if text_filter("add-record R1")(e)] == [0]
+    assert [e.offset for e in events if text_filter("!add-record")(e)] == [1]
+    assert [e.offset for e in events if text_filter("LEGACY")(e)] == [1]
+    assert text_filter("  ") is None
+
+
+def test_size_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        EventBuffer(0)

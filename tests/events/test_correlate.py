@@ -1,0 +1,66 @@
+"""Correlation retries and failure handling (a stand-in log: the real one is in test_e2e)."""
+
+from __future__ import annotations
+
+from console.events.correlate import Correlator
+from console.events.decode import decode_record
+from tests.events.conftest import ce_headers
+
+
+class StandInLog:
+    """Answers ``link_event`` like the transaction log: a tx id once the call is known."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+        self.calls: list[tuple] = []
+        self.fail = False
+
+    def link_event(self, event_id, trace_id, topic, partition, offset, event_time):
+        self.calls.append((event_id, trace_id, topic, partition, offset, event_time))
+        if self.fail:
+            raise RuntimeError("database is locked")
+        return self.known.get(event_id)
+
+
+def ce(offset: int, event_id: str):
+    return decode_record("gateway.events.customer", 0, offset, 0, b"r1", b"{}",
+                         ce_headers(event_id, traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"))
+
+
+async def test_links_known_events_and_passes_what_the_log_needs():
+    log = StandInLog()
+    log.known["e-1"] = "tx-1"
+    correlator = Correlator(log)
+    try:
+        raw = decode_record("t", 0, 9, 0, None, b"x", None)
+        out = await correlator.link([ce(0, "e-1"), raw])
+    finally:
+        correlator.close()
+    assert out[0].transaction_id == "tx-1" and out[1] is raw
+    assert log.calls == [("e-1", "a" * 32, "gateway.events.customer", 0, 0, out[0].time)]
+
+
+async def test_an_event_seen_before_its_call_is_linked_on_a_retry():
+    log = StandInLog()
+    correlator = Correlator(log, retry_delays=(0.0, 0.0))
+    try:
+        out = await correlator.link([ce(0, "e-early")])
+        assert out[0].transaction_id is None and correlator.pending == 1
+        log.known["e-early"] = "tx-7"
+        linked = await correlator.retry_due()
+    finally:
+        correlator.close()
+    assert [e.transaction_id for e in linked] == ["tx-7"] and correlator.pending == 0
+
+
+async def test_retries_end_and_log_failures_never_raise():
+    log = StandInLog()
+    log.fail = True
+    correlator = Correlator(log, retry_delays=(0.0,))
+    try:
+        await correlator.link([ce(0, "e-1")])
+        assert await correlator.retry_due() == []
+    finally:
+        correlator.close()
+    assert correlator.errors == 2 and "database is locked" in correlator.last_error
+    assert correlator.pending == 0 and correlator.unmatched == 1

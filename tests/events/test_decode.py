@@ -1,0 +1,131 @@
+"""Decoding: CloudEvents in both Kafka modes, everything else raw, never an exception."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from console.events.decode import decode_record, trace_id_of
+from tests.events.conftest import ce_headers
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def decode(value: bytes | None, headers=None, key: bytes | None = b"r1"):
+    return decode_record("gateway.events.customer", 2, 7, 1_700_000_000_000, key, value, headers)
+
+
+def test_binary_mode_cloudevent_is_decoded_with_its_trace_id():
+    event = decode(b'{"id": "r1", "name": "An"}', ce_headers("e-1", traceparent=TRACEPARENT))
+    assert event.mode == "binary" and event.is_cloudevent
+    assert (event.id, event.type, event.source, event.subject) == (
+        "e-1", "apilog.customer.add-record", "/gateway", "r1")
+    assert event.time == datetime(2026, 11, 26, 18, 0, tzinfo=UTC)
+    assert event.data == {"id": "r1", "name": "An"}
+    assert event.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert event.timestamp == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert event.key == "r1" and event.position == ("gateway.events.customer", 2, 7)
+
+
+def test_structured_mode_cloudevent_is_decoded():
+    body = {"specversion": "1.0", "id": "s-1", "source": "/gateway", "type": "apilog.qos.export-data",
+            "subject": "q9", "time": "2026-11-26T18:00:00+07:00", "data": {"rows": 3}}
+    event = decode(json.dumps(body).encode(),
+                   [("content-type", b"application/cloudevents+json; charset=utf-8")])
+    assert event.mode == "structured"
+    assert (event.id, event.type, event.subject, event.data) == (
+        "s-1", "apilog.qos.export-data", "q9", {"rows": 3})
+    assert event.time == datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+
+
+def test_plain_json_record_is_raw_with_its_data():
+    event = decode(b'{"hello": "world"}', [("x-origin", b"legacy")])
+    assert event.mode == "raw" and not event.is_cloudevent
+    assert event.data == {"hello": "world"} and event.id is None and event.note is None
+    assert event.headers == (("x-origin", "legacy"),)
+
+
+def test_bad_utf8_value_is_raw_and_kept_byte_for_byte():
+    event = decode(b"\xff\xfe\x00ok")
+    assert event.mode == "raw" and event.raw_value == b"\xff\xfe\x00ok"
+    assert "not valid UTF-8" in event.note
+    assert event.to_json()["value_base64"] == "//4Ab2s="
+
+
+def test_cloudevent_header_with_bad_utf8_is_shown_raw_with_the_reason():
+    headers = ce_headers("e-2")
+    headers[3] = ("ce_type", b"\xc3\x28")
+    event = decode(b"{}", headers)
+    assert event.mode == "raw"
+    assert event.note == "not a valid CloudEvent: a header or the value is not valid UTF-8"
+
+
+def test_cloudevent_missing_required_header_is_raw():
+    headers = [h for h in ce_headers("e-3") if h[0] != "ce_source"]
+    event = decode(b'{"a": 1}', headers)
+    assert event.mode == "raw" and event.data == {"a": 1}
+    assert event.note.startswith("not a valid CloudEvent") and "source" in event.note
+
+
+def test_non_json_data_under_a_json_content_type_is_kept_as_text():
+    event = decode(b"not json at all", ce_headers("e-4"))
+    assert event.mode == "binary" and event.data == "not json at all"
+
+
+def test_unparsable_ce_time_is_raw_not_a_crash():
+    event = decode(b"{}", ce_headers("e-5", time="yesterday"))
+    assert event.mode == "raw" and event.note.startswith("not a valid CloudEvent")
+
+
+def test_broken_structured_body_is_raw():
+    event = decode(b"{oops", [("content-type", b"application/cloudevents+json")])
+    assert event.mode == "raw" and event.data == "{oops"
+    assert event.note.startswith("not a valid CloudEvent")
+
+
+def test_tombstone_and_missing_key_and_headers():
+    event = decode(None, None, key=None)
+    assert event.mode == "raw" and event.data is None and event.key is None
+    assert event.headers == () and event.raw_value == b""
+
+
+def test_secret_headers_are_redacted():
+    event = decode(b"x", [("Authorization", b"Bearer abc.def"), ("x-api-key", b"k"),
+                          ("x-safe", b"v")])
+    assert dict(event.headers) == {"Authorization": "REDACTED", "x-api-key": "REDACTED",
+                                   "x-safe": "v"}
+    assert "abc.def" not in json.dumps(event.to_json())
+
+
+def test_to_json_has_the_documented_keys_and_serialises():
+    event = decode(b'{"id": "r1"}', ce_headers("e-6"))
+    out = event.to_json()
+    for key in ("topic", "partition", "offset", "id", "type", "subject", "time", "data",
+                "transaction_id"):
+        assert key in out
+    assert out["time"] == "2026-11-26T18:00:00Z"
+    json.dumps(out)
+
+
+def test_trace_id_of_rejects_malformed_and_all_zero_ids():
+    assert trace_id_of(TRACEPARENT) == "0af7651916cd43dd8448eb211c80319c"
+    assert trace_id_of("00-" + "0" * 32 + "-b7ad6b7169203331-01") is None
+    assert trace_id_of("garbage") is None and trace_id_of(None) is None
+
+
+header_names = st.sampled_from(["ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time",
+                                "content-type", "ce_subject", "x-other", "CE_ID"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.none(), st.binary(max_size=64)),
+       key=st.one_of(st.none(), st.binary(max_size=8)),
+       headers=st.lists(st.tuples(header_names, st.one_of(st.none(), st.binary(max_size=24))),
+                        max_size=8))
+def test_any_record_decodes_without_raising(value, key, headers):
+    event = decode_record("t", 0, 0, 0, key, value, headers)
+    assert event.raw_value == (value or b"")
+    json.dumps(event.to_json())
