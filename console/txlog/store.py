@@ -32,6 +32,7 @@ from console.caller.model import Attempt
 from console.redact import redact_headers, redact_text
 from console.txlog import outcomes as oc
 from console.txlog.filters import Filters, build_where
+from console.txlog.links import EventLinks, _epoch
 from console.txlog.model import EventLink, Transaction, new_transaction_id
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ CREATE INDEX IF NOT EXISTS ev_trace ON events(trace_id);
 """
 
 
-class TransactionLog:
+class TransactionLog(EventLinks):
     """The local transaction log in ``path`` (created with its schema when missing)."""
 
     def __init__(self, path: str | Path, *, secrets: Iterable[str] = (),
@@ -159,12 +160,8 @@ class TransactionLog:
 
     def record_attempt(self, tx_id: str, attempt: Attempt) -> None:
         """Store one attempt as soon as it ends (so a crash keeps the attempts made so far)."""
-        row = {"tx_id": tx_id, "number": attempt.number, "started_at": attempt.started_at,
-               "elapsed_ms": attempt.elapsed_ms, "status": attempt.status,
-               "error": self._text(attempt.error), "retry_after_s": attempt.retry_after_s,
-               "request_id": attempt.request_id, "headers": self._headers(attempt.headers)}
         with self._lock, self.db.conn:
-            self.db["attempts"].insert(row, replace=True)
+            self.db["attempts"].insert(self._attempt_row(tx_id, attempt), replace=True)
             self.db.execute("UPDATE transactions SET attempt_count = max(attempt_count, ?) WHERE id = ?",
                             [attempt.number, tx_id])
 
@@ -190,44 +187,6 @@ class TransactionLog:
         with self._lock, self.db.conn:
             self.db["transactions"].update(tx_id, update)
             self._claim_events(tx_id, result.event_id, result.trace_id, ended_at)
-
-    def _claim_events(self, tx_id: str, event_id: str | None, trace_id: str | None,
-                      ended_at: float) -> None:
-        """Link events that arrived before the call finished (the feed can be faster than HTTP)."""
-        self.db.execute("UPDATE events SET delay_ms = (event_time - ?) * 1000 "
-                        "WHERE tx_id = ? AND delay_ms IS NULL", [ended_at, tx_id])
-        if not event_id and not trace_id:
-            return
-        self.db.execute(
-            "UPDATE events SET tx_id = ?, delay_ms = (event_time - ?) * 1000 "
-            "WHERE tx_id IS NULL AND (event_id = ? OR (trace_id IS NOT NULL AND trace_id = ?))",
-            [tx_id, ended_at, event_id, trace_id])
-
-    def link_event(self, event_id: str, trace_id: str | None, topic: str | None,
-                   partition: int | None, offset: int | None,
-                   event_time: datetime | float | str | None) -> str | None:
-        """Remember a Kafka event and tie it to its transaction (by event id, else trace id).
-
-        Idempotent (consumers see events at least once). An event seen before its call has
-        finished is kept and claimed by :meth:`finish`. ``event_time`` is a datetime, an ISO
-        string, epoch seconds, or epoch milliseconds (Kafka timestamps). Returns the tx id.
-        """
-        when = _epoch(event_time)
-        with self._lock, self.db.conn:
-            existing = self.db.execute("SELECT tx_id FROM events WHERE event_id = ?", [event_id]).fetchone()
-            if existing and existing[0]:
-                return existing[0]
-            match = self.db.execute(
-                "SELECT id, ended_at FROM transactions WHERE event_id = ? "
-                "UNION ALL SELECT id, ended_at FROM transactions WHERE trace_id IS NOT NULL AND trace_id = ? "
-                "ORDER BY id DESC LIMIT 1", [event_id, trace_id]).fetchone()
-            tx_id, ended_at = match if match else (None, None)
-            delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
-            self.db["events"].upsert({"event_id": event_id, "tx_id": tx_id, "trace_id": trace_id,
-                                      "topic": topic, "partition": partition, "offset": offset,
-                                      "event_time": when, "delay_ms": delay, "seen_at": time.time()},
-                                     pk="event_id")
-        return tx_id
 
     def mark_interrupted(self) -> int:
         """Settle pending rows left by a process on this host that no longer runs; returns how many."""
@@ -270,6 +229,54 @@ class TransactionLog:
                                 "AND tx_id NOT IN (SELECT id FROM transactions)")
         return deleted
 
+    def insert_many(self, transactions: Iterable[Transaction], batch_size: int = 5000) -> int:
+        """Bulk-load finished transactions (an import, a merge, a benchmark), redacted like the rest.
+
+        One transaction per batch instead of one per call: this is the fast path, not the
+        crash-safe per-call path (:meth:`begin`/:meth:`finish`).
+        """
+        count = 0
+        batch: list[Transaction] = []
+
+        def flush() -> None:
+            tx_rows = [self._row(tx) for tx in batch]
+            attempt_rows = [self._attempt_row(tx.id, a) for tx in batch for a in tx.attempts]
+            with self._lock, self.db.conn:
+                self.db["transactions"].insert_all(tx_rows, batch_size=batch_size)
+                if attempt_rows:
+                    self.db["attempts"].insert_all(attempt_rows, batch_size=batch_size, replace=True)
+
+        for tx in transactions:
+            batch.append(tx)
+            count += 1
+            if len(batch) >= batch_size:
+                flush()
+                batch = []
+        if batch:
+            flush()
+        return count
+
+    def _row(self, tx: Transaction) -> dict[str, Any]:
+        return {"id": tx.id, "started_at": tx.started_at, "ended_at": tx.ended_at,
+                "method": tx.method, "path": tx.path, "action": tx.action, "version": tx.version,
+                "fmt": tx.fmt, "url": self._text(tx.url), "record_id": tx.record_id,
+                "outcome": tx.outcome, "status": tx.status, "attempt_count": tx.attempt_count,
+                "rolled_back": int(tx.rolled_back), "event_id": tx.event_id,
+                "trace_id": tx.trace_id, "request_id": tx.request_id,
+                "idempotency_key": tx.idempotency_key, "elapsed_ms": tx.elapsed_ms,
+                "sla_ms": tx.sla_ms, "sla_ok": None if tx.sla_ok is None else int(tx.sla_ok),
+                "request_headers": self._headers(tx.request_headers),
+                "request_body": self._text(tx.request_body),
+                "response_headers": self._headers(tx.response_headers),
+                "response_body": self._text(tx.response_body), "error": self._text(tx.error),
+                "profile": tx.profile, "pid": tx.pid, "host": None}
+
+    def _attempt_row(self, tx_id: str, attempt: Attempt) -> dict[str, Any]:
+        return {"tx_id": tx_id, "number": attempt.number, "started_at": attempt.started_at,
+                "elapsed_ms": attempt.elapsed_ms, "status": attempt.status,
+                "error": self._text(attempt.error), "retry_after_s": attempt.retry_after_s,
+                "request_id": attempt.request_id, "headers": self._headers(attempt.headers)}
+
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, tx_id: str) -> Transaction | None:
@@ -287,18 +294,7 @@ class TransactionLog:
     def attempts_for(self, tx_id: str) -> list[Attempt]:
         with self._lock:
             rows = list(self.db.query("SELECT * FROM attempts WHERE tx_id = ? ORDER BY number", [tx_id]))
-        return [Attempt(number=r["number"], started_at=r["started_at"], elapsed_ms=r["elapsed_ms"],
-                        status=r["status"], error=r["error"], retry_after_s=r["retry_after_s"],
-                        request_id=r["request_id"], headers=json.loads(r["headers"] or "{}"))
-                for r in rows]
-
-    def events_for(self, tx_id: str) -> list[EventLink]:
-        """Events linked to a transaction, oldest first."""
-        with self._lock:
-            rows = list(self.db.query('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
-                                      "event_time, delay_ms FROM events WHERE tx_id = ? "
-                                      "ORDER BY event_time", [tx_id]))
-        return [EventLink(**r) for r in rows]
+        return [_attempt(r) for r in rows]
 
     def query(self, *, outcome: str | Iterable[str] | None = None, path: str | None = None,
               method: str | None = None, action: str | None = None,
@@ -316,10 +312,22 @@ class TransactionLog:
         with self._lock:
             rows = [_transaction(r) for r in self.db.query(sql, [*args, limit])]
             if with_attempts:
-                for tx in rows:
-                    tx.attempts = self.attempts_for(tx.id)
-                    tx.events = self.events_for(tx.id)
+                self._attach_details(rows)
         return rows
+
+    def _attach_details(self, rows: list[Transaction]) -> None:
+        """Attempts and events for a whole page in two queries (exports read a million rows)."""
+        by_id = {tx.id: tx for tx in rows}
+        if not by_id:
+            return
+        marks = ", ".join("?" * len(by_id))
+        for r in self.db.query(f"SELECT * FROM attempts WHERE tx_id IN ({marks}) ORDER BY tx_id, number",
+                               list(by_id)):
+            by_id[r["tx_id"]].attempts.append(_attempt(r))
+        for r in self.db.query('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
+                               f"event_time, delay_ms FROM events WHERE tx_id IN ({marks}) "
+                               "ORDER BY event_time", list(by_id)):
+            by_id[r["tx_id"]].events.append(EventLink(**r))
 
     def count(self, *, outcome: str | Iterable[str] | None = None, path: str | None = None,
               method: str | None = None, action: str | None = None,
@@ -361,15 +369,10 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _epoch(value: datetime | float | str | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    value = float(value)
-    return value / 1000 if value > 1e11 else value
+def _attempt(r: dict[str, Any]) -> Attempt:
+    return Attempt(number=r["number"], started_at=r["started_at"], elapsed_ms=r["elapsed_ms"],
+                   status=r["status"], error=r["error"], retry_after_s=r["retry_after_s"],
+                   request_id=r["request_id"], headers=json.loads(r["headers"] or "{}"))
 
 
 def _transaction(row: dict[str, Any]) -> Transaction:
