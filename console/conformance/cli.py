@@ -1,0 +1,111 @@
+"""``apilog check``: every contract of every operation against a gateway, with evidence.
+
+Progress goes to stderr, the summary table (or ``--json`` lines) to stdout, JUnit XML to
+``--report``. Exit status 0 only when no verdict failed; 2 for bad input (a one-line message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from console.conformance.verdict import CONTRACT_SLUGS, FAILED, Verdict
+
+
+class Progress:
+    """One status line on a terminal (rewritten in place), else a line every 10 %."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.failed = 0
+        self._last_tenth = -1
+
+    def __call__(self, done: int, total: int, verdict: Verdict) -> None:
+        if verdict.verdict == FAILED:
+            self.failed += 1
+        text = (f"checked {done}/{total}  failed {self.failed}  "
+                f"last: {verdict.operation_label} {verdict.contract} {verdict.verdict}")
+        if self.live:
+            self.stream.write("\r\x1b[2K" + text[:160])
+            if done == total:
+                self.stream.write("\n")
+        else:
+            tenth = done * 10 // max(total, 1)
+            if tenth != self._last_tenth or done == total:
+                self._last_tenth = tenth
+                self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+@click.command()
+@click.option("--operation", "operations", multiple=True, nargs=3, metavar="PATH METHOD ACTION",
+              help="Check only this operation (repeatable).")
+@click.option("--contract", "contracts", multiple=True, metavar="SLUG",
+              help=f"Check only this contract (repeatable): {', '.join(CONTRACT_SLUGS)}.")
+@click.option("--profile", "-p", "profile_name", default=None,
+              help="Profile naming the gateway (default: the embedded sandbox).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write JUnit XML here (a testsuite per operation, a testcase per contract).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per verdict per line.")
+@click.option("--allow-load", is_flag=True,
+              help="Allow load checks (exhausting a rate limit) against a non-sandbox gateway.")
+@click.option("--thorough", is_flag=True,
+              help="Exhaust every rate limit and overrun every deadline, more latency samples.")
+@click.option("--concurrency", default=6, show_default=True, type=click.IntRange(1, 64),
+              help="Operations checked at once.")
+@click.pass_context
+def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], contracts: tuple[str, ...],
+          profile_name: str | None, report_path: str | None, as_json: bool, allow_load: bool,
+          thorough: bool, concurrency: int) -> None:
+    """Check every contract of every operation against a gateway."""
+    from console.caller import CallerError, connect_profile
+    from console.catalogue import CatalogueError, load_catalogue
+    from console.config import ConfigError, load_config, resolve_profile
+    from console.conformance.plan import make_plan
+    from console.conformance.report import junit_xml, render_table, write_json_lines
+    from console.conformance.session import run_conformance
+    from console.txlog import TransactionLog, default_log_path
+
+    obj = ctx.obj or {}
+    try:
+        catalogue = load_catalogue(obj.get("catalogue"))
+        config = load_config()
+        profile = resolve_profile(profile_name or obj.get("profile"), catalogue=catalogue, config=config)
+    except (CatalogueError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from None
+    chosen_ops = [(path, method.upper(), action) for path, method, action in operations] or None
+    try:
+        make_plan(catalogue, operations=chosen_ops, contracts=list(contracts) or None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    embedded = bool(profile.embedded)
+    try:
+        profile = connect_profile(profile)
+    except Exception as exc:  # the sandbox could not start: say why, no traceback
+        raise click.ClickException(f"could not start the sandbox: {exc}") from None
+    progress = Progress()
+    txlog = TransactionLog(default_log_path(), redact_keys=config.redact_keys)
+    try:
+        verdicts = asyncio.run(run_conformance(
+            profile, catalogue, txlog, operations=chosen_ops, contracts=list(contracts) or None,
+            allow_load=allow_load or embedded, thorough=thorough, on_progress=progress,
+            concurrency=concurrency))
+    except CallerError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        txlog.close()
+    if as_json:
+        write_json_lines(verdicts, sys.stdout)
+    else:
+        click.echo(render_table(verdicts))
+    if report_path:
+        Path(report_path).write_bytes(junit_xml(verdicts))
+        click.echo(f"JUnit XML written to {report_path}", err=True)
+    ctx.exit(1 if any(v.verdict == FAILED for v in verdicts) else 0)

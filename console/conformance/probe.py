@@ -1,0 +1,257 @@
+"""How checks talk to a gateway: calls through the console's caller, raw probes, the admin log.
+
+Probe calls go through ``console.caller`` so that they land in the transaction log with their
+attempts; the probes a well-behaved caller refuses to make (no token, a forged token, hostile
+XML, a burst past the rate limit) go out raw over httpx2, each with its own ``X-Request-Id`` so
+the evidence can still point at the gateway's log record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from console.catalogue import Catalogue, Operation
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
+from console.conformance.checks.common import unwrap
+
+#: Methods whose fields travel in the query string (contracts.md).
+BODYLESS = frozenset({"GET", "DELETE"})
+#: How long the gateway may take to make a log record fetchable after answering.
+LOG_GRACE_S = 3.0
+#: How long a check waits for a call's Kafka event.
+EVENT_DEADLINE_S = 10.0
+#: How long a rollback check watches the feed for an event that must not come.
+QUIET_S = 1.5
+
+
+def new_request_id() -> str:
+    return f"check-{uuid.uuid4()}"
+
+
+def new_traceparent() -> tuple[str, str]:
+    """A fresh W3C traceparent and its trace id."""
+    trace_id = uuid.uuid4().hex
+    return f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01", trace_id
+
+
+class Probe:
+    """Everything a check needs: the caller, a raw HTTP client, tokens, the admin log, the feed."""
+
+    def __init__(self, profile: Any, catalogue: Catalogue, *, caller: Any, feed: Any, http: Any,
+                 allow_load: bool, faults_enabled: bool, thorough: bool) -> None:
+        self.profile = profile
+        self.catalogue = catalogue
+        self.caller = caller
+        self.feed = feed
+        self.http = http
+        self.allow_load = allow_load
+        self.faults_enabled = faults_enabled
+        self.thorough = thorough
+        self.base_url = str(profile.base_url).rstrip("/")
+        self._tokens: dict[str, str] = {}
+        self._token_lock = asyncio.Lock()
+        self._shared: dict[str, Any] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, profile: Any, catalogue: Catalogue, *, caller: Any, feed: Any = None,
+                   allow_load: bool = False, faults_enabled: bool | None = None,
+                   thorough: bool = False, http: Any = None) -> AsyncIterator[Probe]:
+        """A probe with its own httpx2 client (unless ``http`` is given); faults detected if None."""
+        import httpx2
+
+        own = http is None
+        client = http or httpx2.AsyncClient(timeout=httpx2.Timeout(30.0),
+                                            limits=httpx2.Limits(max_connections=64))
+        try:
+            probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,
+                        allow_load=allow_load, faults_enabled=bool(faults_enabled), thorough=thorough)
+            if faults_enabled is None:
+                probe.faults_enabled = await probe.detect_faults()
+            yield probe
+        finally:
+            if own:
+                await client.aclose()
+
+    # --- URLs, tokens, raw requests -------------------------------------------------------------
+
+    def url(self, path: str, version: str | None = None) -> str:
+        prefix = f"/{version}" if version else ""
+        return f"{self.base_url}{prefix}{path}"
+
+    async def token(self, scope: str | None) -> str:
+        """A client-credentials access token for ``scope`` (None: every allowed scope), cached."""
+        key = scope or "*"
+        async with self._token_lock:
+            if key not in self._tokens:
+                form = {"grant_type": "client_credentials"}
+                if scope:
+                    form["scope"] = scope
+                response = await self.http.post(self.profile.token_url, data=form,
+                                                auth=(self.profile.client_id, self.profile.client_secret))
+                if response.status_code != 200:
+                    raise RuntimeError(f"token request for scope {key!r} answered {response.status_code}: "
+                                       f"{response.text[:200]}")
+                self._tokens[key] = response.json()["access_token"]
+            return self._tokens[key]
+
+    async def raw(self, op: Operation, *, method: str | None = None, version: str | None = None,
+                  scope: str | None = "operation", token: str | None = None,
+                  headers: dict[str, str] | None = None, params: dict[str, Any] | None = None,
+                  content: bytes | None = None, action: str | None = "operation") -> Any:
+        """One request outside the caller. ``scope=None`` and no ``token`` sends no Authorization.
+
+        ``scope="operation"`` uses the operation's own scope; ``action=None`` leaves it out.
+        """
+        sent = {"X-Request-Id": new_request_id()}
+        if (method or op.method) in NON_IDEMPOTENT_METHODS:
+            sent["Idempotency-Key"] = f'"{uuid.uuid4()}"'
+        sent.update(headers or {})
+        if token is None and scope is not None:
+            token = await self.token(op.scope if scope == "operation" else scope)
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        query: dict[str, Any] = {}
+        if action is not None:
+            query["action"] = op.action if action == "operation" else action
+        query.update(params or {})
+        return await self.http.request(method or op.method, self.url(op.path, version),
+                                       params=query, headers=sent, content=content)
+
+    async def send(self, op: Operation, body: dict[str, Any] | None, *,
+                   headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        """A raw request carrying ``body`` as the caller would: query fields for GET and DELETE,
+        else a JSON body."""
+        if body is None:
+            return await self.raw(op, headers=headers, **kwargs)
+        if op.method in BODYLESS:
+            params = {**body, **(kwargs.pop("params", None) or {})}
+            return await self.raw(op, headers=headers, params=params, **kwargs)
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        return await self.raw(op, headers=sent, content=json.dumps(body).encode(), **kwargs)
+
+    async def admin_log(self, request_id: str) -> dict[str, Any] | None:
+        """The gateway's log record for ``request_id`` (waits briefly for it to be written)."""
+        token = await self.token("gateway:admin")
+        deadline = time.monotonic() + LOG_GRACE_S
+        while True:
+            response = await self.http.get(f"{self.base_url}/admin/log/{request_id}",
+                                           headers={"Authorization": f"Bearer {token}"})
+            if response.status_code == 200:
+                return response.json()
+            if response.status_code != 404 or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    # --- calls through the caller ---------------------------------------------------------------
+
+    async def call(self, op: Operation, **fields: Any) -> Any:
+        """One call through ``console.caller`` (recorded in the transaction log)."""
+        from console.caller.model import CallRequest
+
+        fields.setdefault("body", self.body_for(op))
+        return await self.caller.call(CallRequest(op.path, op.method, op.action, **fields))
+
+    def body_for(self, op: Operation, record_id: str | None = None) -> dict[str, Any] | None:
+        """A payload that makes ``op`` succeed: a fresh record, a config key, a page, a record id."""
+        if op.action == "add-record":
+            return {"id": record_id or f"chk-{uuid.uuid4().hex[:12]}", "name": "conformance probe",
+                    "source": "apilog check"}
+        if op.action == "update-config":
+            return {f"chk-{uuid.uuid4().hex[:8]}": "conformance probe"}
+        if op.action == "export-data":
+            return {"limit": 5}
+        if op.action in ("delete-info", "check-status") and record_id:
+            return {"id": record_id}
+        return None
+
+    async def prepare(self, op: Operation) -> dict[str, Any]:
+        """Call fields that make ``op`` succeed: delete-info gets a record of its own to delete."""
+        if op.action == "delete-info":
+            return {"body": self.body_for(op, await self.new_record(op.path))}
+        return {"body": self.body_for(op)}
+
+    async def new_record(self, path: str, record_id: str | None = None) -> str:
+        """Create a record on ``path`` through one of its add-record operations; its id."""
+        helper = self.helper(path, "add-record")
+        body = self.body_for(helper, record_id)
+        assert body is not None
+        result = await self.call(helper, body=body)
+        if result.status != 201:
+            raise RuntimeError(f"could not create a record with {helper.label()}: status {result.status}")
+        return str(body["id"])
+
+    async def record_exists(self, path: str, record_id: str) -> bool:
+        """Whether ``path``'s domain holds ``record_id`` (check-status through the caller)."""
+        helper = self.helper(path, "check-status")
+        result = await self.call(helper, body={"id": record_id})
+        if result.status not in (200, 404):
+            raise RuntimeError(f"{helper.label()} answered {result.status} asking for {record_id!r}")
+        return result.status == 200
+
+    async def count_marked(self, path: str, marker: str) -> int:
+        """How many of ``path``'s records carry ``marker`` (export-data, every page)."""
+        helper = self.helper(path, "export-data")
+        cursor: str | None = None
+        found = 0
+        for _page in range(1000):
+            body: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+            result = await self.call(helper, body=body)
+            if result.status != 200:
+                raise RuntimeError(f"{helper.label()} answered {result.status} while counting records")
+            page = unwrap(json.loads(result.response_body))
+            found += sum(1 for item in page.get("items", [])
+                         if (item.get("fields") or {}).get("marker") == marker)
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+        raise RuntimeError(f"{helper.label()} never reached the last page")
+
+    async def config_of(self, path: str) -> dict[str, Any]:
+        """``path``'s configuration map (an update-config that merges nothing)."""
+        helper = self.helper(path, "update-config")
+        result = await self.call(helper, body={})
+        if result.status != 200:
+            raise RuntimeError(f"{helper.label()} with an empty merge answered {result.status}")
+        return dict(unwrap(json.loads(result.response_body)).get("config", {}))
+
+    def helper(self, path: str, action: str) -> Operation:
+        """The plainest operation on ``path`` with ``action``: fewest contracts, not reserved."""
+        reserved = self._shared.setdefault("reserved", set())
+        candidates = [op for op in self.catalogue.operations
+                      if op.path == path and op.action == action and op.key not in reserved]
+        if not candidates:
+            raise RuntimeError(f"the catalogue has no {action} operation on {path} to prepare data with")
+        return min(candidates, key=lambda op: (len(op.contracts), op.has("rate-limit"), op.method))
+
+    def reserve(self, op: Operation) -> None:
+        """Keep helpers off ``op`` (its quota is about to be exhausted)."""
+        self._shared.setdefault("reserved", set()).add(op.key)
+
+    async def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """``await make()`` the first time ``key`` is asked for; the same value afterwards."""
+        if key not in self._shared:
+            self._shared[key] = await make()
+        return self._shared[key]
+
+    # --- events ---------------------------------------------------------------------------------
+
+    async def wait_event(self, predicate: Callable[[Any], bool], timeout: float) -> Any:
+        """The first feed event (already seen or arriving within ``timeout``) matching, or None."""
+        if self.feed is None:
+            return None
+        return await self.feed.wait_for(predicate, timeout)
+
+    # --- faults ---------------------------------------------------------------------------------
+
+    async def detect_faults(self) -> bool:
+        """Whether the gateway honours ``X-Fault-Abort`` (ignored when faults are off)."""
+        op = self.helper(self.catalogue.paths[0], "check-status")
+        response = await self.raw(op, headers={"X-Fault-Abort": "599"})
+        return response.status_code == 599

@@ -1,0 +1,135 @@
+"""Run the plan: a few operations at once, each operation's checks in order, one verdict each.
+
+Checks of one operation run one after another so that they never disturb each other's
+counters (the rate-limit exhaustion runs last, once nothing else needs the quota); a bounded
+number of operations run side by side, which keeps the shipped catalogue under a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from console.catalogue import Catalogue
+from console.conformance.evidence import CheckFailed, CheckNotApplicable, CheckSkipped, Evidence
+from console.conformance.plan import PlannedCheck, make_plan
+from console.conformance.verdict import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, Verdict
+
+#: on_progress(done, total, verdict): called once per verdict, in completion order.
+ProgressCallback = Callable[[int, int, Verdict], None]
+
+#: No single check may take longer than this; a hung gateway fails the check, not the run.
+CHECK_TIMEOUT_S = 60.0
+
+
+class Runner:
+    """Check contracts of operations against one gateway.
+
+    ``profile`` names the gateway (``base_url``, ``token_url``, ``client_id``,
+    ``client_secret``); ``caller`` is an open ``console.caller.Caller``; ``feed`` a started
+    ``console.events.EventFeed`` or None (kafka-event checks are then skipped).
+    ``faults_enabled=None`` asks the gateway (an ``X-Fault-Abort`` probe). ``allow_load``
+    permits quota exhaustion. ``operations`` is a list of (path, method, action) and
+    ``contracts`` a list of slugs, both None for all.
+    """
+
+    def __init__(
+        self,
+        profile: Any,
+        catalogue: Catalogue,
+        *,
+        caller: Any,
+        feed: Any = None,
+        allow_load: bool = False,
+        faults_enabled: bool | None = None,
+        thorough: bool = False,
+        operations: Iterable[tuple[str, str, str]] | None = None,
+        contracts: Iterable[str] | None = None,
+        on_progress: ProgressCallback | None = None,
+        concurrency: int = 6,
+        http: Any = None,
+    ) -> None:
+        self.profile = profile
+        self.catalogue = catalogue
+        self.caller = caller
+        self.feed = feed
+        self.allow_load = allow_load
+        self.faults_enabled = faults_enabled
+        self.thorough = thorough
+        self.on_progress = on_progress
+        self.concurrency = max(1, concurrency)
+        self.http = http
+        #: Raises ValueError now, naming a bad --operation or --contract.
+        self.plan: list[PlannedCheck] = make_plan(
+            catalogue,
+            operations=list(operations) if operations is not None else None,
+            contracts=list(contracts) if contracts is not None else None,
+            thorough=thorough,
+        )
+        self.verdicts: list[Verdict] = []
+
+    @property
+    def total(self) -> int:
+        return len(self.plan)
+
+    async def run(self) -> list[Verdict]:
+        """Every planned check's verdict, in plan order (operations × contracts)."""
+        from console.conformance.probe import Probe
+
+        self.verdicts = []
+        async with Probe.open(self.profile, self.catalogue, caller=self.caller, feed=self.feed,
+                              allow_load=self.allow_load, faults_enabled=self.faults_enabled,
+                              thorough=self.thorough, http=self.http) as probe:
+            self.faults_enabled = probe.faults_enabled
+            for item in self.plan:
+                if item.exhaust and item.decided is None:
+                    probe.reserve(item.operation)
+            groups: dict[tuple[str, str, str], list[PlannedCheck]] = {}
+            for item in self.plan:
+                groups.setdefault(item.operation.key, []).append(item)
+            gate = asyncio.Semaphore(self.concurrency)
+            results: dict[int, Verdict] = {}
+            index = {id(item): n for n, item in enumerate(self.plan)}
+
+            async def run_operation(items: list[PlannedCheck]) -> None:
+                async with gate:
+                    if self.allow_load and any(p.exhaust and p.decided is None for p in items):
+                        from console.conformance.checks.rate_limit import await_quota
+
+                        await await_quota(probe, items[0].operation)
+                    for item in sorted(items, key=lambda p: p.exhaust):
+                        verdict = await self._decide(probe, item)
+                        results[index[id(item)]] = verdict
+                        self.verdicts.append(verdict)
+                        if self.on_progress is not None:
+                            self.on_progress(len(self.verdicts), self.total, verdict)
+
+            await asyncio.gather(*(run_operation(items) for items in groups.values()))
+        return [results[n] for n in range(len(self.plan))]
+
+    async def _decide(self, probe: Any, item: PlannedCheck) -> Verdict:
+        op = item.operation
+        if item.decided is not None:
+            return item.decided
+        from console.conformance.checks import check_for
+
+        evidence = Evidence()
+        started = time.perf_counter()
+        try:
+            reason = await asyncio.wait_for(check_for(item.slug)(probe, item, evidence), CHECK_TIMEOUT_S)
+            word = PASSED
+        except CheckFailed as exc:
+            word, reason = FAILED, str(exc)
+        except CheckSkipped as exc:
+            word, reason = SKIPPED, str(exc)
+        except CheckNotApplicable as exc:
+            word, reason = NOT_APPLICABLE, str(exc)
+        except TimeoutError:
+            word, reason = FAILED, f"no verdict within {CHECK_TIMEOUT_S:.0f} s (the gateway hung?)"
+        except Exception as exc:  # a probe that could not even be made is a failure, with its cause
+            word, reason = FAILED, f"probe error: {type(exc).__name__}: {exc}"
+        elapsed = (time.perf_counter() - started) * 1000
+        return Verdict(op.path, op.method, op.action, item.slug, word, reason,
+                       evidence.to_dict(), elapsed)
