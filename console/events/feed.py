@@ -305,7 +305,7 @@ class EventFeed:
             resets = await verify_after_reconnect(consumer, self._positions, self._fingerprints,
                                                   found, self.request_timeout)
             for tp, (resume_at, reason) in resets.items():
-                self._report_gap(tp, resume_at, reason, present=tp in found)
+                self._reset_partition(tp, resume_at, reason, present=tp in found)
         new = found - set(self._positions)
         if new:
             if self._targets is None:
@@ -422,12 +422,18 @@ class EventFeed:
                 _offer(queue, _END)
             self._end_subscribers.clear()
 
-    def _report_gap(self, tp: TopicPartition, resume_at: int, reason: str, present: bool) -> None:
-        gap = FeedGap(tp[0], tp[1], self._positions.get(tp, 0), resume_at, datetime.now(UTC),
-                      reason)
-        self._gaps.append(gap)
-        del self._gaps[:-100]
-        log.warning("event feed gap: %s", gap.describe())
+    def _reset_partition(self, tp: TopicPartition, resume_at: int, reason: str,
+                         present: bool) -> None:
+        """The partition's log is another one now: report the gap, read the new log from its start.
+
+        A partition the feed had read nothing of (position 0) has no gap to report.
+        """
+        previous = self._positions.get(tp, 0)
+        if previous > 0:
+            gap = FeedGap(tp[0], tp[1], previous, resume_at, datetime.now(UTC), reason)
+            self._gaps.append(gap)
+            del self._gaps[:-100]
+            log.warning("event feed gap: %s", gap.describe())
         self.buffer.new_epoch(*tp)
         self._fingerprints.pop(tp, None)
         self._skips.pop(tp, None)
