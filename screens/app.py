@@ -98,8 +98,11 @@ class ApilogApp(App[int]):
                 return
             view = resolve_view(text)
             if view is None:
-                self.notify(f"{self.labels('unknown view')} {text!r}: :{' :'.join(VIEWS)}",
-                            severity="warning")
+                word = text.strip().lstrip(":")
+                # After the prompt has gone, so the toast lands on the view, not the prompt.
+                self.call_after_refresh(
+                    self.notify, f"{self.labels('unknown view')} {word!r}: :{' :'.join(VIEWS)}",
+                    severity="warning")
             else:
                 self.jump(view)
 
@@ -108,11 +111,12 @@ class ApilogApp(App[int]):
     def action_keys(self) -> None:
         screen = self.screen
         keys = screen.keys() if hasattr(screen, "keys") else []
-        grammar = [(":", f"{self.labels('jump')} (:{' :'.join(VIEWS)})"), ("/", self.labels("filter")),
+        grammar = [(":", f"{self.labels('jump')} :{' :'.join(VIEWS)}"), ("/", self.labels("filter")),
                    ("?", self.labels("keys")), ("esc", self.labels("back")),
-                   ("ctrl+p", self.labels("palette")), ("ctrl+q", self.labels("quit"))]
+                   ("ctrl+p", self.labels("palette")), ("ctrl+q", self.labels("quit")),
+                   ("↑↓ j k", "pgup pgdn · home end g G"), ("tab", "→ ←")]
         seen = {key for key, _ in grammar}
-        rows = grammar + [(k, d) for k, d in keys if k not in seen and d]
+        rows = [(k, d) for k, d in keys if k not in seen] + grammar
         self.push_screen(KeysHelp(f"{self.labels('keys')} · {self.labels(self.current_view)}", rows))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

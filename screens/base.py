@@ -22,10 +22,20 @@ class FilterBar(Input):
     FilterBar.-active { display: block; }
     """
 
+    def open(self) -> None:
+        self.disabled = False
+        self.add_class("-active")
+        self.focus()
+
+    def close(self) -> None:
+        """Hide it and take it out of the focus chain, so esc means "back" again."""
+        self.remove_class("-active")
+        self.disabled = True
+        self.screen.focus_main()
+
     def action_clear_filter(self) -> None:
         self.value = ""
-        self.remove_class("-active")
-        self.screen.focus_main()
+        self.close()
 
 
 class View(Screen):
@@ -46,7 +56,7 @@ class View(Screen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.app.labels(self.VIEW))
         yield from self.compose_body()
-        yield FilterBar(placeholder=self.filter_hint(), id="filter")
+        yield FilterBar(placeholder=self.filter_hint(), id="filter", disabled=True)
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
@@ -66,9 +76,7 @@ class View(Screen):
         return not (self.app.readonly and action in mutating_actions())
 
     def action_filter(self) -> None:
-        bar = self.query_one(FilterBar)
-        bar.add_class("-active")
-        bar.focus()
+        self.query_one(FilterBar).open()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterBar):
@@ -79,9 +87,10 @@ class View(Screen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if isinstance(event.input, FilterBar):
             event.stop()
-            if not event.value:
-                event.input.remove_class("-active")
-            self.focus_main()
+            if event.value:
+                self.focus_main()
+            else:
+                event.input.close()
 
     def apply_filter(self, flt: Filter) -> None:
         """Show only what passes ``flt``."""
@@ -89,7 +98,8 @@ class View(Screen):
     def keys(self) -> list[tuple[str, str]]:
         """The keys that work here, for the `?` list."""
         shown = []
-        for key, binding in self.active_bindings.items():
-            if binding.binding.description:
-                shown.append((binding.binding.key_display or key, binding.binding.description))
+        for key, active in self.active_bindings.items():
+            binding = active.binding
+            if binding.show and binding.description and active.enabled:
+                shown.append((self.app.get_key_display(binding), binding.description))
         return shown

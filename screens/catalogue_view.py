@@ -181,11 +181,11 @@ class CatalogueView(View):
         item = self.entries[self.shown[index]].item
         labels = self.app.labels
         if self.mode == "rows":
-            findings = self.findings_by_row.get(item.row, [])
+            findings = serious(self.findings_by_row.get(item.row, []))
             return [str(item.row), str(item.page or ""), [(item.method, METHOD_STYLE.get(item.method, ""))],
                     item.path, labels.term(item.action), [("⚠", "bold yellow")] if findings else "",
                     item.result.label(labels.lang), item.policy.label(labels.lang)]
-        findings = self.findings_by_op.get(item.key, [])
+        findings = serious(self.findings_by_op.get(item.key, []))
         source = f"r{item.rows[0]}" + (f"+{len(item.rows) - 1}" if len(item.rows) > 1 else "")
         if item.pages:
             source += f" p{item.pages[0]}"
@@ -196,7 +196,7 @@ class CatalogueView(View):
             badges.append((" ", ""))
         return [[(item.method, METHOD_STYLE.get(item.method, ""))], item.path,
                 labels.term(item.action),
-                [(f"⚠{len(findings)}", "bold yellow")] if findings else "", source, badges]
+                [(f"⚠{findings}", "bold yellow")] if findings else "", source, badges]
 
     def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
         self._show_detail(event.index)
@@ -225,7 +225,8 @@ class CatalogueView(View):
             text.append("\n")
             findings = self.findings_by_op.get(item.key, [])
         for message in findings[:2]:
-            text.append(f"⚠ {message}\n", style="yellow")
+            style = "bold red" if message.startswith("error") else "yellow"
+            text.append(f"⚠ {message}\n", style="dim" if message.startswith("info") else style)
         detail.update(text)
 
     # Actions -------------------------------------------------------------------------------
@@ -270,29 +271,30 @@ def is_mutating_row(row) -> bool:
     return row.action in WRITE_ACTIONS or row.method not in SAFE_METHODS
 
 
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
 def lint_findings(catalogue) -> tuple[dict[int, list[str]], dict[tuple, list[str]]]:
-    """Lint messages by row and by operation; an empty answer when the lint is not there."""
-    by_row: dict[int, list[str]] = {}
-    by_op: dict[tuple, list[str]] = {}
-    try:
-        from console.catalogue import lint as catalogue_lint
-    except ImportError:
-        return by_row, by_op
-    findings = []
-    if hasattr(catalogue_lint, "lint"):
-        findings = catalogue_lint.lint(catalogue)
-    for finding in findings:
-        row = getattr(finding, "row", None)
-        if row is not None:
-            by_row.setdefault(row, []).append(f"{finding.rule}: {finding.message}")
+    """Lint messages (``"error restful-method-action: …"``) by row and by operation, worst first.
+
+    Info findings (a duplicate row, say) are listed in the detail but not counted in the ⚠ column.
+    """
+    from console.catalogue.lint import lint
+
+    by_row: dict[int, list[tuple[int, str]]] = {}
+    for finding in lint(catalogue):
+        if finding.row is not None:
+            by_row.setdefault(finding.row, []).append(
+                (SEVERITY_ORDER.get(finding.severity, 3),
+                 f"{finding.severity} {finding.rule}: {finding.message}"))
+    rows = {row: [text for _, text in sorted(found)] for row, found in by_row.items()}
+    ops: dict[tuple, list[str]] = {}
     for op in catalogue.operations:
-        messages = [m for r in op.rows for m in by_row.get(r, [])]
-        if not messages and hasattr(catalogue_lint, "restful_defect"):
-            defect = catalogue_lint.restful_defect(op)
-            if defect:
-                messages = [f"restful: {defect}"]
-                for r in op.rows:
-                    by_row.setdefault(r, []).append(messages[0])
-        if messages:
-            by_op[op.key] = list(dict.fromkeys(messages))
-    return by_row, by_op
+        found = sorted({item for r in op.rows for item in by_row.get(r, [])})
+        if found:
+            ops[op.key] = [text for _, text in found]
+    return rows, ops
+
+
+def serious(findings: list[str]) -> int:
+    return sum(1 for text in findings if not text.startswith("info "))

@@ -39,6 +39,10 @@ class Runtime:
 
     async def _connect(self) -> None:
         app = self.app
+        if self.services is not None and self.services.profile is None:
+            # The log alone (read it without a gateway, e.g. on another machine).
+            self.txlog = await asyncio.to_thread(_open_log, self.services.txlog_path)
+            return
         app.update_connection(gateway="connecting", kafka="connecting")
         try:
             if self.services is None:
@@ -54,9 +58,8 @@ class Runtime:
 
     async def _open(self, services: Any) -> None:
         from console.caller import Caller
-        from console.txlog import TransactionLog
 
-        self.txlog = await asyncio.to_thread(TransactionLog, services.txlog_path)
+        self.txlog = await asyncio.to_thread(_open_log, services.txlog_path)
         caller = Caller(services.profile, self.app.catalogue, self.txlog)
         await caller.__aenter__()
         self.caller = caller
@@ -136,6 +139,15 @@ class Runtime:
             await asyncio.to_thread(self.txlog.close)
         if self.services is not None:
             await asyncio.to_thread(self.services.close)
+
+
+def _open_log(path: Any) -> Any:
+    """The transaction log; rows left pending by a process that died are marked interrupted."""
+    from console.txlog import TransactionLog
+
+    txlog = TransactionLog(path)
+    txlog.mark_interrupted()
+    return txlog
 
 
 def _one_line(exc: BaseException) -> str:

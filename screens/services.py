@@ -15,7 +15,8 @@ from typing import Any
 
 @dataclass
 class Services:
-    #: A profile with base_url, token_url, client id/secret and, optionally, kafka_bootstrap.
+    #: A profile with base_url, token_url, client id/secret and, optionally, kafka_bootstrap;
+    #: None to read the transaction log alone, with no gateway.
     profile: Any
     #: The transaction log's SQLite file.
     txlog_path: Path

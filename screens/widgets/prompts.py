@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
@@ -48,7 +48,7 @@ class JumpPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         suggestions = [f":{view}" for view in VIEWS]
-        yield Input(value=":", placeholder=":view", id="jump-input",
+        yield Input(value=":", placeholder=":view", id="jump-input", select_on_focus=False,
                     suggester=SuggestFromList(suggestions, case_sensitive=False))
 
     def action_complete(self) -> None:
@@ -70,7 +70,7 @@ class KeysHelp(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
     DEFAULT_CSS = """
     KeysHelp { align: center middle; }
-    KeysHelp > Vertical { width: 64; max-width: 100%; height: auto; max-height: 90%;
+    KeysHelp > VerticalScroll { width: 64; max-width: 100%; height: auto; max-height: 90%;
                           border: round $accent; background: $surface; padding: 0 1; }
     """
 
@@ -85,7 +85,7 @@ class KeysHelp(ModalScreen[None]):
         table.add_column()
         for key, description in self.keys:
             table.add_row(key, description)
-        with Vertical():
+        with VerticalScroll():
             yield Static(Text(self.title_text, style="bold"))
             yield Static(table)
 

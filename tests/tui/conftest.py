@@ -58,6 +58,11 @@ def screen_text(app: Any) -> str:
     return "\n".join(lines)
 
 
+def notices(app: Any) -> str:
+    """Every toast raised so far (toasts are not part of the screenshot export)."""
+    return "\n".join(n.message for n in app._notifications)
+
+
 @pytest.fixture
 def make_app(catalogue) -> Callable[..., Any]:
     """``make_app(**kwargs)``: an offline console on the shipped catalogue with a frozen clock."""

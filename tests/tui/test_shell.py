@@ -1,0 +1,184 @@
+"""The shell's grammar and modes, offline (no gateway): jump, filter, keys, back, read-only, vi."""
+
+from __future__ import annotations
+
+from tests.tui.conftest import notices, screen_text, settle
+
+
+async def test_jump_completes_and_escape_goes_back(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", "e", "v")
+        await settle(pilot)
+        await pilot.press("tab")
+        assert app.screen.query_one("Input").value == ":events"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_view == "events"
+        await pilot.press("colon", *"ov", "enter")
+        await settle(pilot)
+        assert app.current_view == "overview"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current_view == "events"
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current_view == "catalogue"
+
+
+async def test_unknown_view_is_named_and_nothing_moves(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"nope", "enter")
+        await settle(pilot)
+        assert app.current_view == "catalogue"
+        assert "unknown view 'nope'" in notices(app)
+
+
+async def test_filter_is_a_regex_with_fields_and_inversion(make_app, catalogue):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen
+        total = len(catalogue.operations)
+        assert len(view.shown) == total
+        await pilot.press("slash", *"method:delete")
+        await settle(pilot)
+        deletes = [op for op in catalogue.operations if op.method == "DELETE"]
+        assert len(view.shown) == len(deletes)
+        await pilot.press("escape")  # clears the filter
+        await settle(pilot)
+        assert len(view.shown) == total
+        await pilot.press("slash", *"!contract:retry", "enter")
+        await settle(pilot)
+        assert len(view.shown) == len([op for op in catalogue.operations if not op.has("retry")])
+        await pilot.press("slash", "ctrl+u", *"^(GET|PUT) /ivr", "enter")
+        await settle(pilot)
+        expected = [op for op in catalogue.operations
+                    if op.path == "/ivr/callflow" and op.method in ("GET", "PUT")]
+        assert len(view.shown) == len(expected) > 0
+        await pilot.press("slash", "ctrl+u", *"([", "enter")  # a broken regex is matched literally
+        await settle(pilot)
+        assert view.shown == []
+
+
+async def test_keys_lists_this_views_keys(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "toggle rows" in text and ":catalogue" in text and "open call" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current_view == "catalogue" and "toggle rows" not in screen_text(app).split("\n")[3]
+
+
+async def test_rows_toggle_shows_every_source_row_with_provenance(make_app, catalogue):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        view = app.screen
+        assert len(view.shown) == len(catalogue.rows) == 320
+        text = screen_text(app)
+        assert "row 1, page 1" in text
+
+
+async def test_enter_opens_the_composer_prefilled(make_app, catalogue):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        assert app.current_view == "call"
+        assert app.screen.operation == catalogue.operations[2]
+
+
+async def test_lint_findings_sit_beside_their_rows(make_app, catalogue):
+    from console.catalogue.lint import restful_defect
+
+    defective = next(op for op in catalogue.operations if restful_defect(op))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen
+        assert view.findings_by_op[defective.key]
+        view.table.cursor = next(i for i, n in enumerate(view.shown)
+                                 if view.entries[n].item == defective)
+        await settle(pilot)
+        worst = view.findings_by_op[defective.key][0]
+        assert worst.startswith("error ")
+        assert worst.split(":")[0] in screen_text(app)
+
+
+async def test_readonly_offers_no_mutation(make_app, catalogue):
+    from screens.catalogue_view import is_mutating
+
+    app = make_app(readonly=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen
+        safe = [op for op in catalogue.operations if not is_mutating(op)]
+        assert {view.entries[i].item for i in view.shown} == set(safe)
+        assert "read-only" in screen_text(app)
+        app.jump("call")
+        await settle(pilot)
+        call = app.screen
+        from textual.widgets import Select
+
+        offered_methods = {value for _, value in call.query_one("#call-method", Select)._options
+                           if isinstance(value, str)}
+        offered_actions = {value for _, value in call.query_one("#call-action", Select)._options
+                           if isinstance(value, str)}
+        assert offered_methods <= {"GET"}
+        assert offered_actions <= {"check-status", "export-data"}
+        app.jump("tx")
+        await settle(pilot)
+        assert app.screen.check_action("rerun", ()) is False
+        assert "rerun" not in screen_text(app)
+        app.jump("check")
+        await settle(pilot)
+        assert app.screen.check_action("run_check", ()) is False
+
+
+async def test_vietnamese_labels_include_the_catalogues_words(make_app):
+    app = make_app(lang="vi")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Danh mục" in text and "hồ sơ" in text
+        assert "Thêm bản ghi" in text
+        assert "lọc" in text  # the footer's own keys
+
+
+async def test_palette_offers_the_same_jumps(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*":tx")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_view == "tx"
+
+
+async def test_offline_views_say_not_connected(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for view in ("tx", "events", "overview"):
+            app.jump(view)
+            await settle(pilot)
+            assert "not connected" in screen_text(app)
+        app.jump("call")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "not connected" in notices(app)
