@@ -38,7 +38,7 @@ class EventLinks:
         finished is kept and claimed by :meth:`finish`. ``event_time`` is a datetime, an ISO
         string, epoch seconds, or epoch milliseconds (Kafka timestamps). Returns the tx id.
         """
-        when = _epoch(event_time)
+        when = to_epoch(event_time)
         with self._lock, self.db.conn:
             existing = self.db.execute("SELECT tx_id FROM events WHERE event_id = ?", [event_id]).fetchone()
             if existing and existing[0]:
@@ -65,7 +65,7 @@ class EventLinks:
 
 
 
-def _epoch(value: datetime | float | str | None) -> float | None:
+def to_epoch(value: datetime | float | str | None) -> float | None:
     """A datetime, ISO string, epoch seconds or epoch milliseconds (Kafka) as epoch seconds."""
     if value is None:
         return None

@@ -32,7 +32,7 @@ from console.caller.model import Attempt
 from console.redact import redact_headers, redact_text
 from console.txlog import outcomes as oc
 from console.txlog.filters import Filters, build_where
-from console.txlog.links import EventLinks, _epoch
+from console.txlog.links import EventLinks, to_epoch
 from console.txlog.model import EventLink, Transaction, new_transaction_id
 
 T = TypeVar("T")
@@ -239,12 +239,14 @@ class TransactionLog(EventLinks):
         batch: list[Transaction] = []
 
         def flush() -> None:
-            tx_rows = [self._row(tx) for tx in batch]
-            attempt_rows = [self._attempt_row(tx.id, a) for tx in batch for a in tx.attempts]
+            tx_rows = [_values(self._row(tx), _TX_COLUMNS) for tx in batch]
+            attempt_rows = [_values(self._attempt_row(tx.id, a), _ATTEMPT_COLUMNS)
+                            for tx in batch for a in tx.attempts]
             with self._lock, self.db.conn:
-                self.db["transactions"].insert_all(tx_rows, batch_size=batch_size)
-                if attempt_rows:
-                    self.db["attempts"].insert_all(attempt_rows, batch_size=batch_size, replace=True)
+                # Plain executemany: sqlite-utils' multi-row INSERT builder costs as much as SQLite.
+                self.db.conn.executemany(_insert_sql("transactions", _TX_COLUMNS), tx_rows)
+                self.db.conn.executemany(_insert_sql("attempts", _ATTEMPT_COLUMNS, "OR REPLACE"),
+                                         attempt_rows)
 
         for tx in transactions:
             batch.append(tx)
@@ -306,8 +308,8 @@ class TransactionLog(EventLinks):
         ``text`` is a full-text search (every word must appear). Attempts and events are loaded
         only with ``with_attempts`` (list views do not need them; :meth:`get` always does).
         """
-        where, args = build_where(Filters(outcome, path, method, action, _epoch(since),
-                                          _epoch(until), text, before))
+        where, args = build_where(Filters(outcome, path, method, action, to_epoch(since),
+                                          to_epoch(until), text, before))
         sql = f"SELECT * FROM transactions {where} ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = [_transaction(r) for r in self.db.query(sql, [*args, limit])]
@@ -333,8 +335,8 @@ class TransactionLog(EventLinks):
               method: str | None = None, action: str | None = None,
               since: datetime | float | None = None, until: datetime | float | None = None,
               text: str | None = None) -> int:
-        where, args = build_where(Filters(outcome, path, method, action, _epoch(since),
-                                          _epoch(until), text, None))
+        where, args = build_where(Filters(outcome, path, method, action, to_epoch(since),
+                                          to_epoch(until), text, None))
         with self._lock:
             return self.db.execute(f"SELECT count(*) FROM transactions {where}", args).fetchone()[0]
 
@@ -352,7 +354,7 @@ class TransactionLog(EventLinks):
         """Figures for the overview screen over calls started since ``since`` (default: last hour)."""
         from console.txlog.stats import compute_stats
 
-        start = _epoch(since) if since is not None else time.time() - 3600
+        start = to_epoch(since) if since is not None else time.time() - 3600
         with self._lock:
             return compute_stats(self.db.conn, start)
 
@@ -367,6 +369,24 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+_TX_COLUMNS = ("id", "started_at", "ended_at", "method", "path", "action", "version", "fmt", "url",
+               "record_id", "outcome", "status", "attempt_count", "rolled_back", "event_id",
+               "trace_id", "request_id", "idempotency_key", "elapsed_ms", "sla_ms", "sla_ok",
+               "request_headers", "request_body", "response_headers", "response_body", "error",
+               "profile", "pid", "host")
+_ATTEMPT_COLUMNS = ("tx_id", "number", "started_at", "elapsed_ms", "status", "error",
+                    "retry_after_s", "request_id", "headers")
+
+
+def _insert_sql(table: str, columns: tuple[str, ...], conflict: str = "") -> str:
+    return (f"INSERT {conflict} INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})")
+
+
+def _values(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in columns)
 
 
 def _attempt(r: dict[str, Any]) -> Attempt:

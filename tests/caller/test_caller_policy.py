@@ -187,7 +187,7 @@ async def test_get_body_fields_travel_as_query_and_versions_prefix_the_path(mini
     async with caller(mini_profile, small_catalogue(), txlog) as c:
         await c.call(CallRequest(PATH, "GET", "export-data", version="v2", body={"limit": 5}))
     sent = mini_gateway.requests[0]
-    assert sent["path"] == "/v2/api/customer" and sent["query"] == {"action": "export-data", "limit": "5"}
+    assert sent["path"] == "/v2/customer/update" and sent["query"] == {"action": "export-data", "limit": "5"}
 
 
 async def test_cancelled_call_is_recorded_interrupted(mini_gateway, mini_profile, txlog):
