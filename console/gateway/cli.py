@@ -1,0 +1,115 @@
+"""``apilog gateway``: run the reference gateway for a catalogue under uvicorn, in the foreground."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from console.gateway.settings import CLIENT_SECRET_ENV, GatewaySettings, data_dir
+
+
+def save_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to ``path`` readable by its owner only (0600), never to a log."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    os.chmod(path, 0o600)
+
+
+def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | None) -> str:
+    """What the operator needs to call this gateway (no secret in it)."""
+    source = settings.secret_source
+    if secret_file is not None:
+        source = f"{source}, saved to {secret_file} (mode 0600)"
+    lines = [
+        f"apilog gateway on {settings.base_url}",
+        f"  token URL      {settings.token_url}",
+        f"  JWKS URL       {settings.jwks_url}",
+        f"  OpenAPI        {settings.base_url}/openapi.json",
+        f"  client id      {settings.client_id}",
+        f"  client secret  {source}",
+        f"  database       {settings.db_path}",
+        f"  faults         {'on (X-Fault-* headers honoured)' if settings.faults else 'off'}",
+    ]
+    if settings.kafka_bootstrap:
+        lines.append(f"  Kafka          {settings.kafka_bootstrap}")
+        lines.append(f"  topics         {', '.join(topics)}")
+    else:
+        lines.append("  Kafka          none (events wait in the outbox)")
+    return "\n".join(lines)
+
+
+@click.command("gateway")
+@click.option("--catalogue", "catalogue_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Catalogue file (default: the shipped TD448 catalogue).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port (0 = a free one).")
+@click.option("--kafka", "kafka", default=None, metavar="BOOTSTRAP", help="Kafka bootstrap servers (host:port).")
+@click.option("--embedded-kafka", is_flag=True, help="Start a Kafka broker (Tansu) on a free loopback port.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite database of the gateway (default: <data dir>/gateway.db).")
+@click.option("--faults/--no-faults", default=False, show_default=True, help="Honour the X-Fault-* headers.")
+@click.option("--access-log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Also append every access-log record to this NDJSON file.")
+@click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
+              help="Where a generated client secret is saved (0600; default: <data dir>/gateway-secret).")
+@click.pass_context
+def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int, kafka: str | None,
+            embedded_kafka: bool, db_path: str | None, faults: bool, log_path: str | None,
+            secret_file: str | None) -> None:
+    """Run the reference API gateway built from a catalogue (Ctrl-C stops it)."""
+    if kafka and embedded_kafka:
+        raise click.UsageError("give either --kafka BOOTSTRAP or --embedded-kafka, not both")
+    catalogue_path = catalogue_path or (ctx.obj or {}).get("catalogue")
+    try:
+        sys.exit(run(catalogue_path, host, port, kafka, embedded_kafka, db_path, faults, log_path, secret_file))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, embedded_kafka: bool,
+        db_path: str | None, faults: bool, log_path: str | None, secret_file: str | None) -> int:
+    import uvicorn
+
+    from console.catalogue import CatalogueError, load_catalogue
+    from console.events.broker import BrokerError, EmbeddedBroker, free_port
+    from console.gateway.app import create_app
+    from console.gateway.outbox import topic_for
+
+    try:
+        catalogue = load_catalogue(catalogue_path)
+    except CatalogueError as exc:
+        raise click.ClickException(str(exc)) from None
+    broker: Any = None
+    if embedded_kafka:
+        broker = EmbeddedBroker(log_path=data_dir() / "gateway-broker.log")
+        try:
+            broker.start()
+        except BrokerError as exc:
+            raise click.ClickException(f"--embedded-kafka: {exc}") from None
+        kafka = broker.bootstrap
+    try:
+        settings = GatewaySettings(catalogue=catalogue, host=host, port=port or free_port(host),
+                                   kafka_bootstrap=kafka, faults=faults,
+                                   db_path=Path(db_path) if db_path else None,
+                                   log_path=Path(log_path) if log_path else None).resolved()
+        saved = None
+        if not os.environ.get(CLIENT_SECRET_ENV):
+            saved = Path(secret_file) if secret_file else data_dir() / "gateway-secret"
+            save_secret(saved, settings.client_secret or "")
+        app = create_app(settings)
+        topics = [topic_for(d) for d in dict.fromkeys(op.domain for op in catalogue.operations)]
+        click.echo(banner(settings, topics, saved))
+        config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning",
+                                access_log=False, lifespan="on", backlog=4096)
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        if broker is not None:
+            broker.stop()

@@ -1,0 +1,238 @@
+"""The embedded sandbox: a Kafka broker and the reference gateway on loopback, no configuration.
+
+``Sandbox().ensure()`` reuses a running sandbox (recorded in ``<data dir>/sandbox/state.json``,
+its processes alive and ``/healthz`` answering) or starts one: an :class:`EmbeddedBroker` and the
+gateway as a child process (``python -m console.cli gateway --faults …``). Logs stay in
+``<data dir>/sandbox/*.log``; the client secret lives in a 0600 file and is handed to the gateway
+through its environment, so it never reaches a log.
+
+Two forms: detached (``apilog call`` starts it when none runs, ``apilog sandbox stop`` ends it)
+and owned (``with Sandbox() as info:`` — the console's form; what it started stops with it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from console.gateway.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_CLIENT_ID, data_dir
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not start; the message names the log to read."""
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    """How to reach a running sandbox. ``owned``: this process started it (and stops it)."""
+
+    base_url: str
+    token_url: str
+    jwks_url: str
+    kafka_bootstrap: str
+    client_id: str
+    client_secret: str
+    owned: bool
+
+
+def _alive(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` runs and its command line contains ``marker`` (no pid-reuse accidents)."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return marker in cmdline
+
+
+def _healthy(base_url: str, timeout: float = 2.0) -> bool:
+    import httpx2
+
+    try:
+        return httpx2.get(f"{base_url}/healthz", timeout=timeout).status_code == 200
+    except httpx2.HTTPError:
+        return False
+
+
+def _terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
+    if not _alive(pid, marker):
+        return
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid, marker) and time.monotonic() < deadline:
+        _reap(pid)
+        time.sleep(0.05)
+    if _alive(pid, marker):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect a child that exited, so it does not linger as a zombie (and look alive)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+class Sandbox:
+    """Start, find and stop the embedded sandbox under ``data_dir/sandbox``."""
+
+    GATEWAY_MARKER = "console.cli"
+    BROKER_MARKER = "tansu"
+
+    def __init__(self, base_dir: Path | None = None, catalogue: str | None = None,
+                 startup_timeout: float = 30.0) -> None:
+        self.dir = (Path(base_dir) if base_dir else data_dir()) / "sandbox"
+        self.catalogue = catalogue
+        self.startup_timeout = startup_timeout
+        self._owned: SandboxInfo | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.dir / "client-secret"
+
+    # --- finding --------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def status(self) -> SandboxInfo | None:
+        """The running sandbox, or None (a stale record is cleaned up)."""
+        state = self._state()
+        if state is None:
+            return None
+        running = (_alive(state.get("gateway_pid"), self.GATEWAY_MARKER)
+                   and _alive(state.get("broker_pid"), self.BROKER_MARKER)
+                   and _healthy(state["base_url"]))
+        if not running:
+            self._cleanup(state)
+            return None
+        return self._info(state, owned=False)
+
+    def _info(self, state: dict[str, Any], owned: bool) -> SandboxInfo:
+        return SandboxInfo(state["base_url"], state["token_url"], state["jwks_url"], state["kafka_bootstrap"],
+                           state["client_id"], self._read_secret(), owned)
+
+    # --- starting -------------------------------------------------------------------------------
+
+    def ensure(self) -> SandboxInfo:
+        """The running sandbox, or a new detached one."""
+        return self.status() or self.start()
+
+    def _secret(self) -> str:
+        from_env = os.environ.get(CLIENT_SECRET_ENV)
+        secret = from_env or self._read_secret() or secrets.token_urlsafe(32)
+        from console.gateway.cli import save_secret
+
+        save_secret(self.secret_path, secret)
+        return secret
+
+    def _read_secret(self) -> str:
+        try:
+            return self.secret_path.read_text().strip()
+        except OSError:
+            return ""
+
+    def start(self) -> SandboxInfo:
+        """Start a broker and a gateway, record them in ``state.json`` and return how to reach them."""
+        from console.events.broker import BrokerError, EmbeddedBroker, free_port
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stale = self._state()
+        if stale is not None:
+            self._cleanup(stale)
+        client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
+        secret = self._secret()
+        broker = EmbeddedBroker(log_path=self.dir / "broker.log")
+        try:
+            broker.start()
+        except BrokerError as exc:
+            raise SandboxError(f"the sandbox's Kafka broker did not start: {exc}") from None
+        port = free_port()
+        args = [sys.executable, "-m", "console.cli"]
+        if self.catalogue:
+            args += ["--catalogue", str(self.catalogue)]
+        args += ["gateway", "--port", str(port), "--kafka", broker.bootstrap, "--faults",
+                 "--db", str(self.dir / "gateway.db"), "--access-log", str(self.dir / "access.ndjson")]
+        env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
+        log_path = self.dir / "gateway.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=env, start_new_session=True)
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + self.startup_timeout
+        while not _healthy(base_url, timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:
+                    process.kill()
+                process.wait()
+                broker.stop()
+                raise SandboxError(f"the sandbox gateway did not start; see {log_path}")
+            time.sleep(0.05)
+        state = {"base_url": base_url, "token_url": f"{base_url}/oauth/token",
+                 "jwks_url": f"{base_url}/.well-known/jwks.json", "kafka_bootstrap": broker.bootstrap,
+                 "client_id": client_id, "gateway_pid": process.pid,
+                 "broker_pid": broker.process.pid if broker.process else None,
+                 "started_at": time.time(), "logs": str(self.dir)}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.state_path)
+        return self._info(state, owned=True)
+
+    # --- stopping -------------------------------------------------------------------------------
+
+    def stop(self) -> bool:
+        """Stop the recorded sandbox; True when there was one."""
+        state = self._state()
+        if state is None:
+            return False
+        self._cleanup(state)
+        return True
+
+    def _cleanup(self, state: dict[str, Any]) -> None:
+        _terminate(state.get("gateway_pid"), self.GATEWAY_MARKER)
+        _terminate(state.get("broker_pid"), self.BROKER_MARKER)
+        with contextlib.suppress(FileNotFoundError):
+            self.state_path.unlink()
+
+    # --- the owned form -------------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxInfo:
+        running = self.status()
+        if running is not None:
+            return running
+        self._owned = self.start()
+        return self._owned
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owned is not None:
+            self.stop()
+            self._owned = None
+
+
+def info_dict(info: SandboxInfo) -> dict[str, Any]:
+    """The info without the secret, for printing and JSON output."""
+    data = asdict(info)
+    data.pop("client_secret")
+    return data

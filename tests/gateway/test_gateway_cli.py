@@ -1,0 +1,73 @@
+"""``apilog gateway`` as an operator runs it: a real process, a real port, a clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx2
+
+from tests.support.broker import wait_until
+
+
+def _apilog(*args, env=None, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "console.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+
+
+def test_gateway_command_prints_where_to_reach_it_and_stops_on_ctrl_c(tmp_path):
+    env = {**os.environ, "APILOG_DATA_DIR": str(tmp_path)}
+    process = _apilog("gateway", "--port", "0", "--embedded-kafka", "--faults", "--db", str(tmp_path / "g.db"), env=env)
+    try:
+        lines = []
+        while not any(line.lstrip().startswith("topics") for line in lines):
+            line = process.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        base_url = re.search(r"apilog gateway on (http://\S+)", text).group(1)
+        assert f"token URL      {base_url}/oauth/token" in text
+        assert f"JWKS URL       {base_url}/.well-known/jwks.json" in text
+        assert "client id      apilog-sandbox" in text
+        secret_file = tmp_path / "gateway-secret"
+        assert f"saved to {secret_file}" in text
+        secret = secret_file.read_text().strip()
+        assert secret not in text
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        assert "gateway.events.customer" in text
+        bootstrap = re.search(r"Kafka\s+(\S+)", text).group(1)
+        wait_until(lambda: httpx2.get(f"{base_url}/healthz", timeout=2).status_code == 200, message="healthz")
+        token = httpx2.post(f"{base_url}/oauth/token", data={"grant_type": "client_credentials"},
+                            auth=("apilog-sandbox", secret), timeout=5)
+        assert token.status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0
+    from console.events.broker import _kafka_answers
+
+    host, port = bootstrap.split(":")
+    deadline = time.monotonic() + 5
+    while _kafka_answers(host, int(port), 0.2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _kafka_answers(host, int(port), 0.2), "the embedded broker outlived the gateway"
+
+
+def test_bad_catalogue_is_one_clear_line_not_a_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,catalogue\n1,2\n")
+    process = _apilog("gateway", "--catalogue", str(bad), "--port", "0",
+                      env={**os.environ, "APILOG_DATA_DIR": str(tmp_path)})
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert "Traceback" not in out and "bad.csv" in out
+
+
+def test_kafka_and_embedded_kafka_are_exclusive(tmp_path):
+    process = _apilog("gateway", "--kafka", "127.0.0.1:9", "--embedded-kafka",
+                      env={**os.environ, "APILOG_DATA_DIR": str(tmp_path)})
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 2 and "not both" in out

@@ -1,0 +1,67 @@
+"""The embedded sandbox: owned (stops with its owner) and detached (reused, stopped by command)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import httpx2
+import pytest
+
+from console.sandbox import Sandbox, _alive
+
+
+def _token(info):
+    response = httpx2.post(info.token_url, data={"grant_type": "client_credentials"},
+                           auth=(info.client_id, info.client_secret), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def test_owned_sandbox_serves_calls_and_events_then_stops_with_its_owner(tmp_path):
+    from tests.support.gateway import collect_events
+
+    box = Sandbox(base_dir=tmp_path)
+    with box as info:
+        assert info.owned
+        state = json.loads(box.state_path.read_text())
+        token = _token(info)
+        added = httpx2.put(f"{info.base_url}/security/firewall/config", params={"action": "add-record"},
+                           json={"rule": "deny all"}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert added.status_code == 201
+        await collect_events(info.kafka_bootstrap, "gateway.events.firewall", [added.headers["x-event-id"]])
+        assert oct(box.secret_path.stat().st_mode & 0o777) == "0o600"
+        logs = "".join(p.read_text(errors="replace") for p in box.dir.glob("*.log"))
+        assert info.client_secret not in logs
+        assert info.client_secret not in box.state_path.read_text()
+    assert not box.state_path.exists()
+    assert not _alive(state["gateway_pid"], "console.cli")
+    assert not _alive(state["broker_pid"], "tansu")
+
+
+def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):
+    env = {**os.environ, "APILOG_DATA_DIR": str(tmp_path), "APILOG_SANDBOX_CLIENT_SECRET": "fixed-secret-123"}
+    run = [sys.executable, "-m", "console.cli", "sandbox"]
+    started = subprocess.run([*run, "start"], env=env, capture_output=True, text=True, timeout=60)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "sandbox started" in started.stdout and "fixed-secret-123" not in started.stdout
+        status = subprocess.run([*run, "status", "--json"], env=env, capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0
+        described = json.loads(status.stdout)
+        assert described["running"] is True and "client_secret" not in described
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("APILOG_DATA_DIR", str(tmp_path))
+            info = Sandbox().ensure()  # what `apilog call` does: reuse, do not start another
+        assert info.owned is False and info.base_url == described["base_url"]
+        assert info.client_secret == "fixed-secret-123"
+        _token(info)
+        again = subprocess.run([*run, "start"], env=env, capture_output=True, text=True, timeout=60)
+        assert "already running" in again.stdout
+    finally:
+        stopped = subprocess.run([*run, "stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert "sandbox stopped" in stopped.stdout
+    after = subprocess.run([*run, "status"], env=env, capture_output=True, text=True, timeout=30)
+    assert after.returncode == 1 and "no sandbox" in after.stdout
