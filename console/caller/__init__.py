@@ -19,11 +19,12 @@ __all__ = ["Attempt", "BudgetRefused", "CallRequest", "CallResult", "Caller", "C
            "RateBudget", "RetryPolicy", "TokenError", "TokenState", "connect_profile", "to_curl"]
 
 
-def connect_profile(profile: Any) -> Any:
+def connect_profile(profile: Any, *, catalogue: str | None = None) -> Any:
     """The profile ready to call: an embedded (sandbox) one is filled from a running sandbox,
-    started detached if none runs. Blocking (may start processes): run it off the UI loop."""
+    started detached (serving ``catalogue``, a file path) if none runs; others are returned as
+    they are. Blocking (may start processes): run it off the UI loop."""
     if profile.connected or not profile.embedded:
         return profile
     from console.sandbox import Sandbox
 
-    return profile.with_sandbox(Sandbox().ensure())
+    return profile.with_sandbox(Sandbox(catalogue=catalogue).ensure())

@@ -119,7 +119,7 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
     if not unlisted:
         _check_operation(catalogue, req)
     try:
-        profile = connect_profile(profile)
+        profile = connect_profile(profile, catalogue=obj.get("catalogue"))
     except Exception as exc:  # the sandbox could not start: say why, no traceback
         raise click.ClickException(f"could not start the sandbox: {exc}") from None
     log = TransactionLog(default_log_path(), redact_keys=cfg.redact_keys)
