@@ -153,6 +153,12 @@ class ApilogApp(App[int]):
         self.runtime = Runtime(self)
         self.runtime.start()
 
+    def runtime_ready(self) -> None:
+        """The log (and caller) just opened: let the view on screen load what it shows."""
+        reload = getattr(self.screen, "on_runtime_ready", None)
+        if reload is not None:
+            reload()
+
     def update_connection(self, **changes: Any) -> None:
         self.connection = replace(self.connection, **changes)
 

@@ -98,7 +98,7 @@ class View(Screen):
     def keys(self) -> list[tuple[str, str]]:
         """The keys that work here, for the `?` list."""
         shown = []
-        for key, active in self.active_bindings.items():
+        for active in self.active_bindings.values():
             binding = active.binding
             if binding.show and binding.description and active.enabled:
                 shown.append((self.app.get_key_display(binding), binding.description))

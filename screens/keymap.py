@@ -30,7 +30,7 @@ ACTIONS: dict[str, ActionSpec] = {spec.id: spec for spec in (
     # The shell: every view.
     ActionSpec("jump", "app.jump", "jump", priority=False),
     ActionSpec("keys", "app.keys", "keys"),
-    ActionSpec("back", "app.back", "back"),
+    ActionSpec("back", "app.back", "back", show=False),
     ActionSpec("filter", "filter", "filter"),
     ActionSpec("palette", "app.command_palette", "palette", show=False),
     ActionSpec("quit", "app.quit", "quit", show=False),

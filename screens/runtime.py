@@ -42,6 +42,7 @@ class Runtime:
         if self.services is not None and self.services.profile is None:
             # The log alone (read it without a gateway, e.g. on another machine).
             self.txlog = await asyncio.to_thread(_open_log, self.services.txlog_path)
+            app.runtime_ready()
             return
         app.update_connection(gateway="connecting", kafka="connecting")
         try:
@@ -63,6 +64,7 @@ class Runtime:
         caller = Caller(services.profile, self.app.catalogue, self.txlog)
         await caller.__aenter__()
         self.caller = caller
+        self.app.runtime_ready()
         if getattr(services.profile, "kafka_bootstrap", None):
             self.app.run_worker(self._consume(services), name="event-feed", group="event-feed",
                                 exclusive=True, exit_on_error=False)

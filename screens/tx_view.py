@@ -53,9 +53,9 @@ class TransactionsView(View):
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
         yield Static(id="tx-summary")
-        yield LineTable([Column(label("time"), 9), Column(label("method"), 7), Column(label("path"), 24),
-                         Column(label("action"), 14), Column(label("outcome"), 17),
-                         Column(label("status"), 5), Column("ms", 6), Column("tx", 0)],
+        yield LineTable([Column(label("time"), 9), Column(label("method"), 7), Column(label("path"), 22),
+                         Column(label("action"), 14), Column(label("outcome"), 16),
+                         Column("http", 5), Column("ms", 6), Column("tx", 0)],
                         empty=label("not connected"), select_label=label("detail"), id="tx-table")
         with VerticalScroll(id="tx-detail"):
             yield Static(id="tx-detail-body")
@@ -63,6 +63,9 @@ class TransactionsView(View):
     def on_mount(self) -> None:
         super().on_mount()
         self.set_interval(2.0, self._refresh_if_shown)
+
+    def on_runtime_ready(self) -> None:
+        self.reload()
 
     def on_screen_resume(self) -> None:
         self.table.focus()

@@ -21,6 +21,7 @@ class StatusHeader(Static):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.view_title = title
+        self.compact = False
 
     def on_mount(self) -> None:
         self.watch(self.app, "connection", self._show, init=True)
@@ -30,27 +31,34 @@ class StatusHeader(Static):
         if self.app.connection.token_expires_at is not None:
             self._show(self.app.connection)
 
+    def on_resize(self) -> None:
+        self._show(self.app.connection)
+
     def _show(self, state: ConnectionState) -> None:
         label = self.app.labels
+        #: Under 110 columns the words give way to dots, so all four states stay visible at 80.
+        self.compact = self.size.width < 110
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"apilog · {self.view_title}", style="bold")
-        text.append(f"  {label('profile')} ", style="dim")
+        text.append("  " if self.compact else f"  {label('profile')} ", style="dim")
         text.append(state.profile, style="bold")
         if state.readonly:
             text.append(f" [{label('read-only')}]", style="bold yellow")
-        self._part(text, label("gateway"), state.gateway)
+        self._part(text, "gw" if self.compact else label("gateway"), state.gateway)
         text.append(f"  {label('token')} ", style="dim")
         if state.token_expires_at is not None:
             left = expires_in(state.token_expires_at, self.app.clock())
-            text.append(f"{label('expires in')} {left}", style="green" if left != "expired" else "red")
+            prefix = "" if self.compact else f"{label('expires in')} "
+            text.append(f"{prefix}{left}", style="green" if left != "expired" else "red")
         elif state.token_error:
-            text.append(state.token_error[:40], style="red")
+            text.append("✗" if self.compact else state.token_error[:40], style="red")
         else:
-            text.append(label("no token"), style="grey50")
+            text.append("–" if self.compact else label("no token"), style="grey50")
         self._part(text, label("kafka"), state.kafka)
         self.update(text)
 
     def _part(self, text: Text, name: str, value: str) -> None:
         text.append(f"  {name} ", style="dim")
-        text.append("● ", style=_DOT.get(value, "grey50"))
-        text.append(self.app.labels(value))
+        text.append("●", style=_DOT.get(value, "grey50"))
+        if not self.compact:
+            text.append(f" {self.app.labels(value)}")
