@@ -118,6 +118,8 @@ class Caller:
 
     async def token_state(self) -> TokenState:
         """Whether a valid token is held (fetching one if none yet), for the console header."""
+        if self._client is None:
+            return TokenState(valid=False, error="the caller is not open")
         try:
             await self._ensure_token()
         except TokenError as exc:

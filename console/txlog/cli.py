@@ -66,7 +66,9 @@ def log() -> None:
 @click.option("--limit", default=50, show_default=True, help="Rows per page.")
 @click.option("--before", default=None, help="Page cursor: list transactions older than this id.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-def list_(outcomes, path, method, action, since, until, text, limit, before, as_json) -> None:
+def list_(outcomes: tuple[str, ...], path: str | None, method: str | None, action: str | None,
+          since: str | None, until: str | None, text: str | None, limit: int,
+          before: str | None, as_json: bool) -> None:
     """Newest first. The last id printed is the --before cursor of the next page."""
     with _open() as store:
         rows = store.query(**_filters(outcomes, path, method, action, since, until, text),
@@ -126,7 +128,9 @@ def show(tx_id: str, as_json: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["csv", "ndjson", "har"]), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, help="File (default: standard output).")
 @filter_options
-def export(fmt, output, outcomes, path, method, action, since, until, text) -> None:
+def export(fmt: str, output: str | None, outcomes: tuple[str, ...], path: str | None,
+           method: str | None, action: str | None, since: str | None, until: str | None,
+           text: str | None) -> None:
     """Write matching transactions as CSV, NDJSON or HAR 1.2."""
     from console.txlog.export import EXPORTERS
 

@@ -138,6 +138,9 @@ async def test_an_expired_token_is_refetched_by_the_client(mini_gateway, mini_pr
         result = await c.call(CallRequest(PATH, "GET", "check-status"))
     assert result.outcome == "ok" and [a.status for a in result.attempts] == [200]
     assert len(mini_gateway.tokens) == 2
+    txlog.close()
+    data = db_bytes(txlog.path)
+    assert not any(token.encode() in data for token in mini_gateway.tokens)
 
 
 async def test_wrong_secret_is_a_failed_call_with_a_clear_error(mini_gateway, mini_profile, txlog):
