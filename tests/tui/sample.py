@@ -7,7 +7,6 @@ are pinned so the same rows get the same ids on every run.
 from __future__ import annotations
 
 import json
-
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
