@@ -96,7 +96,10 @@ def expect_success(ev: Evidence, result: Any, what: str) -> None:
 
 
 def other_domain_scope(op: Operation, domains: list[str]) -> str:
-    """A scope of the same kind on another domain: valid, but never enough for ``op``."""
-    suffix = op.scope.split(":")[1]
-    other = next((d for d in domains if d != op.domain), "nowhere")
-    return f"{other}:{suffix}"
+    """A scope the client may hold that is never enough for ``op``: the same kind on another
+    domain, or — in a one-domain catalogue — the other kind on the same domain."""
+    domain, suffix = op.scope.split(":")
+    other = next((d for d in domains if d != domain), None)
+    if other is not None:
+        return f"{other}:{suffix}"
+    return f"{domain}:{'write' if suffix == 'read' else 'read'}"

@@ -128,6 +128,7 @@ async def await_quota(probe: Any, op: Any, need: int = 50) -> None:
     so that the checks before the burst are not refused."""
     answer = await probe.send(op, _cheap_body(op)())
     left = parse_params(answer.headers.get("ratelimit"))
-    if answer.status_code == 429 or left.get("r", need) < need:
+    quota = parse_params(answer.headers.get("ratelimit-policy")).get("q", need)
+    if answer.status_code == 429 or left.get("r", need) < min(need, quota // 2):
         wait = left.get("t") or int(answer.headers.get("retry-after") or 0)
         await asyncio.sleep(wait + 0.2)

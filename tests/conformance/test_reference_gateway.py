@@ -1,0 +1,57 @@
+"""Every check passes against the reference gateway (real app, real broker, real HTTP), and the
+checks that need faults or load say why they were skipped when they cannot run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.conftest import PATH
+
+ALL_BUT_VERSIONING = ["oauth2", "transaction-log", "rollback-on-error", "kafka-event", "latency-sla",
+                      "full-log", "retry", "rate-limit", "api-gateway", "json-xml", "restful"]
+
+
+def failures(verdicts: dict) -> list[str]:
+    return [f"{v.operation_label} {v.contract}: {v.verdict}: {v.reason}"
+            for v in verdicts.values() if v.verdict != "passed"]
+
+
+async def test_every_check_passes_on_the_reference_gateway(broken_gateway, check):
+    target = broken_gateway()
+    verdicts = await check(target, contracts=ALL_BUT_VERSIONING)
+    assert not failures(verdicts)
+    assert {v.contract for v in verdicts.values()} == set(ALL_BUT_VERSIONING)
+    burst = verdicts[(PATH, "GET", "export-data", "rate-limit")]
+    assert burst.evidence["refused"] == 1, "the limit+1 burst ran and met exactly one 429"
+    event = verdicts[(PATH, "POST", "add-record", "kafka-event")].evidence["event"]
+    assert event["type"] == "apilog.customer.add-record"
+    assert all(v.request_ids or v.transaction_ids for v in verdicts.values()), "every verdict has evidence"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the reference gateway answers an unversioned call on a versioned operation with the bare "
+    "resource; contracts.md says unversioned = latest (v2, enveloped). Remove this mark when the "
+    "gateway's handler wraps unversioned answers of versioned operations."))
+async def test_versioning_passes_on_the_reference_gateway(broken_gateway, check):
+    target = broken_gateway()
+    verdicts = await check(target, contracts=["versioning"])
+    assert not failures(verdicts)
+
+
+async def test_fault_checks_are_skipped_with_the_reason_when_faults_are_off(broken_gateway, check):
+    target = broken_gateway(faults=False)
+    verdicts = await check(target, contracts=["rollback-on-error", "retry"],
+                           operations=[(PATH, "POST", "add-record")])
+    for contract in ("rollback-on-error", "retry"):
+        verdict = verdicts[(PATH, "POST", "add-record", contract)]
+        assert verdict.verdict == "skipped"
+        assert "faults off" in verdict.reason
+
+
+async def test_quota_exhaustion_is_skipped_without_allow_load(broken_gateway, check):
+    target = broken_gateway()
+    verdicts = await check(target, contracts=["rate-limit"], allow_load=False)
+    verdict = verdicts[(PATH, "GET", "export-data", "rate-limit")]
+    assert verdict.verdict == "skipped"
+    assert "--allow-load" in verdict.reason
+    assert verdict.evidence["remaining"][1] < verdict.evidence["remaining"][0]
