@@ -34,10 +34,12 @@ _VALUE_WIDTH = 80
 @click.option("--group", "group_id", default=None,
               help="Consumer group to read as (default: none, so reading changes nothing).")
 @click.option("--no-link", is_flag=True, help="Do not link events to the transaction log.")
+@click.option("--timeout", "connect_timeout", type=click.FloatRange(min=0.1), default=15.0,
+              show_default=True, help="Seconds to wait for the broker before giving up.")
 @click.pass_context
 def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str | None,
            follow: bool, as_json: bool, profile: str | None, bootstrap: str | None,
-           group_id: str | None, no_link: bool) -> None:
+           group_id: str | None, no_link: bool, connect_timeout: float) -> None:
     """Read the gateway's Kafka event feed (CloudEvents decoded, anything else shown raw)."""
     from console.events.buffer import text_filter
     from console.events.feed import EventFeed, FeedError
@@ -66,7 +68,7 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
     except FeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
     try:
-        asyncio.run(_read(feed, follow, show))
+        asyncio.run(_read(feed, follow, show, connect_timeout))
     except FeedError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
@@ -76,15 +78,14 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
             txlog.close()
 
 
-async def _read(feed: Any, follow: bool, show: Any) -> None:
-    if not follow:
-        async for event in feed.read_until_end():
-            show(event)
-        return
-    reader = feed.events()
-    await feed.start()
+async def _read(feed: Any, follow: bool, show: Any, connect_timeout: float) -> None:
+    """Print up to the end; with ``follow`` go on with every new event until interrupted.
+
+    Following still fails fast when the broker never answered at all: a wrong address should
+    not look like a quiet topic.
+    """
     try:
-        async for event in reader:
+        async for event in feed.read_until_end(connect_timeout, stop_at_end=not follow):
             show(event)
     finally:
         await feed.stop()

@@ -182,12 +182,16 @@ class EventFeed:
         finally:
             self._subscribers.discard(queue)
 
-    async def read_until_end(self, connect_timeout: float = 15.0) -> AsyncIterator[FeedEvent]:
-        """Start, yield every event up to the end offsets seen at start, then stop.
+    async def read_until_end(self, connect_timeout: float = 15.0,
+                             stop_at_end: bool = True) -> AsyncIterator[FeedEvent]:
+        """Start, and yield every event up to the end offsets seen at start, then stop.
 
-        Raises :class:`FeedError` when the broker does not answer within ``connect_timeout``.
+        With ``stop_at_end=False`` go on yielding new events after that, until :meth:`stop`
+        (``apilog events --follow``). Raises :class:`FeedError` when the broker does not
+        answer within ``connect_timeout``: a wrong address must not look like a quiet topic.
         """
-        queue = self._subscribe(self._end_subscribers)
+        queue = self._subscribe(self._subscribers)
+        self._end_subscribers.add(queue)
         await self.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + connect_timeout
@@ -205,11 +209,15 @@ class EventFeed:
                 else:
                     item = await queue.get()
                 if item is _END:
-                    return
+                    if stop_at_end or self._task is None:
+                        return
+                    continue
                 yield item
         finally:
+            self._subscribers.discard(queue)
             self._end_subscribers.discard(queue)
-            await self.stop()
+            if stop_at_end or self._task is None:
+                await self.stop()
 
     def snapshot(self, limit: int | None = None,
                  filter: str | Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:  # noqa: A002
@@ -402,7 +410,7 @@ class EventFeed:
                     _call(self.on_update, event)
 
     def _deliver(self, event: FeedEvent) -> None:
-        for queue in self._subscribers | self._end_subscribers:
+        for queue in self._subscribers:
             _offer(queue, event)
         self._notify_waiters(event)
         if self.on_event is not None:
