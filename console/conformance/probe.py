@@ -57,6 +57,8 @@ class Probe:
         self._tokens: dict[str, str] = {}
         self._token_lock = asyncio.Lock()
         self._shared: dict[str, Any] = {}
+        #: How long a kafka-event check waits for the call's event.
+        self.event_deadline_s = EVENT_DEADLINE_S
 
     @classmethod
     @asynccontextmanager

@@ -32,7 +32,8 @@ class Runner:
     ``console.events.EventFeed`` or None (kafka-event checks are then skipped).
     ``faults_enabled=None`` asks the gateway (an ``X-Fault-Abort`` probe). ``allow_load``
     permits quota exhaustion. ``operations`` is a list of (path, method, action) and
-    ``contracts`` a list of slugs, both None for all.
+    ``contracts`` a list of slugs, both None for all. ``event_deadline_s`` bounds the wait for
+    a call's Kafka event (default 10 s).
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class Runner:
         on_progress: ProgressCallback | None = None,
         concurrency: int = 6,
         http: Any = None,
+        event_deadline_s: float | None = None,
     ) -> None:
         self.profile = profile
         self.catalogue = catalogue
@@ -61,6 +63,7 @@ class Runner:
         self.on_progress = on_progress
         self.concurrency = max(1, concurrency)
         self.http = http
+        self.event_deadline_s = event_deadline_s
         #: Raises ValueError now, naming a bad --operation or --contract.
         self.plan: list[PlannedCheck] = make_plan(
             catalogue,
@@ -83,6 +86,8 @@ class Runner:
                               allow_load=self.allow_load, faults_enabled=self.faults_enabled,
                               thorough=self.thorough, http=self.http) as probe:
             self.faults_enabled = probe.faults_enabled
+            if self.event_deadline_s is not None:
+                probe.event_deadline_s = self.event_deadline_s
             for item in self.plan:
                 if item.exhaust and item.decided is None:
                     probe.reserve(item.operation)

@@ -32,6 +32,7 @@ async def run_conformance(
     faults_enabled: bool | None = None,
     on_progress: ProgressCallback | None = None,
     concurrency: int = 6,
+    event_deadline_s: float | None = None,
     caller_options: dict[str, Any] | None = None,
 ) -> list[Verdict]:
     """Check ``profile``'s gateway; one verdict per (operation, contract).
@@ -44,7 +45,7 @@ async def run_conformance(
 
     runner_args = dict(allow_load=allow_load, faults_enabled=faults_enabled, thorough=thorough,
                        operations=operations, contracts=contracts, on_progress=on_progress,
-                       concurrency=concurrency)
+                       concurrency=concurrency, event_deadline_s=event_deadline_s)
     options = {"retry_base_s": 0.05, **(caller_options or {})}
     async with Caller(profile, catalogue, txlog, **options) as caller:
         feed = await open_feed(profile, txlog)

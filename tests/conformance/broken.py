@@ -9,8 +9,10 @@ port, like the real thing.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,7 +70,7 @@ class Tamper:
 
 
 class CommitDespiteRollback:
-    """A rollback that lies: the write is committed first, then the faulted replay answers."""
+    """A rollback that lies: the write is committed, then the rolled-back problem is answered."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -77,10 +79,15 @@ class CommitDespiteRollback:
         if scope["type"] != "http" or header(scope["headers"], "x-fault-after-write") is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        clean = {**scope, "headers": without(scope["headers"], "x-fault-after-write", "x-request-id")}
-        await _buffered(self.app, clean, _replay(body))
-        await self.app(scope, _replay(body), send)
+        clean = without(scope["headers"], "x-fault-after-write")
+        if header(clean, "idempotency-key"):
+            clean = replaced(clean, "idempotency-key", f'"broken-{uuid.uuid4()}"')
+        await _buffered(self.app, {**scope, "headers": clean}, receive)
+        body = json.dumps({"type": "about:blank", "title": "Rolled back", "status": 500,
+                           "rolled_back": True, "transaction_id": str(uuid.uuid4())}).encode()
+        await send({"type": "http.response.start", "status": 500, "headers": [
+            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 class SlowWithoutDeadline:
@@ -110,28 +117,6 @@ class Sluggish:
         if scope["type"] == "http" and self.when(scope):
             await asyncio.sleep(self.delay_s)
         await self.app(scope, receive, send)
-
-
-async def _read_body(receive: Callable) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.Event().wait()  # a real client that stays connected
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 async def _buffered(app: ASGIApp, scope: Scope, receive: Callable) -> tuple[int, Headers, bytes]:
@@ -177,3 +162,103 @@ def serve(app: ASGIApp, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+class SwapTrace:
+    """The gateway sees (and puts in its events) another trace than the caller's; the response
+    still echoes the caller's ``traceparent``, so only the event gives it away."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        original = header(scope.get("headers", []), "traceparent") if scope["type"] == "http" else None
+        if original is None:
+            await self.app(scope, receive, send)
+            return
+        other = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01"
+        scope = {**scope, "headers": replaced(scope["headers"], "traceparent", other)}
+
+        async def restore(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": replaced(list(message["headers"]), "traceparent", original)}
+            await send(message)
+
+        await self.app(scope, receive, restore)
+
+
+class RunsDespiteFailing:
+    """``X-Fault-Fail-Attempts`` done wrong: every attempt runs the action, the first k still
+    answer 503, so a retried call takes effect more than once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.attempts: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        headers = scope.get("headers", []) if scope["type"] == "http" else []
+        wanted = header(headers, "x-fault-fail-attempts")
+        if wanted is None:
+            await self.app(scope, receive, send)
+            return
+        key = header(headers, "idempotency-key") or header(headers, "x-request-id") or ""
+        self.attempts[key] = attempt = self.attempts.get(key, 0) + 1
+        clean = without(headers, "x-fault-fail-attempts")
+        if header(headers, "idempotency-key"):  # a key per attempt, so nothing is replayed
+            clean = replaced(clean, "idempotency-key", f'"broken-{uuid.uuid4()}"')
+        if attempt > int(wanted):
+            await self.app({**scope, "headers": clean}, receive, send)
+            return
+        await _buffered(self.app, {**scope, "headers": clean}, receive)
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", b"0")]})
+        await send({"type": "http.response.body", "body": b'{"status": 503, "title": "Unavailable"}'})
+
+
+class LeakyLog:
+    """An access log that keeps the caller's Authorization header: remembered per request id
+    and put back into the record the admin endpoint returns."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.authorization: dict[str, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith("/admin/log/"):
+            await Tamper(self.app, response=self._leak)(scope, receive, send)
+            return
+        request_id = header(scope["headers"], "x-request-id")
+        authorization = header(scope["headers"], "authorization")
+        if request_id and authorization:
+            self.authorization[request_id] = authorization
+        await self.app(scope, receive, send)
+
+    def _leak(self, scope: Scope, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        if status != 200:
+            return status, headers, body
+        record = json.loads(body)
+        leaked = self.authorization.get(scope["path"].rsplit("/", 1)[-1])
+        record.setdefault("request", {}).setdefault("headers", {})["authorization"] = leaked
+        return status, headers, json.dumps(record).encode()
+
+
+def edit_json(edit: Callable[[Any], Any]) -> ResponseEdit:
+    """A response edit that rewrites a successful JSON body."""
+
+    def apply(scope: Scope, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        if status != 200:
+            return status, headers, body
+        return status, headers, json.dumps(edit(json.loads(body))).encode()
+
+    return apply
+
+
+def drop_headers(*names: str) -> ResponseEdit:
+    return lambda scope, status, headers, body: (status, without(headers, *names), body)
+
+
+def status_map(mapping: dict[int, int]) -> ResponseEdit:
+    return lambda scope, status, headers, body: (mapping.get(status, status), headers, body)

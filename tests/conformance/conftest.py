@@ -93,8 +93,9 @@ def broken_gateway(tmp_path: Path, kafka_broker: Any) -> Iterator[Callable[..., 
             db_path=tmp_path / f"gateway-{port}.db", outbox_poll_s=0.1, **overrides).resolved()
         app = create_app(settings)
         base_url = stack.enter_context(serve(wrap(app), port))
+        # The console always reads the broker, even when this gateway publishes nothing to it.
         return Target(base_url, f"{base_url}/oauth/token", TEST_CLIENT_ID, TEST_CLIENT_SECRET,
-                      settings.kafka_bootstrap, settings.load_catalogue(), app)
+                      kafka_broker.bootstrap, settings.load_catalogue(), app)
 
     yield start
     stack.close()
@@ -108,12 +109,13 @@ def check(tmp_path: Path) -> Callable[..., Any]:
 
     async def run(target: Target, *, contracts: list[str] | None = None,
                   operations: list[tuple[str, str, str]] | None = None, allow_load: bool = True,
-                  thorough: bool = False) -> dict[tuple[str, str, str, str], Any]:
+                  thorough: bool = False, event_deadline_s: float = 10.0) -> dict[tuple[str, str, str, str], Any]:
         txlog = TransactionLog(tmp_path / "transactions.db")
         try:
             verdicts = await run_conformance(target.profile(), target.catalogue, txlog,
                                              contracts=contracts, operations=operations,
-                                             allow_load=allow_load, thorough=thorough)
+                                             allow_load=allow_load, thorough=thorough,
+                                             event_deadline_s=event_deadline_s)
         finally:
             txlog.close()
         return {v.key: v for v in verdicts}

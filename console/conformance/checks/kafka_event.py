@@ -13,7 +13,6 @@ from typing import Any
 
 from console.conformance.checks.common import expect_success, header
 from console.conformance.evidence import CheckSkipped, Evidence
-from console.conformance.probe import EVENT_DEADLINE_S
 
 
 def describe(event: Any) -> dict[str, Any]:
@@ -33,8 +32,8 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
     event_id = header(result.response_headers, "x-event-id")
     ev.expect(event_id, "the response names no event (X-Event-Id)")
     ev.note("event_id", event_id)
-    event = await probe.wait_event(lambda e: e.id == event_id, EVENT_DEADLINE_S)
-    ev.expect(event is not None, f"event {event_id} did not arrive within {EVENT_DEADLINE_S:.0f} s")
+    event = await probe.wait_event(lambda e: e.id == event_id, probe.event_deadline_s)
+    ev.expect(event is not None, f"event {event_id} did not arrive within {probe.event_deadline_s:g} s")
     ev.note("event", describe(event))
     ev.expect(event.mode == "binary", f"event {event_id} is in {event.mode} mode, not binary")
     ev.expect(event.specversion == "1.0", f"ce_specversion is {event.specversion!r}, not '1.0'")

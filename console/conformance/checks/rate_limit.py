@@ -123,12 +123,13 @@ def _cheap_body(op: Any) -> Any:
 
 
 
-async def await_quota(probe: Any, op: Any, need: int = 50) -> None:
+async def await_quota(probe: Any, op: Any, need: int = 40) -> None:
     """Wait for a fresh window when ``op``'s quota is nearly spent (an earlier run exhausted it),
     so that the checks before the burst are not refused."""
+    contract = op.contract("rate-limit")
+    limit = int(contract.params.get("limit", 1000)) if contract else need
     answer = await probe.send(op, _cheap_body(op)())
     left = parse_params(answer.headers.get("ratelimit"))
-    quota = parse_params(answer.headers.get("ratelimit-policy")).get("q", need)
-    if answer.status_code == 429 or left.get("r", need) < min(need, quota // 2):
+    if answer.status_code == 429 or left.get("r", limit) < min(need, limit // 2):
         wait = left.get("t") or int(answer.headers.get("retry-after") or 0)
         await asyncio.sleep(wait + 0.2)
