@@ -83,7 +83,6 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
         make_plan(catalogue, operations=chosen_ops, contracts=list(contracts) or None)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    embedded = bool(profile.embedded)
     try:
         profile = connect_profile(profile)
     except Exception as exc:  # the sandbox could not start: say why, no traceback
@@ -93,7 +92,7 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
     try:
         verdicts = asyncio.run(run_conformance(
             profile, catalogue, txlog, operations=chosen_ops, contracts=list(contracts) or None,
-            allow_load=allow_load or embedded, thorough=thorough, on_progress=progress,
+            allow_load=True if allow_load else None, thorough=thorough, on_progress=progress,
             concurrency=concurrency))
     except CallerError as exc:
         raise click.ClickException(str(exc)) from None

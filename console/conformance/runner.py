@@ -31,9 +31,9 @@ class Runner:
     ``client_secret``); ``caller`` is an open ``console.caller.Caller``; ``feed`` a started
     ``console.events.EventFeed`` or None (kafka-event checks are then skipped).
     ``faults_enabled=None`` asks the gateway (an ``X-Fault-Abort`` probe). ``allow_load``
-    permits quota exhaustion. ``operations`` is a list of (path, method, action) and
-    ``contracts`` a list of slugs, both None for all. ``event_deadline_s`` bounds the wait for
-    a call's Kafka event (default 10 s).
+    permits quota exhaustion (None: only against the embedded sandbox). ``operations`` is a
+    list of (path, method, action) and ``contracts`` a list of slugs, both None for all.
+    ``event_deadline_s`` bounds the wait for a call's Kafka event (default 10 s).
     """
 
     def __init__(
@@ -43,7 +43,7 @@ class Runner:
         *,
         caller: Any,
         feed: Any = None,
-        allow_load: bool = False,
+        allow_load: bool | None = None,
         faults_enabled: bool | None = None,
         thorough: bool = False,
         operations: Iterable[tuple[str, str, str]] | None = None,
@@ -57,7 +57,7 @@ class Runner:
         self.catalogue = catalogue
         self.caller = caller
         self.feed = feed
-        self.allow_load = allow_load
+        self.allow_load = bool(getattr(profile, "embedded", False)) if allow_load is None else allow_load
         self.faults_enabled = faults_enabled
         self.thorough = thorough
         self.on_progress = on_progress

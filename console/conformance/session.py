@@ -27,7 +27,7 @@ async def run_conformance(
     *,
     operations: Iterable[tuple[str, str, str]] | None = None,
     contracts: Iterable[str] | None = None,
-    allow_load: bool = False,
+    allow_load: bool | None = None,
     thorough: bool = False,
     faults_enabled: bool | None = None,
     on_progress: ProgressCallback | None = None,
