@@ -121,8 +121,8 @@ class OperationHandler:
                           type=IDEMPOTENCY_TYPE)
         scope = None
         if key is not None:
-            scope = f"{ex.client_id}|{op.method} {op.path} {op.action}|{key}"
-            claim = gw.idempotency.claim(scope, fingerprint(op.method, route.bare_path, op.action, raw))
+            scope = f"{ex.client_id}|{op.method} {route.version or ''}{op.path} {op.action}|{key}"
+            claim = gw.idempotency.claim(scope, fingerprint(op.method, request.url.path, op.action, raw))
             ex.tries = max(ex.tries, claim.attempts)
             if claim.replay is not None:
                 ex.replayed = True

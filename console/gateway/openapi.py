@@ -105,9 +105,16 @@ def _operation(path: str, method: str, ops: list[Operation], version: str | None
             {"name": "cursor", "in": "query", "required": False,
              "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
         ]
+    if method in QUERY_METHODS:
+        parameters.append({"name": "fields", "in": "query", "required": False, "style": "form", "explode": True,
+                           "description": "Record fields or configuration keys (GET and DELETE carry their "
+                                          "fields as query parameters)",
+                           "schema": {"type": "object", "additionalProperties": {"type": "string"}}})
     if any(op.has("retry") for op in ops):
-        parameters.append({"name": "Idempotency-Key", "in": "header", "required": method in {"POST", "PATCH"},
-                           "description": "IETF Idempotency-Key (a quoted string)",
+        keyed = [op.action for op in ops if op.has("retry")]
+        parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                           "description": "IETF Idempotency-Key (a quoted string); required on POST and "
+                                          f"PATCH for the retryable actions: {', '.join(keyed)}",
                            "schema": {"type": "string", "pattern": '^"[A-Za-z0-9-]{8,64}"$'}})
     xml = any(op.has("json-xml") for op in ops)
     success = _success_schema(ops, version)

@@ -66,7 +66,7 @@ class Router:
         methods = self.catalogue.methods_for(bare)
         if method not in methods:
             raise Problem(405, "Method Not Allowed",
-                          f"{method} is not catalogued for {bare}; allowed: {', '.join(methods)}",
+                          f"{method} is not catalogued for {path}; allowed: {', '.join(methods)}",
                           type=ROUTING_TYPE, headers={"Allow": ", ".join(methods)})
         by_action = self._ops[(bare, method)]
         allowed = ", ".join(by_action)
