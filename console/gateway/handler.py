@@ -98,6 +98,7 @@ class OperationHandler:
         ex.faults_ignored = plan.ignored
         ex.faults_applied = plan.requested
         if plan.abort is not None:
+            ex.outcome = "rejected"  # injected: nothing ran, nothing failed
             raise Problem(plan.abort, "Injected fault", f"X-Fault-Abort asked for {plan.abort}",
                           type=fault_headers.FAULT_TYPE)
         key = parse_key(request.headers.get("idempotency-key"))
@@ -105,6 +106,7 @@ class OperationHandler:
             attempt = gw.attempts.next_attempt(f"{ex.client_id}|{key or ex.request_id}")
             ex.tries = attempt
             if attempt <= plan.fail_attempts:
+                ex.outcome = "rejected"
                 raise Problem(503, "Injected fault",
                               f"X-Fault-Fail-Attempts: attempt {attempt} of the first {plan.fail_attempts} fails",
                               type=fault_headers.FAULT_TYPE, headers={"Retry-After": "0"}, attempt=attempt)

@@ -62,10 +62,16 @@ def _pending(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str, str |
     return [(r["seq"], r["topic"], r["key"], r["headers"], r["value"]) for r in rows]
 
 
+#: Delivered rows kept for inspection; older ones are pruned as new ones are delivered.
+KEEP_DELIVERED = 100_000
+
+
 def _mark_delivered(conn: sqlite3.Connection, seqs: list[int]) -> None:
     stamp = now_iso()
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ?", [(stamp, s) for s in seqs])
+    conn.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ?",
+                 (max(seqs) - KEEP_DELIVERED,))
     conn.execute("COMMIT")
 
 

@@ -286,3 +286,12 @@ def test_token_request_is_logged_without_the_secret(client, gw):
     record = client.get(f"/admin/log/{response.headers['x-request-id']}").json()
     assert record["route"]["name"] == "POST /oauth/token"
     assert gw.client_secret not in str(record)
+
+
+def test_fail_attempts_keyed_by_request_id_without_idempotency_key(client):
+    headers = {"X-Request-Id": f"retry-{uuid.uuid4().hex}", "X-Fault-Fail-Attempts": "1"}
+    first = client.get("/customer/update", params={"action": "check-status"}, headers=headers)
+    second = client.get("/customer/update", params={"action": "check-status"}, headers=headers)
+    assert (first.status_code, second.status_code) == (503, 200)
+    record = client.get(f"/admin/log/{headers['X-Request-Id']}").json()
+    assert record["tries"] == 2 and record["outcome"] == "committed"

@@ -1,0 +1,55 @@
+"""The envelope's promises that need a handler to misbehave: never a traceback, always a record."""
+
+from __future__ import annotations
+
+import httpx2
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from console.gateway.accesslog import AccessLog
+from console.gateway.envelope import Envelope
+from console.gateway.problems import Problem
+
+
+def _app(log: AccessLog) -> Starlette:
+    async def boom(request):
+        raise RuntimeError("secret internals that must not leak")
+
+    async def refuse(request):
+        raise Problem(418, "Teapot", "short and stout")
+
+    return Starlette(routes=[Route("/boom", boom), Route("/refuse", refuse)],
+                     middleware=[Middleware(Envelope, access_log=log)])
+
+
+async def test_unhandled_exception_is_a_500_problem_and_logged_as_error():
+    log = AccessLog()
+    transport = httpx2.ASGITransport(app=_app(log), raise_app_exceptions=False)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.get("/boom", headers={"Accept": "application/xml"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+xml"
+    assert b"secret internals" not in response.content and b"Traceback" not in response.content
+    request_id = response.headers["x-request-id"]
+    assert request_id.encode() in response.content
+    assert log.get(request_id)["outcome"] == "error"
+
+
+async def test_problem_keeps_its_status_and_is_logged_as_rejected():
+    log = AccessLog()
+    transport = httpx2.ASGITransport(app=_app(log))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.get("/refuse", headers={"X-Request-Id": "abc-1"})
+    assert response.status_code == 418 and response.json()["detail"] == "short and stout"
+    assert response.headers["x-request-id"] == "abc-1"
+    record = log.get("abc-1")
+    assert record["outcome"] == "rejected" and record["problem"]["title"] == "Teapot"
+
+
+async def test_unsafe_request_id_is_replaced():
+    log = AccessLog()
+    transport = httpx2.ASGITransport(app=_app(log))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.get("/refuse", headers={"X-Request-Id": "<script>" + "x" * 300})
+    assert "<" not in response.headers["x-request-id"] and len(response.headers["x-request-id"]) == 36
