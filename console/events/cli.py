@@ -64,7 +64,7 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
     try:
         feed = EventFeed(bootstrap, topic_pattern=topic_pattern, start=start_at,
                          group_id=group_id, kafka_kwargs=kafka_kwargs, txlog=txlog,
-                         on_status=_status_reporter())
+                         link_inline=True, on_status=_status_reporter())
     except FeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
     try:

@@ -4,7 +4,9 @@ The log does the matching (``TransactionLog.link_event`` finds the transaction b
 trace id, records the link both ways with the delay, and returns the transaction id). This
 module decides when to ask: every CloudEvent once, and again a few times over a few seconds
 when no transaction matched yet, because the gateway publishes right after its commit and the
-event can reach the feed before the caller has written its transaction.
+event can reach the feed before the caller has written its transaction. Only recent events are
+retried: an old event (read from the start of a topic) whose call is not in the log now never
+will be, and most events on a shared cluster belong to other operators' calls.
 
 SQLite wants one thread per connection and must not block the event loop, so every call to the
 log runs on one dedicated worker thread.
@@ -19,7 +21,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from console.events.decode import FeedEvent
@@ -47,15 +49,18 @@ class Correlator:
     """Ask the transaction log which call each CloudEvent belongs to."""
 
     def __init__(self, txlog: EventLinker, *, retry_delays: Sequence[float] = RETRY_DELAYS,
-                 max_pending: int = 10_000, executor: ThreadPoolExecutor | None = None) -> None:
+                 max_pending: int = 10_000, recent_s: float = 30.0,
+                 executor: ThreadPoolExecutor | None = None) -> None:
         self.txlog = txlog
         self.retry_delays = tuple(retry_delays)
         self.max_pending = max_pending
+        self.recent_s = recent_s
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="apilog-correlate")
         self._pending: list[_Pending] = []
         self._counter = itertools.count()
         self.linked = 0
+        self.checked = 0
         self.unmatched = 0
         self.errors = 0
         self.last_error: str | None = None
@@ -104,7 +109,9 @@ class Correlator:
             self._executor.shutdown(wait=True)
 
     def _schedule(self, event: FeedEvent, attempt: int, now: float) -> None:
-        if attempt >= len(self.retry_delays) or len(self._pending) >= self.max_pending:
+        age = (datetime.now(UTC) - (event.time or event.timestamp)).total_seconds()
+        if (attempt >= len(self.retry_delays) or len(self._pending) >= self.max_pending
+                or age > self.recent_s):
             self.unmatched += 1
             return
         heapq.heappush(self._pending,
@@ -125,6 +132,7 @@ class Correlator:
                 self.errors += 1
                 self.last_error = f"linking event {event.id} failed: {type(exc).__name__}: {exc}"
                 transaction_id = None
+            self.checked += 1
             if transaction_id:
                 self.linked += 1
             out.append(transaction_id)

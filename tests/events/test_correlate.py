@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from console.events.correlate import Correlator
 from console.events.decode import decode_record
 from tests.events.conftest import ce_headers
@@ -22,9 +24,11 @@ class StandInLog:
         return self.known.get(event_id)
 
 
-def ce(offset: int, event_id: str):
+def ce(offset: int, event_id: str, age_s: float = 0.0):
+    when = (datetime.now(UTC) - timedelta(seconds=age_s)).isoformat()
     return decode_record("gateway.events.customer", 0, offset, 0, b"r1", b"{}",
-                         ce_headers(event_id, traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"))
+                         ce_headers(event_id, time=when,
+                                    traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"))
 
 
 async def test_links_known_events_and_passes_what_the_log_needs():
@@ -64,3 +68,13 @@ async def test_retries_end_and_log_failures_never_raise():
         correlator.close()
     assert correlator.errors == 2 and "database is locked" in correlator.last_error
     assert correlator.pending == 0 and correlator.unmatched == 1
+
+
+async def test_old_events_are_not_retried():
+    log = StandInLog()
+    correlator = Correlator(log, retry_delays=(0.0,), recent_s=30)
+    try:
+        await correlator.link([ce(0, "e-old", age_s=3600), ce(1, "e-new")])
+    finally:
+        correlator.close()
+    assert correlator.pending == 1 and correlator.unmatched == 1 and correlator.checked == 2

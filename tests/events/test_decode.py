@@ -60,7 +60,7 @@ def test_cloudevent_header_with_bad_utf8_is_shown_raw_with_the_reason():
     headers[3] = ("ce_type", b"\xc3\x28")
     event = decode(b"{}", headers)
     assert event.mode == "raw"
-    assert event.note == "not a valid CloudEvent: a header or the value is not valid UTF-8"
+    assert event.note == "not a valid CloudEvent: header ce_type is not valid UTF-8"
 
 
 def test_cloudevent_missing_required_header_is_raw():
