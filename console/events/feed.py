@@ -302,7 +302,8 @@ class EventFeed:
             kwargs.update(group_id=self.group_id, enable_auto_commit=True,
                           auto_offset_reset="earliest" if self.start_at == "earliest" else "latest")
         kwargs.update(self.kafka_kwargs)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, **kwargs)
+        kwargs["bootstrap_servers"] = self.bootstrap
+        consumer = AIOKafkaConsumer(**kwargs)
         self._connection_lost = False
         client = consumer._client
         original = client._on_connection_closed

@@ -174,3 +174,13 @@ def test_a_bad_pattern_or_start_is_refused_with_the_fix():
         EventFeed("127.0.0.1:1", topic_pattern="(")
     with pytest.raises(ValueError, match="latest, earliest, an ISO-8601 time"):
         EventFeed("127.0.0.1:1", start="tomorrow")
+
+
+async def test_profile_client_settings_are_taken_as_they_are(kafka_broker, topic, pattern):
+    from console.config import Profile
+
+    await produce(kafka_broker.bootstrap, topic, [binary_event("k-1")])
+    profile = Profile(name="plain", kafka_bootstrap=kafka_broker.bootstrap)
+    events = await read_all(EventFeed(kafka_broker.bootstrap, topic_pattern=pattern,
+                                      start="earliest", kafka_kwargs=profile.kafka_client_kwargs()))
+    assert [e.id for e in events] == ["k-1"]
