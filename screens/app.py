@@ -16,6 +16,7 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
@@ -41,7 +42,7 @@ class ApilogApp(App[int]):
     CSS_PATH = CSS_PATH
     TITLE = "apilog"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = bindings("jump", "keys", "back", "palette", "quit")
+    BINDINGS = bindings("filter", "jump", "keys", "back", "palette", "quit")
 
     connection: reactive[ConnectionState] = reactive(ConnectionState, always_update=True)
 
@@ -126,8 +127,21 @@ class ApilogApp(App[int]):
                                 lambda view=view: self.jump(view))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only mode: actions that change state do not exist (not just disabled)."""
-        return not (self.readonly and action in mutating_actions())
+        """Read-only mode: actions that change state do not exist (not just disabled).
+
+        The shell's one-key commands (`/` `:` `?`) step aside while the operator types text, so
+        a regex or a JSON body can hold those characters.
+        """
+        if self.readonly and action in mutating_actions():
+            return False
+        if action in ("filter", "jump", "keys") and isinstance(self.focused, (Input, TextArea)):
+            return False
+        if action == "filter":
+            return getattr(self.screen, "FILTERABLE", False)
+        return True
+
+    def action_filter(self) -> None:
+        self.screen.action_filter()
 
     # Cross-view navigation -------------------------------------------------------------------
 
@@ -189,7 +203,7 @@ def run_console(profile: str | None = None, readonly: bool = False, lang: str | 
     if lang is not None and lang not in ("en", "vi"):
         print(f"apilog: --lang {lang!r}: use en or vi", file=sys.stderr)
         return 2
-    app = ApilogApp(cat, connect=lambda: connect_profile(chosen, cat), lang=lang,
+    app = ApilogApp(cat, connect=lambda: connect_profile(chosen, catalogue), lang=lang,
                     readonly=readonly or chosen.readonly, profile_name=chosen.name)
     result = app.run()
     if app.runtime is not None:  # the app died without quitting: still stop the children

@@ -8,7 +8,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from screens.filtering import Filter, parse_filter
-from screens.keymap import bindings, translate_bindings
+from screens.keymap import translate_bindings
 from screens.widgets.status import StatusHeader
 
 
@@ -17,20 +17,24 @@ class FilterBar(Input):
 
     BINDINGS = [Binding("escape", "clear_filter", "clear", show=False)]
     DEFAULT_CSS = """
-    FilterBar { dock: bottom; height: 1; border: none; padding: 0 1; background: $panel;
+    FilterBar { height: 1; border: none; padding: 0 1; background: $panel;
                 display: none; }
     FilterBar.-active { display: block; }
     """
 
+    can_focus = False  # until "/" opens it: a closed bar must not take focus (esc means back)
+
     def open(self) -> None:
-        self.disabled = False
+        self.can_focus = True
         self.add_class("-active")
-        self.focus()
+        # Now, not on the next loop turn (Widget.focus): keys typed right after "/" arrive in the
+        # same burst from a real terminal and must land here, not in the table.
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         """Hide it and take it out of the focus chain, so esc means "back" again."""
         self.remove_class("-active")
-        self.disabled = True
+        self.can_focus = False
         self.screen.focus_main()
 
     def action_clear_filter(self) -> None:
@@ -44,7 +48,8 @@ class View(Screen):
     VIEW = ""
     #: Field names the filter understands in this view (``method:post``).
     FIELDS: frozenset[str] = frozenset()
-    BINDINGS = bindings("filter")
+    #: Whether `/` means something here (a form has nothing to filter).
+    FILTERABLE = True
 
     def __init__(self) -> None:
         super().__init__(name=self.VIEW)
@@ -56,7 +61,8 @@ class View(Screen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.app.labels(self.VIEW))
         yield from self.compose_body()
-        yield FilterBar(placeholder=self.filter_hint(), id="filter", disabled=True)
+        yield FilterBar(placeholder=self.filter_hint(), id="filter", compact=True,
+                        select_on_focus=False)
         yield Footer()
 
     def compose_body(self) -> ComposeResult:

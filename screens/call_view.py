@@ -36,9 +36,10 @@ def parse_headers(text: str) -> dict[str, str]:
 
 class CallView(View):
     VIEW = "call"
+    FILTERABLE = False
     BINDINGS = bindings("send", "copy-curl", "open-event")
     DEFAULT_CSS = """
-    CallView .form-row { height: 1; margin: 0 0 1 0; }
+    CallView .form-row { height: 1; }
     CallView .form-row Label { padding: 0 1 0 0; color: $text-muted; }
     CallView #call-path { width: 30; }
     CallView #call-method { width: 12; }
@@ -304,7 +305,3 @@ class CallView(View):
     def focus_main(self) -> None:
         self.query_one("#call-body", TextArea).focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "filter":  # a form has nothing to filter
-            return False
-        return super().check_action(action, parameters)

@@ -28,10 +28,12 @@ class ActionSpec:
 
 ACTIONS: dict[str, ActionSpec] = {spec.id: spec for spec in (
     # The shell: every view.
-    ActionSpec("jump", "app.jump", "jump", priority=False),
-    ActionSpec("keys", "app.keys", "keys"),
+    # Priority: handled the moment they arrive, so the keys typed right after them in one burst
+    # already find the prompt focused (the app drops them while someone is typing text).
+    ActionSpec("jump", "app.jump", "jump", priority=True),
+    ActionSpec("keys", "app.keys", "keys", priority=True),
     ActionSpec("back", "app.back", "back", show=False),
-    ActionSpec("filter", "filter", "filter"),
+    ActionSpec("filter", "app.filter", "filter", priority=True),
     ActionSpec("palette", "app.command_palette", "palette", show=False),
     ActionSpec("quit", "app.quit", "quit", show=False),
     # Catalogue.

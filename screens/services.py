@@ -38,13 +38,17 @@ def default_txlog_path() -> Path:
     return data_dir() / "transactions.db"
 
 
-def connect_profile(profile: Any, catalogue: Any) -> Services:
-    """Services for ``profile``; the embedded sandbox is started here (blocking: run in a thread)."""
+def connect_profile(profile: Any, catalogue_path: str | None = None) -> Services:
+    """Services for ``profile``; the embedded sandbox is started here (blocking: run in a thread).
+
+    A sandbox that is already running (``apilog sandbox start``) is reused and left running; one
+    started here belongs to this console and stops with it.
+    """
     sandbox = None
     if profile.embedded:
         from console.sandbox import Sandbox
 
-        sandbox = Sandbox()
+        sandbox = Sandbox(catalogue=catalogue_path)
         info = sandbox.__enter__()
         profile = profile.with_sandbox(info)
     return Services(profile=profile, txlog_path=default_txlog_path(), sandbox=sandbox)

@@ -51,6 +51,18 @@ class JumpPrompt(ModalScreen[str | None]):
         yield Input(value=":", placeholder=":view", id="jump-input", select_on_focus=False,
                     suggester=SuggestFromList(suggestions, case_sensitive=False))
 
+    def on_key(self, event) -> None:
+        """Keys typed in the same burst as ":" arrive before the input has focus: keep them."""
+        prompt = self.query_one(Input)
+        if self.focused is prompt:
+            return
+        if event.key == "enter":
+            event.stop()
+            self.dismiss(prompt.value)
+        elif event.is_printable and event.character:
+            event.stop()
+            prompt.insert_text_at_cursor(event.character)
+
     def action_complete(self) -> None:
         prompt = self.query_one(Input)
         if prompt._suggestion:

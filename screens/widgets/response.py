@@ -107,7 +107,7 @@ def render_result(result: Any, labels: Any, *, event_seen: Any = None,
         line.append(result.event_id, style="bold cyan")
         line.append("  ✓ kafka" if event_seen is not None else "  … kafka",
                     style="green" if event_seen is not None else "dim")
-        line.append("  ctrl+e", style="dim")
+        line.append("  ctrl+g", style="dim")
         parts.append(line)
     tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)
     parts.append(Text(f"tx {tx_id}", style="dim"))

@@ -1,0 +1,84 @@
+"""The installed ``apilog`` in a real terminal (tmux): it paints, connects, calls, and cleans up.
+
+No Pilot here: keys go through tmux as an operator's would, and the screen is read back with
+``capture-pane``. The embedded sandbox (gateway + Tansu broker) is started by apilog itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+APILOG = Path(sys.executable).with_name("apilog")
+
+
+class Terminal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def text(self) -> str:
+        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+                              capture_output=True, text=True, check=False)
+        return done.stdout
+
+    def wait_for(self, wanted: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.text()
+            if wanted in screen:
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"{wanted!r} never appeared within {timeout:.0f} s; the screen:\n{screen}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    name = f"apilog-e2e-{uuid.uuid4().hex[:8]}"
+    env = f"XDG_DATA_HOME={tmp_path}/data XDG_CONFIG_HOME={tmp_path}/config XDG_STATE_HOME={tmp_path}/state"
+    # COLUMNS/LINES from the test runner would override the pane size inside apilog.
+    command = (f"env -u COLUMNS -u LINES {env} TERM=xterm-256color {APILOG} --lang en; "
+               "echo APILOG-EXIT=$?; sleep 60")
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command],
+                   check=True)
+    try:
+        yield Terminal(name)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False)
+        # Whatever happened above, no sandbox child may outlive the test.
+        subprocess.run([str(APILOG), "sandbox", "stop"], check=False, capture_output=True,
+                       env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": f"{tmp_path}/data",
+                            "XDG_CONFIG_HOME": f"{tmp_path}/config"})
+
+
+def test_installed_console_paints_connects_calls_and_stops_its_sandbox(terminal, tmp_path):
+    terminal.wait_for("operations: 152 shown of 152", timeout=15)
+    terminal.wait_for("gateway ● up", timeout=60)
+    terminal.wait_for("kafka ● connected", timeout=30)
+    terminal.keys("/", *"firewall method:put action:add-record", "Enter")
+    terminal.wait_for("operations: 1 shown of 152")
+    terminal.keys("Enter")
+    terminal.wait_for("apilog · call")
+    terminal.keys("C-s")
+    screen = terminal.wait_for("201 Created", timeout=30)
+    assert "committed" in screen
+    terminal.wait_for("✓ kafka", timeout=30)
+    terminal.keys("Escape")  # out of the body editor: the shell's keys come back to the footer
+    terminal.wait_for(": jump")
+    terminal.keys(":", "t", "x", "Enter")
+    screen = terminal.wait_for("apilog · tx")
+    terminal.wait_for("committed")
+    terminal.keys("C-q")
+    terminal.wait_for("APILOG-EXIT=0", timeout=30)
+    assert not (tmp_path / "data" / "apilog" / "sandbox" / "state.json").exists()
