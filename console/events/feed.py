@@ -18,13 +18,13 @@ import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record
+from console.events.fanout import END, Fanout, call
 from console.events.positions import (
     Fingerprint,
     Start,
@@ -37,65 +37,17 @@ from console.events.positions import (
     parse_start,
     verify_after_reconnect,
 )
+from console.events.status import FeedError, FeedGap, FeedStatus, State, event_matching
 
 DEFAULT_TOPIC_PATTERN = r"^gateway\.events\..*"
-State = Literal["connecting", "connected", "down"]
 log = logging.getLogger(__name__)
-_END = object()
 
-
-class FeedError(RuntimeError):
-    """The feed cannot do what was asked; the message names the cause and the fix."""
+__all__ = ["DEFAULT_TOPIC_PATTERN", "EventFeed", "FeedError", "FeedEvent", "FeedGap",
+           "FeedStatus", "State", "event_matching"]
 
 
 class _ConnectionLost(Exception):
     """A connection to the broker broke: rebuild the consumer and check the positions."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeedGap:
-    """Events the feed could not read: the broker's log was reset or trimmed while away."""
-
-    topic: str
-    partition: int
-    previous_position: int
-    resumed_at: int
-    detected_at: datetime
-    reason: str
-
-    def describe(self) -> str:
-        return (f"{self.topic}[{self.partition}]: {self.reason}; events after offset "
-                f"{self.previous_position - 1} of the old log, if any, were not read; "
-                f"reading the new log from offset {self.resumed_at}")
-
-
-@dataclass(frozen=True, slots=True)
-class FeedStatus:
-    """What the feed is doing, for a status bar: state, since when, and how far behind."""
-
-    state: State
-    since: datetime
-    error: str | None = None
-    lag_by_partition: dict[TopicPartition, int] = field(default_factory=dict)
-    positions: dict[TopicPartition, int] = field(default_factory=dict)
-    gaps: tuple[FeedGap, ...] = ()
-    received: int = 0
-    duplicates: int = 0
-    buffered: int = 0
-
-    @property
-    def lag(self) -> int:
-        return sum(self.lag_by_partition.values())
-
-
-def event_matching(event_id: str | None = None,
-                   trace_id: str | None = None) -> Callable[[FeedEvent], bool]:
-    """A predicate for :meth:`EventFeed.wait_for`: the event with this id or trace id."""
-    if not event_id and not trace_id:
-        raise ValueError("give an event id or a trace id to wait for")
-    wanted_trace = trace_id.lower() if trace_id else None
-    return lambda ev: bool((event_id and ev.id == event_id)
-                           or (wanted_trace and ev.trace_id == wanted_trace))
 
 
 class EventFeed:
@@ -121,7 +73,8 @@ class EventFeed:
         self.group_id = group_id
         self.buffer = EventBuffer(buffer_size)
         self.kafka_kwargs = dict(kafka_kwargs or {})
-        self.on_event, self.on_status, self.on_update = on_event, on_status, on_update
+        self.on_status = on_status
+        self.readers = Fanout(on_event, on_update)
         self.correlator = Correlator(txlog) if txlog is not None else None
         self.link_inline = link_inline
         self._link_queue: asyncio.Queue[list[FeedEvent] | None] = asyncio.Queue(maxsize=64)
@@ -138,9 +91,6 @@ class EventFeed:
         self._fingerprints: dict[TopicPartition, Fingerprint] = {}
         self._skips: dict[TopicPartition, TimeSkip] = {}
         self._targets: dict[TopicPartition, int] | None = None
-        self._subscribers: set[asyncio.Queue[Any]] = set()
-        self._end_subscribers: set[asyncio.Queue[Any]] = set()
-        self._waiters: list[tuple[Callable[[FeedEvent], bool], asyncio.Future[FeedEvent]]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._connection_lost = False
@@ -166,8 +116,7 @@ class EventFeed:
                 await asyncio.wait_for(task, self.request_timeout + 5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
-        for queue in self._subscribers | self._end_subscribers:
-            _offer(queue, _END)
+        self.readers.close()
         if self._link_task is not None:
             link_task, self._link_task = self._link_task, None
             try:  # let the events already read be linked, within reason
@@ -188,12 +137,12 @@ class EventFeed:
 
     async def events(self) -> AsyncIterator[FeedEvent]:
         """Every new event from now on, in arrival order, until the feed stops."""
-        queue = self._subscribe(self._subscribers)
+        queue = self.readers.subscribe()
         try:
-            while (item := await queue.get()) is not _END:
+            while (item := await queue.get()) is not END:
                 yield item
         finally:
-            self._subscribers.discard(queue)
+            self.readers.unsubscribe(queue)
 
     async def read_until_end(self, connect_timeout: float = 15.0,
                              stop_at_end: bool = True) -> AsyncIterator[FeedEvent]:
@@ -203,8 +152,7 @@ class EventFeed:
         (``apilog events --follow``). Raises :class:`FeedError` when the broker does not
         answer within ``connect_timeout``: a wrong address must not look like a quiet topic.
         """
-        queue = self._subscribe(self._subscribers)
-        self._end_subscribers.add(queue)
+        queue = self.readers.subscribe(until_end=True)
         await self.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + connect_timeout
@@ -221,14 +169,13 @@ class EventFeed:
                         continue
                 else:
                     item = await queue.get()
-                if item is _END:
+                if item is END:
                     if stop_at_end or self._task is None:
                         return
                     continue
                 yield item
         finally:
-            self._subscribers.discard(queue)
-            self._end_subscribers.discard(queue)
+            self.readers.unsubscribe(queue)
             if stop_at_end or self._task is None:
                 await self.stop()
 
@@ -244,16 +191,7 @@ class EventFeed:
         found = self.buffer.find(predicate)
         if found is not None:
             return found
-        future: asyncio.Future[FeedEvent] = asyncio.get_running_loop().create_future()
-        waiter = (predicate, future)
-        self._waiters.append(waiter)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            return None
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+        return await self.readers.wait_for(predicate, timeout)
 
     @property
     def status(self) -> FeedStatus:
@@ -411,7 +349,7 @@ class EventFeed:
         to_link = []
         for event in fresh:
             if self.buffer.add(event):
-                self._deliver(event)
+                self.readers.deliver(event)
                 if event.is_cloudevent and event.transaction_id is None:
                     to_link.append(event)
         if to_link and self._link_task is not None:
@@ -455,30 +393,14 @@ class EventFeed:
     def _apply_links(self, linked: Iterable[FeedEvent]) -> None:
         for event in linked:
             if self.buffer.replace(event):
-                self._notify_waiters(event)
-                if self.on_update is not None:
-                    _call(self.on_update, event)
-
-    def _deliver(self, event: FeedEvent) -> None:
-        for queue in self._subscribers:
-            _offer(queue, event)
-        self._notify_waiters(event)
-        if self.on_event is not None:
-            _call(self.on_event, event)
-
-    def _notify_waiters(self, event: FeedEvent) -> None:
-        for predicate, future in self._waiters:
-            if not future.done() and _safe_match(predicate, event):
-                future.set_result(event)
+                self.readers.update(event)
 
     def _check_caught_up(self) -> None:
-        if self._targets is None or not self._end_subscribers:
+        if self._targets is None or not self.readers.waiting_for_end:
             return
         if all(self._positions.get(tp, 0) >= end for tp, end in self._targets.items()
                if tp in self._positions):
-            for queue in self._end_subscribers:
-                _offer(queue, _END)
-            self._end_subscribers.clear()
+            self.readers.caught_up()
 
     def _reset_partition(self, tp: TopicPartition, resume_at: int, reason: str,
                          present: bool) -> None:
@@ -513,38 +435,7 @@ class EventFeed:
 
     def _emit_status(self) -> None:
         if self.on_status is not None:
-            _call(self.on_status, self.status)
-
-    @staticmethod
-    def _subscribe(into: set[asyncio.Queue[Any]]) -> asyncio.Queue[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
-        into.add(queue)
-        return queue
-
-
-def _offer(queue: asyncio.Queue[Any], item: object) -> None:
-    """Put without blocking the feed: a reader that fell far behind loses its oldest items."""
-    while True:
-        try:
-            queue.put_nowait(item)
-            return
-        except asyncio.QueueFull:
-            queue.get_nowait()
-
-
-def _call(callback: Callable[[Any], object], value: Any) -> None:
-    try:
-        callback(value)
-    except Exception:  # a screen's callback must not stop the feed
-        log.exception("event feed callback %r failed", callback)
-
-
-def _safe_match(predicate: Callable[[FeedEvent], bool], event: FeedEvent) -> bool:
-    try:
-        return bool(predicate(event))
-    except Exception:  # noqa: BLE001 - a faulty predicate simply does not match
-        return False
-
+            call(self.on_status, self.status)
 
 def _is_expected(exc: BaseException) -> bool:
     from aiokafka.errors import KafkaError
