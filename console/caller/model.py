@@ -49,7 +49,9 @@ class Attempt:
     headers: dict[str, str] = field(default_factory=dict)   # response headers, redacted
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["headers"] = dict(self.headers)
+        return data
 
 
 @dataclass

@@ -20,9 +20,10 @@ def export_csv(log: TransactionLog, out: IO[str], **filters: Any) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    for tx in log.iter_all(**filters):
-        data = tx.to_dict()
-        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+    for tx in log.iter_all(with_attempts=False, **filters):
+        row = [tx.started.isoformat(timespec="milliseconds") if c == "started" else getattr(tx, c)
+               for c in CSV_COLUMNS]
+        writer.writerow(["" if v is None else v for v in row])
         count += 1
     return count
 

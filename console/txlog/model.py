@@ -47,7 +47,7 @@ class EventLink:
     delay_ms: float | None       # event time minus the call's end
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass
@@ -94,7 +94,16 @@ class Transaction:
         return datetime.fromtimestamp(self.started_at, UTC)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """Plain data (JSON-ready). Built by hand: ``dataclasses.asdict`` deep-copies and made
+        exports of a million rows four times slower."""
+        data = {f.name: getattr(self, f.name) for f in _FIELDS}
+        data["request_headers"] = dict(self.request_headers)
+        data["response_headers"] = dict(self.response_headers)
+        data["attempts"] = [a.to_dict() for a in self.attempts]
+        data["events"] = [e.to_dict() for e in self.events]
         data["retries"] = self.retries
         data["started"] = self.started.isoformat(timespec="milliseconds")
         return data
+
+
+_FIELDS = dataclasses.fields(Transaction)
