@@ -146,7 +146,7 @@ def _operation(path: str, method: str, ops: list[Operation], version: str | None
             "type": "object",
             "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 200,
                                   "pattern": "^[A-Za-z0-9_.-]+$"}},
-            "additionalProperties": {"type": ["string", "number", "boolean"]},
+            "additionalProperties": True,
         }
         if "export-data" in actions:
             body_schema["properties"]["limit"] = {"type": "integer", "minimum": 1, "maximum": 1000}

@@ -12,7 +12,11 @@ schema = schemathesis.pytest.from_fixture("gateway_schema")
 
 @pytest.fixture(scope="module")
 def gateway_schema(gateway):
-    return schemathesis.openapi.from_url(f"{gateway.base_url}/openapi.json")
+    loaded = schemathesis.openapi.from_url(f"{gateway.base_url}/openapi.json")
+    # The coverage phase enumerates boundary values for every parameter (hundreds of calls per
+    # operation); random positive and negative examples keep CI time modest.
+    loaded.config.phases.coverage.enabled = False
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def test_document_is_openapi_31_with_every_catalogued_operation(gateway, catalog
 
 
 @schema.parametrize()
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_gateway_conforms_to_its_openapi(case, admin_token):
     """No server error, and every status, media type, header and body as documented.
 
