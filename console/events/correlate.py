@@ -17,14 +17,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from console.events.decode import FeedEvent
+
+log = logging.getLogger(__name__)
 
 #: Seconds to wait before each new attempt for an event no transaction matched yet.
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -137,3 +140,58 @@ class Correlator:
                 self.linked += 1
             out.append(transaction_id)
         return out
+
+
+class BackgroundLinker:
+    """Link events on the side, so that a slow transaction log never slows the feed down.
+
+    The feed submits each batch of new CloudEvents after delivering it; ``on_linked`` gets the
+    linked copy of every event a transaction matched (now or on a retry). A full queue makes
+    ``submit`` wait: under a sustained flood the feed slows to the log's pace rather than
+    forgetting to link.
+    """
+
+    def __init__(self, correlator: Correlator, on_linked: Callable[[FeedEvent], None],
+                 max_batches: int = 64) -> None:
+        self.correlator = correlator
+        self.on_linked = on_linked
+        self._queue: asyncio.Queue[list[FeedEvent] | None] = asyncio.Queue(maxsize=max_batches)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="apilog-event-links")
+
+    async def submit(self, events: list[FeedEvent]) -> None:
+        await self._queue.put(events)
+
+    async def stop(self, timeout: float) -> None:
+        """Link what was already submitted, for at most ``timeout`` seconds, then stop."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        try:
+            await asyncio.wait_for(self._drain(task), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+
+    async def _drain(self, task: asyncio.Task[None]) -> None:
+        await self._queue.put(None)
+        await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batch = await asyncio.wait_for(self._queue.get(), 0.2)
+            except TimeoutError:
+                batch = []
+            if batch is None:
+                return
+            try:
+                linked = [e for e in await self.correlator.link(batch) if e.transaction_id]
+                if self.correlator.pending:
+                    linked += await self.correlator.retry_due()
+            except Exception:  # the feed goes on without links rather than stopping
+                log.exception("linking events to the transaction log failed")
+                continue
+            for event in linked:
+                self.on_linked(event)

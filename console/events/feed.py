@@ -17,12 +17,12 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from console.events.buffer import EventBuffer, text_filter
-from console.events.correlate import Correlator, EventLinker
+from console.events.correlate import BackgroundLinker, Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record
 from console.events.fanout import END, Fanout, call
 from console.events.positions import (
@@ -77,8 +77,7 @@ class EventFeed:
         self.readers = Fanout(on_event, on_update)
         self.correlator = Correlator(txlog) if txlog is not None else None
         self.link_inline = link_inline
-        self._link_queue: asyncio.Queue[list[FeedEvent] | None] = asyncio.Queue(maxsize=64)
-        self._link_task: asyncio.Task[None] | None = None
+        self._linker: BackgroundLinker | None = None
         self.refresh_interval = refresh_interval
         self.request_timeout = request_timeout
         self.max_backoff = max_backoff
@@ -104,8 +103,8 @@ class EventFeed:
             self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="apilog-event-feed")
             if self.correlator is not None and not self.link_inline:
-                self._link_task = asyncio.create_task(self._link_worker(),
-                                                      name="apilog-event-links")
+                self._linker = BackgroundLinker(self.correlator, self._apply_link)
+                self._linker.start()
 
     async def stop(self) -> None:
         """Stop reading and release the consumer; iterators of :meth:`events` end."""
@@ -117,12 +116,9 @@ class EventFeed:
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
         self.readers.close()
-        if self._link_task is not None:
-            link_task, self._link_task = self._link_task, None
-            try:  # let the events already read be linked, within reason
-                await asyncio.wait_for(self._finish_links(link_task), self.request_timeout)
-            except (TimeoutError, asyncio.CancelledError):
-                link_task.cancel()
+        if self._linker is not None:
+            linker, self._linker = self._linker, None
+            await linker.stop(self.request_timeout)
         if self.correlator is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.correlator.close)
 
@@ -352,48 +348,23 @@ class EventFeed:
                 self.readers.deliver(event)
                 if event.is_cloudevent and event.transaction_id is None:
                     to_link.append(event)
-        if to_link and self._link_task is not None:
-            await self._link_queue.put(to_link)
+        if to_link and self._linker is not None:
+            await self._linker.submit(to_link)
         for ktp in batch:
             tp = (ktp.topic, ktp.partition)
             if tp in self._positions:
                 self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
         self._check_caught_up()
 
-    async def _finish_links(self, link_task: asyncio.Task[None]) -> None:
-        await self._link_queue.put(None)
-        await link_task
-
-    async def _link_worker(self) -> None:
-        """Link events in the background, so a slow transaction log never slows the feed.
-
-        Linked copies replace the buffered events and go to ``on_update`` and the waiters.
-        """
-        assert self.correlator is not None
-        while True:
-            try:
-                batch = await asyncio.wait_for(self._link_queue.get(), 0.2)
-            except TimeoutError:
-                batch = []
-            if batch is None:
-                return
-            try:
-                if batch:
-                    self._apply_links(e for e in await self.correlator.link(batch)
-                                      if e.transaction_id)
-                if self.correlator.pending:
-                    await self._relink()
-            except Exception:  # the feed goes on without links rather than stopping
-                log.exception("linking events to the transaction log failed")
-
     async def _relink(self) -> None:
         assert self.correlator is not None
-        self._apply_links(await self.correlator.retry_due())
+        for event in await self.correlator.retry_due():
+            self._apply_link(event)
 
-    def _apply_links(self, linked: Iterable[FeedEvent]) -> None:
-        for event in linked:
-            if self.buffer.replace(event):
-                self.readers.update(event)
+    def _apply_link(self, event: FeedEvent) -> None:
+        """A linked copy replaces the buffered event and goes to waiters and ``on_update``."""
+        if self.buffer.replace(event):
+            self.readers.update(event)
 
     def _check_caught_up(self) -> None:
         if self._targets is None or not self.readers.waiting_for_end:
