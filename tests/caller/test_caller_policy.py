@@ -222,3 +222,18 @@ async def test_no_secret_or_token_reaches_the_database_file(mini_gateway, mini_p
     for secret in [CLIENT_SECRET, "k-123456789", *mini_gateway.tokens]:
         assert secret.encode() not in data, f"{secret[:6]}… leaked into the database file"
     assert b"REDACTED" in data
+
+
+async def test_an_in_process_transport_is_used_for_token_and_calls(txlog):
+    import httpx2
+
+    from console.config import Profile
+    from tests.support.txlog import CLIENT_ID, MiniGateway, mini_gateway_app
+
+    gw = MiniGateway(base_url="http://gateway.test", token_url="http://gateway.test/oauth/token")
+    profile = Profile(name="asgi", base_url=gw.base_url, token_url=gw.token_url,
+                      client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    async with caller(profile, small_catalogue(), txlog,
+                      transport=httpx2.ASGITransport(app=mini_gateway_app(gw))) as c:
+        result = await c.call(CallRequest(PATH, "POST", "add-record", body={"a": 1}))
+    assert result.outcome == "committed" and len(gw.tokens) == 1 and len(gw.records) == 1

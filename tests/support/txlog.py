@@ -41,7 +41,7 @@ class MiniGateway:
         self.revoked.update(self.tokens)
 
 
-def _app(gw: MiniGateway) -> Any:
+def mini_gateway_app(gw: MiniGateway) -> Any:
     import base64
 
     from starlette.applications import Starlette
@@ -129,7 +129,7 @@ class ServerThread:
 def mini_gateway() -> Iterator[MiniGateway]:
     """A small real HTTP server with the token endpoint and the fault headers."""
     gw = MiniGateway(base_url="", token_url="")
-    with ServerThread(_app(gw)) as server:
+    with ServerThread(mini_gateway_app(gw)) as server:
         gw.base_url = f"http://127.0.0.1:{server.port}"
         gw.token_url = f"{gw.base_url}/oauth/token"
         yield gw
@@ -183,5 +183,5 @@ def db_bytes(path) -> bytes:
     return data
 
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "MiniGateway", "ServerThread", "db_bytes",
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "MiniGateway", "ServerThread", "db_bytes", "mini_gateway_app",
            "small_catalogue"]
