@@ -55,3 +55,15 @@ async def test_quota_exhaustion_is_skipped_without_allow_load(broken_gateway, ch
     assert verdict.verdict == "skipped"
     assert "--allow-load" in verdict.reason
     assert verdict.evidence["remaining"][1] < verdict.evidence["remaining"][0]
+
+
+async def test_thorough_run_passes_and_probes_more(broken_gateway, check):
+    target = broken_gateway()
+    verdicts = await check(target, contracts=["oauth2", "retry", "latency-sla", "rate-limit"],
+                           thorough=True)
+    assert not failures(verdicts)
+    latency = verdicts[(PATH, "POST", "add-record", "latency-sla")]
+    assert len(latency.evidence["elapsed_ms"]) == 20
+    retry = verdicts[(PATH, "POST", "add-record", "retry")]
+    assert retry.evidence["attempts_k1"] == [503, 201], "k=1 is tried too"
+    assert "garbage-token" in verdicts[(PATH, "POST", "add-record", "oauth2")].evidence["probes"]

@@ -1,5 +1,7 @@
 """The detailed transaction log on every operation: one record per request, holding no secret.
 
+The console's own log must hold the call too, with its outcome and every attempt.
+
 A call through the caller must leave a gateway record (found by its request id, in Kong's log
 shape: request, response, route, client id, latencies, tries, outcome, trace id) that agrees with
 what the caller saw. A raw call carrying a known token, a cookie and the client secret in a
@@ -41,6 +43,12 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
               f"log names client {record.get('client_id')!r}, the call came from {probe.profile.client_id!r}")
     ev.expect(record.get("trace_id") == result.trace_id,
               f"log trace id {record.get('trace_id')} is not the call's {result.trace_id}")
+
+    console = await probe.caller.txlog.run(probe.caller.txlog.get, result.transaction_id)
+    ev.expect(console is not None and console.outcome == result.outcome
+              and len(console.attempts) == len(result.attempts),
+              f"the console's transaction log does not hold transaction {result.transaction_id} "
+              "with its outcome and attempts")
 
     token = await probe.token(op.scope)
     cookie = f"session={secrets.token_hex(12)}"
