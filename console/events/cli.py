@@ -114,6 +114,8 @@ def _kafka_settings(profile_name: str | None, bootstrap: str | None) -> tuple[st
 
     try:
         profile = resolve_profile(profile_name)
+        if bootstrap is None and not profile.kafka_bootstrap and profile.embedded:
+            profile = _with_running_sandbox(profile)
         if bootstrap is None and not profile.kafka_bootstrap:
             raise click.UsageError(
                 f"profile {profile.name!r} names no Kafka cluster: give --bootstrap HOST:PORT, "
@@ -126,6 +128,15 @@ def _kafka_settings(profile_name: str | None, bootstrap: str | None) -> tuple[st
         kwargs = {}
     kwargs.pop("bootstrap_servers", None)
     return bootstrap or str(profile.kafka_bootstrap), kwargs
+
+
+def _with_running_sandbox(profile: Any) -> Any:
+    """The sandbox profile filled from the sandbox already running, if one is (never started
+    here: watching events must not start a gateway)."""
+    from console.sandbox import Sandbox
+
+    info = Sandbox().status()
+    return profile if info is None else profile.with_sandbox(info)
 
 
 def _open_txlog() -> Any:

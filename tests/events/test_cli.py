@@ -130,3 +130,17 @@ def test_follow_prints_new_events_until_interrupted(kafka_broker, topic, pattern
     assert [json.loads(line)["id"] for line in lines] == ["f-1", "f-2"]
     assert code == 130
     assert "Traceback" not in process.stderr.read()
+
+
+def test_without_a_profile_it_reads_the_running_sandbox(tmp_path):
+    from console.sandbox import Sandbox
+
+    box = Sandbox(startup_timeout=60)
+    info = box.start()
+    try:
+        put(info.kafka_bootstrap, "gateway.events.customer", [binary_event("sandbox-1")])
+        result = run("--from", "earliest", "--topic", r"gateway\.events\.customer", "--json")
+    finally:
+        box.stop()
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["sandbox-1"]
