@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("apilog.gateway")
 
 ADMIN_SCOPE = "gateway:admin"
+#: Verified tokens remembered (by their exact Authorization header) until they expire.
+VERIFIED_CACHE_SIZE = 4096
 #: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
 FIXED = {"/oauth/token": "POST", "/.well-known/jwks.json": "GET", "/openapi.json": "GET",
          "/healthz": "GET"}
@@ -70,14 +73,27 @@ class Gateway:
         self.issuer = TokenIssuer(self.keyring, settings.issuer, settings.audience,
                                   settings.token_ttl_s, self.clients)
         self._openapi: dict[str, Any] | None = None
+        self._verified: dict[str, Claims] = {}
 
     @property
     def topics(self) -> list[str]:
         return [topic_for(domain) for domain in self.domains]
 
     def verify(self, authorization: str | None, scope: str | None) -> Claims:
-        """The token's claims, or a 401/403 problem with the RFC 6750 challenge."""
-        return self.issuer.verify_bearer(authorization, scope)
+        """The token's claims, or a 401/403 problem with the RFC 6750 challenge.
+
+        A token that passed the full check is remembered until its ``exp``, so a client's next
+        calls skip the RSA verification (the gateway's largest cost per request). Anything not
+        remembered, expired or lacking the scope goes through the full check, which raises.
+        """
+        cached = self._verified.get(authorization or "")
+        if cached is not None and cached.expires_at > time.time() and (scope is None or cached.has(scope)):
+            return cached
+        claims = self.issuer.verify_bearer(authorization, scope)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[authorization or ""] = claims
+        return claims
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -129,3 +129,13 @@ def test_token_endpoint_wrong_secret_is_invalid_client(gateway, secret):
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert response.headers["www-authenticate"].startswith("Basic")
+
+
+def test_a_remembered_token_still_needs_each_operations_scope(gateway, gateway_token):
+    token = gateway_token(gateway, scopes=["ivr:read"])
+    assert _call(gateway, token).status_code == 200  # verified once, now remembered
+    assert _call(gateway, token).status_code == 200
+    write = httpx2.put(f"{gateway.base_url}/ivr/callflow", params={"action": "update-config"},
+                       json={"k": 1}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert write.status_code == 403
+    assert 'scope="ivr:write"' in write.headers["www-authenticate"]
