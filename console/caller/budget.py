@@ -40,7 +40,6 @@ class RateBudget:
 
     clock: Callable[[], float] = time.monotonic
     _sent: dict[tuple[str, str, str], deque[float]] = field(default_factory=dict)
-    _lock: asyncio.Lock | None = None
 
     def _window(self, key: tuple[str, str, str], window_s: float) -> deque[float]:
         sent = self._sent.setdefault(key, deque())
@@ -62,14 +61,16 @@ class RateBudget:
 
     async def acquire(self, key: tuple[str, str, str], limit: int, window_s: float,
                       max_wait_s: float = 0.0) -> None:
-        """Take a slot, waiting up to ``max_wait_s`` for one; raise :class:`BudgetRefused` otherwise."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            while True:
-                wait = self.try_take(key, limit, window_s)
-                if wait == 0.0:
-                    return
-                if wait > max_wait_s:
-                    raise BudgetRefused(key, limit, window_s, wait)
-                await asyncio.sleep(wait)
+        """Take a slot, waiting up to ``max_wait_s`` in all for one; raise :class:`BudgetRefused` otherwise.
+
+        ``try_take`` never awaits, so on one event loop it is atomic: no lock, and a call
+        waiting for one operation's slot never holds up another operation.
+        """
+        deadline = self.clock() + max_wait_s
+        while True:
+            wait = self.try_take(key, limit, window_s)
+            if wait == 0.0:
+                return
+            if self.clock() + wait > deadline:
+                raise BudgetRefused(key, limit, window_s, wait)
+            await asyncio.sleep(wait)

@@ -237,3 +237,34 @@ async def test_an_in_process_transport_is_used_for_token_and_calls(txlog):
                       transport=httpx2.ASGITransport(app=mini_gateway_app(gw))) as c:
         result = await c.call(CallRequest(PATH, "POST", "add-record", body={"a": 1}))
     assert result.outcome == "committed" and len(gw.tokens) == 1 and len(gw.records) == 1
+
+
+async def test_budget_sliding_window_waits_or_refuses():
+    from console.caller import BudgetRefused, RateBudget
+
+    now = [100.0]
+    budget = RateBudget(clock=lambda: now[0])
+    key = ("/p", "POST", "add-record")
+    for _ in range(3):
+        await budget.acquire(key, 3, 60)
+    with pytest.raises(BudgetRefused) as refused:
+        await budget.acquire(key, 3, 60)
+    assert refused.value.retry_in_s == 60 and "3 per 60 s" in str(refused.value)
+    now[0] += 59.9
+    assert budget.remaining(key, 3, 60) == 0
+    now[0] += 0.2
+    assert budget.remaining(key, 3, 60) == 3
+    assert budget.remaining(("/p", "GET", "check-status"), 3, 60) == 3, "one window per operation"
+
+
+async def test_budget_wait_takes_the_next_free_slot():
+    from console.caller import BudgetRefused, RateBudget
+
+    budget = RateBudget()
+    key = ("/p", "POST", "add-record")
+    await budget.acquire(key, 1, 0.3)
+    started = time.monotonic()
+    await budget.acquire(key, 1, 0.3, max_wait_s=2)
+    assert 0.25 <= time.monotonic() - started < 2
+    with pytest.raises(BudgetRefused):
+        await budget.acquire(key, 1, 0.3, max_wait_s=0.1)
