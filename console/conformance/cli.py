@@ -67,6 +67,7 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
     from console.catalogue import CatalogueError, load_catalogue
     from console.config import ConfigError, load_config, resolve_profile
     from console.conformance.plan import make_plan
+    from console.conformance.probe import GatewayUnreachable
     from console.conformance.report import junit_xml, render_table, write_json_lines
     from console.conformance.session import run_conformance
     from console.txlog import TransactionLog, default_log_path
@@ -94,7 +95,7 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
             profile, catalogue, txlog, operations=chosen_ops, contracts=list(contracts) or None,
             allow_load=True if allow_load else None, thorough=thorough, on_progress=progress,
             concurrency=concurrency))
-    except CallerError as exc:
+    except (CallerError, GatewayUnreachable) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         sys.exit(130)

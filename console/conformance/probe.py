@@ -31,6 +31,10 @@ EVENT_DEADLINE_S = 10.0
 QUIET_S = 1.5
 
 
+class GatewayUnreachable(RuntimeError):
+    """The gateway or its token endpoint did not answer; the message names the URL and the fix."""
+
+
 def new_request_id() -> str:
     return f"check-{uuid.uuid4()}"
 
@@ -75,8 +79,14 @@ class Probe:
         try:
             probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,
                         allow_load=allow_load, faults_enabled=bool(faults_enabled), thorough=thorough)
-            if faults_enabled is None:
-                probe.faults_enabled = await probe.detect_faults()
+            try:
+                await probe.token(catalogue.operations[0].scope)
+                if faults_enabled is None:
+                    probe.faults_enabled = await probe.detect_faults()
+            except httpx2.HTTPError as exc:
+                raise GatewayUnreachable(
+                    f"the gateway at {probe.base_url} did not answer ({type(exc).__name__}: {exc}); "
+                    "start it (apilog sandbox start) or check the profile's base_url") from None
             yield probe
         finally:
             if own:
@@ -99,8 +109,10 @@ class Probe:
                 response = await self.http.post(self.profile.token_url, data=form,
                                                 auth=(self.profile.client_id, self.profile.client_secret))
                 if response.status_code != 200:
-                    raise RuntimeError(f"token request for scope {key!r} answered {response.status_code}: "
-                                       f"{response.text[:200]}")
+                    raise GatewayUnreachable(
+                        f"the token endpoint {self.profile.token_url} refused scope {key!r} with "
+                        f"{response.status_code}: {response.text[:200]}; check the profile's "
+                        "client id, secret and scopes")
                 self._tokens[key] = response.json()["access_token"]
             return self._tokens[key]
 

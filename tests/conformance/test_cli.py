@@ -61,3 +61,17 @@ def test_bad_input_is_one_line_naming_the_fix(catalogue):
     result = runner.invoke(main, ["check", "--operation", "/customer/update", "GET", "nope"])
     assert result.exit_code == 2
     assert "not in the catalogue (catalogued actions for GET /customer/update:" in result.output
+
+
+def test_an_unreachable_gateway_is_one_line_not_a_traceback(monkeypatch):
+    from console.events.broker import free_port
+
+    port = free_port()
+    monkeypatch.setenv("APILOG_BASE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("APILOG_TOKEN_URL", f"http://127.0.0.1:{port}/oauth/token")
+    monkeypatch.setenv("APILOG_CLIENT_ID", "someone")
+    monkeypatch.setenv("APILOG_CLIENT_SECRET", "something")
+    result = CliRunner().invoke(main, ["check", "--contract", "oauth2"])
+    assert result.exit_code == 1
+    assert f"the gateway at http://127.0.0.1:{port} did not answer" in result.output
+    assert "Traceback" not in result.output

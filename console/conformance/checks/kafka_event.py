@@ -33,7 +33,11 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
     ev.expect(event_id, "the response names no event (X-Event-Id)")
     ev.note("event_id", event_id)
     event = await probe.wait_event(lambda e: e.id == event_id, probe.event_deadline_s)
-    ev.expect(event is not None, f"event {event_id} did not arrive within {probe.event_deadline_s:g} s")
+    if event is None:
+        state = probe.feed.status.state
+        ev.note("feed_state", state)
+        feed = "" if state == "connected" else f" (the console's Kafka feed is {state})"
+        ev.expect(False, f"event {event_id} did not arrive within {probe.event_deadline_s:g} s{feed}")
     ev.note("event", describe(event))
     ev.expect(event.mode == "binary", f"event {event_id} is in {event.mode} mode, not binary")
     ev.expect(event.specversion == "1.0", f"ce_specversion is {event.specversion!r}, not '1.0'")
