@@ -66,18 +66,19 @@ class ApilogApp(App[int]):
 
     # Views ------------------------------------------------------------------------------------
 
-    def _make_view(self, name: str) -> Screen:
-        from screens import views
+    def view(self, name: str) -> Screen:
+        """The one instance of view ``name``, made on first use (start-up builds only the first)."""
+        if not self.is_screen_installed(name):
+            from screens import views
 
-        return views.create(name)
+            self.install_screen(views.create(name), name)
+        return self.get_screen(name)
 
     def on_mount(self) -> None:
         from screens.keymap import translate_bindings
 
         translate_bindings(self, self.labels)
-        for name in VIEWS:
-            self.install_screen(self._make_view(name), name)
-        self.push_screen(self.start_view)
+        self.push_screen(self.view(self.start_view))
         self.call_after_refresh(self._start_runtime)
 
     def jump(self, view: str) -> None:
@@ -86,7 +87,7 @@ class ApilogApp(App[int]):
             return
         self.history.append(self.current_view)
         self.current_view = view
-        self.switch_screen(view)
+        self.switch_screen(self.view(view))
 
     def action_back(self) -> None:
         if self.history:
@@ -146,15 +147,15 @@ class ApilogApp(App[int]):
     # Cross-view navigation -------------------------------------------------------------------
 
     def open_call(self, operation: Any, **prefill: Any) -> None:
-        self.get_screen("call").prefill(operation, **prefill)
+        self.view("call").prefill(operation, **prefill)
         self.jump("call")
 
     def open_transaction(self, tx_id: str) -> None:
-        self.get_screen("tx").show_transaction(tx_id)
+        self.view("tx").show_transaction(tx_id)
         self.jump("tx")
 
     def open_event(self, event_id: str) -> None:
-        self.get_screen("events").show_event(event_id)
+        self.view("events").show_event(event_id)
         self.jump("events")
 
     # Connecting --------------------------------------------------------------------------------

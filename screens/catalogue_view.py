@@ -7,7 +7,6 @@ costs one pass to index (in a thread) and then only the visible lines to paint.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
@@ -16,7 +15,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from screens.base import View
-from screens.filtering import Filter
+from screens.filtering import Filter, select
 from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
@@ -57,13 +56,27 @@ def is_mutating(operation) -> bool:
     return operation.action in WRITE_ACTIONS or not operation.is_safe
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One line of the table: an operation or a row, with its lower-cased search text."""
+#: Above this many lines the filter runs in a thread so typing never waits for it.
+THREADED_FILTER_ABOVE = 20_000
 
-    item: object
-    haystack: str
-    fields: dict[str, str]
+
+class _LabelCache:
+    """Labels of the catalogue's words, rendered once per distinct word, not once per row."""
+
+    def __init__(self, labels) -> None:
+        self.labels = labels
+        self._terms: dict[str, str] = {}
+        self._contracts: dict[object, str] = {}
+
+    def term(self, slug: str) -> str:
+        if slug not in self._terms:
+            self._terms[slug] = self.labels.term(slug)
+        return self._terms[slug]
+
+    def contract(self, contract) -> str:
+        if contract not in self._contracts:
+            self._contracts[contract] = contract.label(self.labels.lang)
+        return self._contracts[contract]
 
 
 class CatalogueView(View):
@@ -78,7 +91,9 @@ class CatalogueView(View):
     def __init__(self) -> None:
         super().__init__()
         self.mode = "operations"
-        self.entries: list[Entry] = []
+        self.entries: list[object] = []
+        self.haystacks: list[str] = []
+        self.columns: dict[str, list[str]] = {}
         self.shown: list[int] = []
         #: Lint messages by row number and by operation key.
         self.findings_by_row: dict[int, list[str]] = {}
@@ -94,7 +109,7 @@ class CatalogueView(View):
         super().on_mount()
         self.table.focus()
         self.build_index()
-        self.run_lint()
+        self.call_after_refresh(self.run_lint)
 
     @property
     def table(self) -> LineTable:
@@ -116,49 +131,58 @@ class CatalogueView(View):
 
     @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
     def build_index(self) -> None:
-        """Lower-case search text per line, once, off the UI loop."""
+        """Lower-case search text and fields per line, once, off the UI loop."""
         catalogue = self.app.catalogue
         labels = self.app.labels
         readonly = self.app.readonly
-        entries: list[Entry] = []
+        words = _LabelCache(labels)
+        entries: list[object] = []
+        haystacks: list[str] = []
+        columns: dict[str, list[str]] = {"method": [], "action": [], "path": [], "contract": []}
         hidden = 0
-        if self.mode == "rows":
-            for row in catalogue.rows:
-                if readonly and is_mutating_row(row):
-                    hidden += 1
-                    continue
-                contract = f"{row.result.slug} {row.policy.slug}"
-                words = (f"{row.row} {row.page} {row.method} {row.path} {row.action} "
-                         f"{labels.term(row.action)} {contract} {row.result.label(labels.lang)} "
-                         f"{row.policy.label(labels.lang)} {row.description}")
-                entries.append(Entry(row, words.lower(), {
-                    "method": row.method.lower(), "action": row.action, "path": row.path.lower(),
-                    "contract": contract}))
-        else:
-            for op in catalogue.operations:
-                if readonly and is_mutating(op):
-                    hidden += 1
-                    continue
-                slugs = " ".join(c.slug for c in op.contracts)
-                words = (f"{op.method} {op.path} {op.action} {labels.term(op.action)} {slugs} "
-                         + " ".join(c.label(labels.lang) for c in op.contracts))
-                entries.append(Entry(op, words.lower(), {
-                    "method": op.method.lower(), "action": op.action, "path": op.path.lower(),
-                    "contract": slugs}))
+        rows_mode = self.mode == "rows"
+        for item in (catalogue.rows if rows_mode else catalogue.operations):
+            if readonly and (is_mutating_row(item) if rows_mode else is_mutating(item)):
+                hidden += 1
+                continue
+            contracts = (item.result, item.policy) if rows_mode else item.contracts
+            slugs = " ".join(c.slug for c in contracts)
+            text = (f"{item.method} {item.path} {item.action} {words.term(item.action)} {slugs} "
+                    + " ".join(words.contract(c) for c in contracts))
+            if rows_mode:
+                text = f"{item.row} {item.page} {text} {item.description}"
+            entries.append(item)
+            haystacks.append(text.lower())
+            columns["method"].append(item.method.lower())
+            columns["action"].append(item.action)
+            columns["path"].append(item.path.lower())
+            columns["contract"].append(slugs)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._index_ready, entries, hidden)
+            self.app.call_from_thread(self._index_ready, entries, haystacks, columns, hidden)
 
-    def _index_ready(self, entries: list[Entry], hidden: int) -> None:
-        self.entries = entries
+    def _index_ready(self, entries: list[object], haystacks: list[str],
+                     columns: dict[str, list[str]], hidden: int) -> None:
+        self.entries, self.haystacks, self.columns = entries, haystacks, columns
         self.hidden_mutating = hidden
         self.apply_filter(self.current_filter)
 
     def apply_filter(self, flt: Filter) -> None:
-        if flt.is_empty and not flt.invert:
-            self.shown = list(range(len(self.entries)))
+        if len(self.entries) > THREADED_FILTER_ABOVE:
+            self._filter_in_thread(flt)
         else:
-            self.shown = [i for i, entry in enumerate(self.entries)
-                            if flt.matches(entry.haystack, entry.fields)]
+            self._show_filtered(flt, select(flt, self.haystacks, self.columns))
+
+    @work(thread=True, exclusive=True, group="catalogue-filter", exit_on_error=False)
+    def _filter_in_thread(self, flt: Filter) -> None:
+        """Big catalogues filter off the UI loop; a newer keystroke cancels an older filter."""
+        shown = select(flt, self.haystacks, self.columns)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_filtered, flt, shown)
+
+    def _show_filtered(self, flt: Filter, shown: list[int]) -> None:
+        if flt is not self.current_filter:
+            return  # the operator typed on; a newer filter is on its way
+        self.shown = shown
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)
@@ -178,7 +202,7 @@ class CatalogueView(View):
     # Painting ------------------------------------------------------------------------------
 
     def _row_at(self, index: int) -> Sequence[Cell]:
-        item = self.entries[self.shown[index]].item
+        item = self.entries[self.shown[index]]
         labels = self.app.labels
         if self.mode == "rows":
             findings = serious(self.findings_by_row.get(item.row, []))
@@ -206,7 +230,7 @@ class CatalogueView(View):
         if not self.shown or index >= len(self.shown):
             detail.update("")
             return
-        item = self.entries[self.shown[index]].item
+        item = self.entries[self.shown[index]]
         labels = self.app.labels
         text = Text(no_wrap=False)
         if self.mode == "rows":
@@ -234,14 +258,14 @@ class CatalogueView(View):
     def action_toggle_rows(self) -> None:
         self.mode = "rows" if self.mode == "operations" else "operations"
         self.table.set_columns(self._columns())
-        self.entries, self.shown = [], []
+        self.entries, self.haystacks, self.columns, self.shown = [], [], {}, []
         self.table.set_rows(0, self._row_at)
         self.build_index()
 
     def action_open_call(self) -> None:
         if not self.shown:
             return
-        item = self.entries[self.shown[self.table.cursor]].item
+        item = self.entries[self.shown[self.table.cursor]]
         if self.mode == "rows":
             item = self.app.catalogue.operation(item.path, item.method, item.action)
         if item is not None:

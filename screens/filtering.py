@@ -11,7 +11,7 @@ Terms are combined with AND.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 FIELD_TERM = re.compile(r"^(?P<field>[a-z_]+):(?P<value>\S+)$")
@@ -60,9 +60,24 @@ def parse_filter(text: str, known_fields: frozenset[str] = frozenset()) -> Filte
     return Filter(text, invert, pattern, tuple(fields))
 
 
-def select(items_count: int, haystack: Callable[[int], str],
-           fields: Callable[[int], Mapping[str, str]], flt: Filter) -> list[int]:
-    """Indices of the items that pass ``flt``, in order."""
-    if flt.is_empty and not flt.invert:
-        return list(range(items_count))
-    return [i for i in range(items_count) if flt.matches(haystack(i), fields(i))]
+def select(flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence[str]]) -> list[int]:
+    """Indices of the rows that pass ``flt``, in order.
+
+    ``haystacks[i]`` is row i's lower-cased text and ``columns[name][i]`` its field ``name``.
+    One tight comprehension per term instead of a method call per row: at 100,000 rows this is
+    the difference between a keystroke that lags and one that does not.
+    """
+    indices: Sequence[int] = range(len(haystacks))
+    for name, value in flt.fields:
+        column = columns.get(name)
+        if column is None:
+            indices = []
+            break
+        indices = [i for i in indices if value in column[i]]
+    if flt.pattern is not None:
+        search = flt.pattern.search
+        indices = [i for i in indices if search(haystacks[i])]
+    if flt.invert:
+        keep = set(indices)
+        return [i for i in range(len(haystacks)) if i not in keep]
+    return list(indices)

@@ -121,7 +121,8 @@ class OverviewView(View):
         outcomes = Table.grid(padding=(0, 1))
         outcomes.add_column()
         outcomes.add_column(justify="right")
-        for outcome, count in stats["outcomes"].items():
+        # Ties in a stable order (SQLite's GROUP BY order is not), most frequent first.
+        for outcome, count in sorted(stats["outcomes"].items(), key=lambda kv: (-kv[1], kv[0])):
             outcomes.add_row(Text(label(outcome.replace("_", " ")), style=OUTCOME_STYLE.get(outcome, "")),
                              str(count))
         self.query_one("#overview-outcomes", Static).update(outcomes)

@@ -109,7 +109,7 @@ async def test_lint_findings_sit_beside_their_rows(make_app, catalogue):
         view = app.screen
         assert view.findings_by_op[defective.key]
         view.table.cursor = next(i for i, n in enumerate(view.shown)
-                                 if view.entries[n].item == defective)
+                                 if view.entries[n] == defective)
         await settle(pilot)
         worst = view.findings_by_op[defective.key][0]
         assert worst.startswith("error ")
@@ -124,7 +124,7 @@ async def test_readonly_offers_no_mutation(make_app, catalogue):
         await settle(pilot)
         view = app.screen
         safe = [op for op in catalogue.operations if not is_mutating(op)]
-        assert {view.entries[i].item for i in view.shown} == set(safe)
+        assert {view.entries[i] for i in view.shown} == set(safe)
         assert "read-only" in screen_text(app)
         app.jump("call")
         await settle(pilot)

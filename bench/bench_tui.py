@@ -1,0 +1,235 @@
+"""Console benchmarks: first frame of the real binary, filter latency at 100k operations, and
+the events view under 5,000 events/s.
+
+    .venv/bin/python bench/bench_tui.py [--ops 100000] [--rate 5000] [--seconds 5] [--posting]
+
+First frame: ``apilog`` is started in a tmux pane (120×40) and the pane is polled every 5 ms
+until the catalogue's first line is on screen; the time runs from ``tmux new-session``. With
+``--posting``, Posting (pip-installed into a throwaway venv under /tmp, never into .venv) is
+timed the same way, until its URL bar is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APILOG = Path(sys.executable).with_name("apilog")
+
+
+def big_catalogue(operations: int):
+    """``operations`` distinct operations (one row each) over many paths, with mixed contracts."""
+    from console.catalogue import Catalogue, Contract, Row
+    from console.catalogue.vocabulary import ACTIONS, METHODS
+
+    contracts = [Contract("retry", {"max_retries": 3}), Contract("kafka-event"),
+                 Contract("rate-limit", {"limit": 1000, "window_s": 60}), Contract("json-xml"),
+                 Contract("latency-sla", {"max_ms": 1000}), Contract("restful")]
+    rows = []
+    per_path = len(METHODS) * len(ACTIONS)
+    for number in range(operations):
+        path = f"/service{number // per_path}/resource"
+        method = METHODS[number % len(METHODS)]
+        action = ACTIONS[(number // len(METHODS)) % len(ACTIONS)]
+        rows.append(Row(number + 1, number // 5 + 1, path, method, action,
+                        contracts[number % 2], contracts[2 + number % 4]))
+    return Catalogue(rows=rows, source="bench", title="bench")
+
+
+# First frame ---------------------------------------------------------------------------------
+
+def first_frame(command: str, marker: str, env: dict[str, str], timeout: float = 30.0) -> float:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    started = time.perf_counter()
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+                    f"env -u COLUMNS -u LINES {' '.join(f'{k}={v}' for k, v in env.items())} {command}"],
+                   check=True)
+    try:
+        while time.perf_counter() - started < timeout:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True,
+                                    text=True, check=False).stdout
+            if marker in screen:
+                return time.perf_counter() - started
+            time.sleep(0.005)
+        raise RuntimeError(f"{marker!r} never appeared: {screen}")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], check=False)
+
+
+def bench_first_frame(runs: int) -> list[float]:
+    """apilog against a profile whose gateway does not answer: the frame must not wait for it."""
+    times = []
+    with tempfile.TemporaryDirectory() as home:
+        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config",
+               "APILOG_BASE_URL": "http://127.0.0.1:9", "APILOG_TOKEN_URL": "http://127.0.0.1:9/t",
+               "APILOG_CLIENT_ID": "bench", "APILOG_CLIENT_SECRET": "bench"}
+        for _ in range(runs):
+            times.append(first_frame(f"{APILOG} --lang en", "operations: 152 shown", env))
+    return times
+
+
+def bench_posting_first_frame(runs: int) -> list[float] | None:
+    venv = Path("/tmp/apilog-bench-posting")
+    posting = venv / "bin" / "posting"
+    if not posting.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "posting"], check=False)
+        if done.returncode != 0 or not posting.exists():
+            return None
+    times = []
+    with tempfile.TemporaryDirectory() as home:
+        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config",
+               "HOME": home}
+        for _ in range(runs):
+            times.append(first_frame(f"{posting} --collection {home}", "Send", env))
+    return times
+
+
+# Filter latency ------------------------------------------------------------------------------
+
+async def bench_filter(operations: int) -> dict[str, float]:
+    from screens.app import ApilogApp
+    from screens.filtering import parse_filter
+
+    started = time.perf_counter()
+    catalogue = big_catalogue(operations)
+    _ = catalogue.operations
+    built = time.perf_counter() - started
+    app = ApilogApp(catalogue, lang="en")
+    async with app.run_test(size=(120, 40)) as pilot:
+        started = time.perf_counter()
+        await pilot.pause()
+        first_paint = time.perf_counter() - started
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        indexed = time.perf_counter() - started
+        view = app.screen
+        assert len(view.shown) == operations, len(view.shown)
+        timings: dict[str, list[float]] = {}
+        for text in ("s", "service12", "method:delete", "contract:retry action:add-record",
+                     "!kafka", "^PUT /service(1|2)0"):
+            samples = []
+            for _ in range(5):
+                flt = parse_filter(text, view.FIELDS)
+                t0 = time.perf_counter()
+                view.apply_filter(flt)
+                await pilot.pause()  # the repaint that shows it
+                samples.append(time.perf_counter() - t0)
+            timings[text] = samples
+        # Keystrokes as an operator types them: every prefix of a word.
+        word = "service4321"
+        t0 = time.perf_counter()
+        await pilot.press("slash", *word)
+        await pilot.pause()
+        typed = time.perf_counter() - t0
+        # Scrolling to the end and back paints only visible lines.
+        t0 = time.perf_counter()
+        await pilot.press("escape", "end", "home", "pagedown", "pagedown")
+        await pilot.pause()
+        scrolled = time.perf_counter() - t0
+    result = {"catalogue build s": built, "first paint s": first_paint,
+              "index ready s": indexed, f"typing {len(word)} keys s": typed,
+              "end/home/pgdn×2 s": scrolled}
+    for text, samples in timings.items():
+        result[f"filter {text!r} median ms"] = statistics.median(samples) * 1000
+    return result
+
+
+# Events view under load ----------------------------------------------------------------------
+
+async def bench_events(rate: int, seconds: float) -> dict[str, float]:
+    from datetime import UTC, datetime
+
+    from console.events.decode import FeedEvent
+    from screens.app import ApilogApp
+    from screens.runtime import Runtime
+    from screens.services import Services
+
+    catalogue = big_catalogue(10)
+    with tempfile.TemporaryDirectory() as home:
+        app = ApilogApp(catalogue, services=Services(profile=None, txlog_path=Path(home) / "tx.db"),
+                        lang="en", start_view="events")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            runtime: Runtime = app.runtime
+            view = app.screen
+            frames: list[float] = []
+            original = view.tick
+
+            def timed_tick() -> None:
+                t0 = time.perf_counter()
+                original()
+                frames.append((t0, time.perf_counter() - t0))
+
+            view.tick = timed_tick
+            view._timers = set()
+            view.set_interval(0.1, timed_tick)
+            sent = 0
+            started = time.perf_counter()
+            next_batch = started
+            while (now := time.perf_counter()) - started < seconds:
+                due = int((now - started) * rate) - sent
+                for _ in range(max(due, 0)):
+                    n = sent
+                    stamp = datetime.now(UTC)
+                    runtime.add_event(FeedEvent(
+                        topic="gateway.events.bench", partition=0, offset=n, timestamp=stamp,
+                        key=str(n), headers=(("ce_id", f"e{n}"),), raw_value=b"{}", mode="binary",
+                        data={"n": n}, id=f"e{n}", type="apilog.bench.add-record",
+                        subject=f"r{n}", time=stamp))
+                    sent += 1
+                next_batch += 0.005
+                await asyncio.sleep(max(0.0, next_batch - time.perf_counter()))
+            elapsed = time.perf_counter() - started
+    starts = [t for t, _ in frames]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    costs = [c for _, c in frames]
+    return {"events sent": sent, "achieved rate /s": sent / elapsed, "ticks": len(frames),
+            "tick interval median ms": statistics.median(gaps) * 1000,
+            "tick interval p95 ms": sorted(gaps)[int(len(gaps) * 0.95)] * 1000,
+            "tick interval max ms": max(gaps) * 1000,
+            "tick cost median ms": statistics.median(costs) * 1000,
+            "tick cost max ms": max(costs) * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=5_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--posting", action="store_true", help="also time Posting's first frame")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    print(f"# apilog console benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    if shutil.which("tmux"):
+        times = bench_first_frame(args.runs)
+        print(f"first frame, apilog (tmux 120x40, {args.runs} runs): median "
+              f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+              f"max {max(times) * 1000:.0f} ms")
+        if args.posting:
+            posting = bench_posting_first_frame(args.runs)
+            if posting is None:
+                print("first frame, Posting: could not be installed")
+            else:
+                print(f"first frame, Posting (same method): median "
+                      f"{statistics.median(posting) * 1000:.0f} ms, min {min(posting) * 1000:.0f} ms")
+    for name, value in asyncio.run(bench_filter(args.ops)).items():
+        print(f"catalogue {args.ops:,} ops: {name}: {value:.3f}")
+    for name, value in asyncio.run(bench_events(args.rate, args.seconds)).items():
+        print(f"events at {args.rate}/s for {args.seconds:g} s: {name}: {value:.1f}")
+
+
+if __name__ == "__main__":
+    main()
