@@ -107,6 +107,12 @@ BREAKAGES: dict[str, Breakage] = {
     "hostile-xml-accepted": Breakage(
         "json-xml", ADD, lambda app: broken.Tamper(app, when=xml_request, response=broken.status_map({400: 201})),
         "expected 400, got 201"),
+    "problem-json-to-an-xml-caller": Breakage(
+        "json-xml", READ, lambda app: broken.Tamper(
+            app, when=lambda scope: "xml" in (broken.header(scope["headers"], "accept") or ""),
+            response=lambda s, st, h, b: (st, broken.replaced(h, "content-type", "application/problem+json")
+                                          if st >= 400 else h, b)),
+        "not application/problem+xml"),
     "add-answers-200": Breakage(
         "restful", ADD, lambda app: broken.Tamper(app, response=broken.status_map({201: 200})),
         "add-record answered 200"),

@@ -1,6 +1,6 @@
 """json-xml: ``Accept`` and ``Content-Type`` negotiate JSON and XML, the same data reads equal
 in both (through the one documented mapping), ``Vary: Accept`` is sent, an unacceptable
-``Accept`` gets 406, and — for methods that carry a body — another media type gets 415, an XML
+``Accept`` gets 406, errors come as ``application/problem+xml`` to a caller preferring XML, and — for methods that carry a body — another media type gets 415, an XML
 body is accepted, and hostile XML (an entity expansion bomb) is refused with 400.
 """
 
@@ -20,6 +20,7 @@ from console.conformance.checks.common import (
 from console.conformance.evidence import Evidence
 from console.conformance.probe import BODYLESS
 
+PROBLEM_NS = "urn:ietf:rfc:7807"
 #: "Billion laughs": a DTD whose entities expand exponentially. Parsers must refuse the DTD.
 HOSTILE_XML = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -71,6 +72,12 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
 
     refused = ev.response(await probe.raw(op, headers={"Accept": "text/csv"}), "406")
     expect_problem(ev, refused, 406, "Accept: text/csv")
+    xml_error = ev.response(await probe.raw(op, scope=None, headers={"Accept": "application/xml"}),
+                            "problem-xml")
+    media = (xml_error.headers.get("content-type") or "").split(";")[0].strip()
+    ev.expect(media == "application/problem+xml" and PROBLEM_NS in xml_error.text,
+              f"an error for a caller preferring XML came as {media or 'untyped'}, not "
+              f"application/problem+xml in {PROBLEM_NS}")
     if op.method in BODYLESS:
         return "JSON and XML read equal, Vary: Accept, 406 for text/csv (no body to negotiate)"
 
