@@ -53,6 +53,20 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def effective_version(route: Route) -> str | None:
+    """The version that shapes the answer: the prefix, else the latest for a versioned operation.
+
+    contracts.md: "unversioned = latest", so an unversioned call on an operation with the
+    versioning note answers like its newest version; other operations answer the bare body.
+    """
+    from console.gateway.routing import versions_of
+
+    if route.version is not None:
+        return route.version
+    versions = versions_of(route.operation)
+    return versions[-1] if versions else None
+
+
 class OperationHandler:
     """The catch-all endpoint: every ``METHOD [/vN]/path?action=…`` lands here."""
 
@@ -270,15 +284,16 @@ class OperationHandler:
         if op.action == "add-record" and result.record_id:
             location = f"{prefix}{op.path}?" + urlencode({"action": "check-status", "id": result.record_id})
             headers["Location"] = location
-        if route.version == "v1":
+        version = effective_version(route)
+        if version == "v1" and route.version == "v1":
             from console.gateway.versioning import v1_headers
 
             headers.update(v1_headers(self.gw.settings.base_url, route.bare_path, request.url.query))
         if result.status == 204:
             return Response(status_code=204, headers=headers)
         data = result.body
-        if route.version is not None and route.version != "v1":
-            meta = {"version": route.version, "request_id": ex.request_id, "operation": op.label()}
+        if version is not None and version != "v1":
+            meta = {"version": version, "request_id": ex.request_id, "operation": op.label()}
             if result.wrote:
                 meta["transaction_id"] = result.transaction_id
             if result.event_id:

@@ -79,14 +79,21 @@ def _problem_content() -> dict[str, Any]:
     return {"application/problem+json": ref, "application/problem+xml": ref}
 
 
+def _shape(op: Operation, version: str | None) -> dict[str, Any]:
+    """The body one action answers at ``version`` (None: unversioned, which means the latest)."""
+    bare = RESULT_SCHEMA[op.action]
+    served = versions_of(op)
+    effective = version or (served[-1] if served else None)
+    if effective is None or effective == "v1":
+        return bare
+    return {"type": "object", "required": ["data", "meta"],
+            "properties": {"data": bare, "meta": {"type": "object"}}}
+
+
 def _success_schema(ops: list[Operation], version: str | None) -> dict[str, Any]:
-    shapes = [RESULT_SCHEMA[op.action] for op in ops if op.action in RESULT_SCHEMA]
+    shapes = [_shape(op, version) for op in ops if op.action in RESULT_SCHEMA]
     unique = [dict(s) for s in {repr(s): s for s in shapes}.values()]
-    schema = unique[0] if len(unique) == 1 else {"anyOf": unique}
-    if version is not None and version != "v1":
-        return {"type": "object", "required": ["data", "meta"],
-                "properties": {"data": schema, "meta": {"type": "object"}}}
-    return schema
+    return unique[0] if len(unique) == 1 else {"anyOf": unique}
 
 
 def _operation(path: str, method: str, ops: list[Operation], version: str | None) -> dict[str, Any]:

@@ -27,7 +27,8 @@ OPERATIONS = [
     ("/invoice/export", "GET", "check-status", [V12, C("json-xml")]),
     ("/invoice/export", "POST", "add-record", [V12, C("full-log")]),
     ("/invoice/export", "PUT", "add-record", [C("api-gateway")]),
-    ("/network/qos/monitor", "GET", "check-status", [C("rate-limit", {"limit": 1000, "window_s": 60})]),
+    # A day-long window: the fixed window must not roll over during the 2,000-request burst.
+    ("/network/qos/monitor", "GET", "check-status", [C("rate-limit", {"limit": 1000, "window_s": 86400})]),
 ]
 
 
@@ -199,6 +200,13 @@ def test_v2_wraps_data_and_meta(client):
     assert added.status_code == 201 and added.headers["location"].startswith("/v2/invoice/export?")
 
 
+def test_unversioned_call_on_a_versioned_operation_answers_the_latest(client):
+    response = client.get("/invoice/export", params={"action": "check-status"})
+    body = response.json()
+    assert set(body) == {"data", "meta"} and body["meta"]["version"] == "v2"
+    assert "deprecation" not in response.headers
+
+
 def test_unversioned_operation_is_not_served_under_a_prefix(client):
     assert client.put("/v1/invoice/export", params={"action": "add-record"}, json={}).status_code == 404
     assert client.put("/invoice/export", params={"action": "add-record"}, json={}).status_code == 201
@@ -207,12 +215,12 @@ def test_unversioned_operation_is_not_served_under_a_prefix(client):
 # --- json-xml -------------------------------------------------------------------------------------
 
 def test_xml_in_and_out_reads_equal_to_json(client):
-    xml = client.get("/invoice/export", params={"action": "check-status"}, headers={"Accept": "application/xml"})
+    xml = client.get("/v1/invoice/export", params={"action": "check-status"}, headers={"Accept": "application/xml"})
     assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/xml")
     assert xml.headers["vary"] == "Accept"
     from console.gateway.xmlcodec import from_xml
 
-    as_json = client.get("/invoice/export", params={"action": "check-status"}).json()
+    as_json = client.get("/v1/invoice/export", params={"action": "check-status"}).json()
     assert from_xml(xml.content) == as_json
     from console.gateway.xmlcodec import to_xml
 

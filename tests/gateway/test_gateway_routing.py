@@ -84,7 +84,8 @@ def test_add_record_201_with_location_then_check_then_delete_204(client):
     again = client.put("/security/firewall/config", params={"action": "add-record"}, json={"id": record_id})
     assert again.status_code == 409
     status = client.get("/security/firewall/config", params={"action": "check-status", "id": record_id})
-    assert status.status_code == 200 and status.json()["status"] == "active"
+    assert status.status_code == 200
+    assert status.json()["data"]["status"] == "active"  # versioned operation: unversioned = latest (v2)
     gone = client.delete("/security/firewall/config", params={"action": "delete-info", "id": record_id})
     assert gone.status_code == 204 and gone.content == b""
     assert client.delete("/security/firewall/config",
