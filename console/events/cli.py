@@ -35,6 +35,7 @@ _VALUE_WIDTH = 80
               help="Consumer group to read as (default: none, so reading changes nothing).")
 @click.option("--no-link", is_flag=True, help="Do not link events to the transaction log.")
 @click.option("--timeout", "connect_timeout", type=click.FloatRange(min=0.1), default=15.0,
+              metavar="SECONDS",
               show_default=True, help="Seconds to wait for the broker before giving up.")
 @click.pass_context
 def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str | None,

@@ -412,6 +412,7 @@ class EventFeed:
         if self.on_status is not None:
             call(self.on_status, self.status)
 
+
 def _is_expected(exc: BaseException) -> bool:
     from aiokafka.errors import KafkaError
 

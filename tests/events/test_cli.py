@@ -144,3 +144,23 @@ def test_without_a_profile_it_reads_the_running_sandbox(tmp_path):
         box.stop()
     assert result.exit_code == 0, result.output
     assert [json.loads(line)["id"] for line in result.output.splitlines()] == ["sandbox-1"]
+
+
+def test_outages_and_gaps_are_told_on_stderr(capsys):
+    from console.events.cli import _status_reporter
+    from console.events.status import FeedGap, FeedStatus
+
+    report = _status_reporter()
+    at = datetime(2026, 11, 26, 18, 2, 11, tzinfo=UTC)
+    gap = FeedGap("gateway.events.qos", 0, 7, 0, at, "the log now ends at offset 2, before 7")
+    report(FeedStatus("connected", at))
+    report(FeedStatus("down", at, error="KafkaConnectionError: refused"))
+    report(FeedStatus("connected", at + timedelta(seconds=5), gaps=(gap,)))
+    report(FeedStatus("connected", at + timedelta(seconds=5), gaps=(gap,)))
+    assert capsys.readouterr().err.splitlines() == [
+        "apilog events: broker down since 18:02:11: KafkaConnectionError: refused; retrying",
+        "apilog events: broker back at 18:02:16",
+        "apilog events: gap: gateway.events.qos[0]: the log now ends at offset 2, before 7; "
+        "events after offset 6 of the old log, if any, were not read; reading the new log "
+        "from offset 0",
+    ]
