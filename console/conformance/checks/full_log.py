@@ -3,7 +3,8 @@ as a valid HAR 1.2 entry.
 
 The bodies are compared with what the caller sent and received (allowing for the truncation
 flag), the ``Authorization`` header must read ``REDACTED``, and the HAR entry built from the
-record alone must pass the HAR 1.2 validator.
+record alone — and the console's own HAR export of the transaction — must pass the HAR 1.2
+validator.
 """
 
 from __future__ import annotations
@@ -46,5 +47,14 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
     except (KeyError, TypeError, ValueError) as exc:
         ev.expect(False, f"log record cannot make a HAR entry: missing {exc}")
     problems = validate_entry(entry)
-    ev.expect(not problems, "HAR entry invalid: " + "; ".join(problems[:3]))
-    return f"record {result.request_id} holds both bodies and headers, redacted; valid HAR 1.2 entry"
+    ev.expect(not problems, "HAR entry from the gateway's record invalid: " + "; ".join(problems[:3]))
+
+    from console.txlog.har import har_entry
+
+    txlog = probe.caller.txlog
+    transaction = await txlog.run(txlog.get, result.transaction_id)
+    ev.expect(transaction is not None, f"the console's log lacks transaction {result.transaction_id}")
+    problems = validate_entry(har_entry(transaction))
+    ev.expect(not problems, "HAR export of the console's transaction invalid: " + "; ".join(problems[:3]))
+    return (f"record {result.request_id} holds both bodies and headers, redacted; it and the "
+            "console's transaction export as valid HAR 1.2 entries")
