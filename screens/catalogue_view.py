@@ -15,7 +15,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from screens.base import View
-from screens.filtering import Filter, select
+from screens.filtering import Filter, SearchIndex, select
 from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
@@ -92,13 +92,14 @@ class CatalogueView(View):
         super().__init__()
         self.mode = "operations"
         self.entries: list[object] = []
-        self.haystacks: list[str] = []
+        self.haystacks: SearchIndex = SearchIndex([])
         self.columns: dict[str, list[str]] = {}
         self.shown: list[int] = []
         #: Lint messages by row number and by operation key.
         self.findings_by_row: dict[int, list[str]] = {}
         self.findings_by_op: dict[tuple, list[str]] = {}
         self.hidden_mutating = 0
+        self.linted = False
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="catalogue-summary")
@@ -109,7 +110,6 @@ class CatalogueView(View):
         super().on_mount()
         self.table.focus()
         self.build_index()
-        self.call_after_refresh(self.run_lint)
 
     @property
     def table(self) -> LineTable:
@@ -158,13 +158,17 @@ class CatalogueView(View):
             columns["path"].append(item.path.lower())
             columns["contract"].append(slugs)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._index_ready, entries, haystacks, columns, hidden)
+            self.app.call_from_thread(self._index_ready, entries, SearchIndex(haystacks), columns,
+                                      hidden)
 
-    def _index_ready(self, entries: list[object], haystacks: list[str],
+    def _index_ready(self, entries: list[object], haystacks: SearchIndex,
                      columns: dict[str, list[str]], hidden: int) -> None:
         self.entries, self.haystacks, self.columns = entries, haystacks, columns
         self.hidden_mutating = hidden
         self.apply_filter(self.current_filter)
+        if not self.linted:
+            self.linted = True
+            self.run_lint()  # after the index: both hold the GIL, and the rows matter first
 
     def apply_filter(self, flt: Filter) -> None:
         if len(self.entries) > THREADED_FILTER_ABOVE:
@@ -258,7 +262,7 @@ class CatalogueView(View):
     def action_toggle_rows(self) -> None:
         self.mode = "rows" if self.mode == "operations" else "operations"
         self.table.set_columns(self._columns())
-        self.entries, self.haystacks, self.columns, self.shown = [], [], {}, []
+        self.entries, self.haystacks, self.columns, self.shown = [], SearchIndex([]), {}, []
         self.table.set_rows(0, self._row_at)
         self.build_index()
 

@@ -10,6 +10,8 @@ Terms are combined with AND.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ class Filter:
     invert: bool
     pattern: re.Pattern[str] | None
     fields: tuple[tuple[str, str], ...]
+    #: The expression in lower case when it has no regex syntax: searched as plain text (faster).
+    literal: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -52,12 +56,41 @@ def parse_filter(text: str, known_fields: frozenset[str] = frozenset()) -> Filte
             words.append(word)
     expression = " ".join(words)
     pattern = None
+    literal = None
     if expression:
         try:
             pattern = re.compile(expression, re.IGNORECASE)
         except re.error:
             pattern = re.compile(re.escape(expression), re.IGNORECASE)
-    return Filter(text, invert, pattern, tuple(fields))
+        if re.escape(expression) == expression or pattern.pattern != expression:
+            literal = expression.lower()
+    return Filter(text, invert, pattern, tuple(fields), literal)
+
+
+class SearchIndex:
+    """Rows' lower-cased text, also joined into one string so a plain word is found by a
+    C-level scan (one ``str.find`` per matching row) instead of a Python call per row."""
+
+    def __init__(self, haystacks: Sequence[str]) -> None:
+        self.haystacks = haystacks
+        self._starts = list(itertools.accumulate((len(h) + 1 for h in haystacks), initial=0))
+        self._joined = "\n".join(haystacks)
+
+    def __len__(self) -> int:
+        return len(self.haystacks)
+
+    def __getitem__(self, index: int) -> str:
+        return self.haystacks[index]
+
+    def find_all(self, word: str) -> list[int]:
+        """Indices of rows containing ``word`` (lower case), in order."""
+        joined, starts, found = self._joined, self._starts, []
+        position = joined.find(word)
+        while position >= 0:
+            row = bisect.bisect_right(starts, position) - 1
+            found.append(row)
+            position = joined.find(word, starts[row + 1]) if row + 1 < len(starts) - 1 else -1
+        return found
 
 
 def select(flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence[str]]) -> list[int]:
@@ -68,16 +101,27 @@ def select(flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence
     the difference between a keystroke that lags and one that does not.
     """
     indices: Sequence[int] = range(len(haystacks))
+    if (flt.literal is not None and "\n" not in flt.literal and isinstance(haystacks, SearchIndex)
+            and not flt.fields):
+        indices = haystacks.find_all(flt.literal)
+        return _inverted(indices, len(haystacks)) if flt.invert else indices
     for name, value in flt.fields:
         column = columns.get(name)
         if column is None:
             indices = []
             break
         indices = [i for i in indices if value in column[i]]
-    if flt.pattern is not None:
+    if flt.literal is not None:
+        word = flt.literal
+        indices = [i for i in indices if word in haystacks[i]]
+    elif flt.pattern is not None:
         search = flt.pattern.search
         indices = [i for i in indices if search(haystacks[i])]
     if flt.invert:
-        keep = set(indices)
-        return [i for i in range(len(haystacks)) if i not in keep]
+        return _inverted(indices, len(haystacks))
     return list(indices)
+
+
+def _inverted(indices: Sequence[int], total: int) -> list[int]:
+    keep = set(indices)
+    return [i for i in range(total) if i not in keep]
