@@ -3,12 +3,10 @@ checks that need faults or load say why they were skipped when they cannot run."
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conformance.conftest import PATH
 
-ALL_BUT_VERSIONING = ["oauth2", "transaction-log", "rollback-on-error", "kafka-event", "latency-sla",
-                      "full-log", "retry", "rate-limit", "api-gateway", "json-xml", "restful"]
+EVERY_CONTRACT = ["oauth2", "transaction-log", "rollback-on-error", "kafka-event", "latency-sla",
+                  "full-log", "retry", "rate-limit", "api-gateway", "versioning", "json-xml", "restful"]
 
 
 def failures(verdicts: dict) -> list[str]:
@@ -18,24 +16,14 @@ def failures(verdicts: dict) -> list[str]:
 
 async def test_every_check_passes_on_the_reference_gateway(broken_gateway, check):
     target = broken_gateway()
-    verdicts = await check(target, contracts=ALL_BUT_VERSIONING)
+    verdicts = await check(target, contracts=EVERY_CONTRACT)
     assert not failures(verdicts)
-    assert {v.contract for v in verdicts.values()} == set(ALL_BUT_VERSIONING)
+    assert {v.contract for v in verdicts.values()} == set(EVERY_CONTRACT)
     burst = verdicts[(PATH, "GET", "export-data", "rate-limit")]
     assert burst.evidence["refused"] == 1, "the limit+1 burst ran and met exactly one 429"
     event = verdicts[(PATH, "POST", "add-record", "kafka-event")].evidence["event"]
     assert event["type"] == "apilog.customer.add-record"
     assert all(v.request_ids or v.transaction_ids for v in verdicts.values()), "every verdict has evidence"
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "the reference gateway answers an unversioned call on a versioned operation with the bare "
-    "resource; contracts.md says unversioned = latest (v2, enveloped). Remove this mark when the "
-    "gateway's handler wraps unversioned answers of versioned operations."))
-async def test_versioning_passes_on_the_reference_gateway(broken_gateway, check):
-    target = broken_gateway()
-    verdicts = await check(target, contracts=["versioning"])
-    assert not failures(verdicts)
 
 
 async def test_fault_checks_are_skipped_with_the_reason_when_faults_are_off(broken_gateway, check):
