@@ -134,3 +134,25 @@ async def test_kafka_outage_keeps_serving_and_delivers_everything_after(private_
                                message="the outbox to drain after the broker came back")
         found = await collect_events(private_broker.bootstrap, "gateway.events.firewall", during)
     assert set(during) <= found.keys()
+
+
+async def test_gateway_starts_and_serves_while_kafka_is_not_there_yet(gateway_factory, tmp_path):
+    from console.events.broker import EmbeddedBroker, free_port
+    from tests.support.gateway import fetch_token
+
+    port = free_port()
+    gw = gateway_factory(kafka_bootstrap=f"127.0.0.1:{port}", outbox_poll_s=0.1)
+    token = fetch_token(gw)
+    async with httpx2.AsyncClient(base_url=gw.base_url, timeout=10,
+                                  headers={"Authorization": f"Bearer {token}"}) as client:
+        added = await client.put("/security/firewall/config", params={"action": "add-record"}, json={})
+        assert added.status_code == 201
+        event_id = added.headers["x-event-id"]
+
+        await async_wait_until(lambda: httpx2.get(f"{gw.base_url}/healthz").json()["kafka"]["last_error"],
+                               message="the relay to report that Kafka is unreachable")
+        assert outbox_pending(gw.db_path) == 1
+        with EmbeddedBroker(port=port, log_path=tmp_path / "late.log") as broker:
+            await async_wait_until(lambda: outbox_pending(gw.db_path) == 0, timeout=30,
+                                   message="the outbox to drain once the broker appeared")
+            await collect_events(broker.bootstrap, "gateway.events.firewall", [event_id])
