@@ -270,6 +270,11 @@ class Intent:
 def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
     """Run one action and its outbox row as ONE transaction; any exception rolls both back."""
     transaction_id = str(uuid.uuid4())
+    if intent.deadline is not None and time.monotonic() > intent.deadline:
+        # Queued behind other work past the deadline: do not start what must be rolled back.
+        late = DeadlineExceeded(transaction_id)
+        late.transaction_id = transaction_id  # type: ignore[attr-defined]
+        raise late
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = ACTIONS[intent.action](conn, intent.domain, intent.fields, intent.query)

@@ -26,6 +26,10 @@ from console.gateway.outbox import enqueue
 from console.gateway.problems import Problem, problem_body
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from console.catalogue import Contract, Operation
+    from console.gateway.accesslog import Exchange
     from console.gateway.app import Gateway
     from console.gateway.routing import Route
 
@@ -249,7 +253,7 @@ class OperationHandler:
             # committed a hair before): wait for its verdict rather than guess.
             return await future
 
-    def _emitter(self, request: Request, route: Route, ex: Any) -> Any:
+    def _emitter(self, request: Request, route: Route, ex: Exchange) -> Callable[[Any, ActionResult], str]:
         op = route.operation
         source = f"{self.gw.settings.base_url}{op.path}"
 
@@ -263,7 +267,7 @@ class OperationHandler:
         return emit
 
     @staticmethod
-    def _late(op: Any, sla: Any, *, wrote: bool, transaction_id: str | None = None) -> Problem:
+    def _late(op: Operation, sla: Contract, *, wrote: bool, transaction_id: str | None = None) -> Problem:
         max_ms = int(sla.params.get("max_ms", 1000))
         extensions: dict[str, Any] = {"max_ms": max_ms}
         if wrote:

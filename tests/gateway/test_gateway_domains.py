@@ -1,0 +1,115 @@
+"""The domain store on a real SQLite file: one transaction for the change and its outbox row."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing
+
+import pytest
+
+from console.gateway.domains import SCHEMA, DeadlineExceeded, InjectedFault, Intent, perform
+from console.gateway.outbox import enqueue, outbox_counts
+from console.gateway.problems import Problem
+
+
+@pytest.fixture
+def conn(tmp_path):
+    with closing(sqlite3.connect(tmp_path / "g.db", isolation_level=None)) as connection:
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        yield connection
+
+
+def emit(conn, result):
+    return enqueue(conn, domain="customer", action="add-record", subject=result.subject,
+                   data={"record": result.body}, source="test", traceparent=None)
+
+
+def records(conn):
+    return conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+
+def test_write_and_event_commit_together(conn):
+    result = perform(conn, Intent("customer", "add-record", {"id": "c1", "name": "Ada"}, {}, emit=emit))
+    assert result.status == 201 and result.event_id and result.transaction_id
+    assert records(conn) == 1 and outbox_counts(conn) == {"pending": 1, "delivered": 0}
+
+
+def test_fault_after_write_leaves_neither_record_nor_event(conn):
+    with pytest.raises(InjectedFault):
+        perform(conn, Intent("customer", "add-record", {"id": "c1"}, {}, emit=emit, fail_after_write=True))
+    assert records(conn) == 0 and outbox_counts(conn)["pending"] == 0
+
+
+def test_deadline_passing_inside_the_transaction_rolls_back(conn):
+    deadline = time.monotonic() + 0.01
+
+    def slow_emit(conn, result):
+        while time.monotonic() <= deadline:  # the write is done; the SLA runs out before COMMIT
+            pass
+        return emit(conn, result)
+
+    with pytest.raises(DeadlineExceeded) as caught:
+        perform(conn, Intent("customer", "add-record", {"id": "late"}, {}, emit=slow_emit, deadline=deadline))
+    assert caught.value.transaction_id
+    assert records(conn) == 0 and outbox_counts(conn)["pending"] == 0
+
+
+def test_work_queued_past_the_deadline_never_starts(conn):
+    with pytest.raises(DeadlineExceeded):
+        perform(conn, Intent("customer", "add-record", {}, {}, emit=emit, deadline=time.monotonic() - 1))
+    assert records(conn) == 0
+
+
+def test_duplicate_id_is_409_and_rolls_back_its_event(conn):
+    perform(conn, Intent("customer", "add-record", {"id": "dup"}, {}, emit=emit))
+    with pytest.raises(Problem) as caught:
+        perform(conn, Intent("customer", "add-record", {"id": "dup"}, {}, emit=emit))
+    assert caught.value.status == 409
+    assert outbox_counts(conn)["pending"] == 1
+
+
+def test_export_pages_in_insertion_order(conn):
+    for i in range(5):
+        perform(conn, Intent("qos", "add-record", {"id": f"r{i}"}, {}))
+    perform(conn, Intent("ivr", "add-record", {"id": "other-domain"}, {}))
+    seen, cursor = [], None
+    while True:
+        page = perform(conn, Intent("qos", "export-data", {}, {"limit": "2", **({"cursor": cursor} if cursor else {})}))
+        seen += [item["id"] for item in page.body["items"]]
+        cursor = page.body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"r{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "abc"}, {"limit": "1001"}, {"cursor": "-1"}])
+def test_bad_paging_is_400(conn, query):
+    with pytest.raises(Problem) as caught:
+        perform(conn, Intent("qos", "export-data", {}, query))
+    assert caught.value.status == 400
+
+
+def test_update_config_is_a_merge_patch(conn):
+    perform(conn, Intent("qos", "update-config", {"a": 1, "b": {"x": True}}, {}))
+    result = perform(conn, Intent("qos", "update-config", {"a": None, "c": "new"}, {}))
+    assert result.body["config"] == {"b": {"x": True}, "c": "new"}
+
+
+def test_delete_and_status(conn):
+    perform(conn, Intent("firewall", "add-record", {"id": "f1"}, {}))
+    assert perform(conn, Intent("firewall", "check-status", {}, {"id": "f1"})).body["status"] == "active"
+    assert perform(conn, Intent("firewall", "delete-info", {}, {"id": "f1"})).status == 204
+    with pytest.raises(Problem) as caught:
+        perform(conn, Intent("firewall", "check-status", {}, {"id": "f1"}))
+    assert caught.value.status == 404
+    assert perform(conn, Intent("firewall", "check-status", {}, {})).body["records"] == 0
+
+
+@pytest.mark.parametrize("bad", [{"id": {"nested": 1}}, {"id": True}, {"id": "x" * 201}])
+def test_invalid_ids_are_400(conn, bad):
+    with pytest.raises(Problem) as caught:
+        perform(conn, Intent("firewall", "add-record", bad, {}))
+    assert caught.value.status == 400
