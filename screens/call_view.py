@@ -252,7 +252,8 @@ class CallView(View):
         if op.action == "delete-info" or op.method == "DELETE":
             from screens.widgets.prompts import Confirm
 
-            question = f"{op.label()}: {self.app.labels('deletes data')}. {self.app.labels('send')}?"
+            label = self.app.labels
+            question = f"{label('send')} {op.label()}?\n⚠ {label('deletes data')}"
             self.app.push_screen(Confirm(question, self.app.labels("yes")[:1] or "y"),
                                  lambda yes: self._send(self.build_request()) if yes else None)
             return

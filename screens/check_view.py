@@ -112,7 +112,8 @@ class CheckView(View):
             glyph, style = GLYPHS[word]
             text.append(f"{glyph} {self.app.labels(word)} {counts[word]}  ", style=style)
         if not self.running and self.done == 0:
-            text.append(f"ctrl+r: {self.app.labels('run checks')} · apilog check", style="dim")
+            text.append(f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check",
+                        style="dim")
         self.query_one("#check-summary", Static).update(text)
         bar = self.query_one(ProgressBar)
         bar.update(total=max(self.total, 1), progress=sum(counts.values()))
@@ -157,8 +158,10 @@ class CheckView(View):
             self._show_summary()
 
         try:
+            # The operations on screen: `/` narrows a run to what the operator is looking at.
             runner = Runner(runtime.services.profile, self.app.catalogue, caller=runtime.caller,
-                            feed=runtime.feed, on_progress=progress)
+                            feed=runtime.feed, on_progress=progress,
+                            operations=[op.key for op in self.shown])
             self.total = runner.total
             await runner.run()
         except Exception as exc:
