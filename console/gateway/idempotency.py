@@ -112,6 +112,10 @@ class IdempotencyStore:
         if entry is not None and entry.response is None:
             del self._entries[scope]
 
+    def in_flight(self) -> int:
+        """How many claimed keys have no final response yet (for health and tests)."""
+        return sum(1 for entry in self._entries.values() if entry.response is None)
+
     def _expire(self, now: float) -> None:
         while self._entries:
             scope, entry = next(iter(self._entries.items()))

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import httpx2
 
@@ -57,10 +56,8 @@ def test_gateway_command_prints_where_to_reach_it_and_stops_on_ctrl_c(tmp_path):
     from console.events.broker import _kafka_answers
 
     host, port = bootstrap.split(":")
-    deadline = time.monotonic() + 5
-    while _kafka_answers(host, int(port), 0.2) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _kafka_answers(host, int(port), 0.2), "the embedded broker outlived the gateway"
+    wait_until(lambda: not _kafka_answers(host, int(port), 0.2), timeout=5,
+               message="the embedded broker to stop with the gateway")
 
 
 def test_bad_catalogue_is_one_clear_line_not_a_traceback(tmp_path):

@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from console.catalogue import Contract as C
+from tests.support.broker import async_wait_until
 from tests.support.gateway import fetch_token, make_catalogue, start_gateway
 
 V12 = C("versioning", {"versions": ["v1", "v2"]})
@@ -115,7 +116,8 @@ async def test_same_key_in_flight_is_409(gw):
     async with httpx2.AsyncClient(base_url=gw.base_url, timeout=15, headers=headers) as client:
         slow = asyncio.create_task(client.post("/customer/update", params={"action": "add-record"},
                                                json={"a": 1}, headers={"X-Fault-Delay-Ms": "700"}))
-        await asyncio.sleep(0.2)  # let the first request claim the key (it then waits 700 ms)
+        await async_wait_until(lambda: gw.gateway.idempotency.in_flight() == 1,
+                               message="the first request to claim the key (it then waits 700 ms)")
         second = await client.post("/customer/update", params={"action": "add-record"}, json={"a": 1})
         first = await slow
     assert first.status_code == 201
