@@ -21,6 +21,19 @@ def save_secret(path: Path, secret: str) -> None:
     os.chmod(path, 0o600)
 
 
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (checked before the banner promises it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | None) -> str:
     """What the operator needs to call this gateway (no secret in it)."""
     source = settings.secret_source
@@ -85,6 +98,8 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         catalogue = load_catalogue(catalogue_path)
     except CatalogueError as exc:
         raise click.ClickException(str(exc)) from None
+    if port and not port_is_free(host, port):
+        raise click.ClickException(f"{host}:{port} is already in use; choose another --port (0 = any free port)")
     broker: Any = None
     if embedded_kafka:
         broker = EmbeddedBroker(log_path=data_dir() / "gateway-broker.log")

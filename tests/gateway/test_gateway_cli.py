@@ -75,3 +75,16 @@ def test_kafka_and_embedded_kafka_are_exclusive(tmp_path):
                       env={**os.environ, "APILOG_DATA_DIR": str(tmp_path)})
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 2 and "not both" in out
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _apilog("gateway", "--port", str(port), env={**os.environ, "APILOG_DATA_DIR": str(tmp_path)})
+        out, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert f"127.0.0.1:{port} is already in use" in out and "Traceback" not in out
