@@ -76,3 +76,21 @@ def test_keys_of_the_events_view(snap_compare, sample_app):
         await settle(pilot)
 
     assert snap_compare(sample_app(start_view="events"), terminal_size=(80, 24), run_before=keys)
+
+
+def test_call_showing_a_retried_result(snap_compare, sample_app, catalogue):
+    """The composer after a call that needed two retries (the result read back from the log)."""
+
+    async def result(pilot):
+        await settle(pilot)
+        app = pilot.app
+        retried = next(tx for tx in app.runtime.txlog.query(limit=20) if tx.attempt_count == 3
+                       and tx.outcome == "committed")
+        app.open_call(catalogue.operation(retried.path, retried.method, retried.action),
+                      headers={"X-Fault-Fail-Attempts": "2"})
+        await settle(pilot)
+        app.screen.result = app.runtime.txlog.get(retried.id)
+        app.screen._show_result()
+        await settle(pilot)
+
+    assert snap_compare(sample_app(), terminal_size=(120, 40), run_before=result)

@@ -1,0 +1,82 @@
+"""Widget-level behaviour that the flows rely on: visible-only painting, NO_COLOR, the feed view."""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import App, ComposeResult
+
+from screens.widgets.line_table import Column, LineTable
+from tests.tui.conftest import settle
+from tests.tui.sample import sample_events
+
+
+class TableApp(App):
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self.rows = rows
+        self.asked: set[int] = set()
+
+    def compose(self) -> ComposeResult:
+        yield LineTable([Column("n", 10), Column("text", 0)], id="table")
+
+    def on_mount(self) -> None:
+        def row_at(index: int) -> list[str]:
+            self.asked.add(index)
+            return [str(index), f"row {index}"]
+
+        self.query_one(LineTable).set_rows(self.rows, row_at)
+
+
+async def test_a_million_rows_cost_only_the_visible_lines():
+    app = TableApp(1_000_000)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.asked and max(app.asked) < 24
+        table = app.query_one(LineTable)
+        table.focus()
+        app.asked.clear()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor == 999_999
+        assert min(app.asked) >= 1_000_000 - 24 and len(app.asked) <= 24
+
+
+async def test_no_color_paints_in_grey_only(make_app, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        svg = app.export_screenshot()
+    colours = set(re.findall(r"fill: #([0-9a-f]{6})", svg))
+    assert colours
+
+    def grey(code: str) -> bool:  # Rich's SVG export adds its own near-grey default (#c5c8c6)
+        channels = [int(code[i:i + 2], 16) for i in (0, 2, 4)]
+        return max(channels) - min(channels) <= 4
+
+    assert all(grey(c) for c in colours), sorted(c for c in colours if not grey(c))
+
+
+async def test_events_filter_by_type_and_raw_records_stay_visible(make_app, tmp_path):
+    from screens.services import Services
+
+    app = make_app(services=Services(profile=None, txlog_path=tmp_path / "tx.db"),
+                   start_view="events")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for event in sample_events():
+            app.runtime.add_event(event)
+        view = app.screen
+        view.tick()
+        assert len(view.shown) == 12
+        assert view.shown[0].offset == 11  # newest first
+        await pilot.press("slash", *"type:firewall")
+        await settle(pilot)
+        assert {e.type for e in view.shown} == {"apilog.firewall.add-record"}
+        await pilot.press("ctrl+u", *"!ada")  # everything but the CloudEvents' data
+        await settle(pilot)
+        assert [e.mode for e in view.shown] == ["raw"]
+        await pilot.press("enter", "enter")
+        await settle(pilot)
+        assert view.has_class("-detail")
