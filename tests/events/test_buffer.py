@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.events.buffer import EventBuffer, text_filter
 from console.events.decode import decode_record
@@ -91,3 +93,23 @@ def test_text_filter_words_and_inversion():
 def test_size_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         EventBuffer(0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 3), st.integers(0, 30), st.one_of(st.none(), st.integers(0, 20))),
+    st.tuples(st.just("reset"), st.integers(0, 3), st.just(0), st.none())), max_size=120),
+    st.integers(1, 12))
+def test_never_more_than_size_and_never_the_same_event_twice(operations, size):
+    buffer = EventBuffer(size)
+    for kind, partition, offset, event_id in operations:
+        if kind == "reset":
+            buffer.new_epoch("gateway.events.customer", partition)
+        elif event_id is None:
+            buffer.add(raw(offset, partition))
+        else:
+            buffer.add(ce(offset, f"e-{event_id}", partition))
+        held = buffer.snapshot()
+        ids = [e.id for e in held if e.id is not None]
+        assert len(held) <= size and len(ids) == len(set(ids))
+        assert len(buffer._ids) == len(ids)

@@ -104,3 +104,14 @@ async def test_a_longer_new_log_is_told_apart_by_the_record_at_the_old_position(
     await produce(private_broker.bootstrap, TOPIC, [binary_event(f"new-{i}") for i in range(9)])
     _, resets = await last_record_and_check(fingerprints)
     assert resets == {tp: (0, "offset 2 now holds another record")}
+
+
+async def test_a_feed_started_before_its_broker_connects_when_the_broker_comes(private_broker):
+    private_broker.stop(timeout=0.5)
+    async with fast_feed(private_broker.bootstrap) as feed:
+        await async_wait_until(lambda: feed.status.state == "down", 10, message="state down")
+        assert "127.0.0.1" in feed.status.error
+        private_broker.start()
+        await produce(private_broker.bootstrap, TOPIC, [binary_event("late-broker")])
+        assert await feed.wait_for(event_matching(event_id="late-broker"), 15) is not None
+        assert feed.status.state == "connected" and feed.status.gaps == ()
