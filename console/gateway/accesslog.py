@@ -77,8 +77,10 @@ class AccessLog:
         self.secrets = tuple(s for s in secrets if s)
         self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._file: Any = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8", buffering=1)  # noqa: SIM115 - close()
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -92,10 +94,14 @@ class AccessLog:
             self._records[record["request_id"]] = record
             while len(self._records) > self.capacity:
                 self._records.popitem(last=False)
-        if self.path is not None:
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
+        if self._file is not None:
+            self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def close(self) -> None:
+        """Close the NDJSON file (records stay readable from memory)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def build(self, ex: Exchange, status: int, response_headers: list[tuple[str, str]],
               response_body: bytes | None, response_size: int, ended: float, finished_at: float) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class Gateway:
         finally:
             await self.relay.stop()
             self.store.close()
+            self.access_log.close()
 
     # --- fixed endpoints ---------------------------------------------------------------------
 

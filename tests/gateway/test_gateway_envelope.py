@@ -53,3 +53,16 @@ async def test_unsafe_request_id_is_replaced():
     async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
         response = await client.get("/refuse", headers={"X-Request-Id": "<script>" + "x" * 300})
     assert "<" not in response.headers["x-request-id"] and len(response.headers["x-request-id"]) == 36
+
+
+async def test_records_are_appended_to_the_ndjson_file(tmp_path):
+    import json
+
+    log = AccessLog(path=tmp_path / "access.ndjson")
+    transport = httpx2.ASGITransport(app=_app(log))
+    async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
+        for n in range(3):
+            await client.get("/refuse", headers={"X-Request-Id": f"file-{n}"})
+    log.close()
+    lines = [json.loads(line) for line in (tmp_path / "access.ndjson").read_text().splitlines()]
+    assert [r["request_id"] for r in lines] == ["file-0", "file-1", "file-2"]
