@@ -33,8 +33,10 @@ async def test_owned_sandbox_serves_calls_and_events_then_stops_with_its_owner(t
         assert added.status_code == 201
         await collect_events(info.kafka_bootstrap, "gateway.events.firewall", [added.headers["x-event-id"]])
         assert oct(box.secret_path.stat().st_mode & 0o777) == "0o600"
-        logs = "".join(p.read_text(errors="replace") for p in box.dir.glob("*.log"))
-        assert info.client_secret not in logs
+        files = [*box.dir.glob("*.log"), box.dir / "access.ndjson"]
+        logs = "".join(p.read_text(errors="replace") for p in files)
+        assert '"route":{"name":"POST /oauth/token"' in logs  # the token call is in the access log…
+        assert info.client_secret not in logs and token not in logs  # …without secret or token
         assert info.client_secret not in box.state_path.read_text()
     assert not box.state_path.exists()
     assert not _alive(state["gateway_pid"], "console.cli")
