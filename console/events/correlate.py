@@ -59,7 +59,7 @@ class Correlator:
         self.max_pending = max_pending
         self.recent_s = recent_s
         self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="apilog-correlate")
+        self._executor = executor
         self._pending: list[_Pending] = []
         self._counter = itertools.count()
         self.linked = 0
@@ -108,8 +108,10 @@ class Correlator:
         return linked
 
     def close(self) -> None:
-        if self._own_executor:
+        """Release the worker thread (a later call starts a new one: a feed may be restarted)."""
+        if self._own_executor and self._executor is not None:
             self._executor.shutdown(wait=True)
+            self._executor = None
 
     def _schedule(self, event: FeedEvent, attempt: int, now: float) -> None:
         age = (datetime.now(UTC) - (event.time or event.timestamp)).total_seconds()
@@ -122,6 +124,8 @@ class Correlator:
 
     async def _run(self, events: list[FeedEvent]) -> list[str | None]:
         loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="apilog-correlate")
         return await loop.run_in_executor(self._executor, self._link_all, events)
 
     def _link_all(self, events: list[FeedEvent]) -> list[str | None]:

@@ -78,3 +78,15 @@ async def test_old_events_are_not_retried():
     finally:
         correlator.close()
     assert correlator.pending == 1 and correlator.unmatched == 1 and correlator.checked == 2
+
+
+async def test_a_closed_correlator_links_again_when_asked():
+    log = StandInLog()
+    log.known["e-1"] = "tx-1"
+    correlator = Correlator(log)
+    correlator.close()
+    try:
+        out = await correlator.link([ce(0, "e-1")])
+    finally:
+        correlator.close()
+    assert out[0].transaction_id == "tx-1"
