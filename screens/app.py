@@ -35,8 +35,8 @@ class ApilogApp(App[int]):
     """``ApilogApp(catalogue, services=None)``: offline when ``services`` is None and no ``connect``.
 
     ``connect`` is called in a thread after the first frame and returns :class:`Services`
-    (``apilog`` passes one that starts the sandbox). ``clock`` and ``ids`` exist so snapshot tests
-    can freeze time.
+    (``apilog`` passes one that starts the sandbox). ``clock`` exists so snapshot tests can
+    freeze time.
     """
 
     CSS_PATH = CSS_PATH

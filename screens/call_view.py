@@ -59,6 +59,9 @@ class CallView(View):
         self.result: Any = None
         self.sending = False
         self._set_by_form: dict[str, object] = {}
+        self.event_seen: Any = None
+        #: A prefill asked for before the form was composed (the first jump here).
+        self._pending: tuple | None = None
 
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
@@ -114,7 +117,7 @@ class CallView(View):
             self._apply_prefill()
 
     def on_screen_resume(self) -> None:
-        if getattr(self, "_pending", None):
+        if self._pending is not None:
             self._apply_prefill()
         self.query_one("#call-body", TextArea).focus()
 
@@ -277,19 +280,20 @@ class CallView(View):
     def _show_result(self) -> None:
         if self.result is None:
             return
-        runtime = self.app.runtime
-        seen = None
-        if self.result.event_id and runtime is not None:
-            seen = next((e for e in reversed(runtime.events) if e.id == self.result.event_id), None)
+        self.event_seen = self._find_event()
         self.query_one("#call-response", Static).update(
-            render_result(self.result, self.app.labels, event_seen=seen))
+            render_result(self.result, self.app.labels, event_seen=self.event_seen))
+
+    def _find_event(self) -> Any:
+        runtime = self.app.runtime
+        if runtime is None or not getattr(self.result, "event_id", None):
+            return None
+        return next((e for e in reversed(runtime.events) if e.id == self.result.event_id), None)
 
     def _watch_event(self) -> None:
-        if self.result is not None and self.result.event_id and getattr(self, "_event_shown", None) != self.result.event_id:
-            runtime = self.app.runtime
-            if runtime and any(e.id == self.result.event_id for e in reversed(runtime.events)):
-                self._event_shown = self.result.event_id
-                self._show_result()
+        """Twice a second until the call's event has come through the feed, then mark it seen."""
+        if self.result is not None and self.event_seen is None and self._find_event() is not None:
+            self._show_result()
 
     def action_copy_curl(self) -> None:
         from console.caller.curl import to_curl

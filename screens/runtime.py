@@ -60,6 +60,7 @@ class Runtime:
     async def _open(self, services: Any) -> None:
         from console.caller import Caller
 
+        self.app.update_connection(profile=services.profile.name)
         self.txlog = await asyncio.to_thread(_open_log, services.txlog_path)
         caller = Caller(services.profile, self.app.catalogue, self.txlog)
         await caller.__aenter__()

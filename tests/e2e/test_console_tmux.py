@@ -24,11 +24,16 @@ class Terminal:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @property
+    def tmux(self) -> list[str]:
+        """tmux on a server of this test's own (no interference with anyone else's sessions)."""
+        return ["tmux", "-L", self.name]
+
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def text(self) -> str:
-        done = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+        done = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
                               capture_output=True, text=True, check=False)
         return done.stdout
 
@@ -50,12 +55,13 @@ def terminal(tmp_path):
     # COLUMNS/LINES from the test runner would override the pane size inside apilog.
     command = (f"env -u COLUMNS -u LINES {env} TERM=xterm-256color {APILOG} --lang en; "
                "echo APILOG-EXIT=$?; sleep 60")
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command],
-                   check=True)
+    terminal = Terminal(name)
+    subprocess.run([*terminal.tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+                    command], check=True)
     try:
-        yield Terminal(name)
+        yield terminal
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], check=False)
+        subprocess.run([*terminal.tmux, "kill-server"], check=False)
         # Whatever happened above, no sandbox child may outlive the test.
         subprocess.run([str(APILOG), "sandbox", "stop"], check=False, capture_output=True,
                        env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": f"{tmp_path}/data",
