@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from console.catalogue.vocabulary import METHODS
 from console.gateway.accesslog import AccessLog
 from console.gateway.domains import DomainStore
 from console.gateway.envelope import Envelope, exchange_of
@@ -162,27 +161,38 @@ async def _not_found_or_wrong_method(request: Request) -> Response:
     raise AssertionError("unreachable")
 
 
+class CatchAll:
+    """Every other request, whatever its method (the catalogue decides: 405 + Allow otherwise).
+
+    An ASGI app rather than a function endpoint, because Starlette limits function endpoints
+    without a method list to GET and would answer any other method in plain text itself.
+    """
+
+    def __init__(self, handler: OperationHandler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        path = request.url.path
+        if path in FIXED or path.startswith("/admin/log/"):
+            response = await _not_found_or_wrong_method(request)
+        else:
+            response = await self.handler(request)
+        await response(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
     """A gateway app for ``settings`` (defaults filled by :meth:`GatewaySettings.resolved`)."""
     if settings.base_url is None or settings.client_secret is None or settings.db_path is None:
         settings = settings.resolved()
     gateway = Gateway(settings)
-    handler = OperationHandler(gateway)
-
-    async def serve(request: Request) -> Response:
-        path = request.url.path
-        if path in FIXED or path.startswith("/admin/log/"):
-            return await _not_found_or_wrong_method(request)
-        return await handler(request)
-
-    all_methods = list(dict.fromkeys([*METHODS, "HEAD", "OPTIONS"]))
     routes = [
         Route("/oauth/token", gateway.token, methods=["POST"]),
         Route("/.well-known/jwks.json", gateway.jwks, methods=["GET"]),
         Route("/openapi.json", gateway.openapi, methods=["GET"]),
         Route("/healthz", gateway.health, methods=["GET"]),
         Route("/admin/log/{request_id}", gateway.admin_log, methods=["GET"]),
-        Route("/{path:path}", serve, methods=all_methods),
+        Route("/{path:path}", CatchAll(OperationHandler(gateway))),
     ]
     app = Starlette(routes=routes, lifespan=gateway.lifespan,
                     middleware=[Middleware(Envelope, access_log=gateway.access_log)])

@@ -190,3 +190,11 @@ def test_healthz_needs_no_token(gateway):
 def test_jwks_publishes_public_keys_only(gateway):
     keys = httpx2.get(gateway.jwks_url, timeout=5).json()["keys"]
     assert keys and all(k["kty"] == "RSA" and "d" not in k and k.get("kid") for k in keys)
+
+
+def test_unknown_http_method_is_405_problem_with_allow(client):
+    for method in ("FOO", "TRACE"):
+        response = client.request(method, "/customer/update", params={"action": "check-status"})
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["allow"] == "GET, POST, PUT, PATCH, DELETE"
