@@ -198,3 +198,13 @@ def test_unknown_http_method_is_405_problem_with_allow(client):
         assert response.status_code == 405
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["allow"] == "GET, POST, PUT, PATCH, DELETE"
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1e400}', b'{"a": "\\ud800"}', b'{"a": -1e999}'])
+def test_unstorable_json_is_400_and_nothing_is_written(client, body):
+    before = client.put("/network/qos/monitor", params={"action": "update-config"}, json={}).json()["config"]
+    response = client.put("/network/qos/monitor", params={"action": "update-config"}, content=body,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    after = client.put("/network/qos/monitor", params={"action": "update-config"}, json={}).json()["config"]
+    assert after == before
