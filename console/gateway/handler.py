@@ -154,7 +154,7 @@ class OperationHandler:
             response = await self._run(request, route, query, fields, fmt, plan, extra)
         except Problem as problem:
             if scope is not None:
-                self._keep_problem(scope, problem, accept, extra)
+                self._keep_problem(scope, problem, accept)
             raise
         except BaseException:
             if scope is not None:
@@ -166,7 +166,8 @@ class OperationHandler:
             gw.idempotency.complete(scope, StoredResponse(response.status_code, kept, response.body))
         return response
 
-    def _keep_problem(self, scope: str, problem: Problem, accept: str | None, extra: dict[str, str]) -> None:
+    def _keep_problem(self, scope: str, problem: Problem, accept: str | None) -> None:
+        """A final 4xx is replayed like a success; a 5xx frees the key so a retry runs again."""
         if problem.status >= 500:
             self.gw.idempotency.release(scope)
             return
