@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -44,8 +44,8 @@ class EventLinker(Protocol):
 class _Pending:
     due: float
     order: int
-    attempt: int
-    event: FeedEvent
+    attempt: int = field(compare=False)
+    event: FeedEvent = field(compare=False)
 
 
 class Correlator:
