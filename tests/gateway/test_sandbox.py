@@ -67,3 +67,16 @@ def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):
     assert "sandbox stopped" in stopped.stdout
     after = subprocess.run([*run, "status"], env=env, capture_output=True, text=True, timeout=30)
     assert after.returncode == 1 and "no sandbox" in after.stdout
+
+
+def test_stale_state_is_cleaned_up_not_trusted(tmp_path):
+    box = Sandbox(base_dir=tmp_path)
+    box.dir.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    box.state_path.write_text(json.dumps({
+        "base_url": "http://127.0.0.1:9", "token_url": "", "jwks_url": "", "kafka_bootstrap": "127.0.0.1:9",
+        "client_id": "x", "gateway_pid": dead.pid, "broker_pid": dead.pid}))
+    assert box.status() is None
+    assert not box.state_path.exists()
+    assert box.stop() is False
