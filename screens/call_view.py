@@ -18,10 +18,28 @@ from screens.catalogue_view import is_mutating
 from screens.keymap import bindings
 from screens.widgets.response import render_result
 
-BODY_TEMPLATES = {
-    "json": '{\n  "name": "Ada Lovelace",\n  "email": "ada@example.com"\n}\n',
-    "xml": "<record>\n  <name>Ada Lovelace</name>\n  <email>ada@example.com</email>\n</record>\n",
+#: A starting body per action; GET and DELETE send these fields as query parameters.
+EXAMPLE_FIELDS: dict[str, dict[str, Any]] = {
+    "add-record": {"name": "Ada Lovelace", "email": "ada@example.com"},
+    "update-config": {"retention_days": 30},
+    "export-data": {"limit": 10},
+    "check-status": {},
+    "delete-info": {},
 }
+
+
+def example_body(action: str, fmt: str) -> str:
+    """The example body for ``action`` in ``fmt`` (the gateway's mapping: keys → elements)."""
+    fields = EXAMPLE_FIELDS.get(action, {})
+    if fmt == "xml":
+        inner = "".join(f"  <{key}>{value}</{key}>\n" for key, value in fields.items())
+        return f"<request>\n{inner}</request>\n"
+    return json.dumps(fields, indent=2) + "\n"
+
+
+def is_example(text: str) -> bool:
+    """Still one of the examples (so switching action or format may replace it)."""
+    return text.strip() in {example_body(a, f).strip() for a in EXAMPLE_FIELDS for f in ("json", "xml")}
 
 
 def parse_headers(text: str) -> dict[str, str]:
@@ -84,7 +102,7 @@ class CallView(View):
             yield Input(id="call-headers", compact=True,
                         placeholder="X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true")
         with Horizontal(id="call-split"):
-            yield TextArea(BODY_TEMPLATES["json"], language="json", id="call-body",
+            yield TextArea(example_body("add-record", "json"), language="json", id="call-body",
                            soft_wrap=True, show_line_numbers=False, tab_behavior="indent")
             with VerticalScroll(id="call-response-box"):
                 yield Static(Text(label("nothing yet"), style="dim"), id="call-response")
@@ -174,6 +192,9 @@ class CallView(View):
             fmt.set_options([(f, f) for f in formats])
             fmt.value = current if current in formats else "json"
         self._set_body_language(str(fmt.value))
+        body = self.query_one("#call-body", TextArea)
+        if op is not None and is_example(body.text):
+            body.text = example_body(op.action, str(fmt.value))
 
     # A Select reports every value it is given, including the ones this form set itself (and
     # those arrive late, after a prefill): only a value the form did not set is the operator's.
@@ -207,8 +228,9 @@ class CallView(View):
         if body.language == fmt:
             return
         body.language = fmt
-        if body.text.strip() in (t.strip() for t in BODY_TEMPLATES.values()):
-            body.text = BODY_TEMPLATES[fmt]
+        op = self.operation
+        if op is not None and is_example(body.text):
+            body.text = example_body(op.action, fmt)
 
     @property
     def operation(self) -> Any:
