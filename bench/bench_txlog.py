@@ -228,7 +228,8 @@ def main() -> None:
             rows = exporter(log, fh)
         secs = time.perf_counter() - t0
         size = os.path.getsize(target) / 1e6
-        report(f"export {name} (all {rows:,} with attempts)", f"{secs:.1f} s = {rows / secs:,.0f} tx/s, {size:,.0f} MB")
+        what = "one line each" if name == "csv" else "with attempts and events"
+        report(f"export {name} (all {rows:,}, {what})", f"{secs:.1f} s = {rows / secs:,.0f} tx/s, {size:,.0f} MB")
     buffer = io.StringIO()
     t0 = time.perf_counter()
     rows = export_har(log, buffer, outcome="rolled_back", path="/ivr/callflow")

@@ -43,7 +43,8 @@ def export_har(log: TransactionLog, out: IO[str], **filters: Any) -> int:
     from console.txlog.har import har_document
 
     document = har_document(log.iter_all(**filters))
-    json.dump(document, out, ensure_ascii=False, indent=1)
+    # json.dumps without indent uses the C encoder; json.dump(indent=…) is pure Python, 10x slower.
+    out.write(json.dumps(document, ensure_ascii=False))
     return len(document["log"]["entries"])
 
 
