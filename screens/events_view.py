@@ -145,6 +145,12 @@ class EventsView(View):
                 text.append(f"  ⏸ {label('pause')} · {waiting} {label('waiting')}", style="bold yellow")
             else:
                 text.append("  ▶ live", style="green")
+            status = runtime.feed_status
+            if status is not None and status.lag:
+                text.append(f"  lag {status.lag}", style="yellow")
+            if status is not None and status.gaps:
+                # A broker that restarted empty: say what could not be read instead of hiding it.
+                text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
         if self.current_filter.text:
             text.append(f"  /{self.current_filter.text}", style="bold")
         self.query_one("#events-summary", Static).update(text)

@@ -27,6 +27,8 @@ class Runtime:
         self.events: deque[Any] = deque(maxlen=EVENT_BUFFER)
         self.events_received = 0
         self.events_updated = 0
+        #: The feed's last ``FeedStatus`` (lag, gaps after a broker reset), None before the first.
+        self.feed_status: Any = None
         self._health_timer = None
 
     @property
@@ -97,6 +99,7 @@ class Runtime:
                 return
 
     def _feed_status(self, status: Any) -> None:
+        self.feed_status = status
         self.app.update_connection(kafka=status.state, kafka_error=status.error or "")
 
     def _poll_soon(self) -> None:
