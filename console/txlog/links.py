@@ -5,6 +5,8 @@ at once; one seen earlier (the feed can beat the HTTP response) waits and is cla
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ class EventLinks:
 
     db: Any
     _lock: Any
+    _write: Callable[[], AbstractContextManager[None]]
 
     def _claim_events(self, tx_id: str, event_id: str | None, trace_id: str | None,
                       ended_at: float) -> None:
@@ -39,7 +42,7 @@ class EventLinks:
         string, epoch seconds, or epoch milliseconds (Kafka timestamps). Returns the tx id.
         """
         when = to_epoch(event_time)
-        with self._lock, self.db.conn:
+        with self._write():
             existing = self.db.execute("SELECT tx_id FROM events WHERE event_id = ?", [event_id]).fetchone()
             if existing and existing[0]:
                 return existing[0]
@@ -49,10 +52,12 @@ class EventLinks:
                 "ORDER BY id DESC LIMIT 1", [event_id, trace_id]).fetchone()
             tx_id, ended_at = match if match else (None, None)
             delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
-            self.db["events"].upsert({"event_id": event_id, "tx_id": tx_id, "trace_id": trace_id,
-                                      "topic": topic, "partition": partition, "offset": offset,
-                                      "event_time": when, "delay_ms": delay, "seen_at": time.time()},
-                                     pk="event_id")
+            self.db.execute(
+                'INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
+                "event_time, delay_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
+                "delay_ms = excluded.delay_ms",
+                [event_id, tx_id, trace_id, topic, partition, offset, when, delay, time.time()])
         return tx_id
 
     def events_for(self, tx_id: str) -> list[EventLink]:

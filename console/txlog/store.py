@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,16 +85,22 @@ class TransactionLog(EventLinks):
         self._keys = tuple(redact_keys)
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
+        # Autocommit: every write opens its own BEGIN IMMEDIATE (see _write).
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10,
+                               isolation_level=None)
         self.db = sqlite_utils.Database(conn)
         with self._lock:
+            self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA busy_timeout=10000")
-            with self.db.conn:
-                self.db.conn.executescript(SCHEMA)
+            self.db.conn.executescript(SCHEMA)
             if not self.db["transactions"].detect_fts():
-                self.db["transactions"].enable_fts(FTS_COLUMNS, create_triggers=True, replace=True)
+                try:
+                    self.db["transactions"].enable_fts(FTS_COLUMNS, create_triggers=True)
+                except sqlite3.OperationalError:
+                    # Another process created it between our check and our CREATE: fine.
+                    if not self.db["transactions"].detect_fts():
+                        raise
         if mark_interrupted:
             self.mark_interrupted()
 
@@ -111,6 +118,24 @@ class TransactionLog(EventLinks):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="txlog")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction taken with BEGIN IMMEDIATE.
+
+        A deferred transaction that reads and then writes fails at once with "database is
+        locked" when another process committed in between (WAL cannot upgrade a stale
+        snapshot, and the busy timeout does not apply). IMMEDIATE takes the write lock first,
+        waiting up to the busy timeout: several processes can share the log safely.
+        """
+        with self._lock:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.conn.execute("ROLLBACK")
+                raise
+            self.db.conn.execute("COMMIT")
 
     def close(self) -> None:
         if self._executor is not None:
@@ -157,14 +182,16 @@ class TransactionLog(EventLinks):
                "request_body": self._text(request_body), "idempotency_key": idempotency_key,
                "trace_id": trace_id, "request_id": request_id, "sla_ms": sla_ms,
                "profile": profile, "pid": os.getpid(), "host": socket.gethostname()}
-        with self._lock:
-            self.db["transactions"].insert(row)
+        with self._write():
+            self.db.execute(_insert_sql("transactions", _TX_COLUMNS, columns_of=row), list(row.values()))
         return tx_id
 
     def record_attempt(self, tx_id: str, attempt: Attempt) -> None:
         """Store one attempt as soon as it ends (so a crash keeps the attempts made so far)."""
-        with self._lock, self.db.conn:
-            self.db["attempts"].insert(self._attempt_row(tx_id, attempt), replace=True)
+        row = self._attempt_row(tx_id, attempt)
+        with self._write():
+            self.db.execute(_insert_sql("attempts", _ATTEMPT_COLUMNS, "OR REPLACE"),
+                            _values(row, _ATTEMPT_COLUMNS))
             self.db.execute("UPDATE transactions SET attempt_count = max(attempt_count, ?) WHERE id = ?",
                             [attempt.number, tx_id])
 
@@ -187,8 +214,10 @@ class TransactionLog(EventLinks):
             update["request_body"] = self._text(result.request_body)
         if result.outcome not in oc.FINAL_OUTCOMES:
             raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
-        with self._lock, self.db.conn:
-            self.db["transactions"].update(tx_id, update)
+        with self._write():
+            assignments = ", ".join(f"{column} = ?" for column in update)
+            self.db.execute(f"UPDATE transactions SET {assignments} WHERE id = ?",
+                            [*update.values(), tx_id])
             self._claim_events(tx_id, result.event_id, result.trace_id, ended_at)
 
     def mark_interrupted(self) -> int:
@@ -199,7 +228,7 @@ class TransactionLog(EventLinks):
                                    [oc.PENDING]).fetchall()
             dead = [(tx_id, pid) for tx_id, pid, row_host in rows
                     if row_host == host and pid != me and not _alive(pid)]
-            with self.db.conn:
+            with self._write():
                 for tx_id, pid in dead:
                     self.db.execute(
                         "UPDATE transactions SET outcome = ?, error = ? WHERE id = ? AND outcome = ?",
@@ -208,7 +237,7 @@ class TransactionLog(EventLinks):
 
     def mark_cancelled(self, tx_id: str, reason: str) -> None:
         """This process gave up on a call (Ctrl-C, cancelled task): record it as interrupted."""
-        with self._lock, self.db.conn:
+        with self._write():
             self.db.execute("UPDATE transactions SET outcome = ?, error = ?, ended_at = ? "
                             "WHERE id = ? AND outcome = ?",
                             [oc.INTERRUPTED, reason, time.time(), tx_id, oc.PENDING])
@@ -216,7 +245,7 @@ class TransactionLog(EventLinks):
     def prune(self, max_age_days: float | None = None, max_rows: int | None = None) -> int:
         """Drop transactions older than ``max_age_days`` and beyond the newest ``max_rows``."""
         deleted = 0
-        with self._lock, self.db.conn:
+        with self._write():
             if max_age_days is not None:
                 cutoff = time.time() - max_age_days * 86400
                 deleted += self.db.execute("DELETE FROM transactions WHERE started_at < ?", [cutoff]).rowcount
@@ -245,7 +274,7 @@ class TransactionLog(EventLinks):
             tx_rows = [_values(self._row(tx), _TX_COLUMNS) for tx in batch]
             attempt_rows = [_values(self._attempt_row(tx.id, a), _ATTEMPT_COLUMNS)
                             for tx in batch for a in tx.attempts]
-            with self._lock, self.db.conn:
+            with self._write():
                 # Plain executemany: sqlite-utils' multi-row INSERT builder costs as much as SQLite.
                 self.db.conn.executemany(_insert_sql("transactions", _TX_COLUMNS), tx_rows)
                 self.db.conn.executemany(_insert_sql("attempts", _ATTEMPT_COLUMNS, "OR REPLACE"),
@@ -384,9 +413,12 @@ _ATTEMPT_COLUMNS = ("tx_id", "number", "started_at", "elapsed_ms", "status", "er
                     "retry_after_s", "request_id", "headers")
 
 
-def _insert_sql(table: str, columns: tuple[str, ...], conflict: str = "") -> str:
-    return (f"INSERT {conflict} INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})")
+def _insert_sql(table: str, columns: tuple[str, ...], conflict: str = "", *,
+                columns_of: dict[str, Any] | None = None) -> str:
+    """``INSERT`` naming ``columns`` (or the keys of ``columns_of``, for a partial row)."""
+    names = tuple(columns_of) if columns_of is not None else columns
+    return (f"INSERT {conflict} INTO {table} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})")
 
 
 def _values(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:

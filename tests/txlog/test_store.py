@@ -185,3 +185,32 @@ def test_async_callers_use_the_dedicated_thread(txlog):
     names, tx = asyncio.run(main())
     assert len(names) == 1 and next(iter(names)).startswith("txlog")
     assert txlog.get(tx) is not None
+
+
+def test_several_writers_share_one_file(tmp_path):
+    """The console, `apilog call` and the feed write the same log at once: WAL, no lock errors."""
+    import threading
+
+    path = tmp_path / "shared.db"
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            log = TransactionLog(path)
+            for i in range(40):
+                tx = log.begin(method="POST", path="/p", action="add-record", request_body=f"w{n} {i}")
+                log.record_attempt(tx, Attempt(1, time.time(), 1.0, 201))
+                log.finish(tx, result())
+                log.query(limit=5)
+            log.close()
+        except BaseException as exc:  # collected and reported by the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    log = TransactionLog(path)
+    assert log.count(outcome="committed") == 160 and log.count(text="w3") == 40
