@@ -1,13 +1,15 @@
-"""The embedded sandbox: a Kafka broker and the reference gateway on loopback, no configuration.
+"""The embedded sandbox: the reference gateway and a Kafka broker on loopback, no configuration.
 
 ``Sandbox().ensure()`` reuses a running sandbox (recorded in ``<data dir>/sandbox/state.json``,
-its processes alive and ``/healthz`` answering) or starts one: an :class:`EmbeddedBroker` and the
-gateway as a child process (``python -m console.cli gateway --faults …``). Logs stay in
-``<data dir>/sandbox/*.log``; the client secret lives in a 0600 file and is handed to the gateway
-through its environment, so it never reaches a log.
+its process alive, ``/healthz`` answering, the broker accepting connections) or starts one: the
+gateway as a child process (``python -m console.cli gateway --embedded-kafka --faults …``), which
+runs the Tansu broker and stops it when it stops. Logs stay in ``<data dir>/sandbox/*.log``; the
+client secret lives in a 0600 file and is handed to the gateway through its environment, so it
+never reaches a log.
 
 Two forms: detached (``apilog call`` starts it when none runs, ``apilog sandbox stop`` ends it)
-and owned (``with Sandbox() as info:`` — the console's form; what it started stops with it).
+and owned (``with Sandbox() as info:`` — the console's form; what it started stops with it, and
+also when the owner is killed, because the gateway watches the owner's pid).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +62,26 @@ def _alive(pid: int | None, marker: str) -> bool:
     return marker in cmdline
 
 
-def _healthy(base_url: str, timeout: float = 2.0) -> bool:
+def _health(base_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The gateway's ``/healthz`` body, or None when it does not answer."""
     import httpx2
 
     try:
-        return httpx2.get(f"{base_url}/healthz", timeout=timeout).status_code == 200
-    except httpx2.HTTPError:
+        response = httpx2.get(f"{base_url}/healthz", timeout=timeout)
+        return response.json() if response.status_code == 200 else None
+    except (httpx2.HTTPError, ValueError):
+        return None
+
+
+def _port_answers(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``host:port`` (the broker is up)."""
+    import socket
+
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
         return False
 
 
@@ -92,7 +109,6 @@ class Sandbox:
     """Start, find and stop the embedded sandbox under ``data_dir/sandbox``."""
 
     GATEWAY_MARKER = "console.cli"
-    BROKER_MARKER = "tansu"
 
     def __init__(self, base_dir: Path | None = None, catalogue: str | None = None,
                  startup_timeout: float = 30.0) -> None:
@@ -123,8 +139,8 @@ class Sandbox:
         if state is None:
             return None
         running = (_alive(state.get("gateway_pid"), self.GATEWAY_MARKER)
-                   and _alive(state.get("broker_pid"), self.BROKER_MARKER)
-                   and _healthy(state["base_url"]))
+                   and _health(state["base_url"]) is not None
+                   and _port_answers(state.get("kafka_bootstrap", "")))
         if not running:
             self._cleanup(state)
             return None
@@ -136,9 +152,23 @@ class Sandbox:
 
     # --- starting -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One process at a time decides whether to start: two ``apilog call`` at once share one."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def ensure(self) -> SandboxInfo:
         """The running sandbox, or a new detached one."""
-        return self.status() or self.start()
+        with self._exclusive():
+            return self.status() or self.start()
 
     def _secret(self) -> str:
         from_env = os.environ.get(CLIENT_SECRET_ENV)
@@ -154,9 +184,14 @@ class Sandbox:
         except OSError:
             return ""
 
-    def start(self) -> SandboxInfo:
-        """Start a broker and a gateway, record them in ``state.json`` and return how to reach them."""
-        from console.events.broker import BrokerError, EmbeddedBroker, free_port
+    def start(self, owner_pid: int | None = None) -> SandboxInfo:
+        """Start the gateway with its embedded broker, record it in ``state.json``, say how to reach it.
+
+        One child process: the gateway runs the broker (``--embedded-kafka``) and stops it when
+        it stops. With ``owner_pid`` it also stops when that process is gone, so an owner that
+        is killed leaves nothing behind.
+        """
+        from console.events.broker import free_port
 
         self.dir.mkdir(parents=True, exist_ok=True)
         stale = self._state()
@@ -164,17 +199,14 @@ class Sandbox:
             self._cleanup(stale)
         client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
         secret = self._secret()
-        broker = EmbeddedBroker(log_path=self.dir / "broker.log")
-        try:
-            broker.start()
-        except BrokerError as exc:
-            raise SandboxError(f"the sandbox's Kafka broker did not start: {exc}") from None
         port = free_port()
         args = [sys.executable, "-m", "console.cli"]
         if self.catalogue:
             args += ["--catalogue", str(self.catalogue)]
-        args += ["gateway", "--port", str(port), "--kafka", broker.bootstrap, "--faults",
+        args += ["gateway", "--port", str(port), "--embedded-kafka", "--faults",
                  "--db", str(self.dir / "gateway.db"), "--access-log", str(self.dir / "access.ndjson")]
+        if owner_pid is not None:
+            args += ["--exit-with-pid", str(owner_pid)]
         env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
         log_path = self.dir / "gateway.log"
         with open(log_path, "ab") as log:
@@ -182,23 +214,22 @@ class Sandbox:
                                        env=env, start_new_session=True)
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + self.startup_timeout
-        while not _healthy(base_url, timeout=0.5):
+        while (health := _health(base_url, timeout=0.5)) is None:
             if process.poll() is not None or time.monotonic() > deadline:
                 if process.poll() is None:
-                    process.kill()
-                process.wait()
-                broker.stop()
+                    process.terminate()
+                process.wait(10)
                 raise SandboxError(f"the sandbox gateway did not start; see {log_path}")
             time.sleep(0.05)
         state = {"base_url": base_url, "token_url": f"{base_url}/oauth/token",
-                 "jwks_url": f"{base_url}/.well-known/jwks.json", "kafka_bootstrap": broker.bootstrap,
-                 "client_id": client_id, "gateway_pid": process.pid,
-                 "broker_pid": broker.process.pid if broker.process else None,
-                 "started_at": time.time(), "logs": str(self.dir)}
+                 "jwks_url": f"{base_url}/.well-known/jwks.json",
+                 "kafka_bootstrap": health["kafka"]["bootstrap"], "client_id": client_id,
+                 "gateway_pid": process.pid, "owner_pid": owner_pid, "started_at": time.time(),
+                 "logs": str(self.dir)}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.state_path)
-        return self._info(state, owned=True)
+        return self._info(state, owned=owner_pid is not None)
 
     # --- stopping -------------------------------------------------------------------------------
 
@@ -212,17 +243,17 @@ class Sandbox:
 
     def _cleanup(self, state: dict[str, Any]) -> None:
         _terminate(state.get("gateway_pid"), self.GATEWAY_MARKER)
-        _terminate(state.get("broker_pid"), self.BROKER_MARKER)
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
 
     # --- the owned form -------------------------------------------------------------------------
 
     def __enter__(self) -> SandboxInfo:
-        running = self.status()
-        if running is not None:
-            return running
-        self._owned = self.start()
+        with self._exclusive():
+            running = self.status()
+            if running is not None:
+                return running
+            self._owned = self.start(owner_pid=os.getpid())
         return self._owned
 
     def __exit__(self, *exc: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,22 +72,49 @@ def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | Non
               help="Also append every access-log record to this NDJSON file.")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help="Where a generated client secret is saved (0600; default: <data dir>/gateway-secret).")
+@click.option("--exit-with-pid", type=int, default=None, hidden=True,
+              help="Stop when this process is gone (the embedded sandbox's owner).")
 @click.pass_context
 def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int, kafka: str | None,
             embedded_kafka: bool, db_path: str | None, faults: bool, log_path: str | None,
-            secret_file: str | None) -> None:
+            secret_file: str | None, exit_with_pid: int | None) -> None:
     """Run the reference API gateway built from a catalogue (Ctrl-C stops it)."""
     if kafka and embedded_kafka:
         raise click.UsageError("give either --kafka BOOTSTRAP or --embedded-kafka, not both")
     catalogue_path = catalogue_path or (ctx.obj or {}).get("catalogue")
     try:
-        sys.exit(run(catalogue_path, host, port, kafka, embedded_kafka, db_path, faults, log_path, secret_file))
+        sys.exit(run(catalogue_path, host, port, kafka, embedded_kafka, db_path, faults, log_path,
+                     secret_file, exit_with_pid))
     except KeyboardInterrupt:
         sys.exit(0)
 
 
+def _exit_quietly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _exit_with(pid: int, server: Any) -> None:
+    """Ask ``server`` to stop once process ``pid`` is gone (killed owners leave no orphans)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while not server.should_exit:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                server.should_exit = True
+                return
+            except PermissionError:  # alive, owned by someone else
+                pass
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
 def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, embedded_kafka: bool,
-        db_path: str | None, faults: bool, log_path: str | None, secret_file: str | None) -> int:
+        db_path: str | None, faults: bool, log_path: str | None, secret_file: str | None,
+        exit_with_pid: int | None = None) -> int:
     import uvicorn
 
     from console.catalogue import CatalogueError, load_catalogue
@@ -102,7 +130,8 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         raise click.ClickException(f"{host}:{port} is already in use; choose another --port (0 = any free port)")
     broker: Any = None
     if embedded_kafka:
-        broker = EmbeddedBroker(log_path=data_dir() / "gateway-broker.log")
+        logs = Path(db_path).parent if db_path else data_dir()
+        broker = EmbeddedBroker(log_path=logs / "gateway-broker.log")
         try:
             broker.start()
         except BrokerError as exc:
@@ -121,8 +150,14 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         topics = [topic_for(d) for d in dict.fromkeys(op.domain for op in catalogue.operations)]
         click.echo(banner(settings, topics, saved))
         config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning",
-                                access_log=False, lifespan="on", backlog=4096)
+                                access_log=False, lifespan="on", backlog=4096,
+                                timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
+        # uvicorn re-raises SIGTERM after shutting down; with the default handler the process
+        # would die before the finally below stops the embedded broker.
+        signal.signal(signal.SIGTERM, _exit_quietly)
+        if exit_with_pid:
+            _exit_with(exit_with_pid, server)
         server.run()
         return 0 if server.started else 1
     finally:

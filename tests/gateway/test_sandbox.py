@@ -10,7 +10,8 @@ import sys
 import httpx2
 import pytest
 
-from console.sandbox import Sandbox, _alive
+from console.sandbox import Sandbox, _alive, _port_answers
+from tests.support.broker import wait_until
 
 
 def _token(info):
@@ -40,7 +41,26 @@ async def test_owned_sandbox_serves_calls_and_events_then_stops_with_its_owner(t
         assert info.client_secret not in box.state_path.read_text()
     assert not box.state_path.exists()
     assert not _alive(state["gateway_pid"], "console.cli")
-    assert not _alive(state["broker_pid"], "tansu")
+    wait_until(lambda: not _port_answers(info.kafka_bootstrap), timeout=10,
+               message="the sandbox broker to stop with its gateway")
+
+
+def test_owned_sandbox_stops_when_its_owner_is_killed(tmp_path):
+    env = {**os.environ, "APILOG_DATA_DIR": str(tmp_path)}
+    code = ("import sys, time; from console.sandbox import Sandbox\n"
+            "info = Sandbox().__enter__(); print(info.base_url, info.kafka_bootstrap, flush=True)\n"
+            "time.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url, bootstrap = owner.stdout.readline().split()
+        state = json.loads((tmp_path / "sandbox" / "state.json").read_text())
+        assert state["owner_pid"] == owner.pid
+    finally:
+        owner.kill()  # no __exit__, no cleanup code of the owner runs
+        owner.wait()
+    wait_until(lambda: not _alive(state["gateway_pid"], "console.cli"), timeout=20,
+               message="the gateway to notice its owner is gone")
+    wait_until(lambda: not _port_answers(bootstrap), timeout=10, message="the broker to stop with it")
 
 
 def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):
@@ -80,3 +100,17 @@ def test_stale_state_is_cleaned_up_not_trusted(tmp_path):
     assert box.status() is None
     assert not box.state_path.exists()
     assert box.stop() is False
+
+
+def test_two_processes_starting_at_once_share_one_sandbox(tmp_path):
+    env = {**os.environ, "APILOG_DATA_DIR": str(tmp_path)}
+    code = "from console.sandbox import Sandbox; print(Sandbox().ensure().base_url)"
+    try:
+        racers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+                  for _ in range(2)]
+        urls = {racer.communicate(timeout=60)[0].strip() for racer in racers}
+        assert len(urls) == 1 and next(iter(urls)).startswith("http://127.0.0.1:")
+    finally:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("APILOG_DATA_DIR", str(tmp_path))
+            Sandbox().stop()
