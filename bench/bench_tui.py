@@ -33,33 +33,64 @@ def big_catalogue(operations: int):
     from console.catalogue import Catalogue, Contract, Row
     from console.catalogue.vocabulary import ACTIONS, METHODS
 
-    contracts = [Contract("retry", {"max_retries": 3}), Contract("kafka-event"),
-                 Contract("rate-limit", {"limit": 1000, "window_s": 60}), Contract("json-xml"),
-                 Contract("latency-sla", {"max_ms": 1000}), Contract("restful")]
+    contracts = [
+        Contract("retry", {"max_retries": 3}),
+        Contract("kafka-event"),
+        Contract("rate-limit", {"limit": 1000, "window_s": 60}),
+        Contract("json-xml"),
+        Contract("latency-sla", {"max_ms": 1000}),
+        Contract("restful"),
+    ]
     rows = []
     per_path = len(METHODS) * len(ACTIONS)
     for number in range(operations):
         path = f"/service{number // per_path}/resource"
         method = METHODS[number % len(METHODS)]
         action = ACTIONS[(number // len(METHODS)) % len(ACTIONS)]
-        rows.append(Row(number + 1, number // 5 + 1, path, method, action,
-                        contracts[number % 2], contracts[2 + number % 4]))
+        rows.append(
+            Row(
+                number + 1,
+                number // 5 + 1,
+                path,
+                method,
+                action,
+                contracts[number % 2],
+                contracts[2 + number % 4],
+            )
+        )
     return Catalogue(rows=rows, source="bench", title="bench")
 
 
 # First frame ---------------------------------------------------------------------------------
 
+
 def first_frame(command: str, marker: str, env: dict[str, str], timeout: float = 30.0) -> float:
     name = f"bench-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-L", name]  # a server of its own: no race with other tmux users
     started = time.perf_counter()
-    subprocess.run([*tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "40",
-                    f"env -u COLUMNS -u LINES {' '.join(f'{k}={v}' for k, v in env.items())} {command}"],
-                   check=True)
+    subprocess.run(
+        [
+            *tmux,
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            f"env -u COLUMNS -u LINES {' '.join(f'{k}={v}' for k, v in env.items())} {command}",
+        ],
+        check=True,
+    )
     try:
         while time.perf_counter() - started < timeout:
-            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", name], capture_output=True,
-                                    text=True, check=False).stdout
+            screen = subprocess.run(
+                [*tmux, "capture-pane", "-p", "-t", name],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
             if marker in screen:
                 return time.perf_counter() - started
             time.sleep(0.005)
@@ -72,20 +103,29 @@ def bench_minimal_first_frame(runs: int) -> list[float]:
     """A one-widget Textual app in the same venv: the floor any Textual app stands on."""
     with tempfile.TemporaryDirectory() as home:
         script = Path(home) / "minimal.py"
-        script.write_text("from textual.app import App\nfrom textual.widgets import Static\n"
-                          "class Minimal(App):\n    def compose(self):\n"
-                          "        yield Static('minimal-first-frame')\nMinimal().run()\n")
-        return [first_frame(f"{sys.executable} {script}", "minimal-first-frame", {})
-                for _ in range(runs)]
+        script.write_text(
+            "from textual.app import App\nfrom textual.widgets import Static\n"
+            "class Minimal(App):\n    def compose(self):\n"
+            "        yield Static('minimal-first-frame')\nMinimal().run()\n"
+        )
+        return [
+            first_frame(f"{sys.executable} {script}", "minimal-first-frame", {})
+            for _ in range(runs)
+        ]
 
 
 def bench_first_frame(runs: int) -> list[float]:
     """apilog against a profile whose gateway does not answer: the frame must not wait for it."""
     times = []
     with tempfile.TemporaryDirectory() as home:
-        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config",
-               "APILOG_BASE_URL": "http://127.0.0.1:9", "APILOG_TOKEN_URL": "http://127.0.0.1:9/t",
-               "APILOG_CLIENT_ID": "bench", "APILOG_CLIENT_SECRET": "bench"}
+        env = {
+            "XDG_DATA_HOME": f"{home}/data",
+            "XDG_CONFIG_HOME": f"{home}/config",
+            "APILOG_BASE_URL": "http://127.0.0.1:9",
+            "APILOG_TOKEN_URL": "http://127.0.0.1:9/t",
+            "APILOG_CLIENT_ID": "bench",
+            "APILOG_CLIENT_SECRET": "bench",
+        }
         for _ in range(runs):
             times.append(first_frame(f"{APILOG} --lang en", "operations: 152 shown", env))
     return times
@@ -97,20 +137,21 @@ def bench_posting_first_frame(runs: int) -> list[float] | None:
     if not posting.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         # tree-sitter 0.26 segfaults under Textual's TextArea (as in apilog's own pin).
-        done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "posting",
-                               "tree-sitter<0.26"], check=False)
+        done = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "posting", "tree-sitter<0.26"], check=False
+        )
         if done.returncode != 0 or not posting.exists():
             return None
     times = []
     with tempfile.TemporaryDirectory() as home:
-        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config",
-               "HOME": home}
+        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config", "HOME": home}
         for _ in range(runs):
             times.append(first_frame(f"{posting} --collection {home}", "Send", env))
     return times
 
 
 # Filter latency ------------------------------------------------------------------------------
+
 
 async def until(pilot, condition, timeout: float = 120.0) -> float:
     """Seconds until ``condition()`` holds, checking every 2 ms while the app runs."""
@@ -140,9 +181,12 @@ async def bench_filter(operations: int) -> dict[str, float]:
         view = app.screen
         indexed = first_paint + await until(pilot, lambda: len(view.shown) == operations)
         linted = indexed + await until(pilot, lambda: view.findings_by_row)
-        result = {"catalogue build (model, not the console) s": built,
-                  "first paint s": first_paint, "rows on screen s": indexed,
-                  "lint findings beside rows s": linted}
+        result = {
+            "catalogue build (model, not the console) s": built,
+            "first paint s": first_paint,
+            "rows on screen s": indexed,
+            "lint findings beside rows s": linted,
+        }
         # As an operator types: each key's filter must land on screen before the next one.
         await pilot.press("slash")
         for text in ("service4321", "method:delete", "!kafka", "^put /service(1|2)0"):
@@ -153,11 +197,19 @@ async def bench_filter(operations: int) -> dict[str, float]:
                 before = view.current_filter
                 t0 = time.perf_counter()
                 await pilot.press(char)
-                await until(pilot, lambda before=before: view.current_filter is not before
-                            and view.table.row_count == len(view.shown)
-                            and view.shown is not None and _settled(view))
+                await until(
+                    pilot,
+                    lambda before=before: (
+                        view.current_filter is not before
+                        and view.table.row_count == len(view.shown)
+                        and view.shown is not None
+                        and _settled(view)
+                    ),
+                )
                 samples.append(time.perf_counter() - t0)
-            result[f"keystroke to filtered rows, {text!r}: median ms"] = statistics.median(samples) * 1000
+            result[f"keystroke to filtered rows, {text!r}: median ms"] = (
+                statistics.median(samples) * 1000
+            )
             result[f"keystroke to filtered rows, {text!r}: max ms"] = max(samples) * 1000
         await pilot.press("enter")
         t0 = time.perf_counter()
@@ -175,6 +227,7 @@ def _settled(view) -> bool:
 
 # Events view under load ----------------------------------------------------------------------
 
+
 async def bench_events(rate: int, seconds: float) -> dict[str, float]:
     from datetime import UTC, datetime
 
@@ -185,8 +238,12 @@ async def bench_events(rate: int, seconds: float) -> dict[str, float]:
 
     catalogue = big_catalogue(10)
     with tempfile.TemporaryDirectory() as home:
-        app = ApilogApp(catalogue, services=Services(profile=None, txlog_path=Path(home) / "tx.db"),
-                        lang="en", start_view="events")
+        app = ApilogApp(
+            catalogue,
+            services=Services(profile=None, txlog_path=Path(home) / "tx.db"),
+            lang="en",
+            start_view="events",
+        )
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             await app.workers.wait_for_complete()
@@ -211,11 +268,23 @@ async def bench_events(rate: int, seconds: float) -> dict[str, float]:
                 for _ in range(max(due, 0)):
                     n = sent
                     stamp = datetime.now(UTC)
-                    runtime.add_event(FeedEvent(
-                        topic="gateway.events.bench", partition=0, offset=n, timestamp=stamp,
-                        key=str(n), headers=(("ce_id", f"e{n}"),), raw_value=b"{}", mode="binary",
-                        data={"n": n}, id=f"e{n}", type="apilog.bench.add-record",
-                        subject=f"r{n}", time=stamp))
+                    runtime.add_event(
+                        FeedEvent(
+                            topic="gateway.events.bench",
+                            partition=0,
+                            offset=n,
+                            timestamp=stamp,
+                            key=str(n),
+                            headers=(("ce_id", f"e{n}"),),
+                            raw_value=b"{}",
+                            mode="binary",
+                            data={"n": n},
+                            id=f"e{n}",
+                            type="apilog.bench.add-record",
+                            subject=f"r{n}",
+                            time=stamp,
+                        )
+                    )
                     sent += 1
                 next_batch += 0.005
                 await asyncio.sleep(max(0.0, next_batch - time.perf_counter()))
@@ -223,12 +292,16 @@ async def bench_events(rate: int, seconds: float) -> dict[str, float]:
     starts = [t for t, _ in frames]
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     costs = [c for _, c in frames]
-    return {"events sent": sent, "achieved rate /s": sent / elapsed, "ticks": len(frames),
-            "tick interval median ms": statistics.median(gaps) * 1000,
-            "tick interval p95 ms": sorted(gaps)[int(len(gaps) * 0.95)] * 1000,
-            "tick interval max ms": max(gaps) * 1000,
-            "tick cost median ms": statistics.median(costs) * 1000,
-            "tick cost max ms": max(costs) * 1000}
+    return {
+        "events sent": sent,
+        "achieved rate /s": sent / elapsed,
+        "ticks": len(frames),
+        "tick interval median ms": statistics.median(gaps) * 1000,
+        "tick interval p95 ms": sorted(gaps)[int(len(gaps) * 0.95)] * 1000,
+        "tick interval max ms": max(gaps) * 1000,
+        "tick cost median ms": statistics.median(costs) * 1000,
+        "tick cost max ms": max(costs) * 1000,
+    }
 
 
 def main() -> None:
@@ -242,19 +315,25 @@ def main() -> None:
     os.chdir(ROOT)
     print(f"# apilog console benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
     if shutil.which("tmux"):
-        for name, runner in (("minimal Textual app", bench_minimal_first_frame),
-                             ("apilog", bench_first_frame)):
+        for name, runner in (
+            ("minimal Textual app", bench_minimal_first_frame),
+            ("apilog", bench_first_frame),
+        ):
             times = runner(args.runs)
-            print(f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
-                  f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
-                  f"max {max(times) * 1000:.0f} ms")
+            print(
+                f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
+                f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+                f"max {max(times) * 1000:.0f} ms"
+            )
         if args.posting:
             posting = bench_posting_first_frame(args.runs)
             if posting is None:
                 print("first frame, Posting: could not be installed")
             else:
-                print(f"first frame, Posting (same method): median "
-                      f"{statistics.median(posting) * 1000:.0f} ms, min {min(posting) * 1000:.0f} ms")
+                print(
+                    f"first frame, Posting (same method): median "
+                    f"{statistics.median(posting) * 1000:.0f} ms, min {min(posting) * 1000:.0f} ms"
+                )
     # Events first: the 100k catalogue leaves a large heap whose collection would stall them.
     for name, value in asyncio.run(bench_events(args.rate, args.seconds)).items():
         print(f"events at {args.rate}/s for {args.seconds:g} s: {name}: {value:.1f}")

@@ -32,7 +32,7 @@ def _utc_now() -> datetime:
 
 
 class ApilogApp(App[int]):
-    """``ApilogApp(catalogue, services=None)``: offline when ``services`` is None and no ``connect``.
+    """``ApilogApp(catalogue, services=None)``: offline without ``services`` and ``connect``.
 
     ``connect`` is called in a thread after the first frame and returns :class:`Services`
     (``apilog`` passes one that starts the sandbox). ``clock`` exists so snapshot tests can
@@ -46,10 +46,18 @@ class ApilogApp(App[int]):
 
     connection: reactive[ConnectionState] = reactive(ConnectionState, always_update=True)
 
-    def __init__(self, catalogue: Any, services: Services | None = None, *,
-                 connect: Callable[[], Services] | None = None, lang: str | None = None,
-                 readonly: bool = False, profile_name: str = "sandbox",
-                 clock: Callable[[], datetime] = _utc_now, start_view: str = "catalogue") -> None:
+    def __init__(
+        self,
+        catalogue: Any,
+        services: Services | None = None,
+        *,
+        connect: Callable[[], Services] | None = None,
+        lang: str | None = None,
+        readonly: bool = False,
+        profile_name: str = "sandbox",
+        clock: Callable[[], datetime] = _utc_now,
+        start_view: str = "catalogue",
+    ) -> None:
         super().__init__()
         self.catalogue = catalogue
         self.services = services
@@ -61,8 +69,9 @@ class ApilogApp(App[int]):
         self.history: list[str] = []
         self.current_view = start_view
         self.runtime = None  # screens.runtime.Runtime once connected
-        self.set_reactive(ApilogApp.connection, ConnectionState(profile=profile_name,
-                                                                 readonly=readonly))
+        self.set_reactive(
+            ApilogApp.connection, ConnectionState(profile=profile_name, readonly=readonly)
+        )
 
     # Views ------------------------------------------------------------------------------------
 
@@ -103,8 +112,10 @@ class ApilogApp(App[int]):
                 word = text.strip().lstrip(":")
                 # After the prompt has gone, so the toast lands on the view, not the prompt.
                 self.call_after_refresh(
-                    self.notify, f"{self.labels('unknown view')} {word!r}: :{' :'.join(VIEWS)}",
-                    severity="warning")
+                    self.notify,
+                    f"{self.labels('unknown view')} {word!r}: :{' :'.join(VIEWS)}",
+                    severity="warning",
+                )
             else:
                 self.jump(view)
 
@@ -113,19 +124,30 @@ class ApilogApp(App[int]):
     def action_keys(self) -> None:
         screen = self.screen
         keys = screen.keys() if hasattr(screen, "keys") else []
-        grammar = [(":", f"{self.labels('jump')} :{' :'.join(VIEWS)}"), ("/", self.labels("filter")),
-                   ("?", self.labels("keys")), ("esc", self.labels("back")),
-                   ("ctrl+p", self.labels("palette")), ("ctrl+q", self.labels("quit")),
-                   ("↑↓ j k", "pgup pgdn · home end g G"), ("tab", "→ ←")]
+        grammar = [
+            (":", f"{self.labels('jump')} :{' :'.join(VIEWS)}"),
+            ("/", self.labels("filter")),
+            ("?", self.labels("keys")),
+            ("esc", self.labels("back")),
+            ("ctrl+p", self.labels("palette")),
+            ("ctrl+q", self.labels("quit")),
+            ("↑↓ j k", "pgup pgdn · home end g G"),
+            ("tab", "→ ←"),
+        ]
         seen = {key for key, _ in grammar}
         rows = [(k, d) for k, d in keys if k not in seen] + grammar
-        self.push_screen(KeysHelp(f"{self.labels('keys')} · {self.labels(self.current_view)}", rows))
+        self.push_screen(
+            KeysHelp(f"{self.labels('keys')} · {self.labels(self.current_view)}", rows)
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for view in VIEWS:
-            yield SystemCommand(f":{view}", f"{self.labels('jump')}: {self.labels(view)}",
-                                lambda view=view: self.jump(view))
+            yield SystemCommand(
+                f":{view}",
+                f"{self.labels('jump')}: {self.labels(view)}",
+                lambda view=view: self.jump(view),
+            )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Read-only mode: actions that change state do not exist (not just disabled).
@@ -182,14 +204,21 @@ class ApilogApp(App[int]):
         self.exit(0)
 
     async def shutdown(self) -> None:
-        """Stop the feed, the caller and any sandbox this console started (workers are not awaited)."""
+        """Stop the feed, the caller and any sandbox this console started.
+
+        Textual cancels workers at exit without awaiting them, so this is done explicitly.
+        """
         if self.runtime is not None:
             runtime, self.runtime = self.runtime, None
             await runtime.stop()
 
 
-def run_console(profile: str | None = None, readonly: bool = False, lang: str | None = None,
-                catalogue: str | None = None) -> int:
+def run_console(
+    profile: str | None = None,
+    readonly: bool = False,
+    lang: str | None = None,
+    catalogue: str | None = None,
+) -> int:
     """``apilog`` with no subcommand: load the catalogue and profile, then open the console."""
     from console.catalogue import CatalogueError, load_catalogue
     from console.config import ConfigError, resolve_profile
@@ -204,8 +233,13 @@ def run_console(profile: str | None = None, readonly: bool = False, lang: str | 
     if lang is not None and lang not in ("en", "vi"):
         print(f"apilog: --lang {lang!r}: use en or vi", file=sys.stderr)
         return 2
-    app = ApilogApp(cat, connect=lambda: connect_profile(chosen, catalogue), lang=lang,
-                    readonly=readonly or chosen.readonly, profile_name=chosen.name)
+    app = ApilogApp(
+        cat,
+        connect=lambda: connect_profile(chosen, catalogue),
+        lang=lang,
+        readonly=readonly or chosen.readonly,
+        profile_name=chosen.name,
+    )
     result = app.run()
     if app.runtime is not None:  # the app died without quitting: still stop the children
         import asyncio

@@ -61,8 +61,9 @@ class View(Screen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.app.labels(self.VIEW))
         yield from self.compose_body()
-        yield FilterBar(placeholder=self.filter_hint(), id="filter", compact=True,
-                        select_on_focus=False)
+        yield FilterBar(
+            placeholder=self.filter_hint(), id="filter", compact=True, select_on_focus=False
+        )
         yield Footer()
 
     def compose_body(self) -> ComposeResult:

@@ -39,11 +39,13 @@ def example_body(action: str, fmt: str) -> str:
 
 def is_example(text: str) -> bool:
     """Still one of the examples (so switching action or format may replace it)."""
-    return text.strip() in {example_body(a, f).strip() for a in EXAMPLE_FIELDS for f in ("json", "xml")}
+    return text.strip() in {
+        example_body(a, f).strip() for a in EXAMPLE_FIELDS for f in ("json", "xml")
+    }
 
 
 def parse_headers(text: str) -> dict[str, str]:
-    """``"X-A: 1; X-B: two"`` → ``{"X-A": "1", "X-B": "two"}``; pieces without a colon are ignored."""
+    """``"X-A: 1; X-B: two"`` → ``{"X-A": "1", "X-B": "two"}``; colon-less pieces are dropped."""
     headers: dict[str, str] = {}
     for piece in text.split(";"):
         name, sep, value = piece.partition(":")
@@ -85,25 +87,44 @@ class CallView(View):
         label = self.app.labels
         paths = [(p, p) for p in self._paths()]
         with Horizontal(classes="form-row"):
-            yield Select(paths, id="call-path", compact=True, allow_blank=False,
-                         value=paths[0][1] if paths else Select.NULL)
+            yield Select(
+                paths,
+                id="call-path",
+                compact=True,
+                allow_blank=False,
+                value=paths[0][1] if paths else Select.NULL,
+            )
             yield Select([], id="call-method", compact=True, prompt=label("method"))
             yield Select([], id="call-action", compact=True, prompt=label("action"))
         with Horizontal(classes="form-row"):
             yield Label(label("version"))
             yield Select([], id="call-version", compact=True, prompt="–")
             yield Label(f" {label('format')}")
-            yield Select([("json", "json"), ("xml", "xml")], id="call-format", compact=True,
-                         allow_blank=False, value="json")
+            yield Select(
+                [("json", "json"), ("xml", "xml")],
+                id="call-format",
+                compact=True,
+                allow_blank=False,
+                value="json",
+            )
             yield Label(f" {label('record id')}")
             yield Input(id="call-id", compact=True, placeholder="id")
         with Horizontal(classes="form-row"):
             yield Label(label("headers"))
-            yield Input(id="call-headers", compact=True,
-                        placeholder="X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true")
+            yield Input(
+                id="call-headers",
+                compact=True,
+                placeholder="X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true",
+            )
         with Horizontal(id="call-split"):
-            yield TextArea(example_body("add-record", "json"), language="json", id="call-body",
-                           soft_wrap=True, show_line_numbers=False, tab_behavior="indent")
+            yield TextArea(
+                example_body("add-record", "json"),
+                language="json",
+                id="call-body",
+                soft_wrap=True,
+                show_line_numbers=False,
+                tab_behavior="indent",
+            )
             with VerticalScroll(id="call-response-box"):
                 yield Static(Text(label("nothing yet"), style="dim"), id="call-response")
 
@@ -127,8 +148,14 @@ class CallView(View):
 
     # Form ----------------------------------------------------------------------------------
 
-    def prefill(self, operation: Any, *, record_id: str | None = None,
-                headers: dict[str, str] | None = None, body: str | None = None) -> None:
+    def prefill(
+        self,
+        operation: Any,
+        *,
+        record_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> None:
         """Fill the form for ``operation`` (from the catalogue's enter or a re-run)."""
         self._pending = (operation, record_id, headers, body)
         if self.is_mounted:
@@ -147,7 +174,8 @@ class CallView(View):
             self._refresh_methods(operation.method, operation.action)
         self.query_one("#call-id", Input).value = record_id or ""
         self.query_one("#call-headers", Input).value = "; ".join(
-            f"{k}: {v}" for k, v in (headers or {}).items())
+            f"{k}: {v}" for k, v in (headers or {}).items()
+        )
         if body is not None:
             self.query_one("#call-body", TextArea).text = body
 
@@ -160,7 +188,9 @@ class CallView(View):
         method_select = self.query_one("#call-method", Select)
         with self.prevent(Select.Changed):
             method_select.set_options([(m, m) for m in methods])
-            method_select.value = method if method in methods else (methods[0] if methods else Select.NULL)
+            method_select.value = (
+                method if method in methods else (methods[0] if methods else Select.NULL)
+            )
             self._set_by_form["method"] = method_select.value
             self._refresh_actions(action)
 
@@ -174,7 +204,9 @@ class CallView(View):
         actions = [op.action for op in ops]
         with self.prevent(Select.Changed):
             action_select.set_options([(self.app.labels.term(op.action), op.action) for op in ops])
-            action_select.value = action if action in actions else (actions[0] if actions else Select.NULL)
+            action_select.value = (
+                action if action in actions else (actions[0] if actions else Select.NULL)
+            )
             self._set_by_form["action"] = action_select.value
             self._refresh_versions()
 
@@ -256,10 +288,16 @@ class CallView(View):
                 body = text
         if op.method in ("GET", "DELETE") and not isinstance(body, dict):
             body = None
-        return CallRequest(path=op.path, method=op.method, action=op.action,
-                           version=version,
-                           fmt=str(fmt), record_id=self.query_one("#call-id", Input).value or None,
-                           body=body, headers=parse_headers(self.query_one("#call-headers", Input).value))
+        return CallRequest(
+            path=op.path,
+            method=op.method,
+            action=op.action,
+            version=version,
+            fmt=str(fmt),
+            record_id=self.query_one("#call-id", Input).value or None,
+            body=body,
+            headers=parse_headers(self.query_one("#call-headers", Input).value),
+        )
 
     # Sending -------------------------------------------------------------------------------
 
@@ -279,8 +317,10 @@ class CallView(View):
 
             label = self.app.labels
             question = f"{label('send')} {op.label()}?\n⚠ {label('deletes data')}"
-            self.app.push_screen(Confirm(question, self.app.labels("yes")[:1] or "y"),
-                                 lambda yes: self._send(self.build_request()) if yes else None)
+            self.app.push_screen(
+                Confirm(question, self.app.labels("yes")[:1] or "y"),
+                lambda yes: self._send(self.build_request()) if yes else None,
+            )
             return
         self._send(self.build_request())
 
@@ -288,12 +328,14 @@ class CallView(View):
     async def _send(self, request: Any) -> None:
         self.sending = True
         self.query_one("#call-response", Static).update(
-            Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow"))
+            Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow")
+        )
         try:
             self.result = await self.app.runtime.caller.call(request)
         except Exception as exc:
-            self.query_one("#call-response", Static).update(Text(f"{type(exc).__name__}: {exc}",
-                                                                 style="bold red"))
+            self.query_one("#call-response", Static).update(
+                Text(f"{type(exc).__name__}: {exc}", style="bold red")
+            )
             return
         finally:
             self.sending = False
@@ -304,7 +346,8 @@ class CallView(View):
             return
         self.event_seen = self._find_event()
         self.query_one("#call-response", Static).update(
-            render_result(self.result, self.app.labels, event_seen=self.event_seen))
+            render_result(self.result, self.app.labels, event_seen=self.event_seen)
+        )
 
     def _find_event(self) -> Any:
         runtime = self.app.runtime
@@ -331,4 +374,3 @@ class CallView(View):
 
     def focus_main(self) -> None:
         self.query_one("#call-body", TextArea).focus()
-

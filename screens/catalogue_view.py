@@ -32,8 +32,13 @@ BADGES: dict[str, tuple[str, str]] = {
     "json-xml": ("XML", "bold"),
     "restful": ("REST", "dim"),
 }
-METHOD_STYLE = {"GET": "bold green", "POST": "bold yellow", "PUT": "bold blue",
-                "PATCH": "bold cyan", "DELETE": "bold red"}
+METHOD_STYLE = {
+    "GET": "bold green",
+    "POST": "bold yellow",
+    "PUT": "bold blue",
+    "PATCH": "bold cyan",
+    "DELETE": "bold red",
+}
 
 
 def badge_text(slug: str, params: dict) -> str:
@@ -103,7 +108,12 @@ class CatalogueView(View):
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="catalogue-summary")
-        yield LineTable(self._columns(), empty=self.app.labels("nothing yet"), select_label=self.app.labels("open call"), id="catalogue-table")
+        yield LineTable(
+            self._columns(),
+            empty=self.app.labels("nothing yet"),
+            select_label=self.app.labels("open call"),
+            id="catalogue-table",
+        )
         yield Static(id="catalogue-detail")
 
     def on_mount(self) -> None:
@@ -123,11 +133,24 @@ class CatalogueView(View):
     def _columns(self) -> list[Column]:
         label = self.app.labels
         if self.mode == "rows":
-            return [Column("#", 5), Column(label("page")[:3], 4), Column(label("method"), 7),
-                    Column(label("path"), 25), Column(label("action"), 16), Column("⚠", 3),
-                    Column(label("result"), 22), Column(label("policy"), 0)]
-        return [Column(label("method"), 7), Column(label("path"), 25), Column(label("action"), 16),
-                Column("⚠", 3), Column(label("source"), 10), Column(label("contracts"), 0)]
+            return [
+                Column("#", 5),
+                Column(label("page")[:3], 4),
+                Column(label("method"), 7),
+                Column(label("path"), 25),
+                Column(label("action"), 16),
+                Column("⚠", 3),
+                Column(label("result"), 22),
+                Column(label("policy"), 0),
+            ]
+        return [
+            Column(label("method"), 7),
+            Column(label("path"), 25),
+            Column(label("action"), 16),
+            Column("⚠", 3),
+            Column(label("source"), 10),
+            Column(label("contracts"), 0),
+        ]
 
     @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
     def build_index(self) -> None:
@@ -141,14 +164,16 @@ class CatalogueView(View):
         columns: dict[str, list[str]] = {"method": [], "action": [], "path": [], "contract": []}
         hidden = 0
         rows_mode = self.mode == "rows"
-        for item in (catalogue.rows if rows_mode else catalogue.operations):
+        for item in catalogue.rows if rows_mode else catalogue.operations:
             if readonly and (is_mutating_row(item) if rows_mode else is_mutating(item)):
                 hidden += 1
                 continue
             contracts = (item.result, item.policy) if rows_mode else item.contracts
             slugs = " ".join(c.slug for c in contracts)
-            text = (f"{item.method} {item.path} {item.action} {words.term(item.action)} {slugs} "
-                    + " ".join(words.contract(c) for c in contracts))
+            text = (
+                f"{item.method} {item.path} {item.action} {words.term(item.action)} {slugs} "
+                + " ".join(words.contract(c) for c in contracts)
+            )
             if rows_mode:
                 text = f"{item.row} {item.page} {text} {item.description}"
             entries.append(item)
@@ -158,11 +183,17 @@ class CatalogueView(View):
             columns["path"].append(item.path.lower())
             columns["contract"].append(slugs)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._index_ready, entries, SearchIndex(haystacks), columns,
-                                      hidden)
+            self.app.call_from_thread(
+                self._index_ready, entries, SearchIndex(haystacks), columns, hidden
+            )
 
-    def _index_ready(self, entries: list[object], haystacks: SearchIndex,
-                     columns: dict[str, list[str]], hidden: int) -> None:
+    def _index_ready(
+        self,
+        entries: list[object],
+        haystacks: SearchIndex,
+        columns: dict[str, list[str]],
+        hidden: int,
+    ) -> None:
         self.entries, self.haystacks, self.columns = entries, haystacks, columns
         self.hidden_mutating = hidden
         self.apply_filter(self.current_filter)
@@ -194,13 +225,16 @@ class CatalogueView(View):
     def _show_summary(self) -> None:
         label = self.app.labels
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{label(self.mode)}: {len(self.shown)} {label('shown')} "
-                    f"{label('of')} {len(self.entries)}")
+        text.append(
+            f"{label(self.mode)}: {len(self.shown)} {label('shown')} "
+            f"{label('of')} {len(self.entries)}"
+        )
         if self.current_filter.text:
             text.append(f"  /{self.current_filter.text}", style="bold")
         if self.hidden_mutating:
-            text.append(f"  {self.hidden_mutating} {label('hidden in read-only mode')}",
-                        style="yellow")
+            text.append(
+                f"  {self.hidden_mutating} {label('hidden in read-only mode')}", style="yellow"
+            )
         self.query_one("#catalogue-summary", Static).update(text)
 
     # Painting ------------------------------------------------------------------------------
@@ -210,21 +244,34 @@ class CatalogueView(View):
         labels = self.app.labels
         if self.mode == "rows":
             findings = serious(self.findings_by_row.get(item.row, []))
-            return [str(item.row), str(item.page or ""), [(item.method, METHOD_STYLE.get(item.method, ""))],
-                    item.path, labels.term(item.action), [("⚠", "bold yellow")] if findings else "",
-                    item.result.label(labels.lang), item.policy.label(labels.lang)]
+            return [
+                str(item.row),
+                str(item.page or ""),
+                [(item.method, METHOD_STYLE.get(item.method, ""))],
+                item.path,
+                labels.term(item.action),
+                [("⚠", "bold yellow")] if findings else "",
+                item.result.label(labels.lang),
+                item.policy.label(labels.lang),
+            ]
         findings = serious(self.findings_by_op.get(item.key, []))
         source = f"r{item.rows[0]}" + (f"+{len(item.rows) - 1}" if len(item.rows) > 1 else "")
         if item.pages:
             source += f" p{item.pages[0]}"
         badges = []
         for contract in item.contracts:
-            badges.append((badge_text(contract.slug, contract.params),
-                           BADGES.get(contract.slug, ("", ""))[1]))
+            badges.append(
+                (badge_text(contract.slug, contract.params), BADGES.get(contract.slug, ("", ""))[1])
+            )
             badges.append((" ", ""))
-        return [[(item.method, METHOD_STYLE.get(item.method, ""))], item.path,
-                labels.term(item.action),
-                [(f"⚠{findings}", "bold yellow")] if findings else "", source, badges]
+        return [
+            [(item.method, METHOD_STYLE.get(item.method, ""))],
+            item.path,
+            labels.term(item.action),
+            [(f"⚠{findings}", "bold yellow")] if findings else "",
+            source,
+            badges,
+        ]
 
     def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
         self._show_detail(event.index)
@@ -239,9 +286,13 @@ class CatalogueView(View):
         text = Text(no_wrap=False)
         if self.mode == "rows":
             text.append(f"{item.method} {item.path}?action={item.action}", style="bold")
-            text.append(f"  {labels('row')} {item.row}, {labels('page')} {item.page}\n", style="dim")
-            text.append(f"{labels('result')}: {item.result.label(labels.lang)} · "
-                        f"{labels('policy')}: {item.policy.label(labels.lang)}\n")
+            text.append(
+                f"  {labels('row')} {item.row}, {labels('page')} {item.page}\n", style="dim"
+            )
+            text.append(
+                f"{labels('result')}: {item.result.label(labels.lang)} · "
+                f"{labels('policy')}: {item.policy.label(labels.lang)}\n"
+            )
             findings = self.findings_by_row.get(item.row, [])
         else:
             text.append(item.label(), style="bold")
@@ -313,8 +364,11 @@ def lint_findings(catalogue) -> tuple[dict[int, list[str]], dict[tuple, list[str
     for finding in lint(catalogue):
         if finding.row is not None:
             by_row.setdefault(finding.row, []).append(
-                (SEVERITY_ORDER.get(finding.severity, 3),
-                 f"{finding.severity} {finding.rule}: {finding.message}"))
+                (
+                    SEVERITY_ORDER.get(finding.severity, 3),
+                    f"{finding.severity} {finding.rule}: {finding.message}",
+                )
+            )
     rows = {row: [text for _, text in sorted(found)] for row, found in by_row.items()}
     ops: dict[tuple, list[str]] = {}
     for op in catalogue.operations:

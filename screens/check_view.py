@@ -22,14 +22,27 @@ from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
 GLYPHS: dict[str, tuple[str, str]] = {
-    "passed": ("✓", "bold green"), "failed": ("✗", "bold red"),
-    "not-applicable": ("–", "dim"), "catalogue-defect": ("!", "bold yellow"),
-    "skipped": ("·", "dim"), "planned": ("○", "dim"),
+    "passed": ("✓", "bold green"),
+    "failed": ("✗", "bold red"),
+    "not-applicable": ("–", "dim"),
+    "catalogue-defect": ("!", "bold yellow"),
+    "skipped": ("·", "dim"),
+    "planned": ("○", "dim"),
 }
-SHORT: dict[str, str] = {"oauth2": "AUTH", "transaction-log": "TXL", "rollback-on-error": "RB",
-                         "kafka-event": "EV", "latency-sla": "SLA", "full-log": "LOG",
-                         "retry": "RT", "rate-limit": "RL", "api-gateway": "GW",
-                         "versioning": "VER", "json-xml": "XML", "restful": "REST"}
+SHORT: dict[str, str] = {
+    "oauth2": "AUTH",
+    "transaction-log": "TXL",
+    "rollback-on-error": "RB",
+    "kafka-event": "EV",
+    "latency-sla": "SLA",
+    "full-log": "LOG",
+    "retry": "RT",
+    "rate-limit": "RL",
+    "api-gateway": "GW",
+    "versioning": "VER",
+    "json-xml": "XML",
+    "restful": "REST",
+}
 
 
 class CheckView(View):
@@ -48,7 +61,7 @@ class CheckView(View):
         super().__init__()
         self.operations: list[Any] = []
         self.shown: list[Any] = []
-        self.cells: dict[tuple, Any] = {}      # (path, method, action, slug) → Verdict | "planned"
+        self.cells: dict[tuple, Any] = {}  # (path, method, action, slug) → Verdict | "planned"
         self.running = False
         self.done = 0
         self.total = 0
@@ -59,8 +72,15 @@ class CheckView(View):
         yield Static(id="check-summary")
         yield ProgressBar(total=1, show_eta=False, id="check-progress")
         columns = [Column(self.app.labels("operations"), 22)]
-        columns += [Column(SHORT[slug], 5 if len(SHORT[slug]) > 3 else 4) for slug in CONTRACT_SLUGS]
-        yield LineTable(columns, empty=self.app.labels("nothing yet"), select_label=self.app.labels("detail"), id="check-table")
+        columns += [
+            Column(SHORT[slug], 5 if len(SHORT[slug]) > 3 else 4) for slug in CONTRACT_SLUGS
+        ]
+        yield LineTable(
+            columns,
+            empty=self.app.labels("nothing yet"),
+            select_label=self.app.labels("detail"),
+            id="check-table",
+        )
         with VerticalScroll(id="check-detail"):
             yield Static(id="check-detail-body")
 
@@ -90,13 +110,19 @@ class CheckView(View):
 
     def apply_filter(self, flt: Filter) -> None:
         def fields(op: Any) -> dict[str, str]:
-            verdicts = " ".join(v.verdict for k, v in self.cells.items()
-                                if k[:3] == op.key and not isinstance(v, str))
-            return {"method": op.method.lower(), "action": op.action, "path": op.path.lower(),
-                    "verdict": verdicts}
+            verdicts = " ".join(
+                v.verdict
+                for k, v in self.cells.items()
+                if k[:3] == op.key and not isinstance(v, str)
+            )
+            return {
+                "method": op.method.lower(),
+                "action": op.action,
+                "path": op.path.lower(),
+                "verdict": verdicts,
+            }
 
-        self.shown = [op for op in self.operations
-                        if flt.matches(op.label().lower(), fields(op))]
+        self.shown = [op for op in self.operations if flt.matches(op.label().lower(), fields(op))]
         self.table.set_rows(len(self.shown), self._row_at, keep_cursor=True)
         self._show_summary()
 
@@ -112,8 +138,10 @@ class CheckView(View):
             glyph, style = GLYPHS[word]
             text.append(f"{glyph} {self.app.labels(word)} {counts[word]}  ", style=style)
         if not self.running and self.done == 0:
-            text.append(f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check",
-                        style="dim")
+            text.append(
+                f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check",
+                style="dim",
+            )
         self.query_one("#check-summary", Static).update(text)
         bar = self.query_one(ProgressBar)
         bar.update(total=max(self.total, 1), progress=sum(counts.values()))
@@ -159,9 +187,14 @@ class CheckView(View):
 
         try:
             # The operations on screen: `/` narrows a run to what the operator is looking at.
-            runner = Runner(runtime.services.profile, self.app.catalogue, caller=runtime.caller,
-                            feed=runtime.feed, on_progress=progress,
-                            operations=[op.key for op in self.shown])
+            runner = Runner(
+                runtime.services.profile,
+                self.app.catalogue,
+                caller=runtime.caller,
+                feed=runtime.feed,
+                on_progress=progress,
+                operations=[op.key for op in self.shown],
+            )
             self.total = runner.total
             await runner.run()
         except Exception as exc:

@@ -28,13 +28,19 @@ TICK_S = 0.1
 
 def event_haystack(event: Any) -> str:
     data = event.data if isinstance(event.data, str) else json.dumps(event.data, default=str)
-    return (f"{event.topic} {event.type} {event.subject} {event.id} {event.key} "
-            f"{event.transaction_id} {data}").lower()
+    return (
+        f"{event.topic} {event.type} {event.subject} {event.id} {event.key} "
+        f"{event.transaction_id} {data}"
+    ).lower()
 
 
 def event_fields(event: Any) -> dict[str, str]:
-    return {"type": (event.type or "").lower(), "topic": event.topic.lower(),
-            "subject": (event.subject or "").lower(), "tx": (event.transaction_id or "").lower()}
+    return {
+        "type": (event.type or "").lower(),
+        "topic": event.topic.lower(),
+        "subject": (event.subject or "").lower(),
+        "tx": (event.transaction_id or "").lower(),
+    }
 
 
 class EventsView(View):
@@ -51,10 +57,10 @@ class EventsView(View):
     def __init__(self) -> None:
         super().__init__()
         self.paused = False
-        self.snapshot: list[Any] = []   # oldest first, as the runtime keeps them
-        self.shown: list[Any] = []    # newest first, after the filter
-        self.seen = 0                   # runtime.events_received at the last snapshot
-        self.frames = 0                 # repaints caused by arrivals (the benchmark reads it)
+        self.snapshot: list[Any] = []  # oldest first, as the runtime keeps them
+        self.shown: list[Any] = []  # newest first, after the filter
+        self.seen = 0  # runtime.events_received at the last snapshot
+        self.frames = 0  # repaints caused by arrivals (the benchmark reads it)
         self._haystacks: dict[int, str] = {}
         self._target: str | None = None
         self._updates = 0
@@ -62,9 +68,18 @@ class EventsView(View):
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
         yield Static(id="events-summary")
-        yield LineTable([Column(label("time"), 13), Column("topic", 16), Column("type", 28),
-                         Column("subject", 12), Column("tx", 0)],
-                        empty=label("nothing yet"), select_label=label("detail"), id="events-table")
+        yield LineTable(
+            [
+                Column(label("time"), 13),
+                Column("topic", 16),
+                Column("type", 28),
+                Column("subject", 12),
+                Column("tx", 0),
+            ],
+            empty=label("nothing yet"),
+            select_label=label("detail"),
+            id="events-table",
+        )
         with VerticalScroll(id="events-detail"):
             yield Static(id="events-detail-body")
 
@@ -117,8 +132,9 @@ class EventsView(View):
         if flt.is_empty and not flt.invert:
             self.shown = newest_first
         else:
-            self.shown = [e for e in newest_first
-                            if flt.matches(self._haystack(e), event_fields(e))]
+            self.shown = [
+                e for e in newest_first if flt.matches(self._haystack(e), event_fields(e))
+            ]
             live = {id(e) for e in self.snapshot}
             if len(self._haystacks) > 2 * len(live) + 1000:
                 self._haystacks = {k: v for k, v in self._haystacks.items() if k in live}
@@ -142,7 +158,9 @@ class EventsView(View):
             text.append(f"{len(self.shown)} {label('shown')} {label('of')} {len(self.snapshot)}")
             if self.paused:
                 waiting = runtime.events_received - self.seen
-                text.append(f"  ⏸ {label('pause')} · {waiting} {label('waiting')}", style="bold yellow")
+                text.append(
+                    f"  ⏸ {label('pause')} · {waiting} {label('waiting')}", style="bold yellow"
+                )
             else:
                 text.append("  ▶ live", style="green")
             status = runtime.feed_status
@@ -161,7 +179,13 @@ class EventsView(View):
         topic = event.topic.removeprefix("gateway.events.")
         kind = event.type or f"raw ({event.mode})"
         linked = [("→ " + event.transaction_id, "cyan")] if event.transaction_id else ""
-        return [when, topic, [(kind, "bold" if event.type else "dim italic")], event.subject or "", linked]
+        return [
+            when,
+            topic,
+            [(kind, "bold" if event.type else "dim italic")],
+            event.subject or "",
+            linked,
+        ]
 
     # Actions -------------------------------------------------------------------------------
 
@@ -187,12 +211,18 @@ class EventsView(View):
             self._show_detail(self.shown[event.index])
 
     def _show_detail(self, event: Any) -> None:
-        parts: list[Any] = [Text(f"{event.type or 'raw'}  {event.id or ''}", style="bold"),
-                            Text(f"{event.topic}[{event.partition}]@{event.offset}  key={event.key}  "
-                                 f"mode={event.mode}", style="dim")]
+        parts: list[Any] = [
+            Text(f"{event.type or 'raw'}  {event.id or ''}", style="bold"),
+            Text(
+                f"{event.topic}[{event.partition}]@{event.offset}  key={event.key}  "
+                f"mode={event.mode}",
+                style="dim",
+            ),
+        ]
         if event.transaction_id:
-            parts.append(Text.assemble(("tx ", "dim"), (event.transaction_id, "bold cyan"),
-                                       ("  t", "dim")))
+            parts.append(
+                Text.assemble(("tx ", "dim"), (event.transaction_id, "bold cyan"), ("  t", "dim"))
+            )
         if event.note:
             parts.append(Text(event.note, style="yellow"))
         parts.append(Text("── headers ──", style="dim"))
@@ -200,10 +230,18 @@ class EventsView(View):
             parts.append(Text.assemble((f"{name}: ", "bold"), value))
         parts.append(Text("── data ──", style="dim"))
         if isinstance(event.data, (dict, list)):
-            parts.append(Syntax(json.dumps(event.data, indent=2, ensure_ascii=False, default=str),
-                                "json", word_wrap=True, background_color="default"))
+            parts.append(
+                Syntax(
+                    json.dumps(event.data, indent=2, ensure_ascii=False, default=str),
+                    "json",
+                    word_wrap=True,
+                    background_color="default",
+                )
+            )
         else:
-            parts.append(Text(str(event.data if event.data is not None else event.raw_value[:2000])))
+            parts.append(
+                Text(str(event.data if event.data is not None else event.raw_value[:2000]))
+            )
         self.query_one("#events-detail-body", Static).update(Group(*parts))
 
     def action_open_tx(self) -> None:

@@ -93,7 +93,9 @@ class SearchIndex:
         return found
 
 
-def select(flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence[str]]) -> list[int]:
+def select(
+    flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence[str]]
+) -> list[int]:
     """Indices of the rows that pass ``flt``, in order.
 
     ``haystacks[i]`` is row i's lower-cased text and ``columns[name][i]`` its field ``name``.
@@ -101,8 +103,12 @@ def select(flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence
     the difference between a keystroke that lags and one that does not.
     """
     indices: Sequence[int] = range(len(haystacks))
-    if (flt.literal is not None and "\n" not in flt.literal and isinstance(haystacks, SearchIndex)
-            and not flt.fields):
+    if (
+        flt.literal is not None
+        and "\n" not in flt.literal
+        and isinstance(haystacks, SearchIndex)
+        and not flt.fields
+    ):
         indices = haystacks.find_all(flt.literal)
         return _inverted(indices, len(haystacks)) if flt.invert else indices
     for name, value in flt.fields:

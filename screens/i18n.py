@@ -128,7 +128,7 @@ def default_language() -> str:
 
 
 class Labels:
-    """``labels("send")`` → the label in the chosen language; unknown ids are returned as given."""
+    """``labels("send")`` → the label in the chosen language; unknown ids come back as given."""
 
     def __init__(self, lang: str = "en") -> None:
         if lang not in LANGUAGES:

@@ -26,31 +26,34 @@ class ActionSpec:
     priority: bool = False
 
 
-ACTIONS: dict[str, ActionSpec] = {spec.id: spec for spec in (
-    # The shell: every view.
-    # Priority: handled the moment they arrive, so the keys typed right after them in one burst
-    # already find the prompt focused (the app drops them while someone is typing text).
-    ActionSpec("jump", "app.jump", "jump", priority=True),
-    ActionSpec("keys", "app.keys", "keys", priority=True),
-    ActionSpec("back", "app.back", "back", show=False),
-    ActionSpec("filter", "app.filter", "filter", priority=True),
-    ActionSpec("palette", "app.command_palette", "palette", show=False),
-    ActionSpec("quit", "app.quit", "quit", show=False),
-    # Catalogue.
-    ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
-    # Call.
-    ActionSpec("send", "send", "send", mutates=False),
-    ActionSpec("copy-curl", "copy_curl", "copy curl"),
-    ActionSpec("open-event", "open_event", "open event"),
-    # Events.
-    ActionSpec("pause", "pause", "pause"),
-    ActionSpec("open-tx", "open_tx", "open tx"),
-    # Transactions.
-    ActionSpec("rerun", "rerun", "rerun", mutates=True),
-    ActionSpec("export", "export", "export"),
-    # Check: the probes write to the gateway, so read-only mode has no way to start them.
-    ActionSpec("run-check", "run_check", "run checks", mutates=True),
-)}
+ACTIONS: dict[str, ActionSpec] = {
+    spec.id: spec
+    for spec in (
+        # The shell: every view.
+        # Priority: handled the moment they arrive, so the keys typed right after them in one burst
+        # already find the prompt focused (the app drops them while someone is typing text).
+        ActionSpec("jump", "app.jump", "jump", priority=True),
+        ActionSpec("keys", "app.keys", "keys", priority=True),
+        ActionSpec("back", "app.back", "back", show=False),
+        ActionSpec("filter", "app.filter", "filter", priority=True),
+        ActionSpec("palette", "app.command_palette", "palette", show=False),
+        ActionSpec("quit", "app.quit", "quit", show=False),
+        # Catalogue.
+        ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
+        # Call.
+        ActionSpec("send", "send", "send", mutates=False),
+        ActionSpec("copy-curl", "copy_curl", "copy curl"),
+        ActionSpec("open-event", "open_event", "open event"),
+        # Events.
+        ActionSpec("pause", "pause", "pause"),
+        ActionSpec("open-tx", "open_tx", "open tx"),
+        # Transactions.
+        ActionSpec("rerun", "rerun", "rerun", mutates=True),
+        ActionSpec("export", "export", "export"),
+        # Check: the probes write to the gateway, so read-only mode has no way to start them.
+        ActionSpec("run-check", "run_check", "run checks", mutates=True),
+    )
+}
 
 #: Default keys per action id. Enter (the tables' own "open") and the arrows only ever navigate.
 DEFAULT_KEYS: dict[str, str] = {
@@ -78,8 +81,17 @@ def bindings(*ids: str, labels=None) -> list[Binding]:
     for action_id in ids:
         spec = ACTIONS[action_id]
         label = labels(spec.label) if labels else spec.label
-        result.append(Binding(DEFAULT_KEYS[action_id], spec.action, label, show=spec.show,
-                              id=action_id, priority=spec.priority, tooltip=label))
+        result.append(
+            Binding(
+                DEFAULT_KEYS[action_id],
+                spec.action,
+                label,
+                show=spec.show,
+                id=action_id,
+                priority=spec.priority,
+                tooltip=label,
+            )
+        )
     return result
 
 
@@ -98,5 +110,9 @@ def translate_bindings(node, labels) -> None:
 
     table = node._bindings.key_to_bindings
     for key, key_bindings in table.items():
-        table[key] = [replace(b, description=labels(b.description),
-                              tooltip=labels(b.tooltip or b.description)) for b in key_bindings]
+        table[key] = [
+            replace(
+                b, description=labels(b.description), tooltip=labels(b.tooltip or b.description)
+            )
+            for b in key_bindings
+        ]

@@ -46,8 +46,12 @@ class OverviewView(View):
     def on_mount(self) -> None:
         super().on_mount()
         label = self.app.labels
-        for widget_id, title in (("state", "status"), ("traffic", "calls/min"),
-                                 ("outcomes", "outcomes"), ("recent", "recent rollbacks and retries")):
+        for widget_id, title in (
+            ("state", "status"),
+            ("traffic", "calls/min"),
+            ("outcomes", "outcomes"),
+            ("recent", "recent rollbacks and retries"),
+        ):
             self.query_one(f"#overview-{widget_id}").border_title = label(title)
         self.watch(self.app, "connection", self._show_state, init=True)
         self._show_figures()
@@ -72,8 +76,9 @@ class OverviewView(View):
         stats = txlog.stats(since=(self.app.clock() - WINDOW).timestamp())
         recent = txlog.query(outcome=["rolled_back", "retries_exhausted"], limit=5)
         retried = [tx for tx in txlog.query(limit=200) if tx.attempt_count > 1][:5]
-        merged = sorted({tx.id: tx for tx in recent + retried}.values(), key=lambda t: t.id,
-                        reverse=True)[:8]
+        merged = sorted(
+            {tx.id: tx for tx in recent + retried}.values(), key=lambda t: t.id, reverse=True
+        )[:8]
         self.app.call_from_thread(self._loaded, stats, merged)
 
     def _loaded(self, stats: dict[str, Any], recent: list[Any]) -> None:
@@ -85,12 +90,21 @@ class OverviewView(View):
         table = Table.grid(padding=(0, 1))
         table.add_column(style="dim")
         table.add_column()
-        table.add_row(label("profile"), state.profile + (f" [{label('read-only')}]" if state.readonly else ""))
-        table.add_row(label("gateway"), _state_text(label(state.gateway), state.gateway, state.gateway_error))
-        token = (f"{label('expires in')} {expires_in(state.token_expires_at, self.app.clock())}"
-                 if state.token_expires_at else (state.token_error or label("no token")))
+        table.add_row(
+            label("profile"), state.profile + (f" [{label('read-only')}]" if state.readonly else "")
+        )
+        table.add_row(
+            label("gateway"), _state_text(label(state.gateway), state.gateway, state.gateway_error)
+        )
+        token = (
+            f"{label('expires in')} {expires_in(state.token_expires_at, self.app.clock())}"
+            if state.token_expires_at
+            else (state.token_error or label("no token"))
+        )
         table.add_row(label("token"), token)
-        table.add_row(label("kafka"), _state_text(label(state.kafka), state.kafka, state.kafka_error))
+        table.add_row(
+            label("kafka"), _state_text(label(state.kafka), state.kafka, state.kafka_error)
+        )
         runtime = self.app.runtime
         if runtime is not None and runtime.base_url:
             table.add_row("url", runtime.base_url)
@@ -102,8 +116,13 @@ class OverviewView(View):
         if stats is None:
             for widget_id in ("traffic", "outcomes", "recent"):
                 self.query_one(f"#overview-{widget_id}", Static).update(
-                    Text(label("not connected") if self.app.runtime is None else label("nothing yet"),
-                         style="dim"))
+                    Text(
+                        label("not connected")
+                        if self.app.runtime is None
+                        else label("nothing yet"),
+                        style="dim",
+                    )
+                )
             return
         traffic = Table.grid(padding=(0, 1))
         traffic.add_column(style="dim")
@@ -112,8 +131,10 @@ class OverviewView(View):
         # Over the whole window, so the figure does not drift with the wall clock between refreshes.
         traffic.add_row(label("calls/min"), f"{stats['calls'] / (WINDOW.total_seconds() / 60):.1f}")
         traffic.add_row("p50 / p95", f"{_ms(stats['p50_ms'])} / {_ms(stats['p95_ms'])}")
-        traffic.add_row(label("SLA breaches"), Text(str(stats["sla_breaches"]),
-                                                    style="bold red" if stats["sla_breaches"] else ""))
+        traffic.add_row(
+            label("SLA breaches"),
+            Text(str(stats["sla_breaches"]), style="bold red" if stats["sla_breaches"] else ""),
+        )
         traffic.add_row(label("retried"), str(stats["retried"]))
         traffic.add_row(label("rolled back"), str(stats["rolled_back"]))
         traffic.add_row("", _sparkline([m["calls"] for m in stats["per_minute"][-30:]]))
@@ -123,21 +144,29 @@ class OverviewView(View):
         outcomes.add_column(justify="right")
         # Ties in a stable order (SQLite's GROUP BY order is not), most frequent first.
         for outcome, count in sorted(stats["outcomes"].items(), key=lambda kv: (-kv[1], kv[0])):
-            outcomes.add_row(Text(label(outcome.replace("_", " ")), style=OUTCOME_STYLE.get(outcome, "")),
-                             str(count))
+            outcomes.add_row(
+                Text(label(outcome.replace("_", " ")), style=OUTCOME_STYLE.get(outcome, "")),
+                str(count),
+            )
         self.query_one("#overview-outcomes", Static).update(outcomes)
         recent = Text()
         for tx in self.recent:
             recent.append(f"{tx.method} {tx.path} {tx.action}  ", style="bold")
-            recent.append(label(tx.outcome.replace("_", " ")), style=OUTCOME_STYLE.get(tx.outcome, ""))
+            recent.append(
+                label(tx.outcome.replace("_", " ")), style=OUTCOME_STYLE.get(tx.outcome, "")
+            )
             if tx.attempt_count > 1:
                 recent.append(f" ↻×{tx.attempt_count - 1}", style="yellow")
             recent.append("\n")
-        self.query_one("#overview-recent", Static).update(recent or Text(label("nothing yet"), style="dim"))
+        self.query_one("#overview-recent", Static).update(
+            recent or Text(label("nothing yet"), style="dim")
+        )
 
 
 def _state_text(word: str, state: str, error: str) -> Text:
-    style = {"up": "green", "connected": "green", "down": "bold red", "connecting": "yellow"}.get(state, "dim")
+    style = {"up": "green", "connected": "green", "down": "bold red", "connecting": "yellow"}.get(
+        state, "dim"
+    )
     text = Text(word, style=style)
     if error:
         text.append(f"  {error[:60]}", style="red")

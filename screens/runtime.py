@@ -36,8 +36,9 @@ class Runtime:
         return getattr(self.services.profile, "base_url", None) if self.services else None
 
     def start(self) -> None:
-        self.app.run_worker(self._connect(), name="connect", group="connect", exclusive=True,
-                            exit_on_error=False)
+        self.app.run_worker(
+            self._connect(), name="connect", group="connect", exclusive=True, exit_on_error=False
+        )
 
     async def _connect(self) -> None:
         app = self.app
@@ -52,8 +53,9 @@ class Runtime:
                 self.services = await asyncio.to_thread(app._connect_factory)
             await self._open(self.services)
         except Exception as exc:  # shown in the header; the console stays usable offline
-            app.update_connection(gateway="down", gateway_error=_one_line(exc),
-                                  kafka="not connected")
+            app.update_connection(
+                gateway="down", gateway_error=_one_line(exc), kafka="not connected"
+            )
             app.notify(f"{app.labels('gateway')}: {_one_line(exc)}", severity="error", timeout=10)
             return
         self._health_timer = app.set_interval(HEALTH_INTERVAL_S, self._poll_soon)
@@ -69,8 +71,13 @@ class Runtime:
         self.caller = caller
         self.app.runtime_ready()
         if getattr(services.profile, "kafka_bootstrap", None):
-            self.app.run_worker(self._consume(services), name="event-feed", group="event-feed",
-                                exclusive=True, exit_on_error=False)
+            self.app.run_worker(
+                self._consume(services),
+                name="event-feed",
+                group="event-feed",
+                exclusive=True,
+                exit_on_error=False,
+            )
         else:
             self.app.update_connection(kafka="not connected")
 
@@ -80,9 +87,15 @@ class Runtime:
         profile = services.profile
         kwargs = profile.kafka_client_kwargs()
         kwargs.pop("bootstrap_servers", None)
-        self.feed = EventFeed(profile.kafka_bootstrap, start=services.events_from,
-                              kafka_kwargs=kwargs, txlog=self.txlog, on_event=self.add_event,
-                              on_update=self.update_event, on_status=self._feed_status)
+        self.feed = EventFeed(
+            profile.kafka_bootstrap,
+            start=services.events_from,
+            kafka_kwargs=kwargs,
+            txlog=self.txlog,
+            on_event=self.add_event,
+            on_update=self.update_event,
+            on_status=self._feed_status,
+        )
         await self.feed.start()
 
     def add_event(self, event: Any) -> None:
@@ -103,8 +116,7 @@ class Runtime:
         self.app.update_connection(kafka=status.state, kafka_error=status.error or "")
 
     def _poll_soon(self) -> None:
-        self.app.run_worker(self.poll_health(), group="health", exclusive=True,
-                            exit_on_error=False)
+        self.app.run_worker(self.poll_health(), group="health", exclusive=True, exit_on_error=False)
 
     async def poll_health(self) -> None:
         """Gateway ``/healthz`` and the token's remaining life, into the header."""
@@ -128,11 +140,15 @@ class Runtime:
                 token_error = state.error or ""
             except Exception as exc:
                 token_error = _one_line(exc)
-        self.app.update_connection(gateway=gateway, gateway_error=error,
-                                   token_expires_at=expires_at, token_error=token_error)
+        self.app.update_connection(
+            gateway=gateway,
+            gateway_error=error,
+            token_expires_at=expires_at,
+            token_error=token_error,
+        )
 
     async def stop(self) -> None:
-        """Stop in reverse order of start; each step on its own so one failure stops nothing else."""
+        """Stop in reverse order of start, each step on its own: one failure stops nothing else."""
         if self._health_timer is not None:
             self._health_timer.stop()
         if self.feed is not None:

@@ -52,4 +52,3 @@ def connect_profile(profile: Any, catalogue_path: str | None = None) -> Services
         info = sandbox.__enter__()
         profile = profile.with_sandbox(info)
     return Services(profile=profile, txlog_path=default_txlog_path(), sandbox=sandbox)
-

@@ -27,9 +27,21 @@ from screens.widgets.response import outcome_badge, render_result
 
 PAGE = 500
 #: Request headers the caller sets itself; a re-run sends only what the operator added.
-CALLER_HEADERS = frozenset({"authorization", "traceparent", "x-request-id", "idempotency-key",
-                            "content-type", "accept", "user-agent", "content-length", "host",
-                            "accept-encoding", "connection"})
+CALLER_HEADERS = frozenset(
+    {
+        "authorization",
+        "traceparent",
+        "x-request-id",
+        "idempotency-key",
+        "content-type",
+        "accept",
+        "user-agent",
+        "content-length",
+        "host",
+        "accept-encoding",
+        "connection",
+    }
+)
 
 
 class TransactionsView(View):
@@ -53,10 +65,21 @@ class TransactionsView(View):
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
         yield Static(id="tx-summary")
-        yield LineTable([Column(label("time"), 9), Column(label("method"), 7), Column(label("path"), 22),
-                         Column(label("action"), 14), Column(label("outcome"), 16),
-                         Column("http", 5), Column("ms", 6), Column("tx", 0)],
-                        empty=label("not connected"), select_label=label("detail"), id="tx-table")
+        yield LineTable(
+            [
+                Column(label("time"), 9),
+                Column(label("method"), 7),
+                Column(label("path"), 22),
+                Column(label("action"), 14),
+                Column(label("outcome"), 16),
+                Column("http", 5),
+                Column("ms", 6),
+                Column("tx", 0),
+            ],
+            empty=label("not connected"),
+            select_label=label("detail"),
+            id="tx-table",
+        )
         with VerticalScroll(id="tx-detail"):
             yield Static(id="tx-detail-body")
 
@@ -139,10 +162,16 @@ class TransactionsView(View):
     def _row_at(self, index: int) -> Sequence[Cell]:
         tx = self.rows[index]
         when = datetime.fromtimestamp(tx.started_at, UTC).strftime("%H:%M:%S")
-        return [when, [(tx.method, METHOD_STYLE.get(tx.method, ""))], tx.path,
-                self.app.labels.term(tx.action), outcome_badge(tx.outcome, tx.attempt_count, self.app.labels),
-                str(tx.status or "–"), f"{tx.elapsed_ms:.0f}" if tx.elapsed_ms is not None else "–",
-                tx.id]
+        return [
+            when,
+            [(tx.method, METHOD_STYLE.get(tx.method, ""))],
+            tx.path,
+            self.app.labels.term(tx.action),
+            outcome_badge(tx.outcome, tx.attempt_count, self.app.labels),
+            str(tx.status or "–"),
+            f"{tx.elapsed_ms:.0f}" if tx.elapsed_ms is not None else "–",
+            tx.id,
+        ]
 
     # Detail --------------------------------------------------------------------------------
 
@@ -179,7 +208,9 @@ class TransactionsView(View):
             parts.append(Text(f"── {self.app.labels('events')} ──", style="bold"))
             for link in tx.events:
                 delay = f" +{link.delay_ms:.0f} ms" if link.delay_ms is not None else ""
-                parts.append(Text(f"{link.event_id}  {link.topic}[{link.partition}]@{link.offset}{delay}"))
+                parts.append(
+                    Text(f"{link.event_id}  {link.topic}[{link.partition}]@{link.offset}{delay}")
+                )
         body.update(Group(*parts))
 
     def action_open_event(self) -> None:
@@ -198,8 +229,10 @@ class TransactionsView(View):
         if is_mutating(op):
             from screens.widgets.prompts import Confirm
 
-            self.app.push_screen(Confirm(f"{self.app.labels('rerun')} {op.label()}?"),
-                                 lambda yes: self._rerun(tx.id) if yes else None)
+            self.app.push_screen(
+                Confirm(f"{self.app.labels('rerun')} {op.label()}?"),
+                lambda yes: self._rerun(tx.id) if yes else None,
+            )
         else:
             self._rerun(tx.id)
 
@@ -213,12 +246,21 @@ class TransactionsView(View):
         if runtime is None or runtime.caller is None:
             return
         tx = await asyncio.to_thread(runtime.txlog.get, tx_id)
-        headers = {k: v for k, v in (tx.request_headers or {}).items()
-                   if k.lower() not in CALLER_HEADERS and v != "REDACTED"}
-        request = CallRequest(path=tx.path, method=tx.method, action=tx.action, version=tx.version,
-                              fmt=tx.fmt or "json", record_id=tx.record_id,
-                              body=tx.request_body if tx.method not in ("GET", "DELETE") else None,
-                              headers=headers)
+        headers = {
+            k: v
+            for k, v in (tx.request_headers or {}).items()
+            if k.lower() not in CALLER_HEADERS and v != "REDACTED"
+        }
+        request = CallRequest(
+            path=tx.path,
+            method=tx.method,
+            action=tx.action,
+            version=tx.version,
+            fmt=tx.fmt or "json",
+            record_id=tx.record_id,
+            body=tx.request_body if tx.method not in ("GET", "DELETE") else None,
+            headers=headers,
+        )
         result = await runtime.caller.call(request)
         self.notify(f"{self.app.labels('rerun')}: {result.outcome} ({result.status})")
         self.reload()

@@ -13,6 +13,12 @@ def create(name: str) -> Screen:
     from screens.overview_view import OverviewView
     from screens.tx_view import TransactionsView
 
-    classes = {"catalogue": CatalogueView, "call": CallView, "events": EventsView,
-               "tx": TransactionsView, "overview": OverviewView, "check": CheckView}
+    classes = {
+        "catalogue": CatalogueView,
+        "call": CallView,
+        "events": EventsView,
+        "tx": TransactionsView,
+        "overview": OverviewView,
+        "check": CheckView,
+    }
     return classes[name]()

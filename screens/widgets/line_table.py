@@ -67,8 +67,16 @@ class LineTable(ScrollView, can_focus=True):
             self.table = table
             self.index = index
 
-    def __init__(self, columns: Sequence[Column], *, empty: str = "", select_label: str = "open",
-                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        empty: str = "",
+        select_label: str = "open",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         from dataclasses import replace
 
@@ -83,8 +91,9 @@ class LineTable(ScrollView, can_focus=True):
 
     # The data -------------------------------------------------------------------------------
 
-    def set_rows(self, count: int, row_at: Callable[[int], Sequence[Cell]], *,
-                 keep_cursor: bool = False) -> None:
+    def set_rows(
+        self, count: int, row_at: Callable[[int], Sequence[Cell]], *, keep_cursor: bool = False
+    ) -> None:
         """Show ``count`` rows read lazily from ``row_at``; the cursor goes back to the top."""
         self.row_count = count
         self._row_at = row_at

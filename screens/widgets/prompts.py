@@ -15,11 +15,18 @@ from textual.widgets import Input, Static
 
 #: View names the jump prompt accepts, with the short aliases operators type (k9s style).
 VIEW_ALIASES: dict[str, str] = {
-    "catalogue": "catalogue", "cat": "catalogue", "catalog": "catalogue", "op": "catalogue",
+    "catalogue": "catalogue",
+    "cat": "catalogue",
+    "catalog": "catalogue",
+    "op": "catalogue",
     "call": "call",
-    "events": "events", "ev": "events",
-    "tx": "tx", "transactions": "tx", "log": "tx",
-    "overview": "overview", "ov": "overview",
+    "events": "events",
+    "ev": "events",
+    "tx": "tx",
+    "transactions": "tx",
+    "log": "tx",
+    "overview": "overview",
+    "ov": "overview",
     "check": "check",
 }
 VIEWS: tuple[str, ...] = ("catalogue", "call", "events", "tx", "overview", "check")
@@ -48,8 +55,13 @@ class JumpPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         suggestions = [f":{view}" for view in VIEWS]
-        yield Input(value=":", placeholder=":view", id="jump-input", select_on_focus=False,
-                    suggester=SuggestFromList(suggestions, case_sensitive=False))
+        yield Input(
+            value=":",
+            placeholder=":view",
+            id="jump-input",
+            select_on_focus=False,
+            suggester=SuggestFromList(suggestions, case_sensitive=False),
+        )
 
     def on_key(self, event) -> None:
         """Keys typed in the same burst as ":" arrive before the input has focus: keep them."""

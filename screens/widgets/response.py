@@ -16,9 +16,15 @@ from rich.text import Text
 
 #: Outcome badge text and style; the words are the transaction log's own outcomes.
 OUTCOME_STYLE: dict[str, str] = {
-    "committed": "bold green", "ok": "green", "rolled_back": "bold magenta",
-    "rejected": "bold red", "failed": "bold red", "rate_limited": "bold yellow",
-    "retries_exhausted": "bold red", "interrupted": "yellow", "pending": "dim",
+    "committed": "bold green",
+    "ok": "green",
+    "rolled_back": "bold magenta",
+    "rejected": "bold red",
+    "failed": "bold red",
+    "rate_limited": "bold yellow",
+    "retries_exhausted": "bold red",
+    "interrupted": "yellow",
+    "pending": "dim",
 }
 
 
@@ -47,8 +53,12 @@ def pretty_body(body: str | None, headers: dict[str, str]) -> RenderableType:
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     if "json" in content_type or body.lstrip()[:1] in "{[":
         try:
-            return Syntax(json.dumps(json.loads(body), indent=2, ensure_ascii=False), "json",
-                          word_wrap=True, background_color="default")
+            return Syntax(
+                json.dumps(json.loads(body), indent=2, ensure_ascii=False),
+                "json",
+                word_wrap=True,
+                background_color="default",
+            )
         except ValueError:
             pass
     if "xml" in content_type or body.lstrip().startswith("<"):
@@ -71,15 +81,18 @@ def attempts_timeline(attempts: list[Any]) -> Text:
             text.append(" → ", style="dim")
         ok = attempt.status is not None and attempt.status < 400
         style = "green" if ok else ("yellow" if index < len(attempts) - 1 else "red")
-        what = str(attempt.status) if attempt.status is not None else (attempt.error or "error")[:24]
+        what = (
+            str(attempt.status) if attempt.status is not None else (attempt.error or "error")[:24]
+        )
         text.append(f"#{attempt.number} {what} {attempt.elapsed_ms:.0f} ms", style=style)
         if attempt.retry_after_s is not None:
             text.append(f" (Retry-After {attempt.retry_after_s:g}s)", style="dim")
     return text
 
 
-def render_result(result: Any, labels: Any, *, event_seen: Any = None,
-                  show_request: bool = False) -> RenderableType:
+def render_result(
+    result: Any, labels: Any, *, event_seen: Any = None, show_request: bool = False
+) -> RenderableType:
     """The whole exchange, most important first (status line, then evidence, then bodies)."""
     parts: list[RenderableType] = []
     head = Text()
@@ -93,20 +106,27 @@ def render_result(result: Any, labels: Any, *, event_seen: Any = None,
         timing.append(f"{labels('time')} {result.elapsed_ms:.0f} ms")
     if result.sla_ms:
         verdict = "✓" if result.sla_ok else "✗"
-        timing.append(f" / SLA {result.sla_ms} ms {verdict}",
-                      style="green" if result.sla_ok else "bold red")
+        timing.append(
+            f" / SLA {result.sla_ms} ms {verdict}", style="green" if result.sla_ok else "bold red"
+        )
     parts.append(timing)
     if result.attempts:
-        parts.append(Text.assemble((f"{labels('attempts')}: ", "dim"), attempts_timeline(result.attempts)))
+        parts.append(
+            Text.assemble((f"{labels('attempts')}: ", "dim"), attempts_timeline(result.attempts))
+        )
     rolled = Text(f"{labels('rolled back')}: ", style="dim")
-    rolled.append(labels("yes") if result.rolled_back else labels("no"),
-                  style="bold magenta" if result.rolled_back else "")
+    rolled.append(
+        labels("yes") if result.rolled_back else labels("no"),
+        style="bold magenta" if result.rolled_back else "",
+    )
     parts.append(rolled)
     if result.event_id:
         line = Text(f"{labels('event')}: ", style="dim")
         line.append(result.event_id, style="bold cyan")
-        line.append("  ✓ kafka" if event_seen is not None else "  … kafka",
-                    style="green" if event_seen is not None else "dim")
+        line.append(
+            "  ✓ kafka" if event_seen is not None else "  … kafka",
+            style="green" if event_seen is not None else "dim",
+        )
         line.append("  ctrl+g", style="dim")
         parts.append(line)
     tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)

@@ -7,8 +7,13 @@ from textual.widgets import Static
 
 from screens.state import ConnectionState, expires_in
 
-_DOT = {"up": "green", "connected": "green", "connecting": "yellow", "down": "red",
-        "not connected": "grey50"}
+_DOT = {
+    "up": "green",
+    "connected": "green",
+    "connecting": "yellow",
+    "down": "red",
+    "not connected": "grey50",
+}
 
 
 class StatusHeader(Static):

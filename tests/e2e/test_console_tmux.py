@@ -33,8 +33,12 @@ class Terminal:
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def text(self) -> str:
-        done = subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [*self.tmux, "capture-pane", "-p", "-t", self.name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return done.stdout
 
     def wait_for(self, wanted: str, timeout: float = 30.0) -> str:
@@ -44,28 +48,42 @@ class Terminal:
             if wanted in screen:
                 return screen
             if time.monotonic() > deadline:
-                pytest.fail(f"{wanted!r} never appeared within {timeout:.0f} s; the screen:\n{screen}")
+                pytest.fail(
+                    f"{wanted!r} never appeared within {timeout:.0f} s; the screen:\n{screen}"
+                )
             time.sleep(0.1)
 
 
 @pytest.fixture
 def terminal(tmp_path):
     name = f"apilog-e2e-{uuid.uuid4().hex[:8]}"
-    env = f"XDG_DATA_HOME={tmp_path}/data XDG_CONFIG_HOME={tmp_path}/config XDG_STATE_HOME={tmp_path}/state"
+    env = " ".join(f"XDG_{kind}_HOME={tmp_path}/{kind.lower()}"
+                   for kind in ("DATA", "CONFIG", "STATE"))
     # COLUMNS/LINES from the test runner would override the pane size inside apilog.
-    command = (f"env -u COLUMNS -u LINES {env} TERM=xterm-256color {APILOG} --lang en; "
-               "echo APILOG-EXIT=$?; sleep 60")
+    command = (
+        f"env -u COLUMNS -u LINES {env} TERM=xterm-256color {APILOG} --lang en; "
+        "echo APILOG-EXIT=$?; sleep 60"
+    )
     terminal = Terminal(name)
-    subprocess.run([*terminal.tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "40",
-                    command], check=True)
+    subprocess.run(
+        [*terminal.tmux, "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command],
+        check=True,
+    )
     try:
         yield terminal
     finally:
         subprocess.run([*terminal.tmux, "kill-server"], check=False)
         # Whatever happened above, no sandbox child may outlive the test.
-        subprocess.run([str(APILOG), "sandbox", "stop"], check=False, capture_output=True,
-                       env={"PATH": "/usr/bin:/bin", "XDG_DATA_HOME": f"{tmp_path}/data",
-                            "XDG_CONFIG_HOME": f"{tmp_path}/config"})
+        subprocess.run(
+            [str(APILOG), "sandbox", "stop"],
+            check=False,
+            capture_output=True,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "XDG_DATA_HOME": f"{tmp_path}/data",
+                "XDG_CONFIG_HOME": f"{tmp_path}/config",
+            },
+        )
 
 
 def test_installed_console_paints_connects_calls_and_stops_its_sandbox(terminal, tmp_path):

@@ -23,8 +23,9 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
 
 
-async def wait_for(pilot: Any, condition: Callable[[], object], timeout: float = 20.0,
-                   message: str = "condition") -> object:
+async def wait_for(
+    pilot: Any, condition: Callable[[], object], timeout: float = 20.0, message: str = "condition"
+) -> object:
     """Poll ``condition`` while the app keeps running; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -43,7 +44,8 @@ def screen_text(app: Any) -> str:
 
     svg = app.export_screenshot()
     rows: dict[float, list[tuple[float, str]]] = {}
-    pattern = r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+" clip-path="[^"]*">(.*?)</text>'
+    pattern = (r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+" '
+               r'clip-path="[^"]*">(.*?)</text>')
     for match in re.finditer(pattern, svg):
         rows.setdefault(float(match[2]), []).append((float(match[1]), html.unescape(match[3])))
     lines = []
@@ -82,7 +84,12 @@ def live_services(gateway, tmp_path) -> Any:
     from console.config import Profile
     from screens.services import Services
 
-    profile = Profile(name="test", base_url=gateway.base_url, token_url=gateway.token_url,
-                      client_id=gateway.client_id, client_secret=gateway.client_secret,
-                      kafka_bootstrap=gateway.kafka_bootstrap)
+    profile = Profile(
+        name="test",
+        base_url=gateway.base_url,
+        token_url=gateway.token_url,
+        client_id=gateway.client_id,
+        client_secret=gateway.client_secret,
+        kafka_bootstrap=gateway.kafka_bootstrap,
+    )
     return Services(profile=profile, txlog_path=tmp_path / "transactions.db")

@@ -21,7 +21,15 @@ CALLS = [
     ("GET", "/invoice/export", "export-data", "ok", [200], False, 12.0),
     ("POST", "/network/qos/monitor", "add-record", "rate_limited", [429], False, 5.0),
     ("DELETE", "/security/firewall/config", "check-status", "rejected", [400], False, 7.0),
-    ("PUT", "/network/qos/monitor", "add-record", "retries_exhausted", [503, 503, 503, 503], False, 1502.0),
+    (
+        "PUT",
+        "/network/qos/monitor",
+        "add-record",
+        "retries_exhausted",
+        [503, 503, 503, 503],
+        False,
+        1502.0,
+    ),
 ]
 
 
@@ -39,27 +47,64 @@ def fill_log(path: Path) -> list[str]:
 
     ids = []
     with TransactionLog(path) as txlog:
-        for number, (method, api_path, action, outcome, statuses, rolled, elapsed) in enumerate(CALLS):
+        for number, (method, api_path, action, outcome, statuses, rolled, elapsed) in enumerate(
+            CALLS
+        ):
             started = (BASE + timedelta(minutes=number * 3)).timestamp()
-            tx_id = txlog.begin(method=method, path=api_path, action=action, started_at=started,
-                                url=f"http://127.0.0.1:8080{api_path}?action={action}",
-                                request_body='{"name": "Ada Lovelace"}', sla_ms=1000,
-                                request_headers={"Authorization": "Bearer secret-token",
-                                                 "Content-Type": "application/json"})
-            attempts = [Attempt(n + 1, started + n * 0.01, elapsed / len(statuses), status,
-                                retry_after_s=0.0 if status == 503 else None)
-                        for n, status in enumerate(statuses)]
+            tx_id = txlog.begin(
+                method=method,
+                path=api_path,
+                action=action,
+                started_at=started,
+                url=f"http://127.0.0.1:8080{api_path}?action={action}",
+                request_body='{"name": "Ada Lovelace"}',
+                sla_ms=1000,
+                request_headers={
+                    "Authorization": "Bearer secret-token",
+                    "Content-Type": "application/json",
+                },
+            )
+            attempts = [
+                Attempt(
+                    n + 1,
+                    started + n * 0.01,
+                    elapsed / len(statuses),
+                    status,
+                    retry_after_s=0.0 if status == 503 else None,
+                )
+                for n, status in enumerate(statuses)
+            ]
             for attempt in attempts:
                 txlog.record_attempt(tx_id, attempt)
             event_id = f"evt-{number:04d}" if outcome == "committed" else None
-            body = ('{"rolled_back": true, "title": "fault after write"}' if rolled
-                    else json.dumps({"id": f"rec-{number}", "name": "Ada Lovelace"}))
-            txlog.finish(tx_id, CallResult(
-                transaction_id=tx_id, outcome=outcome, status=statuses[-1], attempts=attempts,
-                rolled_back=rolled, event_id=event_id, elapsed_ms=elapsed, sla_ms=1000,
-                sla_ok=elapsed < 1000, request_id=f"req-{number}", trace_id=None,
-                response_headers={"Content-Type": "application/json", "X-Request-Id": f"req-{number}"},
-                response_body=body, request_headers={}, request_body=None))
+            body = (
+                '{"rolled_back": true, "title": "fault after write"}'
+                if rolled
+                else json.dumps({"id": f"rec-{number}", "name": "Ada Lovelace"})
+            )
+            txlog.finish(
+                tx_id,
+                CallResult(
+                    transaction_id=tx_id,
+                    outcome=outcome,
+                    status=statuses[-1],
+                    attempts=attempts,
+                    rolled_back=rolled,
+                    event_id=event_id,
+                    elapsed_ms=elapsed,
+                    sla_ms=1000,
+                    sla_ok=elapsed < 1000,
+                    request_id=f"req-{number}",
+                    trace_id=None,
+                    response_headers={
+                        "Content-Type": "application/json",
+                        "X-Request-Id": f"req-{number}",
+                    },
+                    response_body=body,
+                    request_headers={},
+                    request_body=None,
+                ),
+            )
             ids.append(tx_id)
     return ids
 
@@ -74,16 +119,41 @@ def sample_events(count: int = 12) -> list[Any]:
         domain = domains[number % len(domains)]
         when = BASE + timedelta(seconds=number * 2)
         if number == 5:
-            events.append(FeedEvent(topic=f"gateway.events.{domain}", partition=0, offset=number,
-                                    timestamp=when, key=None, headers=(), raw_value=b"not json \xff",
-                                    mode="raw", data="not json \ufffd"))
+            events.append(
+                FeedEvent(
+                    topic=f"gateway.events.{domain}",
+                    partition=0,
+                    offset=number,
+                    timestamp=when,
+                    key=None,
+                    headers=(),
+                    raw_value=b"not json \xff",
+                    mode="raw",
+                    data="not json \ufffd",
+                )
+            )
             continue
-        events.append(FeedEvent(
-            topic=f"gateway.events.{domain}", partition=0, offset=number, timestamp=when,
-            key=f"rec-{number}", headers=(("ce_specversion", "1.0"), ("ce_id", f"evt-{number:04d}"),
-                                          ("ce_type", f"apilog.{domain}.add-record")),
-            raw_value=b"{}", mode="binary", data={"id": f"rec-{number}", "name": "Ada Lovelace"},
-            id=f"evt-{number:04d}", type=f"apilog.{domain}.add-record", source="/gateway",
-            subject=f"rec-{number}", time=when,
-            transaction_id=f"01SAMPLE{number:018d}" if number % 3 == 0 else None))
+        events.append(
+            FeedEvent(
+                topic=f"gateway.events.{domain}",
+                partition=0,
+                offset=number,
+                timestamp=when,
+                key=f"rec-{number}",
+                headers=(
+                    ("ce_specversion", "1.0"),
+                    ("ce_id", f"evt-{number:04d}"),
+                    ("ce_type", f"apilog.{domain}.add-record"),
+                ),
+                raw_value=b"{}",
+                mode="binary",
+                data={"id": f"rec-{number}", "name": "Ada Lovelace"},
+                id=f"evt-{number:04d}",
+                type=f"apilog.{domain}.add-record",
+                source="/gateway",
+                subject=f"rec-{number}",
+                time=when,
+                transaction_id=f"01SAMPLE{number:018d}" if number % 3 == 0 else None,
+            )
+        )
     return events

@@ -9,8 +9,11 @@ from tests.tui.conftest import screen_text, settle, wait_for
 
 async def connected(pilot) -> None:
     app = pilot.app
-    await wait_for(pilot, lambda: app.runtime is not None and app.runtime.caller is not None,
-                   message="the caller to open")
+    await wait_for(
+        pilot,
+        lambda: app.runtime is not None and app.runtime.caller is not None,
+        message="the caller to open",
+    )
     await wait_for(pilot, lambda: app.connection.gateway == "up", message="gateway health up")
     await wait_for(pilot, lambda: app.connection.kafka == "connected", message="feed connected")
 
@@ -41,15 +44,20 @@ async def test_filter_open_send_201_then_its_event(make_app, live_services):
         assert result.status == 201, result
         assert result.outcome == "committed"
         assert result.event_id
-        await wait_for(pilot, lambda: "✓ kafka" in screen_text(app), message="the event in the feed")
+        await wait_for(
+            pilot, lambda: "✓ kafka" in screen_text(app), message="the event in the feed"
+        )
         text = screen_text(app)
         assert "201 Created" in text and result.event_id in text
         await pilot.press("ctrl+g")  # jump to the event
         await settle(pilot)
         assert app.current_view == "events"
         events = app.screen
-        await wait_for(pilot, lambda: events.shown and events.shown[events.table.cursor].id == result.event_id,
-                       message="the cursor on the call's event")
+        await wait_for(
+            pilot,
+            lambda: events.shown and events.shown[events.table.cursor].id == result.event_id,
+            message="the cursor on the call's event",
+        )
         assert "apilog.firewall.add-record" in screen_text(app)
 
 
@@ -58,8 +66,10 @@ async def test_transient_failures_show_retries(make_app, live_services, catalogu
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
-        app.open_call(catalogue.operation("/ivr/callflow", "POST", "add-record"),
-                      headers={"X-Fault-Fail-Attempts": "2"})
+        app.open_call(
+            catalogue.operation("/ivr/callflow", "POST", "add-record"),
+            headers={"X-Fault-Fail-Attempts": "2"},
+        )
         await settle(pilot)
         call = app.screen
         await pilot.press("ctrl+s")
@@ -75,8 +85,10 @@ async def test_fault_after_write_shows_rolled_back(make_app, live_services, cata
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
-        app.open_call(catalogue.operation("/crm/lead/import", "POST", "add-record"),
-                      headers={"X-Fault-After-Write": "true"})
+        app.open_call(
+            catalogue.operation("/crm/lead/import", "POST", "add-record"),
+            headers={"X-Fault-After-Write": "true"},
+        )
         await settle(pilot)
         call = app.screen
         await pilot.press("ctrl+s")
@@ -94,8 +106,10 @@ async def test_transactions_view_finds_a_call_by_search(make_app, live_services,
         await settle(pilot)
         await connected(pilot)
         for name in ("ada", marker):
-            app.open_call(catalogue.operation("/customer/update", "POST", "add-record"),
-                          body=f'{{"name": "{name}"}}')
+            app.open_call(
+                catalogue.operation("/customer/update", "POST", "add-record"),
+                body=f'{{"name": "{name}"}}',
+            )
             await settle(pilot)
             call = app.screen
             call.result = None

@@ -56,8 +56,11 @@ async def test_filter_is_a_regex_with_fields_and_inversion(make_app, catalogue):
         assert len(view.shown) == len([op for op in catalogue.operations if not op.has("retry")])
         await pilot.press("slash", "ctrl+u", *"^(GET|PUT) /ivr", "enter")
         await settle(pilot)
-        expected = [op for op in catalogue.operations
-                    if op.path == "/ivr/callflow" and op.method in ("GET", "PUT")]
+        expected = [
+            op
+            for op in catalogue.operations
+            if op.path == "/ivr/callflow" and op.method in ("GET", "PUT")
+        ]
         assert len(view.shown) == len(expected) > 0
         await pilot.press("slash", "ctrl+u", *"([", "enter")  # a broken regex is matched literally
         await settle(pilot)
@@ -74,7 +77,9 @@ async def test_keys_lists_this_views_keys(make_app):
         assert "toggle rows" in text and ":catalogue" in text and "open call" in text
         await pilot.press("escape")
         await settle(pilot)
-        assert app.current_view == "catalogue" and "toggle rows" not in screen_text(app).split("\n")[3]
+        assert (
+            app.current_view == "catalogue" and "toggle rows" not in screen_text(app).split("\n")[3]
+        )
 
 
 async def test_rows_toggle_shows_every_source_row_with_provenance(make_app, catalogue):
@@ -108,8 +113,9 @@ async def test_lint_findings_sit_beside_their_rows(make_app, catalogue):
         await settle(pilot)
         view = app.screen
         assert view.findings_by_op[defective.key]
-        view.table.cursor = next(i for i, n in enumerate(view.shown)
-                                 if view.entries[n] == defective)
+        view.table.cursor = next(
+            i for i, n in enumerate(view.shown) if view.entries[n] == defective
+        )
         await settle(pilot)
         worst = view.findings_by_op[defective.key][0]
         assert worst.startswith("error ")
@@ -131,10 +137,16 @@ async def test_readonly_offers_no_mutation(make_app, catalogue):
         call = app.screen
         from textual.widgets import Select
 
-        offered_methods = {value for _, value in call.query_one("#call-method", Select)._options
-                           if isinstance(value, str)}
-        offered_actions = {value for _, value in call.query_one("#call-action", Select)._options
-                           if isinstance(value, str)}
+        offered_methods = {
+            value
+            for _, value in call.query_one("#call-method", Select)._options
+            if isinstance(value, str)
+        }
+        offered_actions = {
+            value
+            for _, value in call.query_one("#call-action", Select)._options
+            if isinstance(value, str)
+        }
         assert offered_methods <= {"GET"}
         assert offered_actions <= {"check-status", "export-data"}
         app.jump("tx")

@@ -43,8 +43,9 @@ async def feed_sample(pilot) -> None:
 @pytest.mark.parametrize("size", SIZES, ids=list(SIZES))
 @pytest.mark.parametrize("view", VIEWS)
 def test_view(snap_compare, sample_app, view, size):
-    assert snap_compare(sample_app(start_view=view), terminal_size=SIZES[size],
-                        run_before=feed_sample)
+    assert snap_compare(
+        sample_app(start_view=view), terminal_size=SIZES[size], run_before=feed_sample
+    )
 
 
 def test_catalogue_in_vietnamese(snap_compare, make_app):
@@ -84,10 +85,15 @@ def test_call_showing_a_retried_result(snap_compare, sample_app, catalogue):
     async def result(pilot):
         await settle(pilot)
         app = pilot.app
-        retried = next(tx for tx in app.runtime.txlog.query(limit=20) if tx.attempt_count == 3
-                       and tx.outcome == "committed")
-        app.open_call(catalogue.operation(retried.path, retried.method, retried.action),
-                      headers={"X-Fault-Fail-Attempts": "2"})
+        retried = next(
+            tx
+            for tx in app.runtime.txlog.query(limit=20)
+            if tx.attempt_count == 3 and tx.outcome == "committed"
+        )
+        app.open_call(
+            catalogue.operation(retried.path, retried.method, retried.action),
+            headers={"X-Fault-Fail-Attempts": "2"},
+        )
         await settle(pilot)
         app.screen.result = app.runtime.txlog.get(retried.id)
         app.screen._show_result()

@@ -17,8 +17,9 @@ async def send(pilot, call) -> object:
 
 
 async def test_a_delete_asks_first_and_no_means_nothing_is_sent(make_app, live_services, catalogue):
-    delete = next(op for op in catalogue.operations
-                  if op.method == "DELETE" and op.action == "delete-info")
+    delete = next(
+        op for op in catalogue.operations if op.method == "DELETE" and op.action == "delete-info"
+    )
     app = make_app(services=live_services)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -41,7 +42,8 @@ async def test_a_delete_asks_first_and_no_means_nothing_is_sent(make_app, live_s
 
 
 async def test_copy_as_curl_puts_a_runnable_command_without_secrets_on_the_clipboard(
-        make_app, live_services, catalogue, gateway):
+    make_app, live_services, catalogue, gateway
+):
     app = make_app(services=live_services)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -57,7 +59,9 @@ async def test_copy_as_curl_puts_a_runnable_command_without_secrets_on_the_clipb
         assert "OSC 52" in notices(app)
 
 
-async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(make_app, live_services, catalogue):
+async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(
+    make_app, live_services, catalogue
+):
     app = make_app(services=live_services)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -70,18 +74,26 @@ async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(make_app, li
         app.open_call(catalogue.operation("/security/firewall/config", "PUT", "add-record"))
         await settle(pilot)
         result = await send(pilot, app.screen)
-        await wait_for(pilot, lambda: any(e.id == result.event_id for e in app.runtime.events),
-                       message="the event to arrive")
+        await wait_for(
+            pilot,
+            lambda: any(e.id == result.event_id for e in app.runtime.events),
+            message="the event to arrive",
+        )
         app.jump("events")
         await settle(pilot)
         assert all(e.id != result.event_id for e in events.shown)
         assert "1 waiting" in screen_text(app)
         await pilot.press("space")
-        await wait_for(pilot, lambda: any(e.id == result.event_id for e in events.shown),
-                       message="the event on screen after resume")
-        await wait_for(pilot, lambda: next(e for e in app.runtime.events
-                                           if e.id == result.event_id).transaction_id,
-                       message="the event linked to its transaction")
+        await wait_for(
+            pilot,
+            lambda: any(e.id == result.event_id for e in events.shown),
+            message="the event on screen after resume",
+        )
+        await wait_for(
+            pilot,
+            lambda: next(e for e in app.runtime.events if e.id == result.event_id).transaction_id,
+            message="the event linked to its transaction",
+        )
         events.tick()
         index = next(i for i, e in enumerate(events.shown) if e.id == result.event_id)
         events.table.cursor = index
@@ -92,8 +104,7 @@ async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(make_app, li
         assert app.screen.selected.id == result.transaction_id
 
 
-async def test_rerun_and_export_from_the_log(make_app, live_services, catalogue, tmp_path,
-                                            gateway):
+async def test_rerun_and_export_from_the_log(make_app, live_services, catalogue, tmp_path, gateway):
     app = make_app(services=live_services)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -130,8 +141,12 @@ async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, 
         assert len(check.shown) == 1
         op = check.shown[0]
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: not check.running and check.done > 0, timeout=90,
-                       message="the checks to finish")
+        await wait_for(
+            pilot,
+            lambda: not check.running and check.done > 0,
+            timeout=90,
+            message="the checks to finish",
+        )
         verdicts = {k[3]: v for k, v in check.cells.items() if k[:3] == op.key}
         assert all(not isinstance(v, str) for v in verdicts.values()), verdicts
         assert verdicts["oauth2"].verdict == "passed"

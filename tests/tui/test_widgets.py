@@ -52,7 +52,7 @@ async def test_no_color_paints_in_grey_only(make_app, monkeypatch):
     assert colours
 
     def grey(code: str) -> bool:  # Rich's SVG export adds its own near-grey default (#c5c8c6)
-        channels = [int(code[i:i + 2], 16) for i in (0, 2, 4)]
+        channels = [int(code[i : i + 2], 16) for i in (0, 2, 4)]
         return max(channels) - min(channels) <= 4
 
     assert all(grey(c) for c in colours), sorted(c for c in colours if not grey(c))
@@ -61,8 +61,9 @@ async def test_no_color_paints_in_grey_only(make_app, monkeypatch):
 async def test_events_filter_by_type_and_raw_records_stay_visible(make_app, tmp_path):
     from screens.services import Services
 
-    app = make_app(services=Services(profile=None, txlog_path=tmp_path / "tx.db"),
-                   start_view="events")
+    app = make_app(
+        services=Services(profile=None, txlog_path=tmp_path / "tx.db"), start_view="events"
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         for event in sample_events():
