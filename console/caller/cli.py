@@ -102,7 +102,7 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
     from console.caller import Caller, CallerError, connect_profile
     from console.catalogue import CatalogueError, load_catalogue
     from console.config import ConfigError, load_config, resolve_profile
-    from console.txlog import TransactionLog, default_log_path
+    from console.txlog import LogUnavailable, default_log_path, open_log
 
     obj = ctx.obj or {}
     if version is not None and not re.fullmatch(r"v\d+", version):
@@ -122,7 +122,10 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
         profile = connect_profile(profile, catalogue=obj.get("catalogue"))
     except Exception as exc:  # the sandbox could not start: say why, no traceback
         raise click.ClickException(f"could not start the sandbox: {exc}") from None
-    log = TransactionLog(default_log_path(), redact_keys=cfg.redact_keys)
+    try:
+        log = open_log(default_log_path(), redact_keys=cfg.redact_keys)
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
     async def fire() -> CallResult:
         async with Caller(profile, catalogue, log) as caller:
@@ -132,6 +135,9 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
         result = asyncio.run(fire())
     except CallerError as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted: the call is recorded as interrupted in the transaction log", err=True)
+        ctx.exit(130)
     finally:
         log.close()
     if as_json:

@@ -12,8 +12,9 @@ from console.txlog.model import EventLink, Transaction, new_transaction_id
 from console.txlog.outcomes import FINAL_OUTCOMES, OUTCOMES, SUCCESS_OUTCOMES
 from console.txlog.store import TransactionLog
 
-__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "Transaction",
-           "TransactionLog", "default_log_path", "new_transaction_id", "open_default_log"]
+__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "LogUnavailable",
+           "Transaction", "TransactionLog", "default_log_path", "new_transaction_id",
+           "open_default_log", "open_log"]
 
 
 def default_log_path() -> Path:
@@ -21,6 +22,25 @@ def default_log_path() -> Path:
     from console.config import data_dir
 
     return data_dir() / "transactions.db"
+
+
+class LogUnavailable(RuntimeError):
+    """The log file cannot be opened (unreadable, not SQLite, disk full); the message says what to do."""
+
+
+def open_log(path: str | Path, **kwargs: object) -> TransactionLog:
+    """:class:`TransactionLog` at ``path``; SQLite errors become one :class:`LogUnavailable` line.
+
+    The file is never deleted or rewritten here: a damaged log stays for the operator to keep.
+    """
+    import sqlite3
+
+    try:
+        return TransactionLog(path, **kwargs)  # type: ignore[arg-type]
+    except (sqlite3.Error, OSError) as exc:
+        raise LogUnavailable(f"cannot open the transaction log {path}: {exc}; move the file "
+                             f"aside (it is kept as is) or set APILOG_DATA_DIR to another "
+                             f"directory") from None
 
 
 def open_default_log(**kwargs: object) -> TransactionLog:
@@ -31,4 +51,4 @@ def open_default_log(**kwargs: object) -> TransactionLog:
         keys = load_config().redact_keys
     except ConfigError:
         keys = ()
-    return TransactionLog(default_log_path(), redact_keys=keys, **kwargs)  # type: ignore[arg-type]
+    return open_log(default_log_path(), redact_keys=keys, **kwargs)

@@ -51,9 +51,12 @@ def _filters(outcomes: tuple[str, ...], path: str | None, method: str | None, ac
 
 
 def _open() -> Any:
-    from console.txlog import open_default_log
+    from console.txlog import LogUnavailable, open_default_log
 
-    return open_default_log()
+    try:
+        return open_default_log()
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()

@@ -160,3 +160,37 @@ def _gateway_busy(gw) -> bool:
     """
     state = getattr(getattr(gw.server, "_server", None), "server_state", None)
     return state is None or bool(state.connections)
+
+
+def test_ctrl_c_mid_call_is_recorded_interrupted_without_a_traceback(gw, catalogue_file, tmp_path):
+    env = {**os.environ, "APILOG_BASE_URL": gw.base_url, "APILOG_TOKEN_URL": gw.token_url,
+           "APILOG_CLIENT_ID": gw.client_id, "APILOG_CLIENT_SECRET": gw.client_secret,
+           "APILOG_DATA_DIR": str(tmp_path / "data")}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "--catalogue", str(catalogue_file), "call", PATH,
+         "GET", "check-status", "-H", "X-Fault-Delay-Ms: 20000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "data" / "transactions.db"
+
+    def in_flight() -> bool:
+        if not db.exists():
+            return False
+        with sqlite3.connect(db) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM transactions").fetchone()[0] == 1
+            except sqlite3.OperationalError:
+                return False
+
+    try:
+        wait_until(lambda: in_flight() and _gateway_busy(gw), timeout=20, message="the call in flight")
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130 and "Traceback" not in stderr
+    log = TransactionLog(db)
+    [tx] = log.query()
+    assert tx.outcome == "interrupted" and "abandoned" in tx.error
+    log.close()

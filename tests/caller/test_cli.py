@@ -114,3 +114,15 @@ def test_missing_secret_names_the_fix(cli, monkeypatch):
     monkeypatch.delenv("APILOG_CLIENT_SECRET")
     result = cli("call", PATH, "GET", "check-status")
     assert result.exit_code == 1 and "set APILOG_CLIENT_SECRET" in result.output
+
+
+def test_a_damaged_log_file_is_reported_and_kept(cli, tmp_path, monkeypatch):
+    data = tmp_path / "damaged"
+    data.mkdir()
+    (data / "transactions.db").write_bytes(b"this is not an sqlite database" * 100)
+    monkeypatch.setenv("APILOG_DATA_DIR", str(data))
+    for args in (("log", "list"), ("call", PATH, "GET", "check-status")):
+        result = cli(*args)
+        assert result.exit_code == 1 and "cannot open the transaction log" in result.output
+        assert "Traceback" not in result.output
+    assert (data / "transactions.db").read_bytes().startswith(b"this is not an sqlite database")
