@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from console.catalogue import Contract as C
-from tests.support.broker import async_wait_until
+from tests.support.broker import async_wait_until, wait_until
 from tests.support.gateway import fetch_token, make_catalogue, start_gateway
 
 V12 = C("versioning", {"versions": ["v1", "v2"]})
@@ -30,6 +30,8 @@ OPERATIONS = [
     ("/invoice/export", "PUT", "add-record", [C("api-gateway")]),
     # A day-long window: the fixed window must not roll over during the 2,000-request burst.
     ("/network/qos/monitor", "GET", "check-status", [C("rate-limit", {"limit": 1000, "window_s": 86400})]),
+    # A clock probe: fixed windows of one length share their edges across operations.
+    ("/invoice/export", "GET", "export-data", [C("rate-limit", {"limit": 1000, "window_s": 60})]),
 ]
 
 
@@ -157,7 +159,15 @@ def test_faults_off_ignores_headers_and_logs_it(gateway_factory):
 
 # --- rate-limit -----------------------------------------------------------------------------------
 
+def _seconds_left_in_minute_window(client) -> int:
+    probe = client.get("/invoice/export", params={"action": "export-data"})
+    return int(re.search(r";t=(\d+)", probe.headers["ratelimit"]).group(1))
+
+
 def test_rate_limit_headers_and_429(client):
+    # Four calls must land in one window: start only with a few seconds of it left at least.
+    wait_until(lambda: _seconds_left_in_minute_window(client) >= 5, timeout=10,
+               message="a fresh minute window")
     seen = []
     for _ in range(4):
         seen.append(client.patch("/customer/update", params={"action": "add-record"}, json={}))
