@@ -7,10 +7,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from console.txlog.model import EventLink, Transaction, new_transaction_id
 from console.txlog.outcomes import FINAL_OUTCOMES, OUTCOMES, SUCCESS_OUTCOMES
-from console.txlog.store import TransactionLog
+
+if TYPE_CHECKING:
+    from console.txlog.store import TransactionLog
+
+
+def __getattr__(name: str) -> Any:
+    """``TransactionLog`` on first use: sqlite-utils costs ~60 ms, and importing the outcome
+    words (as the caller and the screens do) should not pay for it."""
+    if name == "TransactionLog":
+        from console.txlog.store import TransactionLog
+
+        return TransactionLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "LogUnavailable",
            "Transaction", "TransactionLog", "default_log_path", "new_transaction_id",
@@ -34,6 +47,8 @@ def open_log(path: str | Path, **kwargs: object) -> TransactionLog:
     The file is never deleted or rewritten here: a damaged log stays for the operator to keep.
     """
     import sqlite3
+
+    from console.txlog.store import TransactionLog
 
     try:
         return TransactionLog(path, **kwargs)  # type: ignore[arg-type]
