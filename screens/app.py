@@ -75,6 +75,18 @@ class ApilogApp(App[int]):
 
     # Views ------------------------------------------------------------------------------------
 
+    def _quit_on_signals(self) -> None:
+        """SIGTERM and SIGHUP (a dropped SSH session) quit as ctrl+q does, stopping the sandbox
+        this console started instead of leaving its gateway and broker behind."""
+        import asyncio
+        import contextlib
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(number, self.call_later, self.action_quit)
+
     def view(self, name: str) -> Screen:
         """The one instance of view ``name``, made on first use (start-up builds only the first)."""
         if not self.is_screen_installed(name):
@@ -88,6 +100,8 @@ class ApilogApp(App[int]):
 
         translate_bindings(self, self.labels)
         self.push_screen(self.view(self.start_view))
+        if not self.is_headless:
+            self._quit_on_signals()
         self.call_after_refresh(self._start_runtime)
 
     def jump(self, view: str) -> None:

@@ -106,3 +106,20 @@ def test_installed_console_paints_connects_calls_and_stops_its_sandbox(terminal,
     terminal.keys("C-q")
     terminal.wait_for("APILOG-EXIT=0", timeout=30)
     assert not (tmp_path / "data" / "apilog" / "sandbox" / "state.json").exists()
+
+
+def test_sigterm_quits_cleanly_and_stops_the_sandbox(terminal, tmp_path):
+    """A dropped SSH session (SIGHUP) or a service manager (SIGTERM) must not orphan children."""
+    import os
+    import signal
+
+    terminal.wait_for("gateway ● up", timeout=60)
+    state = tmp_path / "data" / "apilog" / "sandbox" / "state.json"
+    assert state.exists()
+    shell = subprocess.run([*terminal.tmux, "list-panes", "-t", terminal.name, "-F", "#{pane_pid}"],
+                           capture_output=True, text=True, check=True).stdout.split()[0]
+    children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True,
+                              check=True).stdout.split()
+    os.kill(int(children[0]), signal.SIGTERM)
+    terminal.wait_for("APILOG-EXIT=0", timeout=30)
+    assert not state.exists()
