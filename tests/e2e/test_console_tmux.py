@@ -57,8 +57,9 @@ class Terminal:
 @pytest.fixture
 def terminal(tmp_path):
     name = f"apilog-e2e-{uuid.uuid4().hex[:8]}"
-    env = " ".join(f"XDG_{kind}_HOME={tmp_path}/{kind.lower()}"
-                   for kind in ("DATA", "CONFIG", "STATE"))
+    env = " ".join(
+        f"XDG_{kind}_HOME={tmp_path}/{kind.lower()}" for kind in ("DATA", "CONFIG", "STATE")
+    )
     # COLUMNS/LINES from the test runner would override the pane size inside apilog.
     command = (
         f"env -u COLUMNS -u LINES {env} TERM=xterm-256color {APILOG} --lang en; "
@@ -116,10 +117,15 @@ def test_sigterm_quits_cleanly_and_stops_the_sandbox(terminal, tmp_path):
     terminal.wait_for("gateway ● up", timeout=60)
     state = tmp_path / "data" / "apilog" / "sandbox" / "state.json"
     assert state.exists()
-    shell = subprocess.run([*terminal.tmux, "list-panes", "-t", terminal.name, "-F", "#{pane_pid}"],
-                           capture_output=True, text=True, check=True).stdout.split()[0]
-    children = subprocess.run(["pgrep", "-P", shell], capture_output=True, text=True,
-                              check=True).stdout.split()
+    shell = subprocess.run(
+        [*terminal.tmux, "list-panes", "-t", terminal.name, "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    children = subprocess.run(
+        ["pgrep", "-P", shell], capture_output=True, text=True, check=True
+    ).stdout.split()
     os.kill(int(children[0]), signal.SIGTERM)
     terminal.wait_for("APILOG-EXIT=0", timeout=30)
     assert not state.exists()

@@ -44,8 +44,10 @@ def screen_text(app: Any) -> str:
 
     svg = app.export_screenshot()
     rows: dict[float, list[tuple[float, str]]] = {}
-    pattern = (r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+" '
-               r'clip-path="[^"]*">(.*?)</text>')
+    pattern = (
+        r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)" textLength="[\d.]+" '
+        r'clip-path="[^"]*">(.*?)</text>'
+    )
     for match in re.finditer(pattern, svg):
         rows.setdefault(float(match[2]), []).append((float(match[1]), html.unescape(match[3])))
     lines = []
