@@ -103,6 +103,7 @@ def test_failed_call_exits_1(cli):
     (("call", PATH, "GET", "check-status", "--version", "2"), "write it as v1"),
     (("log", "show", "NOPE"), "no transaction 'NOPE'"),
     (("log", "list", "--since", "yesterday"), "give a duration like 15m"),
+    (("--readonly", "call", PATH, "PATCH", "update-config", "--body", "{}"), "is read-only"),
 ])
 def test_bad_input_is_one_clear_line(cli, args, message):
     result = cli(*args)
