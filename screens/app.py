@@ -57,9 +57,12 @@ class ApilogApp(App[int]):
         profile_name: str = "sandbox",
         clock: Callable[[], datetime] = _utc_now,
         start_view: str = "catalogue",
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.catalogue = catalogue
+        if keymap:
+            self.set_keymap(keymap)
         self.services = services
         self._connect_factory = connect
         self.labels = Labels(lang or default_language())
@@ -236,12 +239,14 @@ def run_console(
     """``apilog`` with no subcommand: load the catalogue and profile, then open the console."""
     from console.catalogue import CatalogueError, load_catalogue
     from console.config import ConfigError, resolve_profile
+    from screens.keymap import KeymapError, keys_path, load_keymap
     from screens.services import connect_profile
 
     try:
         cat = load_catalogue(catalogue)
         chosen = resolve_profile(profile, catalogue=cat)
-    except (CatalogueError, ConfigError) as exc:
+        keymap = load_keymap(keys_path())
+    except (CatalogueError, ConfigError, KeymapError) as exc:
         print(f"apilog: {exc}", file=sys.stderr)
         return 2
     if lang is not None and lang not in ("en", "vi"):
@@ -253,6 +258,7 @@ def run_console(
         lang=lang,
         readonly=readonly or chosen.readonly,
         profile_name=chosen.name,
+        keymap=keymap,
     )
     result = app.run()
     if app.runtime is not None:  # the app died without quitting: still stop the children

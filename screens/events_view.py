@@ -104,8 +104,8 @@ class EventsView(View):
     def tick(self) -> None:
         """Take what arrived since the last tick, in one repaint (skipped while paused)."""
         runtime = self.app.runtime
-        if runtime is None:
-            return
+        if runtime is None or self.app.screen is not self:
+            return  # not on screen: catch up in one go when shown again (on_screen_resume)
         received = runtime.events_received
         changed = received != self.seen or runtime.events_updated != self._updates
         if not self.paused and changed:

@@ -1,7 +1,8 @@
 """Named actions, kept apart from the keys that trigger them (as Harlequin does).
 
 Every action has a kebab-case id; the default key map binds ids to keys. Textual's
-``App.set_keymap({id: keys})`` remaps any of them without touching the screens. The k9s grammar
+``App.set_keymap({id: keys})`` remaps any of them without touching the screens, and an
+operator's ``keys.toml`` (``send = "f5"``) does the same from the config directory. The k9s grammar
 holds: navigation keys never do anything destructive, and every action that changes state is
 marked ``mutates`` so read-only mode can drop it.
 """
@@ -9,6 +10,7 @@ marked ``mutates`` so read-only mode can drop it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.binding import Binding
 
@@ -116,3 +118,52 @@ def translate_bindings(node, labels) -> None:
             )
             for b in key_bindings
         ]
+
+
+class KeymapError(ValueError):
+    """A keys file that cannot be used: the message names the file, the line and the fix."""
+
+
+def keys_path() -> Path:
+    """``$XDG_CONFIG_HOME/apilog/keys.toml``, beside the config file."""
+    from console.config import config_path
+
+    return config_path().parent / "keys.toml"
+
+
+def load_keymap(path: Path) -> dict[str, str]:
+    """Action id → key(s) from a TOML file (``send = "f5"``); no file means no changes.
+
+    Validated once, up front: an unknown action id or a value that is not a key string is an
+    error naming its line, so a typo never silently leaves a key unbound.
+    """
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise KeymapError(f'{path}: {exc}; write one `action-id = "key"` per line') from None
+    keymap: dict[str, str] = {}
+    for action_id, keys in data.items():
+        line = _line_of(text, action_id)
+        if action_id not in ACTIONS:
+            known = ", ".join(sorted(ACTIONS))
+            raise KeymapError(f"{path}:{line}: unknown action {action_id!r}; known: {known}")
+        if not isinstance(keys, str) or not keys.strip():
+            raise KeymapError(
+                f'{path}:{line}: {action_id} needs a key string such as "f5" or "ctrl+y,f6"'
+            )
+        keymap[action_id] = keys.strip()
+    return keymap
+
+
+def _line_of(text: str, key: str) -> int | None:
+    import re
+
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
