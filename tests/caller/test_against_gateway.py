@@ -194,3 +194,26 @@ def test_ctrl_c_mid_call_is_recorded_interrupted_without_a_traceback(gw, catalog
     [tx] = log.query()
     assert tx.outcome == "interrupted" and "abandoned" in tx.error
     log.close()
+
+
+async def test_the_calls_kafka_event_links_back_to_its_transaction(gateway, catalogue, tmp_path):
+    from tests.support.gateway import collect_events
+
+    profile = Profile(name="session", base_url=gateway.base_url, token_url=gateway.token_url,
+                      client_id=gateway.client_id, client_secret=gateway.client_secret)
+    log = TransactionLog(tmp_path / "linked.db")
+    async with Caller(profile, catalogue, log, retry_base_s=0.01) as c:
+        result = await c.call(CallRequest("/rpa/task/execute", "PATCH", "add-record",
+                                          body={"task": "nightly"}))
+    assert result.outcome == "committed" and result.event_id
+    found = await collect_events(gateway.kafka_bootstrap, "gateway.events.rpa-task", [result.event_id])
+    record = found[result.event_id]
+    headers = {k: v.decode() for k, v in record.headers}
+    trace = headers.get("ce_traceparent", "").split("-")
+    assert trace[1] == result.trace_id, "the event carries the call's trace"
+    linked = log.link_event(result.event_id, trace[1], record.topic, record.partition,
+                            record.offset, record.timestamp)
+    assert linked == result.transaction_id
+    [event] = log.get(result.transaction_id).events
+    assert event.topic == "gateway.events.rpa-task" and event.delay_ms is not None
+    log.close()
