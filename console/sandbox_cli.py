@@ -36,7 +36,7 @@ def start(ctx: click.Context) -> None:
     box = Sandbox(catalogue=(ctx.obj or {}).get("catalogue"))
     try:
         running = box.status()
-        info = running or box.start()
+        info = running or box.ensure()
     except SandboxError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(_describe(info, box.secret_path, "already running" if running else "started"))
