@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
 APILOG = Path(sys.executable).with_name("apilog")
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.skipif(not APILOG.exists(), reason=f"{APILOG} is not installed (pip install -e .)"),
+]
 
 
 class Terminal:
