@@ -237,15 +237,15 @@ class Probe:
         return dict(unwrap(json.loads(result.response_body)).get("config", {}))
 
     def helper(self, path: str, action: str) -> Operation:
-        """The plainest operation on ``path`` with ``action``: unlimited if possible, fewest
-        contracts, never one whose quota is about to be exhausted."""
+        """The plainest operation on ``path`` with ``action``: one whose quota is not about to be
+        exhausted and unlimited if possible, then the fewest contracts."""
         reserved = self._shared.setdefault("reserved", set())
-        candidates = [op for op in self.catalogue.operations
-                      if op.path == path and op.action == action and op.key not in reserved]
+        candidates = [op for op in self.catalogue.operations if op.path == path and op.action == action]
         if not candidates:
             raise CheckSkipped(f"the catalogue has no {action} operation on {path} to prepare "
                                "or read back the data this check needs")
-        return min(candidates, key=lambda op: (op.has("rate-limit"), len(op.contracts), op.method))
+        return min(candidates, key=lambda op: (op.key in reserved, op.has("rate-limit"),
+                                               len(op.contracts), op.method))
 
     def reserve(self, op: Operation) -> None:
         """Keep helpers off ``op`` (its quota is about to be exhausted)."""

@@ -76,11 +76,47 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
 
 
 async def exhaust(probe: Any, op: Any, ev: Evidence, limit: int, window_s: int) -> str:
-    """Spend what is left of this window plus one: exactly one call must be refused."""
+    """Spend what is left of this window plus one: exactly one call must be refused.
+
+    The runner runs bursts last and one at a time; a burst that still straddles two windows (a
+    slow gateway) is run again in a fresh window, planned at the pace the first one reached.
+    """
+    rate = BURST_RATE
+    for _attempt in range(2):
+        answers, remaining, seconds, reset_s = await _burst(probe, op, ev, limit, window_s, rate)
+        if seconds + 1 < reset_s:  # reset_s is rounded up to whole seconds
+            break
+        rate = max(1.0, (remaining + 1) / seconds)
+    else:
+        ev.expect(False, f"a burst of {remaining + 1} calls never fit in one {window_s} s window "
+                         f"({seconds:.1f} s each time): the gateway is too slow to check its limit")
+    refused = [a for a in answers if a.status_code == 429]
+    admitted = [a for a in answers if a.status_code != 429]
+    ev.note("refused", len(refused))
+    ev.note("admitted_but_failed", sum(a.status_code >= 500 for a in admitted))
+    ev.expect(len(refused) == 1,
+              f"{remaining + 2} calls against {remaining + 1} left of the window "
+              f"(limit {limit}/{window_s} s): {len(refused)} answered 429, expected exactly 1")
+    ev.expect(len(admitted) == remaining,
+              f"{len(admitted)} of {remaining + 1} burst calls were admitted, expected {remaining}")
+    denial = ev.response(refused[0], "429")
+    problem = expect_problem(ev, denial, 429, "over the limit")
+    ev.expect(problem.get("type") == QUOTA_EXCEEDED,
+              f"429 problem type is {problem.get('type')!r}, not {QUOTA_EXCEEDED}")
+    ev.expect(denial.headers.get("retry-after", "").isdigit(), "429 without a Retry-After in seconds")
+    r, _ = read_headers(ev, denial, limit, window_s, "429 answer")
+    ev.expect(r == 0, f"429 answer says {r} calls remain")
+    return f"limit+1 calls in one window: exactly one 429 with Retry-After {denial.headers['retry-after']}"
+
+
+async def _burst(probe: Any, op: Any, ev: Evidence, limit: int, window_s: int,
+                 rate: float) -> tuple[list[Any], int, float, int]:
+    """Open a window with room for the burst at ``rate`` calls/s, then send the rest of it plus
+    one; (answers, remaining after the opener, seconds the burst took, reset at the opener)."""
     body = _cheap_body(op)
     opener = await probe.send(op, body())
     remaining, reset_s = read_headers(ev, opener, limit, window_s, "burst opener")
-    if reset_s < remaining / BURST_RATE + 2:  # too little of the window left: start a fresh one
+    if reset_s < remaining / rate + 2:  # too little of the window left: start a fresh one
         await asyncio.sleep(reset_s + 0.2)
         opener = await probe.send(op, body())
         remaining, reset_s = read_headers(ev, opener, limit, window_s, "burst opener")
@@ -92,23 +128,9 @@ async def exhaust(probe: Any, op: Any, ev: Evidence, limit: int, window_s: int) 
 
     started = time.monotonic()
     answers = await asyncio.gather(*(one() for _ in range(remaining + 1)))
-    ev.note("burst", {"calls": remaining + 2, "seconds": round(time.monotonic() - started, 2)})
-    refused = [a for a in answers if a.status_code == 429]
-    passed = [a for a in answers if a.status_code < 400 or a.status_code == 404]
-    ev.note("refused", len(refused))
-    ev.expect(len(refused) == 1,
-              f"{remaining + 2} calls against {remaining + 1} left of the window "
-              f"(limit {limit}/{window_s} s): {len(refused)} answered 429, expected exactly 1")
-    ev.expect(len(passed) == remaining,
-              f"{len(passed)} of {remaining + 1} burst calls passed, expected {remaining}")
-    denial = ev.response(refused[0], "429")
-    problem = expect_problem(ev, denial, 429, "over the limit")
-    ev.expect(problem.get("type") == QUOTA_EXCEEDED,
-              f"429 problem type is {problem.get('type')!r}, not {QUOTA_EXCEEDED}")
-    ev.expect(denial.headers.get("retry-after", "").isdigit(), "429 without a Retry-After in seconds")
-    r, _ = read_headers(ev, denial, limit, window_s, "429 answer")
-    ev.expect(r == 0, f"429 answer says {r} calls remain")
-    return f"limit+1 calls in one window: exactly one 429 with Retry-After {denial.headers['retry-after']}"
+    seconds = time.monotonic() - started
+    ev.note("burst", {"calls": remaining + 2, "seconds": round(seconds, 2), "reset_s": reset_s})
+    return answers, remaining, seconds, reset_s
 
 
 def _cheap_body(op: Any) -> Any:
