@@ -8,6 +8,7 @@ range deciding each format's weight; a tie goes to the more specific match, then
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from console.gateway.problems import Problem
@@ -128,28 +129,77 @@ def _body_format(content_type: str | None, xml_allowed: bool) -> str:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise Problem(400, "Bad Request",
+                  f"the JSON body holds {name}, which is not a JSON number; send a finite number or null")
 
 
-def _depth(data: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion (a hostile body cannot blow the stack)."""
-    deepest, stack = 0, [(data, 1)]
+def _finite_float(text: str) -> float:
+    """``json.loads`` turns ``1e400`` into infinity, which can be neither stored nor sent back."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise Problem(400, "Bad Request",
+                      f"the JSON body holds the number {text[:40]}, beyond the range of a 64-bit "
+                      "float; send a smaller number, or a string if it is an identifier")
+    return value
+
+
+def _pointer(path: tuple[Any, ...]) -> str:
+    """RFC 6901 JSON Pointer of a place in the body, for naming it in an error."""
+    return "".join("/" + str(step).replace("~", "~0").replace("/", "~1") for step in path) or "/"
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone UTF-16 surrogate in ``text`` (``"\\ud800"`` escapes decode to one), else None.
+
+    Such a string cannot be written as UTF-8, so it could be neither stored nor answered.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
+
+
+def _check_storable(data: Any, what: str) -> None:
+    """One pass over a parsed body: nesting depth, and strings that UTF-8 cannot carry.
+
+    Iterative, so that a hostile body cannot blow the stack. ``what`` names the body in errors.
+    """
+    from console.gateway.xmlcodec import MAX_DEPTH
+
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
     while stack:
-        value, level = stack.pop()
+        value, path = stack.pop()
+        if isinstance(value, str):
+            bad = _lone_surrogate(value)
+            if bad is not None:
+                raise _surrogate_problem(what, bad, "in the string at", path)
+            continue
+        if len(path) >= MAX_DEPTH and isinstance(value, dict | list):
+            raise Problem(400, "Bad Request", f"{what} nests deeper than {MAX_DEPTH} levels")
         if isinstance(value, dict):
-            deepest = max(deepest, level)
-            stack.extend((item, level + 1) for item in value.values())
+            for key, item in value.items():
+                bad = _lone_surrogate(key)
+                if bad is not None:
+                    raise _surrogate_problem(what, bad, "in a member name under", path)
+                stack.append((item, (*path, key)))
         elif isinstance(value, list):
-            deepest = max(deepest, level)
-            stack.extend((item, level + 1) for item in value)
-    return deepest
+            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+
+
+def _surrogate_problem(what: str, char: str, where: str, path: tuple[Any, ...]) -> Problem:
+    pointer = _pointer(path)
+    return Problem(400, "Bad Request",
+                   f"{what} holds a lone UTF-16 surrogate (\\u{ord(char):04x}) {where} {pointer}; "
+                   "send valid Unicode (a complete surrogate pair, or the character itself)",
+                   pointer=pointer)
 
 
 def _parse_json(raw: bytes) -> Any:
     from console.gateway.xmlcodec import MAX_DEPTH
 
     try:
-        data = json.loads(raw, parse_constant=_reject_constant)
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise Problem(
             400, "Bad Request",
@@ -162,18 +212,18 @@ def _parse_json(raw: bytes) -> Any:
         raise Problem(400, "Bad Request", f"malformed JSON: {exc}") from None
     except RecursionError:
         raise Problem(400, "Bad Request", f"the JSON body nests deeper than {MAX_DEPTH} levels") from None
-    if _depth(data) > MAX_DEPTH:
-        raise Problem(400, "Bad Request", f"the JSON body nests deeper than {MAX_DEPTH} levels")
-    return data
 
 
-def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_bytes: int) -> Any:
-    """The request body as JSON-shaped data; ``None`` for an empty body.
+def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_bytes: int | None = None) -> Any:
+    """The request body as JSON-shaped data that can be stored and sent back; ``None`` when empty.
 
-    413 past ``max_bytes``, 415 for a media type the operation does not read (XML on a JSON-only
-    operation included), 400 for malformed JSON or XML with line and column in the detail.
+    413 past ``max_bytes`` (None when the caller's reader already enforced the limit while
+    streaming), 415 for a media type the operation does not read (XML on a JSON-only operation
+    included), 400 for malformed JSON or XML with line and column in the detail, and 400 for
+    what parses but could not be stored and read back: numbers beyond a 64-bit float (``1e400``),
+    ``NaN``/``Infinity``, lone UTF-16 surrogates, nesting past the depth limit.
     """
-    if len(raw) > max_bytes:
+    if max_bytes is not None and len(raw) > max_bytes:
         raise Problem(
             413, "Content Too Large",
             f"the request body is {len(raw)} bytes; this gateway accepts at most {max_bytes}",
@@ -184,8 +234,12 @@ def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_byte
     if _body_format(content_type, xml_allowed) == "xml":
         from console.gateway.xmlcodec import from_xml
 
-        return from_xml(raw)
-    return _parse_json(raw)
+        data = from_xml(raw)
+        _check_storable(data, "the XML body")
+        return data
+    data = _parse_json(raw)
+    _check_storable(data, "the JSON body")
+    return data
 
 
 def render(data: Any, fmt: str) -> tuple[bytes, str]:

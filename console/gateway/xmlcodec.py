@@ -198,7 +198,11 @@ def _read(element: Any, where: str, depth: int) -> Any:
         if _INT.match(value):
             return int(value)
         if _NUMBER.match(value):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise _mapping_error(where, f"holds the number {value[:40]}, beyond the range of a "
+                                     "64-bit float: send a smaller number")
+            return number
         raise _mapping_error(where, f'has type="number" but holds {value!r}')
     raise _mapping_error(
         where, f'has type="{kind}": use object, array, string, number, boolean or null'

@@ -250,3 +250,43 @@ def test_strings_and_keys_xml_cannot_carry_travel_as_base64():
     raw = to_xml(data)
     assert b'encoding="base64"' in raw and b'key="xmlns"' in raw
     assert from_xml(raw) == data
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    (b'{"a": 1e400}', "the number 1e400"),
+    (b'{"a": [0, -1e999]}', "the number -1e999"),
+    (b'{"a": NaN}', "NaN"),
+    (b'{"a": -Infinity}', "-Infinity"),
+])
+def test_numbers_beyond_a_float_are_400_naming_the_number(raw, needle):
+    with pytest.raises(Problem) as caught:
+        parse_body("application/json", raw, False)
+    assert caught.value.status == 400
+    assert needle in caught.value.detail
+
+
+@pytest.mark.parametrize(("raw", "pointer"), [
+    (b'{"a": "x\\ud800"}', "/a"),
+    (b'{"a": [{"b/c": "\\udfff"}]}', "/a/0/b~1c"),
+    (b'{"\\udc00": 1}', "/"),
+])
+def test_lone_surrogates_in_json_are_400_naming_where(raw, pointer):
+    with pytest.raises(Problem) as caught:
+        parse_body("application/json", raw, False)
+    assert caught.value.status == 400
+    assert caught.value.extensions == {"pointer": pointer}
+    assert "surrogate" in caught.value.detail and pointer in caught.value.detail
+
+
+def test_a_valid_surrogate_pair_escape_is_accepted():
+    assert parse_body("application/json", b'{"a": "\\ud83d\\ude00"}', False) == {"a": "\U0001f600"}
+
+
+def test_unstorable_xml_bodies_are_400():
+    """The codec carries lone surrogates (base64) for answers; a request body may not hold one."""
+    with pytest.raises(Problem) as caught:
+        parse_body("application/xml", b'<r><n type="number">1e400</n></r>', True)
+    assert caught.value.status == 400 and "1e400" in caught.value.detail
+    with pytest.raises(Problem) as caught:
+        parse_body("application/xml", to_xml({"a": "lone \ud800"}, root="request"), True)
+    assert caught.value.status == 400 and "/a" in caught.value.detail
