@@ -116,7 +116,7 @@ class TransactionsView(View):
         args: dict[str, Any] = {name: value for name, value in flt.fields}
         if "outcome" in args:
             args["outcome"] = args["outcome"].replace(" ", "_")
-        words = flt.pattern.pattern if flt.pattern is not None else ""
+        words = flt.literal or (flt.pattern.pattern if flt.pattern is not None else "")
         if words and not flt.invert:
             args["text"] = words
         return args
@@ -129,11 +129,15 @@ class TransactionsView(View):
         txlog = self.txlog
         if txlog is None:
             return
-        args = self._query_args(flt)
-        page = txlog.query(limit=PAGE, before=before, **args)
         if flt.invert:
-            page = [tx for tx in page if flt.matches(_haystack(tx), {})]
-        total = txlog.count(**args) if not flt.invert else None
+            # SQL and full text cannot say "not"; invert over the newest page instead.
+            page = txlog.query(limit=PAGE, before=before)
+            page = [tx for tx in page if flt.matches(_haystack(tx), _fields(tx))]
+            total = None
+        else:
+            args = self._query_args(flt)
+            page = txlog.query(limit=PAGE, before=before, **args)
+            total = txlog.count(**args)
         self.app.call_from_thread(self._loaded, page, total, before is not None, keep)
 
     def _loaded(self, page: list[Any], total: int | None, more: bool, keep: bool) -> None:
@@ -279,10 +283,23 @@ class TransactionsView(View):
         stamp = self.app.clock().strftime("%Y%m%d-%H%M%S")
         target = data_dir() / "exports" / f"transactions-{stamp}.ndjson"
         target.parent.mkdir(parents=True, exist_ok=True)
-        args = self._query_args(flt)
+        # The log's exporters filter in SQL, which has no "not": an inverted filter exports all.
+        args = {} if flt.invert else self._query_args(flt)
         with target.open("w", encoding="utf-8") as out:
             count = txexport.export_ndjson(txlog, out, **args)
-        self.app.call_from_thread(self.notify, f"{self.app.labels('export')}: {count} → {target}")
+        note = " (! ignored: the whole log)" if flt.invert else ""
+        self.app.call_from_thread(
+            self.notify, f"{self.app.labels('export')}: {count} → {target}{note}"
+        )
+
+
+def _fields(tx: Any) -> dict[str, str]:
+    return {
+        "outcome": tx.outcome,
+        "method": tx.method.lower(),
+        "action": tx.action,
+        "path": tx.path.lower(),
+    }
 
 
 def _haystack(tx: Any) -> str:

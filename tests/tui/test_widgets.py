@@ -81,3 +81,28 @@ async def test_events_filter_by_type_and_raw_records_stay_visible(make_app, tmp_
         await pilot.press("enter", "enter")
         await settle(pilot)
         assert view.has_class("-detail")
+
+
+async def test_log_filter_fields_and_inversion(make_app, tmp_path, monkeypatch):
+    from screens.services import Services
+    from tests.tui.sample import CALLS, fill_log, pin_ids
+
+    pin_ids(monkeypatch)
+    log = tmp_path / "tx.db"
+    fill_log(log)
+    app = make_app(services=Services(profile=None, txlog_path=log), start_view="tx")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen
+        assert len(view.rows) == len(CALLS)
+        await pilot.press("slash", *"outcome:committed")
+        await settle(pilot)
+        assert {tx.outcome for tx in view.rows} == {"committed"} and len(view.rows) == 2
+        await pilot.press("ctrl+u", *"!outcome:committed")
+        await settle(pilot)
+        assert len(view.rows) == len(CALLS) - 2 and "committed" not in {
+            t.outcome for t in view.rows
+        }
+        await pilot.press("ctrl+u", *"rec-3")  # full text over the stored response bodies
+        await settle(pilot)
+        assert [tx.path for tx in view.rows] == [CALLS[3][1]]
