@@ -136,8 +136,8 @@ class AccessLog:
             "faults": {"applied": ex.faults_applied, "ignored": ex.faults_ignored},
             "full_log": ex.full,
         }
-        if ex.problem:
-            record["problem"] = ex.problem
+        if ex.problem:  # a detail may quote the request (a header, an id): redact it like one
+            record["problem"] = {**ex.problem, "detail": self._text(ex.problem.get("detail") or "")}
         if ex.full:
             req_ct = _header(ex.request_headers, "content-type")
             resp_ct = _header(response_headers, "content-type")

@@ -39,6 +39,14 @@ _MAX_TOKEN_CHARS = 8192
 _MAX_FORM_BYTES = 16384
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _UNSAFE_IN_QUOTES = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+#: HTTP authentication schemes (IANA registry, plus common vendor ones) an error may name. Any
+#: other first word of an Authorization header may be a bare credential, and an error detail
+#: reaches the access log, so it is never echoed.
+_KNOWN_SCHEMES = frozenset({
+    "basic", "bearer", "digest", "dpop", "gnap", "hoba", "mutual", "negotiate", "ntlm",
+    "oauth", "privatetoken", "scram-sha-1", "scram-sha-256", "vapid", "aws4-hmac-sha256",
+    "token", "apikey",
+})
 
 
 def all_scopes(domains: Iterable[str]) -> list[str]:
@@ -268,7 +276,7 @@ class TokenIssuer:
             raise _unauthorized("no access token: send Authorization: Bearer <token> from POST /oauth/token")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer":
-            raise _unauthorized(f"Authorization uses the {scheme[:20]!r} scheme: send Authorization: Bearer <token>")
+            raise _unauthorized(f"Authorization uses {_scheme_name(scheme)}: send Authorization: Bearer <token>")
         claims = self._decode(token.strip())
         if required_scope and not claims.has(required_scope):
             raise Problem(
@@ -351,6 +359,13 @@ def _invalid_token(description: str) -> Problem:
                    error="invalid_token")
 
 
+def _scheme_name(scheme: str) -> str:
+    """``the 'Digest' scheme`` for a known scheme; a vaguer phrase for anything that may be a secret."""
+    if scheme.lower() in _KNOWN_SCHEMES:
+        return f"the {scheme!r} scheme"
+    return "an unknown scheme (or a credential without one)"
+
+
 def _read_form(content_type: str | None, raw: bytes) -> dict[str, str]:
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
@@ -379,7 +394,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str, str] | None
         return None
     scheme, _, encoded = authorization.strip().partition(" ")
     if scheme.lower() != "basic":
-        raise OAuthError("invalid_client", f"client authentication must use HTTP Basic, not {scheme[:20]!r}", 401)
+        raise OAuthError("invalid_client", f"client authentication must use HTTP Basic, not {_scheme_name(scheme)}", 401)
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):

@@ -235,6 +235,12 @@ def test_another_scheme_is_a_bare_bearer_challenge(issuer):
     assert (problem.status, problem.headers["WWW-Authenticate"]) == (401, 'Bearer realm="apilog"')
 
 
+def test_the_scheme_is_named_only_when_it_is_a_known_one(issuer):
+    assert "'Digest' scheme" in rejection(issuer, "Digest username=x").detail
+    assert "s3cret" not in rejection(issuer, "s3cret-value-without-a-scheme").detail
+    assert "s3cret" not in rejection(issuer, "s3cret-value with-a-space").detail
+
+
 def test_a_good_token_passes_and_scheme_is_case_insensitive(issuer, keyring, clock):
     claims = issuer.verify_bearer("bearer " + signed(keyring, good_claims(clock)), "customer:read")
     assert claims.scopes == frozenset({"customer:read"}) and claims.jti == "j1"

@@ -308,6 +308,18 @@ def test_token_request_is_logged_without_the_secret(client, gw):
     assert gw.client_secret not in str(record)
 
 
+def test_a_credential_sent_without_a_scheme_is_neither_echoed_nor_logged(client, gw):
+    """A password pasted as the whole Authorization header must not reach the log via the error."""
+    pasted = "hunter2-pasted-as-the-header"
+    response = httpx2.get(f"{gw.base_url}/customer/update", params={"action": "check-status"},
+                          headers={"Authorization": pasted})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "Bearer" in response.json()["detail"] and "hunter2" not in response.text
+    record = client.get(f"/admin/log/{response.headers['x-request-id']}").json()
+    assert record["outcome"] == "rejected" and "hunter2" not in str(record)
+
+
 def test_fail_attempts_keyed_by_request_id_without_idempotency_key(client):
     headers = {"X-Request-Id": f"retry-{uuid.uuid4().hex}", "X-Fault-Fail-Attempts": "1"}
     first = client.get("/customer/update", params={"action": "check-status"}, headers=headers)
