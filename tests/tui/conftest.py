@@ -67,6 +67,13 @@ def notices(app: Any) -> str:
     return "\n".join(n.message for n in app._notifications)
 
 
+@pytest.fixture(autouse=True)
+def _plain_terminal(monkeypatch):
+    """Snapshots must not depend on the runner's terminal settings (a test may set them)."""
+    for name in ("NO_COLOR", "COLUMNS", "LINES", "LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def make_app(catalogue) -> Callable[..., Any]:
     """``make_app(**kwargs)``: an offline console on the shipped catalogue with a frozen clock."""

@@ -51,3 +51,20 @@ async def test_a_remapped_action_answers_to_its_new_key_only(make_app, tmp_path)
         await pilot.press("f5")
         await settle(pilot)
         assert "not connected" in notices(app)  # offline: the send action ran and said so
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LANG": "vi_VN.UTF-8"}, "vi"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LC_ALL": "vi_VN.UTF-8", "LANG": "en_US.UTF-8"}, "vi"),
+        ({"LANG": "C.UTF-8"}, "en"),
+    ],
+)
+def test_language_defaults_from_the_locale(monkeypatch, env, expected):
+    from screens.i18n import default_language
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert default_language() == expected
