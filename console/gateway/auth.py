@@ -215,7 +215,7 @@ class TokenIssuer:
         from starlette.responses import JSONResponse
 
         try:
-            form = _read_form(request.headers.get("content-type"), await request.body())
+            form = _read_form(request.headers.get("content-type"), await _read_limited(request))
             client_id = self._authenticate(request.headers.get("authorization"), form)
             grant_type = form.get("grant_type")
             if not grant_type:
@@ -366,12 +366,20 @@ def _scheme_name(scheme: str) -> str:
     return "an unknown scheme (or a credential without one)"
 
 
+async def _read_limited(request: Request) -> bytes:
+    """The form, refused as soon as it passes ``_MAX_FORM_BYTES``, not after buffering it all."""
+    from console.gateway.negotiation import read_body
+
+    try:
+        return await read_body(request, _MAX_FORM_BYTES)
+    except Problem:
+        raise OAuthError("invalid_request", f"the token request is larger than {_MAX_FORM_BYTES} bytes") from None
+
+
 def _read_form(content_type: str | None, raw: bytes) -> dict[str, str]:
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "send the token request as application/x-www-form-urlencoded")
-    if len(raw) > _MAX_FORM_BYTES:
-        raise OAuthError("invalid_request", f"the token request is larger than {_MAX_FORM_BYTES} bytes")
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):

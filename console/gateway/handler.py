@@ -21,7 +21,7 @@ from console.gateway import faults as fault_headers
 from console.gateway.domains import ActionResult, DeadlineExceeded, InjectedFault, Intent, perform
 from console.gateway.envelope import exchange_of
 from console.gateway.idempotency import IDEMPOTENCY_TYPE, StoredResponse, fingerprint, parse_key
-from console.gateway.negotiation import choose_format, parse_body, prefers_xml, render
+from console.gateway.negotiation import choose_format, parse_body, prefers_xml, read_body, render
 from console.gateway.outbox import enqueue
 from console.gateway.problems import Problem, problem_body
 
@@ -38,23 +38,6 @@ log = logging.getLogger("apilog.gateway")
 QUERY_METHODS = frozenset({"GET", "DELETE", "HEAD"})
 SLA_TYPE = "https://apilog.dev/problems/latency-sla"
 ROLLBACK_TYPE = "https://apilog.dev/problems/rolled-back"
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
-    declared = request.headers.get("content-length")
-    too_large = Problem(413, "Content Too Large",
-                        f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
-                        max_bytes=max_bytes)
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def effective_version(route: Route) -> str | None:

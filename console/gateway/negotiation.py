@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.gateway.problems import Problem
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 JSON_TYPES = ("application/json", "application/problem+json")
 XML_TYPES = ("application/xml", "text/xml", "application/problem+xml")
@@ -212,6 +215,23 @@ def _parse_json(raw: bytes) -> Any:
         raise Problem(400, "Bad Request", f"malformed JSON: {exc}") from None
     except RecursionError:
         raise Problem(400, "Bad Request", f"the JSON body nests deeper than {MAX_DEPTH} levels") from None
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
+    declared = request.headers.get("content-length")
+    too_large = Problem(413, "Content Too Large",
+                        f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
+                        max_bytes=max_bytes)
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_bytes: int | None = None) -> Any:

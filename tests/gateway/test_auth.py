@@ -210,6 +210,23 @@ async def test_token_request_must_be_a_form(client):
     assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
 
 
+async def test_an_oversized_token_request_is_refused_without_reading_it_all(client):
+    """A chunked body (no Content-Length) is cut off once past the form limit, not buffered."""
+    pulled = 0
+
+    async def endless_form():
+        nonlocal pulled
+        for _ in range(1024):
+            pulled += 1
+            yield b"scope=" + b"a" * 16_378
+
+    response = await client.post("/oauth/token", content=endless_form(),
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request" and "larger than" in response.text
+    assert pulled <= 3, f"the endpoint read {pulled} chunks of 16 KB before refusing"
+
+
 async def test_jwks_endpoint(client, keyring):
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200 and response.json() == keyring.jwks()
