@@ -192,6 +192,13 @@ class Probe:
             return {"body": self.body_for(op, await self.new_record(op.path))}
         return {"body": self.body_for(op)}
 
+    async def comparable(self, op: Operation) -> dict[str, Any]:
+        """Call fields whose answer can be compared across calls: a status check reads one fresh
+        record (the domain's counts move under concurrent checks); others as :meth:`prepare`."""
+        if op.action == "check-status":
+            return {"body": {"id": await self.new_record(op.path)}}
+        return await self.prepare(op)
+
     async def new_record(self, path: str, record_id: str | None = None) -> str:
         """Create a record on ``path`` through one of its add-record operations; its id."""
         helper = self.helper(path, "add-record")

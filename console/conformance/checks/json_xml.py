@@ -39,20 +39,14 @@ def decode_xml(text: str) -> Any:
     return from_xml(text.encode("utf-8"))
 
 
-async def _fields(probe: Any, op: Any) -> dict[str, Any]:
-    if op.action == "check-status":
-        return {"body": {"id": await probe.new_record(op.path)}}
-    return await probe.prepare(op)
-
-
 async def check(probe: Any, item: Any, ev: Evidence) -> str:
     op = item.operation
     exact = op.action == "check-status"
-    shared = await _fields(probe, op) if exact else None
+    shared = await probe.comparable(op) if exact else None
     as_json = ev.result(await probe.call(op, accept="application/json",
-                                         **(shared or await _fields(probe, op))), "json")
+                                         **(shared or await probe.comparable(op))), "json")
     expect_success(ev, as_json, "JSON call")
-    as_xml = ev.result(await probe.call(op, fmt="xml", **(shared or await _fields(probe, op))), "xml")
+    as_xml = ev.result(await probe.call(op, fmt="xml", **(shared or await probe.comparable(op))), "xml")
     expect_success(ev, as_xml, "XML call")
     vary = (header(as_xml.response_headers, "vary") or "").lower()
     ev.expect("accept" in vary, f"Vary is {vary!r}, lacks Accept")

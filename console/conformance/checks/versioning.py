@@ -19,23 +19,16 @@ def is_envelope(data: Any) -> bool:
     return isinstance(data, dict) and set(data) == {"data", "meta"}
 
 
-async def _fields(probe: Any, op: Any) -> dict[str, Any]:
-    """Call fields; a status check reads one fresh record so versions can be compared exactly."""
-    if op.action == "check-status":
-        return {"body": {"id": await probe.new_record(op.path)}}
-    return await probe.prepare(op)
-
-
 async def check(probe: Any, item: Any, ev: Evidence) -> str:
     op = item.operation
     versions = list(item.contract.params.get("versions") or ["v1", "v2"])
     oldest, latest = versions[0], versions[-1]
     exact = op.action == "check-status"
-    shared = await _fields(probe, op) if exact else None
+    shared = await probe.comparable(op) if exact else None
     resources: dict[str, Any] = {}
     for version in [*versions, None]:
         label = version or "unversioned"
-        fields = shared or await _fields(probe, op)
+        fields = shared or await probe.comparable(op)
         result = ev.result(await probe.call(op, version=version, **fields), label)
         expect_success(ev, result, f"{label} call")
         headers = result.response_headers
