@@ -121,6 +121,7 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
     from console.events.broker import BrokerError, EmbeddedBroker, free_port
     from console.gateway.app import create_app
     from console.gateway.outbox import topic_for
+    from console.gateway.server import uvicorn_config
 
     try:
         catalogue = load_catalogue(catalogue_path)
@@ -149,10 +150,7 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         app = create_app(settings)
         topics = [topic_for(d) for d in dict.fromkeys(op.domain for op in catalogue.operations)]
         click.echo(banner(settings, topics, saved))
-        config = uvicorn.Config(app, host=host, port=settings.port, log_level="warning",
-                                access_log=False, lifespan="on", backlog=4096,
-                                timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn_config(app, host, settings.port))
         # uvicorn re-raises SIGTERM after shutting down; with the default handler the process
         # would die before the finally below stops the embedded broker.
         signal.signal(signal.SIGTERM, _exit_quietly)

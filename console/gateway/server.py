@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from console.gateway.settings import GatewaySettings
@@ -17,6 +18,45 @@ from console.gateway.settings import GatewaySettings
 
 class GatewayError(RuntimeError):
     """The gateway could not start; the message says why."""
+
+
+def uvicorn_config(app: Any, host: str, port: int) -> Any:
+    """The one uvicorn configuration of the gateway, for ``apilog gateway`` and embedded servers.
+
+    uvicorn answers a request it cannot parse (bad request line, header syntax or
+    Content-Length) itself, before the app sees it, in ``text/plain``; the protocol class
+    given here answers those in problem+json too, as every other gateway error.
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                          lifespan="on", timeout_graceful_shutdown=5, backlog=4096,
+                          http=_problem_h11_protocol())
+
+
+@lru_cache(maxsize=1)
+def _problem_h11_protocol() -> type:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from console.gateway.problems import Problem, problem_body
+
+    class ProblemH11Protocol(H11Protocol):
+        """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body."""
+
+        def send_400_response(self, msg: str) -> None:
+            body, media_type = problem_body(Problem(
+                400, "Bad Request",
+                "the request is not valid HTTP/1.1 (request line, header syntax or "
+                "Content-Length); send a well-formed request"), "json")
+            headers = [(b"content-type", media_type.encode()),
+                       (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                          h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+            self.transport.close()
+
+    return ProblemH11Protocol
 
 
 class GatewayServer:
@@ -60,10 +100,7 @@ class GatewayServer:
         if self._thread is not None:
             return self
         self.app = create_app(self.settings)
-        config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port,
-                                log_level="warning", access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=5, backlog=4096)
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, self.settings.port))
         self._thread = threading.Thread(target=self._run, name="gateway-uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout

@@ -156,6 +156,63 @@ def test_body_over_the_limit_is_413(client, gateway):
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def test_a_chunked_body_over_the_limit_is_413_problem(client, gateway):
+    chunk = b"a" * 65_536
+    chunks = gateway.settings.max_body_bytes // len(chunk) + 2
+    response = client.put("/security/firewall/config", params={"action": "add-record"},
+                          content=(chunk for _ in range(chunks)),
+                          headers={"Content-Type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", ["/customer/update", "/nowhere", "/openapi.json", "/oauth/token",
+                                  "/admin/log/x"])
+@pytest.mark.parametrize("method", ["TRACE", "OPTIONS", "PROPFIND"])
+def test_uncatalogued_methods_anywhere_answer_problem_json(client, method, path):
+    response = client.request(method, path, headers={"Accept": "text/html"})
+    assert response.status_code in (404, 405)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == response.status_code
+
+
+def test_head_on_an_unknown_path_is_a_bodiless_problem(client):
+    response = client.head("/nowhere")
+    assert response.status_code == 404 and response.content == b""
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_error_of_a_json_only_operation_is_xml_when_the_caller_prefers_it(client, catalogue):
+    op = next(op for op in catalogue.operations if not op.has("json-xml"))
+    response = client.request(op.method, op.path, params={"action": op.action},
+                              headers={"Accept": "application/xml"})
+    assert response.status_code == 406
+    assert response.headers["content-type"] == "application/problem+xml"
+    assert b'xmlns="urn:ietf:rfc:7807"' in response.content
+
+
+@pytest.mark.parametrize("raw", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad header line\r\n\r\n",
+    b"NOT-HTTP\r\n\r\n",
+])
+def test_a_request_that_is_not_http_is_a_400_problem_not_text(gateway, raw):
+    import json
+    import socket
+
+    host, port = gateway.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        reply = b""
+        while chunk := sock.recv(65_536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: application/problem+json" in head.lower()
+    assert json.loads(body)["status"] == 400
+
+
 def test_every_response_has_request_id_traceparent_via_and_server_timing(client):
     for response in (client.get("/healthz"), client.get("/nowhere"),
                      client.put("/ivr/callflow", params={"action": "check-status"})):
