@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from console.gateway.accesslog import AccessLog
+from console.gateway.auth import ADMIN_SCOPE
 from console.gateway.domains import DomainStore
 from console.gateway.envelope import Envelope, exchange_of
 from console.gateway.faults import AttemptCounter
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("apilog.gateway")
 
-ADMIN_SCOPE = "gateway:admin"
 #: Verified tokens remembered (by their exact Authorization header) until they expire.
 VERIFIED_CACHE_SIZE = 4096
 #: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
@@ -116,7 +116,7 @@ class Gateway:
 
     async def jwks(self, request: Request) -> Response:
         exchange_of(request.scope).route = "GET /.well-known/jwks.json"
-        return JSONResponse(self.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
+        return await self.issuer.jwks_endpoint(request)
 
     async def openapi(self, request: Request) -> Response:
         from console.gateway.openapi import gateway_openapi

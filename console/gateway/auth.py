@@ -11,12 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
 import re
-import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -32,8 +30,6 @@ REALM = "apilog"
 ALGORITHM = "RS256"
 ADMIN_SCOPE = "gateway:admin"
 ACCESS_TOKEN_TYPES = ("at+jwt", "application/at+jwt")
-SANDBOX_ID_VARIABLE = "APILOG_SANDBOX_CLIENT_ID"
-SANDBOX_SECRET_VARIABLE = "APILOG_SANDBOX_CLIENT_SECRET"
 
 _MAX_TOKEN_CHARS = 8192
 _MAX_FORM_BYTES = 16384
@@ -128,20 +124,6 @@ class ClientRegistry:
     def allowed_scopes(self, client_id: str) -> list[str]:
         client = self._clients.get(client_id)
         return list(client.scopes) if client else []
-
-
-def sandbox_credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
-    """``(client id, secret, where the secret comes from)`` for the sandbox client.
-
-    From ``APILOG_SANDBOX_CLIENT_ID`` / ``APILOG_SANDBOX_CLIENT_SECRET`` when set, else generated;
-    the third item names the variable or says ``"generated"``, so it can be printed safely.
-    """
-    env = os.environ if environ is None else environ
-    client_id = env.get(SANDBOX_ID_VARIABLE) or "apilog-sandbox"
-    secret = env.get(SANDBOX_SECRET_VARIABLE)
-    if secret:
-        return client_id, secret, SANDBOX_SECRET_VARIABLE
-    return client_id, secrets.token_urlsafe(24), "generated"
 
 
 @dataclass(frozen=True)

@@ -291,11 +291,3 @@ def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
         raise
     conn.execute("COMMIT")
     return result
-
-
-def count_records(conn: sqlite3.Connection, domain: str, record_id: str | None = None) -> int:
-    """How many records a domain holds (with ``record_id``: 0 or 1). For checks and tests."""
-    if record_id is None:
-        return conn.execute("SELECT COUNT(*) FROM records WHERE domain = ?", (domain,)).fetchone()[0]
-    return conn.execute("SELECT COUNT(*) FROM records WHERE domain = ? AND id = ?",
-                        (domain, record_id)).fetchone()[0]

@@ -7,7 +7,6 @@ caller prefers XML, ``application/problem+xml`` (RFC 9457 Appendix B, namespace
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,14 +20,6 @@ PROBLEM_XML = "application/problem+xml"
 PROBLEM_XML_NAMESPACE = "urn:ietf:rfc:7807"
 
 _STANDARD_MEMBERS = ("type", "title", "status", "detail", "instance")
-
-
-def status_title(status: int) -> str:
-    """The HTTP reason phrase: RFC 9457 says ``about:blank`` problems use it as their title."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 class Problem(Exception):

@@ -49,12 +49,6 @@ class Router:
             self._ops.setdefault((op.path, op.method), {})[op.action] = op
         self.versions = sorted({v for op in catalogue.operations for v in versions_of(op)})
 
-    def is_catalogued_path(self, path: str) -> bool:
-        from console.gateway.versioning import split_version
-
-        _version, bare = split_version(path, self._known, self.versions)
-        return bare in self._known
-
     def resolve(self, method: str, path: str, action: str | None) -> Route:
         from console.gateway.versioning import split_version
 

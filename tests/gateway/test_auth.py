@@ -21,7 +21,6 @@ from console.gateway.auth import (
     KeyRing,
     TokenIssuer,
     all_scopes,
-    sandbox_credentials,
 )
 from console.gateway.problems import Problem
 
@@ -128,12 +127,18 @@ def test_all_scopes():
         "customer:read", "customer:write", "qos:read", "qos:write", "gateway:admin"]
 
 
-def test_sandbox_credentials_come_from_the_environment_or_are_generated():
-    env = {"APILOG_SANDBOX_CLIENT_ID": "me", "APILOG_SANDBOX_CLIENT_SECRET": "pw"}
-    assert sandbox_credentials(env) == ("me", "pw", "APILOG_SANDBOX_CLIENT_SECRET")
-    client_id, secret, source = sandbox_credentials({})
-    assert source == "generated" and len(secret) >= 24 and client_id
-    assert sandbox_credentials({})[1] != secret
+def test_sandbox_client_comes_from_the_environment_or_is_generated(monkeypatch):
+    from console.gateway.settings import GatewaySettings
+
+    generated = GatewaySettings(port=1).resolved()
+    assert generated.client_id == "apilog-sandbox" and len(generated.client_secret) >= 24
+    assert generated.secret_source == "generated at start"
+    assert GatewaySettings(port=1).resolved().client_secret != generated.client_secret
+    monkeypatch.setenv("APILOG_SANDBOX_CLIENT_ID", "me")
+    monkeypatch.setenv("APILOG_SANDBOX_CLIENT_SECRET", "pw")
+    from_env = GatewaySettings(port=1).resolved()
+    assert (from_env.client_id, from_env.client_secret) == ("me", "pw")
+    assert from_env.secret_source == "$APILOG_SANDBOX_CLIENT_SECRET"
 
 
 # --- the token endpoint ------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from console.gateway.problems import (
     Problem,
     problem_from_xml,
     problem_response,
-    status_title,
 )
 
 
@@ -60,8 +59,3 @@ def test_xml_response_uses_the_rfc_namespace_and_reads_back_equal():
     status = root.find(f"{{{PROBLEM_XML_NAMESPACE}}}status")
     assert status.text == "500" and status.get("type") is None  # as RFC 9457's schema has it
     assert problem_from_xml(response.body) == problem.to_dict()
-
-
-def test_status_title_is_the_reason_phrase():
-    assert status_title(404) == "Not Found"
-    assert status_title(599) == "Error"
