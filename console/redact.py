@@ -8,6 +8,7 @@ secrets, Bearer tokens, JWTs) plus any exact secret string the caller registered
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 
@@ -58,6 +59,17 @@ def _may_hold_credentials(text: str, keys: tuple[str, ...]) -> bool:
     return any(k.lower() in lower for k in keys)
 
 
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as written raw and as it appears inside a JSON string, longest first."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            forms.add(secret)
+            forms.add(json.dumps(secret)[1:-1])
+            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
 def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
                    *, keys: Iterable[str] = (), secrets: Iterable[str] = ()) -> dict[str, str]:
     """A copy of ``headers`` with credential headers (and ``keys``, case-insensitive) as ``REDACTED``.
@@ -87,7 +99,7 @@ def redact_text(text: str | None, *, secrets: Iterable[str] = (), keys: Iterable
     """
     if not text:
         return text or ""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+    for secret in _secret_forms(secrets):
         text = text.replace(secret, REDACTED)
     keys = tuple(keys)
     if not _may_hold_credentials(text, keys):

@@ -55,3 +55,34 @@ def test_bulk_insert_redacts_and_reads_back(tmp_path):
     log.close()
     data = db_bytes(path)
     assert b"bulk-secret-42" not in data and JWT.encode() not in data
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_secret = st.text(min_size=6, max_size=40).filter(lambda s: s.strip() == s and s not in REDACTED
+                                                   and REDACTED not in s and len(set(s)) > 3)
+_key = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=_secret, key=_key, filler=st.text(max_size=30))
+def test_a_registered_secret_never_survives_in_any_body_shape(secret, key, filler):
+    import json
+
+    bodies = [json.dumps({key: secret, "n": filler}), json.dumps({key: f"{filler}{secret}"}, ensure_ascii=False),
+              f"{key}={secret}&x={filler}", f"<{key}>{secret}</{key}>", f"Bearer {secret}"]
+    for body in bodies:
+        out = redact_text(body, secrets=[secret])
+        assert secret not in out and json.dumps(secret)[1:-1] not in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(min_size=1, max_size=40),
+       field=st.sampled_from(["client_secret", "access_token", "password", "Token", "API_KEY"]))
+def test_secret_named_fields_lose_their_value_whatever_it_is(value, field):
+    import json
+
+    body = json.dumps({field: value, "other": "kept"})
+    out = json.loads(redact_text(body))
+    assert out == {field: REDACTED, "other": "kept"}
