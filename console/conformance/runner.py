@@ -83,6 +83,8 @@ class Runner:
         from console.conformance.probe import Probe
 
         self.verdicts = []
+        if not self.plan:
+            return []
         async with Probe.open(self.profile, self.catalogue, caller=self.caller, feed=self.feed,
                               allow_load=self.allow_load, faults_enabled=self.faults_enabled,
                               thorough=self.thorough, http=self.http) as probe:
