@@ -37,6 +37,8 @@ def test_check_passes_writes_json_lines_and_junit(broken_gateway, catalogue, mon
     assert [(r["contract"], r["verdict"]) for r in rows] == [("oauth2", "passed"), ("kafka-event", "passed")]
     assert rows[1]["evidence"]["event"]["type"] == f"apilog.{op.domain}.{op.action}"
     assert "checked 2/2" in result.stderr
+    assert target.client_secret not in result.output and "eyJ" not in result.output, "no secret, no token"
+    assert target.client_secret not in report.read_text() and "eyJ" not in report.read_text()
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite.get("name") == op.label() and suite.get("tests") == "2" and suite.get("failures") == "0"
 
