@@ -106,9 +106,9 @@ class GatewaySettings:
 
 
 def data_dir() -> Path:
-    """``$APILOG_DATA_DIR``, else ``$XDG_DATA_HOME/apilog``, else ``~/.local/share/apilog``."""
-    explicit = os.environ.get("APILOG_DATA_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "apilog"
+    """Where apilog keeps its files: ``console.config``'s answer, so the gateway's database and
+    the sandbox sit beside the transaction log however that rule changes. Imported on call:
+    reading TOML is not needed to start a gateway."""
+    from console.config import data_dir as shared_data_dir
+
+    return shared_data_dir()
