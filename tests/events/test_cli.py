@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 
 from console.cli import main
 from tests.events.conftest import binary_event, ms, produce
+from tests.support.gateway import interrupt, restore_ctrl_c
 
 APILOG = str(Path(sys.executable).with_name("apilog"))
 
@@ -112,7 +112,8 @@ def test_follow_prints_new_events_until_interrupted(kafka_broker, topic, pattern
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
     process = subprocess.Popen([APILOG, "events", "--bootstrap", kafka_broker.bootstrap,
                                 "--topic", pattern, "--from", "earliest", "--follow", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=restore_ctrl_c)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()
@@ -124,8 +125,7 @@ def test_follow_prints_new_events_until_interrupted(kafka_broker, topic, pattern
         put(kafka_broker.bootstrap, topic, [binary_event("f-2")])
         wait_until(lambda: len(lines) >= 2, 20, message="the second followed event")
     finally:
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=20)
+        code = interrupt(process)
         reader.join(timeout=5)
     assert [json.loads(line)["id"] for line in lines] == ["f-1", "f-2"]
     assert code == 130

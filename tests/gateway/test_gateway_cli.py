@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 
 import httpx2
 
 from tests.support.broker import wait_until
+from tests.support.gateway import interrupt, restore_ctrl_c
 
 
 def _apilog(*args, env=None, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "console.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, **kwargs)
+                            stderr=subprocess.STDOUT, text=True, env=env, preexec_fn=restore_ctrl_c,
+                            **kwargs)
 
 
 def _answers(url: str) -> bool:
@@ -51,8 +52,7 @@ def test_gateway_command_prints_where_to_reach_it_and_stops_on_ctrl_c(tmp_path):
                             auth=("apilog-sandbox", secret), timeout=5)
         assert token.status_code == 200
     finally:
-        process.send_signal(signal.SIGINT)
-        assert process.wait(15) == 0
+        assert interrupt(process, 15) == 0
     from console.events.broker import _kafka_answers
 
     host, port = bootstrap.split(":")

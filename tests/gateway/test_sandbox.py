@@ -58,9 +58,12 @@ def test_owned_sandbox_stops_when_its_owner_is_killed(tmp_path):
     finally:
         owner.kill()  # no __exit__, no cleanup code of the owner runs
         owner.wait()
-    wait_until(lambda: not _alive(state["gateway_pid"], "console.cli"), timeout=20,
-               message="the gateway to notice its owner is gone")
-    wait_until(lambda: not _port_answers(bootstrap), timeout=10, message="the broker to stop with it")
+    try:
+        wait_until(lambda: not _alive(state["gateway_pid"], "console.cli"), timeout=20,
+                   message="the gateway to notice its owner is gone")
+        wait_until(lambda: not _port_answers(bootstrap), timeout=10, message="the broker to stop with it")
+    finally:  # failed or not, nothing this test started outlives it
+        Sandbox(base_dir=tmp_path).stop()
 
 
 def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):

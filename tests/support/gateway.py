@@ -68,6 +68,33 @@ def fetch_token(gw: RunningGateway, scopes: Iterable[str] | None = None,
     return response.json()["access_token"]
 
 
+def restore_ctrl_c() -> None:
+    """``preexec_fn`` for a child a test will stop with SIGINT, as an operator's Ctrl-C would.
+
+    A test run started in the background (``pytest &``, CI runners) ignores SIGINT, and a
+    child inherits that; Python then installs no KeyboardInterrupt handler and the signal
+    would do nothing. Back to the default, the child reacts as it does in a terminal.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt(process: Any, timeout: float = 20.0) -> int:
+    """Send SIGINT and return the exit code; a child that does not stop in time is killed (and
+    the test fails) rather than left running after the test."""
+    import signal
+    import subprocess
+
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
 def make_catalogue(operations: Sequence[tuple[str, str, str, Sequence[Any]]], title: str = "test") -> Any:
     """A catalogue of ``(path, method, action, [Contract, …])`` operations, one row per contract.
 
