@@ -217,6 +217,10 @@ class Probe:
             raise CheckFailed(f"{helper.label()} answered {result.status} asking for {record_id!r}")
         return result.status == 200
 
+    def can_count(self, path: str) -> bool:
+        """Whether ``path`` has an export-data operation to count records with."""
+        return any(op.path == path and op.action == "export-data" for op in self.catalogue.operations)
+
     async def count_marked(self, path: str, marker: str) -> int:
         """How many of ``path``'s records carry ``marker`` (export-data, every page)."""
         helper = self.helper(path, "export-data")

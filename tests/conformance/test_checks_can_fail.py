@@ -146,3 +146,13 @@ async def test_slow_successes_fail_the_latency_sla(broken_gateway, check):
     assert verdict.verdict == "failed"
     assert "over the 150 ms SLA" in verdict.reason
     assert verdict.evidence["p95_ms"] > 150
+
+
+async def test_retry_catches_a_second_effect_without_records_to_count(broken_gateway, check):
+    catalogue = make_catalogue([(PATH, "POST", "add-record", [Contract("retry", {"max_retries": 3})]),
+                                (PATH, "GET", "check-status", [Contract("api-gateway")])])
+    target = broken_gateway(catalogue, wrap=broken.RunsDespiteFailing)
+    verdicts = await check(target, contracts=["retry"])
+    verdict = verdicts[(*ADD, "retry")]
+    assert verdict.verdict == "failed"
+    assert "expected 2xx, got 409" in verdict.reason, verdict.reason

@@ -55,3 +55,23 @@ async def test_thorough_run_passes_and_probes_more(broken_gateway, check):
     retry = verdicts[(PATH, "POST", "add-record", "retry")]
     assert retry.evidence["attempts_k1"] == [503, 201], "k=1 is tried too"
     assert "garbage-token" in verdicts[(PATH, "POST", "add-record", "oauth2")].evidence["probes"]
+
+
+async def test_other_numbers_in_the_catalogue_are_checked_as_printed(broken_gateway, check):
+    from console.catalogue import Contract
+    from tests.support.gateway import make_catalogue
+
+    catalogue = make_catalogue([
+        (PATH, "POST", "add-record", [Contract("retry", {"max_retries": 5}),
+                                      Contract("latency-sla", {"max_ms": 2000}),
+                                      Contract("versioning", {"versions": ["v1", "v2", "v3"]})]),
+        (PATH, "GET", "check-status", [Contract("rate-limit", {"limit": 20, "window_s": 60})]),
+    ])
+    target = broken_gateway(catalogue)
+    verdicts = await check(target)
+    assert not failures(verdicts)
+    retry = verdicts[(PATH, "POST", "add-record", "retry")]
+    assert len(retry.evidence["attempts_k5"]) == 6 and len(retry.evidence["attempts_k6"]) == 6
+    assert "≤ 2000 ms" in verdicts[(PATH, "POST", "add-record", "latency-sla")].reason
+    assert "v1, v2, v3 served" in verdicts[(PATH, "POST", "add-record", "versioning")].reason
+    assert "q=20" in verdicts[(PATH, "GET", "check-status", "rate-limit")].evidence["headers"]["ratelimit-policy"]

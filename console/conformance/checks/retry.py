@@ -55,10 +55,17 @@ class _Effect:
 
     @classmethod
     async def prepare(cls, probe: Any, op: Any) -> _Effect:
-        if op.action == "add-record":
+        if op.action == "add-record" and probe.can_count(op.path):
             # No id: a gateway that ran the action on a failing attempt would add a second record.
             marker = f"chk-retry-{uuid.uuid4().hex[:12]}"
             return cls(probe, op, {"marker": marker}, lambda: probe.count_marked(op.path, marker))
+        if op.action == "add-record":
+            # Nothing to count with: a fixed id, so a second run of the action ends in 409.
+            record_id = f"chk-retry-{uuid.uuid4().hex[:12]}"
+
+            async def exists() -> int:
+                return 1 if await probe.record_exists(op.path, record_id) else 0
+            return cls(probe, op, probe.body_for(op, record_id), exists)
         if op.action == "delete-info":
             record_id = await probe.new_record(op.path)
 
