@@ -4,7 +4,8 @@ attempts and the action takes effect exactly once (or, when every attempt fails,
 The gateway fails the first k attempts with 503 + ``Retry-After: 0`` (``X-Fault-Fail-Attempts``,
 keyed by the Idempotency-Key or the request id). Two runs: k = max_retries (the last allowed
 attempt succeeds) and k = max_retries + 1 (the retries run out). The effect is read back from
-the data: an added record counted by a marker, a deleted record gone, a configuration key set.
+the data: added records counted by a marker (or, with nothing to count with, one fixed id whose
+second insert would be a 409), a deleted record gone, a configuration key set.
 """
 
 from __future__ import annotations
