@@ -63,7 +63,8 @@ def contracts_in(verdicts: Iterable[Verdict]) -> list[str]:
 
 
 def render_table(verdicts: list[Verdict], *, failures: bool = True) -> str:
-    """The summary table (operations × contracts), the counts, then each failure with evidence."""
+    """The summary table (operations × contracts), the counts, why checks were skipped (once per
+    reason), then each failure with its evidence."""
     operations = operations_in(verdicts)
     columns = contracts_in(verdicts)
     cells = {v.key: MARKS.get(v.verdict, v.verdict) for v in verdicts}
@@ -82,6 +83,15 @@ def render_table(verdicts: list[Verdict], *, failures: bool = True) -> str:
                  + ", ".join(f"{counts[word]} {word}" for word in VERDICTS))
     lines.append("marks: " + ", ".join(f"{mark} {word}" for word, mark in MARKS.items())
                  + ", . not catalogued")
+    skipped: dict[str, int] = {}
+    for verdict in verdicts:
+        if verdict.verdict == SKIPPED:
+            why = f"{verdict.contract}: {verdict.reason}"
+            skipped[why] = skipped.get(why, 0) + 1
+    if skipped:
+        lines.append("")
+        lines.append("skipped:")
+        lines.extend(f"  {count} × {reason}" for reason, count in skipped.items())
     if failures:
         failed = [v for v in verdicts if v.verdict == FAILED]
         if failed:

@@ -28,6 +28,7 @@ def test_table_has_one_row_per_operation_one_column_per_contract_and_the_failure
     assert lines[2].split() == ["POST", "/a?action=add-record", "ok", ".", "FAIL", "skip", "."]
     assert "2 operations, 6 verdicts: 2 passed, 1 failed, 1 not-applicable, 1 catalogue-defect, 1 skipped" in table
     assert "POST /a?action=add-record kafka-event: event e1 did not arrive [request r3; transaction t3; status 201]" in table
+    assert "skipped:\n  1 × retry: faults off" in table
 
 
 def test_json_lines_carry_the_required_members():
