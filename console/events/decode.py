@@ -5,6 +5,11 @@ CloudEvents 1.0 arrive in binary mode (``ce_*`` headers, data in the value) or s
 is shown raw. An operator watching a topic must see every record on it, so decoding never
 raises and never drops: a record that claims to be a CloudEvent but is not a valid one (bad
 UTF-8 in a header, ``ce_id`` missing, unparsable ``ce_time``) is shown raw with a note saying why.
+
+What the feed shows reaches screens and ``apilog events`` output, so secrets are redacted on
+the way in: credential headers, and in JSON data every member named like a secret
+(``password``, ``client_secret``, ``token`` … as :mod:`console.redact` lists them). A gateway
+event carries the record it wrote, and a caller may have stored a password in it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from console.redact import REDACTED, SECRET_FIELDS, redact_text
+
 Mode = Literal["binary", "structured", "raw"]
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _JSON_CONTENT_TYPE = re.compile(r"^(application|text)/([a-zA-Z0-9\-\.]+\+)?json(;.*)?$")
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key", re.I)
-REDACTED = "REDACTED"
+#: Every secret field name, and every credential redact_text finds, holds one of these; a value
+#: without any (most) is not walked. Matched against the lower-cased bytes: the same pattern
+#: with (?i) is ten times slower and made decoding 2.4 times slower overall.
+_SECRET_HINTS = re.compile(rb"token|secret|passw|key|assertion|bearer|basic|eyj")
 _BINARY_KNOWN = frozenset({"id", "type", "source", "subject", "time", "specversion", "traceparent"})
 
 
@@ -166,6 +176,7 @@ def _binary(base: dict[str, Any], attributes: dict[str, str], content_type: str 
         except ValueError:
             raise ValueError(f"ce_time {attributes['time']!r} is not an RFC 3339 time") from None
     data, note = _binary_data(value, content_type)
+    data = _without_secrets(data, value)
     return FeedEvent(
         **base, mode="binary", data=data, id=attributes["id"], type=attributes["type"],
         source=attributes["source"], subject=attributes.get("subject"),
@@ -181,8 +192,8 @@ def _binary_data(value: bytes, content_type: str | None) -> tuple[Any, str | Non
     if content_type is None or _JSON_CONTENT_TYPE.match(content_type):
         try:
             return json.loads(value), None
-        except ValueError:  # includes UnicodeDecodeError
-            pass
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting
+            pass                               # past the parser's depth is shown as text
     try:
         return value.decode("utf-8"), None
     except UnicodeDecodeError:
@@ -215,7 +226,7 @@ def _from_cloudevent(base: dict[str, Any], event: Any, mode: Mode) -> FeedEvent:
     known = {"id", "type", "source", "subject", "time", "specversion", "datacontenttype",
              "traceparent", "partitionkey", "dataschema"}
     extensions = {name: str(val) for name, val in attributes.items() if name not in known}
-    data = event.get_data()
+    data = _without_secrets(event.get_data(), base["raw_value"])
     note = None
     if isinstance(data, bytes):
         data = data.decode("utf-8", "backslashreplace")
@@ -243,12 +254,37 @@ def _raw(base: dict[str, Any], value: bytes, note: str | None) -> FeedEvent:
     except UnicodeDecodeError:
         text = value.decode("utf-8", "backslashreplace")
         note = "; ".join(filter(None, [note, "value is not valid UTF-8"]))
-        return FeedEvent(**base, mode="raw", data=text, note=note)
+        return FeedEvent(**base, mode="raw", data=_without_secrets(text, value), note=note)
     try:
         data: Any = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = text
-    return FeedEvent(**base, mode="raw", data=data, note=note)
+    return FeedEvent(**base, mode="raw", data=_without_secrets(data, value), note=note)
+
+
+def _without_secrets(data: Any, raw: bytes) -> Any:
+    """``data`` with the value of every secret-named member (at any depth) as ``REDACTED``;
+    text (data that is not JSON, or JSON too deep to parse) through :func:`redact_text`.
+
+    Data nested too deep to walk is withheld whole: better hidden than shown with a secret.
+    """
+    if data is None or not _SECRET_HINTS.search(raw.lower()):
+        return data
+    if isinstance(data, str):
+        return redact_text(data)
+    try:
+        return _redact_members(data)
+    except RecursionError:
+        return REDACTED
+
+
+def _redact_members(data: Any) -> Any:
+    if isinstance(data, list):
+        return [_redact_members(item) for item in data]
+    if isinstance(data, dict):
+        return {key: REDACTED if isinstance(key, str) and key.lower() in SECRET_FIELDS
+                else _redact_members(value) for key, value in data.items()}
+    return data
 
 
 @functools.lru_cache(maxsize=1024)

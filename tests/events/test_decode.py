@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,3 +130,24 @@ def test_any_record_decodes_without_raising(value, key, headers):
     event = decode_record("t", 0, 0, 0, key, value, headers)
     assert event.raw_value == (value or b"")
     json.dumps(event.to_json())
+
+
+def test_secret_members_of_the_data_are_redacted_at_any_depth():
+    value = json.dumps({"record": {"fields": {"name": "An", "Password": "hunter2",
+                                              "keys": [{"client_secret": "s3"}]}}}).encode()
+    for event in (decode(value, ce_headers("e-secret")), decode(value, None)):
+        assert event.data["record"]["fields"]["Password"] == "REDACTED"
+        assert event.data["record"]["fields"]["keys"] == [{"client_secret": "REDACTED"}]
+        assert event.data["record"]["fields"]["name"] == "An"
+        shown = json.dumps(event.to_json()) + event.search_text()
+        assert "hunter2" not in shown and "s3" not in shown.replace("s3cret", "")
+
+
+@pytest.mark.parametrize("depth", [900, 5000])
+def test_deeply_nested_data_neither_raises_nor_shows_a_secret(depth):
+    """A record nested past the parser's depth must not stop the feed (it would be read again
+    and again), and one deep enough to defeat the redaction walk is withheld."""
+    value = ('{"token": "t0ps3cret", "a": ' + "[" * depth + "]" * depth + "}").encode()
+    for headers in (ce_headers("e-deep"), None):
+        event = decode(value, headers)
+        assert "t0ps3cret" not in str(event.data)
