@@ -268,3 +268,13 @@ async def test_budget_wait_takes_the_next_free_slot():
     assert 0.3 <= time.monotonic() - started < 2, "the second slot frees one window after the first"
     with pytest.raises(BudgetRefused):
         await budget.acquire(key, 1, 0.3, max_wait_s=0.1)
+
+
+async def test_token_request_is_client_credentials_with_the_profiles_scopes(mini_gateway, mini_profile, txlog):
+    import dataclasses
+
+    profile = dataclasses.replace(mini_profile, scopes=("customer:read", "customer:write"))
+    async with caller(profile, small_catalogue(), txlog) as c:
+        assert (await c.token_state()).valid
+    [form] = mini_gateway.token_forms
+    assert form == {"grant_type": "client_credentials", "scope": "customer:read customer:write"}

@@ -36,6 +36,7 @@ class MiniGateway:
     requests: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     seen_keys: dict[str, int] = field(default_factory=dict)
+    token_forms: list[dict[str, str]] = field(default_factory=list)
 
     def revoke_all(self) -> None:
         self.revoked.update(self.tokens)
@@ -50,6 +51,9 @@ def mini_gateway_app(gw: MiniGateway) -> Any:
     from starlette.routing import Route
 
     async def token(request: Request) -> Response:
+        from urllib.parse import parse_qsl
+
+        gw.token_forms.append(dict(parse_qsl((await request.body()).decode())))
         auth = request.headers.get("authorization", "")
         expected = base64.b64encode(f"{gw.client_id}:{gw.client_secret}".encode()).decode()
         if auth != f"Basic {expected}":
