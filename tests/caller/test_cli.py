@@ -127,3 +127,11 @@ def test_a_damaged_log_file_is_reported_and_kept(cli, tmp_path, monkeypatch):
         assert result.exit_code == 1 and "cannot open the transaction log" in result.output
         assert "Traceback" not in result.output
     assert (data / "transactions.db").read_bytes().startswith(b"this is not an sqlite database")
+
+
+def test_prune_keeps_the_newest(cli):
+    for _ in range(3):
+        assert cli("call", PATH, "GET", "check-status").exit_code == 0
+    assert "give --max-age-days" in cli("log", "prune").output
+    assert cli("log", "prune", "--max-rows", "1").output.strip() == "2 transactions removed"
+    assert len(cli("log", "list", "--json").output.splitlines()) == 1
