@@ -86,6 +86,11 @@ def _port_answers(bootstrap: str, timeout: float = 1.0) -> bool:
 
 
 def _terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
+    """SIGTERM (the gateway then stops its broker), and SIGKILL past ``timeout``.
+
+    A killed gateway cannot stop its broker, which runs in a session of its own and would
+    outlive it: the broker is killed with it.
+    """
     if not _alive(pid, marker):
         return
     assert pid is not None
@@ -95,8 +100,20 @@ def _terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
         _reap(pid)
         time.sleep(0.05)
     if _alive(pid, marker):
+        orphans = _children(pid)
         os.kill(pid, signal.SIGKILL)
+        for child in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
     _reap(pid)
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux ``/proc``; none where it is missing)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _reap(pid: int) -> None:

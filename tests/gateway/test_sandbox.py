@@ -10,7 +10,7 @@ import sys
 import httpx2
 import pytest
 
-from console.sandbox import Sandbox, _alive, _port_answers
+from console.sandbox import Sandbox, _alive, _port_answers, _terminate
 from tests.support.broker import wait_until
 
 
@@ -117,3 +117,20 @@ def test_two_processes_starting_at_once_share_one_sandbox(tmp_path):
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("APILOG_DATA_DIR", str(tmp_path))
             Sandbox().stop()
+
+
+def test_a_gateway_that_ignores_sigterm_is_killed_with_its_broker(tmp_path):
+    """A stopped (hung) gateway cannot stop its broker on SIGTERM: stopping kills both."""
+    import signal
+
+    box = Sandbox(base_dir=tmp_path)
+    info = box.ensure()
+    pid = json.loads(box.state_path.read_text())["gateway_pid"]
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        _terminate(pid, "console.cli", timeout=0.5)
+        assert not _alive(pid, "console.cli")
+        wait_until(lambda: not _port_answers(info.kafka_bootstrap), timeout=10,
+                   message="the broker of the killed gateway to be gone")
+    finally:
+        box.stop()
