@@ -18,7 +18,7 @@ from typing import Any
 
 from console.gateway.accesslog import AccessLog, Exchange
 from console.gateway.negotiation import prefers_xml
-from console.gateway.problems import Problem, problem_body
+from console.gateway.problems import Problem, problem_response
 
 log = logging.getLogger("apilog.gateway")
 
@@ -102,7 +102,7 @@ class Envelope:
                                   f"the gateway failed to serve this request; quote request id {request_id}")
             if state["started"]:
                 raise
-            await self._send_problem(problem, lookup.get("accept"), send_wrapper, ex)
+            await self._send_problem(problem, lookup.get("accept"), scope, receive, send_wrapper, ex)
         finally:
             ended = time.perf_counter()
             try:
@@ -113,14 +113,8 @@ class Envelope:
                 log.exception("could not write the access-log record for request %s", request_id)
 
     @staticmethod
-    async def _send_problem(problem: Problem, accept: str | None, send: Send, ex: Exchange) -> None:
-        fmt = "xml" if prefers_xml(accept) else "json"
-        body, media_type = problem_body(problem, fmt)
+    async def _send_problem(problem: Problem, accept: str | None, scope: Scope, receive: Receive,
+                            send: Send, ex: Exchange) -> None:
         ex.problem = {"type": problem.type, "title": problem.title, "detail": problem.detail}
-        headers = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
-        names = {"content-type", "content-length"}
-        for name, value in {"Vary": "Accept", **problem.headers}.items():
-            if name.lower() not in names:
-                headers.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
-        await send({"type": "http.response.start", "status": problem.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        response = problem_response(problem, "xml" if prefers_xml(accept) else "json")
+        await response(scope, receive, send)
