@@ -100,6 +100,8 @@ class Profile:
     readonly: bool = False
     #: The built-in sandbox: gateway and broker are started on loopback by ``console.sandbox``.
     embedded: bool = False
+    #: How many events the live feed keeps in memory (the oldest go first), however long it runs.
+    event_buffer: int = 10_000
 
     def __repr__(self) -> str:
         shown = self.to_dict(masked=True)
@@ -172,7 +174,8 @@ class Config:
 
 
 _PROFILE_KEYS = {"base_url": str, "token_url": str, "client_id": str, "client_secret_env": str,
-                 "scopes": list, "kafka_bootstrap": str, "readonly": bool, "kafka": dict}
+                 "scopes": list, "kafka_bootstrap": str, "readonly": bool, "kafka": dict,
+                 "event_buffer": int}
 _KAFKA_KEYS = {"security_protocol": str, "sasl_mechanism": str, "username": str,
                "password_env": str, "ssl_cafile": str, "ssl_certfile": str, "ssl_keyfile": str,
                "ssl_check_hostname": bool}
@@ -213,7 +216,8 @@ def load_config(path: str | Path | None = None) -> Config:
             name=name, base_url=raw.get("base_url"), token_url=raw.get("token_url"),
             client_id=raw.get("client_id"), client_secret_env=raw.get("client_secret_env"),
             scopes=tuple(raw.get("scopes", ())), kafka_bootstrap=raw.get("kafka_bootstrap"),
-            kafka_security=kafka, readonly=bool(raw.get("readonly", False)), embedded=embedded)
+            kafka_security=kafka, readonly=bool(raw.get("readonly", False)), embedded=embedded,
+            event_buffer=raw.get("event_buffer", 10_000))
     default = data.get("default_profile")
     if default is not None and default not in profiles and default != SANDBOX:
         raise locate.error((), "default_profile",
@@ -244,9 +248,13 @@ def _check(locate: _Locator, section: tuple[str, ...], key: str, value: Any,
     if key not in allowed:
         raise locate.error(section, key, f"is not a known key; known keys: {', '.join(sorted(allowed))}")
     expected = allowed[key]
-    if not isinstance(value, expected) or (expected is list and not all(isinstance(v, str) for v in value)):
-        kind = {str: "a string", bool: "true or false", list: "a list of strings", dict: "a table"}[expected]
+    wrong_type = not isinstance(value, expected) or (expected is int and isinstance(value, bool))
+    if wrong_type or (expected is list and not all(isinstance(v, str) for v in value)):
+        kind = {str: "a string", bool: "true or false", list: "a list of strings", dict: "a table",
+                int: "a whole number"}[expected]
         raise locate.error(section, key, f"must be {kind}, not {value!r}")
+    if expected is int and not 100 <= value <= 10_000_000:
+        raise locate.error(section, key, f"is {value}; use a number from 100 to 10000000")
 
 
 class _Locator:

@@ -112,6 +112,8 @@ def test_scopes_default_to_what_the_catalogue_needs(catalogue):
     ('default_profile = "nope"\n', "line 1: key 'default_profile' names 'nope'"),
     ('[profiles.a]\nbase_url = \n', "not valid TOML"),
     ('colour = "red"\n', "line 1: key 'colour' is not a known key"),
+    ('[profiles.a]\nevent_buffer = true\n', "line 2: key 'profiles.a.event_buffer' must be a whole number"),
+    ('[profiles.a]\nevent_buffer = 5\n', "line 2: key 'profiles.a.event_buffer' is 5; use a number from 100"),
 ])
 def test_bad_file_names_line_and_key(text, message):
     path = config_path()
@@ -120,6 +122,14 @@ def test_bad_file_names_line_and_key(text, message):
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert message in str(caught.value) and str(path) in str(caught.value)
+
+
+def test_event_buffer_comes_from_the_profile():
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[profiles.ops]\nbase_url = "http://127.0.0.1:1"\nevent_buffer = 2500\n', encoding="utf-8")
+    assert resolve_profile("ops").event_buffer == 2500
+    assert resolve_profile("sandbox").event_buffer == 10_000
 
 
 def test_unknown_profile_lists_the_known_ones(config_file):
