@@ -105,6 +105,10 @@ def _terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
         for child in orphans:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0  # SIGKILL lands asynchronously: see it land
+        while _alive(pid, marker) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.01)
     _reap(pid)
 
 
