@@ -316,7 +316,7 @@ class TokenIssuer:
         try:
             registry.validate(claims)
         except ExpiredTokenError:
-            raise _invalid_token("the token has expired: request a new one") from None
+            raise _invalid_token("the token has expired") from None
         except MissingClaimError as exc:
             raise _invalid_token(f"the token lacks the claim {exc.claim}") from None
         except JoseError as exc:
@@ -335,9 +335,11 @@ def _unauthorized(detail: str) -> Problem:
 
 
 def _invalid_token(description: str) -> Problem:
+    """401 ``invalid_token``: the challenge says what is wrong, the detail also what to do."""
     quoted = _UNSAFE_IN_QUOTES.sub("'", description)[:200]
     challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{quoted}"'
-    return Problem(401, "Unauthorized", description, headers={"WWW-Authenticate": challenge},
+    detail = f"{description}; get a new token from POST /oauth/token and send it unchanged"
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge},
                    error="invalid_token")
 
 

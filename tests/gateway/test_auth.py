@@ -355,3 +355,10 @@ def test_missing_scope_is_403_insufficient_scope(issuer):
 def test_an_issuer_that_would_refuse_every_token_is_not_built(keyring, issuer_url, audience, ttl_s):
     with pytest.raises(ValueError):
         TokenIssuer(keyring, issuer_url, audience, ttl_s, ClientRegistry())
+
+
+def test_an_invalid_token_problem_says_what_to_do_and_the_challenge_stays_short(issuer):
+    problem = rejection(issuer, "Bearer a.b.c")
+    assert "malformed" in problem.detail and "POST /oauth/token" in problem.detail
+    challenge = problem.headers["WWW-Authenticate"]
+    assert 'error_description="the token is malformed"' in challenge
