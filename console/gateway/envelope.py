@@ -29,16 +29,24 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 VIA = "1.1 apilog-gateway"
-_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str]:
-    """``(traceparent, trace_id)``: the caller's when valid (W3C Trace Context), else a new one."""
+    """``(traceparent, trace_id)``: the caller's when valid (W3C Trace Context), else a new one.
+
+    As the spec says: hex is lower case only, all-zero ids and version ``ff`` are invalid,
+    version 00 has nothing after the flags, and a later version is read for its first four
+    fields (which it keeps) and continued as version 00, the one this gateway speaks.
+    """
     if value:
-        match = _TRACEPARENT.match(value.strip().lower())
-        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
-            return match.group(0), match.group(1)
+        match = _TRACEPARENT.fullmatch(value.strip())
+        if match is not None:
+            version, trace_id, parent_id, flags, rest = match.groups()
+            if (version != "ff" and not (version == "00" and rest)
+                    and trace_id != "0" * 32 and parent_id != "0" * 16):
+                return f"00-{trace_id}-{parent_id}-{flags}", trace_id
     trace_id = secrets.token_hex(16)
     return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
 

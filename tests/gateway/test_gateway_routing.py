@@ -230,6 +230,22 @@ def test_caller_request_id_and_traceparent_are_echoed(client):
     assert response.headers["traceparent"] == traceparent
 
 
+@pytest.mark.parametrize(("sent", "continued"), [
+    ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", False),  # upper case
+    ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", False),  # version ff
+    ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", False),  # 00 with a tail
+    ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", False),  # zero trace id
+    ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", True),  # a later version
+])
+def test_traceparent_follows_w3c_validity_rules(client, sent, continued):
+    answered = client.get("/healthz", headers={"traceparent": sent}).headers["traceparent"]
+    assert answered.startswith("00-")
+    if continued:
+        assert answered == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    else:  # a new trace
+        assert answered.split("-")[1] != sent.split("-")[1].lower()
+
+
 def test_invalid_traceparent_starts_a_new_trace(client):
     response = client.get("/healthz", headers={"traceparent": "00-zz-bad-01"})
     assert response.headers["traceparent"].startswith("00-")
