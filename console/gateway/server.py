@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -39,18 +40,23 @@ def _problem_h11_protocol() -> type:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
+    from console.gateway.envelope import VIA, parse_traceparent
     from console.gateway.problems import Problem, problem_body
 
     class ProblemH11Protocol(H11Protocol):
-        """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body."""
+        """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body
+        carrying the headers every gateway response carries (a new request id and trace)."""
 
         def send_400_response(self, msg: str) -> None:
+            request_id = str(uuid.uuid4())
             body, media_type = problem_body(Problem(
                 400, "Bad Request",
                 "the request is not valid HTTP/1.1 (request line, header syntax or "
-                "Content-Length); send a well-formed request"), "json")
+                f"Content-Length); send a well-formed request (request id {request_id})"), "json")
             headers = [(b"content-type", media_type.encode()),
-                       (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+                       (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+                       (b"x-request-id", request_id.encode()),
+                       (b"traceparent", parse_traceparent(None)[0].encode()), (b"via", VIA.encode())]
             for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
                           h11.Data(data=body), h11.EndOfMessage()):
                 self.transport.write(self.conn.send(event))

@@ -210,6 +210,8 @@ def test_a_request_that_is_not_http_is_a_400_problem_not_text(gateway, raw):
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400")
     assert b"content-type: application/problem+json" in head.lower()
+    for name in (b"x-request-id: ", b"traceparent: 00-", b"via: "):
+        assert name in head.lower()
     assert json.loads(body)["status"] == 400
 
 
