@@ -178,6 +178,8 @@ class ApilogApp(App[int]):
             return False
         if action == "filter":
             return getattr(self.screen, "FILTERABLE", False)
+        if action == "back" and not self.history and not isinstance(self.focused, TextArea):
+            return None  # shown dimmed: there is nowhere to go back to
         return True
 
     def action_filter(self) -> None:

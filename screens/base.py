@@ -5,17 +5,18 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from screens.filtering import Filter, parse_filter
 from screens.keymap import translate_bindings
+from screens.widgets.footer import ShellFooter
 from screens.widgets.status import StatusHeader
 
 
 class FilterBar(Input):
     """``/`` opens it; typing filters live; enter keeps the filter; esc clears it."""
 
-    BINDINGS = [Binding("escape", "clear_filter", "clear", show=False)]
+    BINDINGS = [Binding("escape", "clear_filter", "clear filter")]
     DEFAULT_CSS = """
     FilterBar { height: 1; border: none; padding: 0 1; background: $panel;
                 display: none; }
@@ -23,6 +24,9 @@ class FilterBar(Input):
     """
 
     can_focus = False  # until "/" opens it: a closed bar must not take focus (esc means back)
+
+    def on_mount(self) -> None:
+        translate_bindings(self, self.app.labels)
 
     def open(self) -> None:
         self.can_focus = True
@@ -64,7 +68,7 @@ class View(Screen):
         yield FilterBar(
             placeholder=self.filter_hint(), id="filter", compact=True, select_on_focus=False
         )
-        yield Footer()
+        yield ShellFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -107,6 +111,8 @@ class View(Screen):
         shown = []
         for active in self.active_bindings.values():
             binding = active.binding
+            if binding.action.startswith("app."):
+                continue  # the shell's grammar: the app lists it once, after these
             if binding.show and binding.description and active.enabled:
                 shown.append((self.app.get_key_display(binding), binding.description))
         return shown

@@ -47,6 +47,8 @@ _VI: dict[str, str] = {
     "jump": "chuyển",
     "keys": "phím",
     "back": "quay lại",
+    "leave editor": "rời ô soạn",
+    "clear filter": "xóa bộ lọc",
     "toggle rows": "dòng/thao tác",
     "open call": "mở lệnh gọi",
     "send": "gửi",

@@ -36,10 +36,10 @@ ACTIONS: dict[str, ActionSpec] = {
         # already find the prompt focused (the app drops them while someone is typing text).
         ActionSpec("jump", "app.jump", "jump", priority=True),
         ActionSpec("keys", "app.keys", "keys", priority=True),
-        ActionSpec("back", "app.back", "back", show=False),
+        ActionSpec("back", "app.back", "back"),
         ActionSpec("filter", "app.filter", "filter", priority=True),
         ActionSpec("palette", "app.command_palette", "palette", show=False),
-        ActionSpec("quit", "app.quit", "quit", show=False),
+        ActionSpec("quit", "app.quit", "quit"),
         # Catalogue.
         ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
         # Call.

@@ -1,0 +1,81 @@
+"""The footer at 80×24: the way out is always on screen, and no key it lists does nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tui.conftest import screen_text, settle
+
+VIEWS = ("catalogue", "call", "events", "tx", "overview", "check")
+
+
+def footer(app) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+def key_state(app, key: str) -> bool | None:
+    """True enabled, False dimmed, None not offered (what the footer draws for ``key``)."""
+    active = app.screen.active_bindings.get(key)
+    return None if active is None else active.enabled
+
+
+@pytest.mark.parametrize("view", VIEWS)
+async def test_every_view_shows_help_back_and_quit_at_80_columns(make_app, view):
+    app = make_app(start_view="catalogue")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.jump(view)
+        await settle(pilot)
+        if view == "call":
+            await pilot.press("escape")  # out of the body editor, as the footer says
+            await settle(pilot)
+        line = footer(app)
+        for shown in ("? keys", "esc back", "^q quit"):
+            assert shown in line, line
+
+
+async def test_in_the_body_editor_the_footer_says_how_to_get_out(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # the composer, cursor in the body
+        await settle(pilot)
+        line = footer(app)
+        assert "esc leave editor" in line and "^q quit" in line, line
+        await pilot.press("question_mark")  # types into the body, as text should
+        await settle(pilot)
+        assert app.screen.query_one("#call-body").text.startswith("?")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "esc back" in footer(app)
+        await pilot.press("question_mark")  # now the shell's key again
+        await settle(pilot)
+        assert "keys · call" in screen_text(app)
+
+
+async def test_the_open_filter_says_esc_clears_it(make_app):
+    app = make_app(lang="vi")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        line = footer(app)
+        assert "esc xóa bộ lọc" in line and "^q thoát" in line, line
+
+
+async def test_back_is_dimmed_where_there_is_nowhere_to_go(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert key_state(app, "escape") is False
+        app.jump("tx")
+        await settle(pilot)
+        assert key_state(app, "escape") is True
+
+
+async def test_the_wide_footer_also_offers_the_palette(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert "^p palette" in footer(app)
+
