@@ -2,7 +2,7 @@
 
 The action travels as the ``action`` query parameter, the record id as ``id``; GET and DELETE
 carry their fields in the query. XML bodies use the gateway's documented mapping
-(``console.gateway.xmlcodec``, docs/gateway-edge.md) under a ``<request>`` root.
+(``console.catalogue.xmlmap``, docs/gateway-edge.md) under a ``<request>`` root.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ _BODYLESS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 def to_xml(value: Any, root: str = "request") -> str:
     """``value`` in the gateway's documented JSON↔XML mapping (one mapping for both sides)."""
-    from console.gateway.xmlcodec import to_xml as encode
+    from console.catalogue.xmlmap import to_xml as encode
 
     return encode(value, root).decode("utf-8")
 

@@ -1,4 +1,8 @@
-"""The gateway's one JSON↔XML mapping, so that the same data reads equal in both formats.
+"""The json-xml contract's one JSON↔XML mapping, so that the same data reads equal in both formats.
+
+It lives with the catalogue because it is part of what the ``json-xml`` promise means: the
+gateway serves it, and the console (caller, conformance) reads and writes it as an outside
+client would, without importing the gateway.
 
 The mapping (also in ``docs/gateway-edge.md``):
 
@@ -14,7 +18,8 @@ The mapping (also in ``docs/gateway-edge.md``):
   exponent. ``true``/``false`` are ``<x type="boolean">``; null is ``<x type="null"/>``.
 
 Reading is strict: mixed content, repeated member names, unknown ``type`` values and nesting
-past :data:`MAX_DEPTH` are 400 problems that name the element. XML is parsed only with
+past :data:`MAX_DEPTH` raise :class:`XmlMappingError` naming the element (the gateway answers
+them as 400 problems). XML is parsed only with
 defusedxml, and a DTD, an entity declaration or an external reference is refused outright.
 """
 
@@ -26,7 +31,18 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from console.gateway.problems import Problem
+
+class XmlMappingError(ValueError):
+    """An XML body that is malformed, hostile or outside the mapping.
+
+    ``detail`` is one sentence for the user; ``members`` are extra facts (``line``, ``column``,
+    ``refused``, ``element``) that the gateway adds to its problem body.
+    """
+
+    def __init__(self, detail: str, **members: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.members = members
 
 #: Deepest nesting accepted in either direction; deeper bodies are refused with a 400.
 MAX_DEPTH = 200
@@ -114,7 +130,7 @@ def write_element(
 def from_xml(raw: bytes) -> Any:
     """Parse an XML body with defusedxml and read it back through the mapping.
 
-    Raises :class:`Problem` (400) for malformed XML (with line and column), for a DTD, an entity
+    Raises :class:`XmlMappingError` for malformed XML (with line and column), for a DTD, an entity
     declaration or an external reference (naming which, in the ``refused`` member), and for
     elements that break the mapping.
     """
@@ -124,7 +140,7 @@ def from_xml(raw: bytes) -> Any:
 
 def parse_xml(raw: bytes) -> Any:
     """The root ``Element`` of ``raw``, parsed by defusedxml with DTDs, entities and external
-    references forbidden; failures become 400 problems."""
+    references forbidden; failures raise :class:`XmlMappingError`."""
     from xml.etree.ElementTree import ParseError
 
     from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
@@ -142,16 +158,14 @@ def parse_xml(raw: bytes) -> Any:
     except ParseError as exc:
         line, column = exc.position
         reason = str(exc).split(":")[0]
-        raise Problem(
-            400, "Bad Request",
+        raise XmlMappingError(
             f"malformed XML at line {line}, column {column + 1}: {reason}",
             line=line, column=column + 1,
         ) from None
 
 
-def _refused(what: str, found: str) -> Problem:
-    return Problem(
-        400, "Bad Request",
+def _refused(what: str, found: str) -> XmlMappingError:
+    return XmlMappingError(
         f"XML body refused: it contains {found}; DTDs, entity declarations and external "
         "references are never processed. Send plain XML without a DOCTYPE.",
         refused=what,
@@ -241,8 +255,8 @@ def _decode_base64(text: str, where: str) -> str:
         raise _mapping_error(where, 'has encoding="base64" but does not hold base64 UTF-8 text') from None
 
 
-def _mapping_error(where: str, what: str) -> Problem:
-    return Problem(400, "Bad Request", f"XML element {where} {what}", element=where)
+def _mapping_error(where: str, what: str) -> XmlMappingError:
+    return XmlMappingError(f"XML element {where} {what}", element=where)
 
 
 def _local(tag: str) -> str:

@@ -82,7 +82,7 @@ def problem_to_xml(members: dict[str, Any]) -> bytes:
     """RFC 9457 Appendix B XML: standard members as plain elements, extensions per the codec.
 
     The standard members carry no ``type`` attribute, as the RFC's schema has them; the
-    extensions use the gateway's JSON↔XML mapping so that ``true`` stays a boolean.
+    extensions use the json-xml mapping so that ``true`` stays a boolean.
     """
     from console.gateway.xmlcodec import write_element
 
