@@ -22,6 +22,7 @@ from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
 from screens.services import Services
 from screens.state import ConnectionState
+from screens.widgets.line_table import LineTable
 from screens.widgets.prompts import VIEWS, JumpPrompt, KeysHelp, resolve_view
 
 CSS_PATH = Path(__file__).with_name("apilog.tcss")
@@ -141,14 +142,17 @@ class ApilogApp(App[int]):
     def action_keys(self) -> None:
         screen = self.screen
         keys = screen.keys() if hasattr(screen, "keys") else []
+        # Only what works here: a form has nothing to filter and no table to move in.
+        filterable = getattr(screen, "FILTERABLE", False)
+        has_table = bool(screen.query(LineTable))
         grammar = [
             (":", f"{self.labels('jump')} :{' :'.join(VIEWS)}"),
-            ("/", self.labels("filter")),
+            *([("/", self.labels("filter"))] if filterable else []),
             ("?", self.labels("keys")),
             ("esc", self.labels("back")),
             ("ctrl+p", self.labels("palette")),
             ("ctrl+q", self.labels("quit")),
-            ("↑↓ j k", "pgup pgdn · home end g G"),
+            *([("↑↓ j k", "pgup pgdn · home end g G")] if has_table else []),
             ("tab", "→ ←"),
         ]
         seen = {key for key, _ in grammar}

@@ -26,6 +26,8 @@ WINDOW = timedelta(hours=1)
 
 class OverviewView(View):
     VIEW = "overview"
+    #: Four fixed panels: nothing to filter, so `/` is not offered here.
+    FILTERABLE = False
     DEFAULT_CSS = """
     OverviewView Grid { grid-size: 2; grid-gutter: 0 1; padding: 0 1; }
     OverviewView Grid > Static { border: round $panel-lighten-2; height: 100%; padding: 0 1; }

@@ -194,3 +194,23 @@ async def test_offline_views_say_not_connected(make_app):
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert "not connected" in notices(app)
+
+
+async def test_views_without_a_table_offer_no_filter_and_no_table_keys(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for view in ("call", "overview"):
+            app.jump(view)
+            await settle(pilot)
+            await pilot.press("escape" if view == "call" else "f24")  # out of the body editor
+            await pilot.press("slash")
+            await settle(pilot)
+            assert not app.screen.query_one("#filter").has_class("-active"), view
+            await pilot.press("question_mark")
+            await settle(pilot)
+            help_text = screen_text(app)
+            assert f"keys · {view}" in help_text
+            assert "filter" not in help_text and "pgup" not in help_text, help_text
+            await pilot.press("escape")
+            await settle(pilot)
