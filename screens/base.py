@@ -113,6 +113,6 @@ class View(Screen):
             binding = active.binding
             if binding.action.startswith("app."):
                 continue  # the shell's grammar: the app lists it once, after these
-            if binding.show and binding.description and active.enabled:
+            if binding.show and binding.description:  # dimmed ones too: they work later
                 shown.append((self.app.get_key_display(binding), binding.description))
         return shown

@@ -341,7 +341,17 @@ class CallView(View):
             self.sending = False
         self._show_result()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Copy and jump are dimmed until there is a call to copy or an event to jump to."""
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "copy_curl" and self.result is None:
+            return None
+        if allowed and action == "open_event" and not getattr(self.result, "event_id", None):
+            return None
+        return allowed
+
     def _show_result(self) -> None:
+        self.refresh_bindings()
         if self.result is None:
             return
         self.event_seen = self._find_event()

@@ -206,7 +206,21 @@ class EventsView(View):
         event.stop()
         self.action_detail()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`t` is dimmed unless the event under the cursor names a transaction."""
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "open_tx" and not self._cursor_tx():
+            return None
+        return allowed
+
+    def _cursor_tx(self) -> str | None:
+        if not self.shown:
+            return None
+        cursor = self.table.cursor
+        return self.shown[cursor].transaction_id if cursor < len(self.shown) else None
+
     def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
+        self.refresh_bindings()
         if self.has_class("-detail") and event.index < len(self.shown):
             self._show_detail(self.shown[event.index])
 

@@ -145,6 +145,7 @@ class TransactionsView(View):
         self._exhausted = len(page) < PAGE
         self.total = total if total is not None else len(self.rows)
         self.table.set_rows(len(self.rows), self._row_at, keep_cursor=keep or more)
+        self.refresh_bindings()
         label = self.app.labels
         summary = f"{label('tx')}: {self.total}"
         if self.current_filter.text:
@@ -153,6 +154,15 @@ class TransactionsView(View):
 
     def apply_filter(self, flt: Filter) -> None:
         self._load(flt, None, False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys with nothing to act on are dimmed, not silently ignored."""
+        allowed = super().check_action(action, parameters)
+        if allowed and action in ("rerun", "export") and not self.rows:
+            return None
+        if allowed and action == "open_event" and not getattr(self.selected, "event_id", None):
+            return None
+        return allowed
 
     def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
         if event.index >= len(self.rows) - 50 and not self._exhausted and self.rows:
@@ -203,6 +213,7 @@ class TransactionsView(View):
 
     def _show_detail(self, tx: Any) -> None:
         self.selected = tx
+        self.refresh_bindings()
         body = self.query_one("#tx-detail-body", Static)
         if tx is None:
             body.update(Text(self.app.labels("nothing yet"), style="dim"))

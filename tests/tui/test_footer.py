@@ -79,3 +79,22 @@ async def test_the_wide_footer_also_offers_the_palette(make_app):
         await settle(pilot)
         assert "^p palette" in footer(app)
 
+
+async def test_keys_with_nothing_to_act_on_are_dimmed(make_app, tmp_path):
+    from screens.services import Services
+
+    app = make_app(services=Services(profile=None, txlog_path=tmp_path / "empty.db"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.jump("call")
+        await settle(pilot)
+        assert key_state(app, "ctrl+o") is False  # no call yet: nothing to copy
+        assert key_state(app, "ctrl+g") is False  # and no event to jump to
+        assert key_state(app, "ctrl+s") is True
+        app.jump("tx")
+        await settle(pilot)
+        for key in ("ctrl+r", "e", "ctrl+g"):  # an empty log: nothing to re-run or export
+            assert key_state(app, key) is False, key
+        app.jump("events")
+        await settle(pilot)
+        assert key_state(app, "t") is False
