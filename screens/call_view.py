@@ -114,7 +114,8 @@ class CallView(View):
             yield Input(
                 id="call-headers",
                 compact=True,
-                placeholder="X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true",
+                # "e.g.": a bare example reads as headers already set (dim is lost in NO_COLOR).
+                placeholder="e.g. X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true",
             )
         with Horizontal(id="call-split"):
             yield TextArea(

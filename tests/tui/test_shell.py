@@ -214,3 +214,13 @@ async def test_views_without_a_table_offer_no_filter_and_no_table_keys(make_app)
             assert "filter" not in help_text and "pgup" not in help_text, help_text
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_the_headers_hint_does_not_read_as_headers_already_set(make_app):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.jump("call")
+        await settle(pilot)
+        assert "headers e.g. X-Fault-Fail-Attempts: 2" in screen_text(app)
+        assert app.screen.build_request().headers == {}
