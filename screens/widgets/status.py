@@ -7,12 +7,14 @@ from textual.widgets import Static
 
 from screens.state import ConnectionState, expires_in
 
+#: A glyph per state as well as a colour: at 80 columns the words are gone, and with NO_COLOR
+#: (or red/green colour blindness) a dot that only changes colour says nothing.
 _DOT = {
-    "up": "green",
-    "connected": "green",
-    "connecting": "yellow",
-    "down": "red",
-    "not connected": "grey50",
+    "up": ("●", "green"),
+    "connected": ("●", "green"),
+    "connecting": ("◌", "yellow"),
+    "down": ("✗", "red"),
+    "not connected": ("○", "grey50"),
 }
 
 
@@ -64,6 +66,7 @@ class StatusHeader(Static):
 
     def _part(self, text: Text, name: str, value: str) -> None:
         text.append(f"  {name} ", style="dim")
-        text.append("●", style=_DOT.get(value, "grey50"))
+        glyph, style = _DOT.get(value, ("○", "grey50"))
+        text.append(glyph, style=style)
         if not self.compact:
             text.append(f" {self.app.labels(value)}")

@@ -63,7 +63,7 @@ async def test_outage_shows_down_then_resumes_with_the_gap_reported(
             timeout=30,
             message="the header to say the broker is down",
         )
-        assert "kafka ● down" in screen_text(app)
+        assert "kafka ✗ down" in screen_text(app)
         private_broker.start()
         await wait_for(
             pilot,

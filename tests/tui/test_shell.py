@@ -224,3 +224,19 @@ async def test_the_headers_hint_does_not_read_as_headers_already_set(make_app):
         await settle(pilot)
         assert "headers e.g. X-Fault-Fail-Attempts: 2" in screen_text(app)
         assert app.screen.build_request().headers == {}
+
+
+async def test_narrow_header_tells_states_apart_without_colour(make_app, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        header = screen_text(app).splitlines()[0]
+        assert "gw ○" in header and "kafka ○" in header, header  # offline
+        app.update_connection(gateway="up", kafka="down")
+        await settle(pilot)
+        header = screen_text(app).splitlines()[0]
+        assert "gw ●" in header and "kafka ✗" in header, header
+        app.update_connection(gateway="connecting")
+        await settle(pilot)
+        assert "gw ◌" in screen_text(app).splitlines()[0]
