@@ -218,7 +218,9 @@ class TransactionsView(View):
         if tx is None:
             body.update(Text(self.app.labels("nothing yet"), style="dim"))
             return
-        parts = [render_result(tx, self.app.labels, show_request=True)]
+        # The log links the events the feed delivered: one with the call's id has reached Kafka.
+        seen = next((link for link in tx.events if link.event_id == tx.event_id), None)
+        parts = [render_result(tx, self.app.labels, event_seen=seen, show_request=True)]
         if tx.events:
             parts.append(Text(f"── {self.app.labels('events')} ──", style="bold"))
             for link in tx.events:
