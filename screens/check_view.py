@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 from textual import work
@@ -50,7 +51,7 @@ class CheckView(View):
     FIELDS = frozenset({"method", "action", "path", "verdict"})
     BINDINGS = bindings("run-check")
     DEFAULT_CSS = """
-    CheckView #check-summary { height: 1; padding: 0 1; }
+    CheckView #check-summary { height: auto; max-height: 3; padding: 0 1; }
     CheckView ProgressBar { height: 1; padding: 0 1; }
     CheckView #check-detail { height: 45%; border-top: solid $panel-lighten-2; padding: 0 1;
                               display: none; }
@@ -133,18 +134,21 @@ class CheckView(View):
         for value in self.cells.values():
             if not isinstance(value, str):
                 counts[value.verdict] += 1
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for word in VERDICTS:
-            glyph, style = GLYPHS[word]
-            text.append(f"{glyph} {self.app.labels(word)} {counts[word]}  ", style=style)
-        if not self.running and self.done == 0:
-            text.append(
-                f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check",
-                style="dim",
+        chunks = [
+            (f"{GLYPHS[word][0]} {self.app.labels(word)} {counts[word]}", GLYPHS[word][1])
+            for word in VERDICTS
+        ]
+        if not self.running and self.done == 0 and not self.app.readonly:
+            chunks.append(
+                (f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check", "dim")
             )
-        self.query_one("#check-summary", Static).update(text)
+        summary = self.query_one("#check-summary", Static)
+        summary.update(_wrap_chunks(chunks, summary.content_size.width))
         bar = self.query_one(ProgressBar)
         bar.update(total=max(self.total, 1), progress=sum(counts.values()))
+
+    def on_resize(self) -> None:
+        self._show_summary()
 
     def _row_at(self, index: int) -> Sequence[Cell]:
         from console.conformance import CONTRACT_SLUGS
@@ -239,3 +243,21 @@ class CheckView(View):
                     line.append(f"  [{', '.join(ids[:3])}]", style="dim")
             parts.append(line)
         self.query_one("#check-detail-body", Static).update(Group(*parts))
+
+
+def _wrap_chunks(chunks: list[tuple[str, str]], width: int) -> Text:
+    """Chunks two spaces apart, wrapped between chunks only: at 80 columns the last counts fell
+    off the line, and wrapping inside one would part a count from its word."""
+    text = Text()
+    used = 0
+    for chunk, style in chunks:
+        size = cell_len(chunk)
+        if used and width and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("  ")
+            used += 2
+        text.append(chunk, style=style)
+        used += size
+    return text

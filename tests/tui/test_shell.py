@@ -240,3 +240,19 @@ async def test_narrow_header_tells_states_apart_without_colour(make_app, monkeyp
         app.update_connection(gateway="connecting")
         await settle(pilot)
         assert "gw ◌" in screen_text(app).splitlines()[0]
+
+
+async def test_check_summary_keeps_every_count_at_80_columns(make_app):
+    app = make_app(start_view="check")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "skipped 0" in text and "run checks (" in text, text
+
+
+async def test_read_only_check_view_does_not_hint_at_a_run(make_app):
+    app = make_app(start_view="check", readonly=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "skipped 0" in text and "run checks" not in text, text
