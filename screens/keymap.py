@@ -39,7 +39,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("back", "app.back", "back"),
         ActionSpec("filter", "app.filter", "filter", priority=True),
         ActionSpec("palette", "app.command_palette", "palette", show=False),
-        ActionSpec("quit", "app.quit", "quit"),
+        ActionSpec("quit", "app.quit", "quit", priority=True),  # from any prompt or modal too
         # Catalogue.
         ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
         # Call.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.tui.conftest import notices, screen_text, settle
 
 
@@ -256,3 +258,15 @@ async def test_read_only_check_view_does_not_hint_at_a_run(make_app):
         await settle(pilot)
         text = screen_text(app)
         assert "skipped 0" in text and "run checks" not in text, text
+
+
+@pytest.mark.parametrize("opened_by", ["question_mark", "colon", "ctrl+p", "slash"])
+async def test_ctrl_q_quits_from_any_prompt(make_app, opened_by):
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(opened_by)
+        await settle(pilot)
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        assert app.return_code == 0, f"still running behind {opened_by}"
