@@ -194,6 +194,19 @@ class EventsView(View):
         if not self.paused:
             self.tick()
         self._show_summary()
+        self._label_pause_key()
+
+    def _label_pause_key(self) -> None:
+        """The footer says what space does next: "resume" while paused, "pause" while live."""
+        from dataclasses import replace
+
+        word = self.app.labels("resume" if self.paused else "pause")
+        table = self._bindings.key_to_bindings
+        for key, key_bindings in table.items():
+            table[key] = [
+                replace(b, description=word) if b.action == "pause" else b for b in key_bindings
+            ]
+        self.refresh_bindings()
 
     def action_detail(self) -> None:
         if self.has_class("-detail"):

@@ -98,3 +98,16 @@ async def test_keys_with_nothing_to_act_on_are_dimmed(make_app, tmp_path):
         app.jump("events")
         await settle(pilot)
         assert key_state(app, "t") is False
+
+
+async def test_space_is_labelled_resume_while_the_feed_is_paused(make_app):
+    app = make_app(start_view="events")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "space pause" in footer(app)
+        await pilot.press("space")
+        await settle(pilot)
+        assert "space resume" in footer(app), footer(app)
+        await pilot.press("space")
+        await settle(pilot)
+        assert "space pause" in footer(app)
