@@ -170,6 +170,8 @@ class CallView(View):
     def _apply_prefill(self) -> None:
         operation, record_id, headers, body = self._pending
         self._pending = None
+        if operation != self.operation:
+            self._forget_result()  # another operation's response would read as this one's
         with self.prevent(Select.Changed):
             self.query_one("#call-path", Select).value = operation.path
             self._refresh_methods(operation.method, operation.action)
@@ -341,6 +343,13 @@ class CallView(View):
         finally:
             self.sending = False
         self._show_result()
+
+    def _forget_result(self) -> None:
+        self.result = self.event_seen = None
+        self.query_one("#call-response", Static).update(
+            Text(self.app.labels("nothing yet"), style="dim")
+        )
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Copy and jump are dimmed until there is a call to copy or an event to jump to."""

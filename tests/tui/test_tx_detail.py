@@ -24,3 +24,4 @@ async def test_detail_marks_an_event_the_log_linked_as_seen_on_kafka(make_app, t
         await settle(pilot)
         text = screen_text(app)
         assert "evt-0000  ✓ kafka" in text, text
+

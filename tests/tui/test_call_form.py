@@ -1,0 +1,34 @@
+"""The call form keeps only what belongs to the operation on screen."""
+
+from __future__ import annotations
+
+from tests.tui.conftest import screen_text, settle
+from tests.tui.sample import fill_log
+
+
+async def test_opening_another_operation_clears_the_previous_response(make_app, tmp_path, catalogue):
+    from screens.services import Services
+
+    log = tmp_path / "transactions.db"
+    first = fill_log(log)[0]
+    app = make_app(services=Services(profile=None, txlog_path=log))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sent = app.runtime.txlog.get(first)
+        op = catalogue.operation(sent.path, sent.method, sent.action)
+        app.open_call(op)
+        await settle(pilot)
+        call = app.screen
+        call.result = sent
+        call._show_result()
+        await settle(pilot)
+        app.open_call(op)  # the same operation again: its response stays
+        await settle(pilot)
+        assert "201 Created" in screen_text(app)
+        other = next(o for o in catalogue.operations if o.key != op.key)
+        app.jump("catalogue")
+        app.open_call(other)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "201 Created" not in text and "nothing yet" in text, text
+        assert call.result is None
