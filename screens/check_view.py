@@ -173,7 +173,19 @@ class CheckView(View):
         if runtime is None or runtime.caller is None:
             self.notify(self.app.labels("not connected"), severity="warning")
             return
-        self._run()
+        from screens.widgets.prompts import Confirm
+
+        # The probes add, change and delete records on the profile's gateway: ask first.
+        label = self.app.labels
+        target = getattr(runtime.services.profile, "base_url", "") or ""
+        question = (
+            f"{label('run checks')}: {len(self.shown)} {label('operations')} → {target}?\n"
+            f"⚠ {label('the probes write and delete test records')}"
+        )
+        self.app.push_screen(
+            Confirm(question),
+            lambda yes: self._run() if yes else None,
+        )
 
     @work(exclusive=True, group="check-run", exit_on_error=False)
     async def _run(self) -> None:

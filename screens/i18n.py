@@ -99,6 +99,7 @@ _VI: dict[str, str] = {
     "unknown view": "không có màn hình",
     "deletes data": "xóa dữ liệu",
     "run checks": "chạy kiểm tra",
+    "the probes write and delete test records": "các phép thử ghi và xóa bản ghi thử",
     "passed": "đạt",
     "failed": "không đạt",
     "not-applicable": "không áp dụng",

@@ -142,7 +142,11 @@ async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, 
         await filter_catalogue(pilot, "firewall method:put action:add-record")
         assert len(check.shown) == 1
         op = check.shown[0]
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+r")  # the probes write to the gateway: it asks first
+        await settle(pilot)
+        assert "the probes write and delete test records" in screen_text(app)
+        assert not check.running
+        await pilot.press("y")
         await wait_for(
             pilot,
             lambda: not check.running and check.done > 0,
