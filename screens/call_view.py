@@ -321,7 +321,7 @@ class CallView(View):
             label = self.app.labels
             question = f"{label('send')} {op.label()}?\n⚠ {label('deletes data')}"
             self.app.push_screen(
-                Confirm(question, self.app.labels("yes")[:1] or "y"),
+                Confirm(question),
                 lambda yes: self._send(self.build_request()) if yes else None,
             )
             return

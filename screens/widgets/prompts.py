@@ -127,14 +127,15 @@ class Confirm(ModalScreen[bool]):
                        background: $surface; padding: 1 2; }
     """
 
-    def __init__(self, question: str, yes: str = "y", no: str = "n") -> None:
+    def __init__(self, question: str) -> None:
         super().__init__()
         self.question = question
-        self.hint = f"[{yes}] / [{no}, esc]"
 
     def compose(self) -> ComposeResult:
+        # The keys are the bindings' own (y, n, esc) in every language; only the words change.
+        label = self.app.labels
         text = Text(self.question + "\n\n", style="bold")
-        text.append(self.hint, style="dim")
+        text.append(f"[y] {label('yes')} / [n, esc] {label('no')}", style="dim")
         yield Static(text)
 
     def action_answer(self, value: bool) -> None:

@@ -32,3 +32,20 @@ async def test_opening_another_operation_clears_the_previous_response(make_app, 
         text = screen_text(app)
         assert "201 Created" not in text and "nothing yet" in text, text
         assert call.result is None
+
+
+
+async def test_the_vietnamese_question_names_the_key_that_answers_it(make_app):
+    from screens.widgets.prompts import Confirm
+
+    app = make_app(lang="vi")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        answers: list[bool] = []
+        app.push_screen(Confirm("gửi DELETE /ivr/callflow?"), answers.append)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "[y] có / [n, esc] không" in text, text
+        await pilot.press("y")
+        await settle(pilot)
+        assert answers == [True]
