@@ -102,6 +102,7 @@ _VI: dict[str, str] = {
     "the probes write and delete test records": "các phép thử ghi và xóa bản ghi thử",
     "passed": "đạt",
     "failed": "không đạt",
+    "not a success": "không thành công",
     "not-applicable": "không áp dụng",
     "catalogue-defect": "lỗi danh mục",
     "skipped": "bỏ qua",

@@ -106,6 +106,10 @@ def render_result(
         timing.append(f"{labels('time')} {result.elapsed_ms:.0f} ms")
     if result.sla_ms:
         verdict = "✓" if result.sla_ok else "✗"
+        fast = result.elapsed_ms is not None and result.elapsed_ms <= result.sla_ms
+        if not result.sla_ok and fast:
+            # The SLA promises a success in time: a quick failure misses it, and says why.
+            verdict += f" ({labels('not a success')})"
         timing.append(
             f" / SLA {result.sla_ms} ms {verdict}", style="green" if result.sla_ok else "bold red"
         )

@@ -127,3 +127,20 @@ async def test_transactions_view_finds_a_call_by_search(make_app, live_services,
         await pilot.press("enter")
         await settle(pilot)
         assert marker in screen_text(app)
+
+
+async def test_a_quick_failure_says_why_it_misses_the_sla(make_app, live_services, catalogue):
+    op = catalogue.operation("/ivr/callflow", "POST", "add-record")
+    assert op.has("latency-sla")
+    app = make_app(services=live_services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await connected(pilot)
+        app.open_call(op, headers={"X-Fault-After-Write": "true"})
+        await settle(pilot)
+        call = app.screen
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+        result = call.result
+        assert result.status == 500 and result.elapsed_ms < result.sla_ms
+        assert f"SLA {result.sla_ms} ms ✗ (not a success)" in screen_text(app)
