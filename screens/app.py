@@ -87,9 +87,21 @@ class ApilogApp(App[int]):
         import signal
 
         loop = asyncio.get_running_loop()
-        for number in (signal.SIGTERM, signal.SIGHUP):
+        for number, handler in ((signal.SIGTERM, self.action_quit), (signal.SIGHUP, self._hung_up)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(number, self.call_later, self.action_quit)
+                loop.add_signal_handler(number, self.call_later, handler)
+
+    async def _hung_up(self) -> None:
+        """The terminal is gone: stop the children, then leave at once.
+
+        Textual's own exit flushes its output to the terminal first and, with the terminal gone,
+        can wait for that forever, leaving an orphaned ``apilog`` behind every dropped session.
+        """
+        import os
+        import signal
+
+        await self.shutdown()
+        os._exit(128 + signal.SIGHUP)
 
     def view(self, name: str) -> Screen:
         """The one instance of view ``name``, made on first use (start-up builds only the first)."""

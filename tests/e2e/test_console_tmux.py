@@ -132,3 +132,42 @@ def test_sigterm_quits_cleanly_and_stops_the_sandbox(terminal, tmp_path):
     os.kill(int(children[0]), signal.SIGTERM)
     terminal.wait_for("APILOG-EXIT=0", timeout=30)
     assert not state.exists()
+
+
+def test_closing_the_terminal_leaves_no_process_behind(terminal, tmp_path):
+    """A dropped SSH session closes the terminal (SIGHUP): apilog and its sandbox must go."""
+    import os
+
+    terminal.wait_for("gateway ● up", timeout=60)
+    shell = subprocess.run(
+        [*terminal.tmux, "list-panes", "-t", terminal.name, "-F", "#{pane_pid}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    apilog = int(
+        subprocess.run(
+            ["pgrep", "-P", shell], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+    )
+    # Output in flight when the terminal goes: a call, the feed paused, another call.
+    terminal.keys("Enter")
+    terminal.wait_for("apilog · call")
+    terminal.keys("C-s")
+    terminal.wait_for("Created", timeout=30)
+    terminal.keys("Escape")  # alone: ESC and ':' in one burst read as alt+':'
+    terminal.wait_for("? keys")
+    terminal.keys(":", "e", "v", "Enter")
+    terminal.wait_for("apilog · events")
+    terminal.keys("Space", ":", "c", "a", "l", "l", "Enter")
+    terminal.wait_for("apilog · call")
+    terminal.keys("C-s")
+    terminal.wait_for("Created", timeout=30)
+    subprocess.run([*terminal.tmux, "kill-session", "-t", terminal.name], check=False)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{apilog}").exists():
+        if time.monotonic() > deadline:
+            os.kill(apilog, 9)
+            pytest.fail("apilog outlived its terminal by 30 s")
+        time.sleep(0.2)
+    assert not (tmp_path / "data" / "apilog" / "sandbox" / "state.json").exists()
