@@ -11,7 +11,8 @@ import contextlib
 from collections import deque
 from typing import Any
 
-#: How many events the console keeps in memory for the Events view.
+#: How many events the console keeps for the Events view when the profile does not say
+#: (its ``event_buffer``).
 EVENT_BUFFER = 10_000
 HEALTH_INTERVAL_S = 5.0
 
@@ -87,9 +88,13 @@ class Runtime:
         profile = services.profile
         kwargs = profile.kafka_client_kwargs()
         kwargs.pop("bootstrap_servers", None)
+        buffer_size = getattr(profile, "event_buffer", EVENT_BUFFER)
+        if buffer_size != self.events.maxlen:
+            self.events = deque(self.events, maxlen=buffer_size)
         self.feed = EventFeed(
             profile.kafka_bootstrap,
             start=services.events_from,
+            buffer_size=buffer_size,
             kafka_kwargs=kwargs,
             txlog=self.txlog,
             on_event=self.add_event,

@@ -93,7 +93,7 @@ def lint(catalogue: Catalogue) -> list[Finding]:
 
 def _row_findings(row: Row) -> list[Finding]:
     out: list[Finding] = []
-    where = f"{row.method} {row.path} ({vocab.term(row.action).vi})"
+    where = f"{row.method} {row.path}?action={row.action}"
     if row.method in vocab.SAFE_METHODS and row.action in vocab.WRITE_ACTIONS:
         out.append(Finding("error", "unsafe-get", row.row, row.page,
                            f"{where}: a GET that changes state — GET must be safe (RFC 9110 §9.2.1)"))

@@ -164,3 +164,15 @@ async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, 
         await pilot.press("enter")
         await settle(pilot)
         assert "kafka-event" in screen_text(app)
+
+
+async def test_the_events_buffer_size_comes_from_the_profile(make_app, live_services):
+    import dataclasses
+
+    live_services.profile = dataclasses.replace(live_services.profile, event_buffer=250)
+    app = make_app(services=live_services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await connected(pilot)
+        assert app.runtime.events.maxlen == 250
+        assert app.runtime.feed.buffer.size == 250
