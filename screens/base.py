@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -116,3 +118,27 @@ class View(Screen):
             if binding.show and binding.description:  # dimmed ones too: they work later
                 shown.append((self.app.get_key_display(binding), binding.description))
         return shown
+
+
+class TableView(View):
+    """A view whose main widget is a line table with a detail pane that `enter` toggles."""
+
+    def selected_item(self) -> Any | None:
+        """What the line under the cursor shows, or None when the table is empty."""
+        return None
+
+    def open_detail(self, item: Any) -> None:
+        """Fill the detail pane with ``item``."""
+
+    def action_detail(self) -> None:
+        if self.has_class("-detail"):
+            self.remove_class("-detail")
+            return
+        item = self.selected_item()
+        if item is not None:
+            self.add_class("-detail")
+            self.open_detail(item)
+
+    def on_line_table_selected(self, event: Any) -> None:
+        event.stop()
+        self.action_detail()

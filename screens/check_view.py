@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
-from screens.base import View
+from screens.base import TableView
 from screens.filtering import Filter
 from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
@@ -46,7 +46,7 @@ SHORT: dict[str, str] = {
 }
 
 
-class CheckView(View):
+class CheckView(TableView):
     VIEW = "check"
     FIELDS = frozenset({"method", "action", "path", "verdict"})
     BINDINGS = bindings("run-check")
@@ -221,16 +221,11 @@ class CheckView(View):
 
     # Drill-down ----------------------------------------------------------------------------
 
-    def action_detail(self) -> None:
-        if self.has_class("-detail"):
-            self.remove_class("-detail")
-        elif self.shown:
-            self.add_class("-detail")
-            self._show_detail(self.shown[self.table.cursor])
+    def selected_item(self) -> Any | None:
+        return self.shown[self.table.cursor] if self.shown else None
 
-    def on_line_table_selected(self, event: LineTable.Selected) -> None:
-        event.stop()
-        self.action_detail()
+    def open_detail(self, item: Any) -> None:
+        self._show_detail(item)
 
     def on_line_table_highlighted(self, event: LineTable.Highlighted) -> None:
         if self.has_class("-detail") and event.index < len(self.shown):

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from screens.base import View
+from screens.base import TableView
 from screens.filtering import Filter
 from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
@@ -43,7 +43,7 @@ def event_fields(event: Any) -> dict[str, str]:
     }
 
 
-class EventsView(View):
+class EventsView(TableView):
     VIEW = "events"
     FIELDS = frozenset({"type", "topic", "subject", "tx"})
     BINDINGS = bindings("pause", "open-tx")
@@ -208,16 +208,11 @@ class EventsView(View):
             ]
         self.refresh_bindings()
 
-    def action_detail(self) -> None:
-        if self.has_class("-detail"):
-            self.remove_class("-detail")
-        elif self.shown:
-            self.add_class("-detail")
-            self._show_detail(self.shown[self.table.cursor])
+    def selected_item(self) -> Any | None:
+        return self.shown[self.table.cursor] if self.shown else None
 
-    def on_line_table_selected(self, event: LineTable.Selected) -> None:
-        event.stop()
-        self.action_detail()
+    def open_detail(self, item: Any) -> None:
+        self._show_detail(item)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`t` is dimmed unless the event under the cursor names a transaction."""

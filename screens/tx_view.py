@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from screens.base import View
+from screens.base import TableView
 from screens.catalogue_view import METHOD_STYLE, is_mutating
 from screens.filtering import Filter
 from screens.keymap import bindings
@@ -44,7 +44,7 @@ CALLER_HEADERS = frozenset(
 )
 
 
-class TransactionsView(View):
+class TransactionsView(TableView):
     VIEW = "tx"
     FIELDS = frozenset({"outcome", "method", "action", "path"})
     BINDINGS = bindings("open-event", "rerun", "export")
@@ -189,16 +189,11 @@ class TransactionsView(View):
 
     # Detail --------------------------------------------------------------------------------
 
-    def action_detail(self) -> None:
-        if self.has_class("-detail"):
-            self.remove_class("-detail")
-        elif self.rows:
-            self.add_class("-detail")
-            self._open_detail(self.rows[self.table.cursor].id)
+    def selected_item(self) -> Any | None:
+        return self.rows[self.table.cursor].id if self.rows else None
 
-    def on_line_table_selected(self, event: LineTable.Selected) -> None:
-        event.stop()
-        self.action_detail()
+    def open_detail(self, item: Any) -> None:
+        self._open_detail(item)
 
     def show_transaction(self, tx_id: str) -> None:
         """Open one transaction's detail (the Events view's jump lands here)."""
