@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -42,10 +42,16 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
 
 
 async def async_wait_until(condition: Callable[[], object], timeout: float = 10.0,
-                           interval: float = 0.02, message: str = "condition") -> object:
-    """As :func:`wait_until`, for async tests (``condition`` is a plain callable)."""
+                           interval: float = 0.02, message: str = "condition",
+                           pause: Callable[[float], Awaitable[object]] | None = None) -> object:
+    """As :func:`wait_until`, for async tests (``condition`` is a plain callable).
+
+    ``pause`` waits between polls (default ``asyncio.sleep``; a Pilot passes ``pilot.pause`` so
+    the app keeps processing messages while the test waits).
+    """
     import asyncio
 
+    pause = pause or asyncio.sleep
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -53,4 +59,4 @@ async def async_wait_until(condition: Callable[[], object], timeout: float = 10.
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.1f} s waiting for {message}")
-        await asyncio.sleep(interval)
+        await pause(interval)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +26,9 @@ async def wait_for(
     pilot: Any, condition: Callable[[], object], timeout: float = 20.0, message: str = "condition"
 ) -> object:
     """Poll ``condition`` while the app keeps running; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
-        await pilot.pause(0.05)
+    from tests.support.broker import async_wait_until
+
+    return await async_wait_until(condition, timeout, 0.05, message, pause=pilot.pause)
 
 
 def screen_text(app: Any) -> str:
