@@ -27,10 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from console.errors import ApilogError
 from console.gateway.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_CLIENT_ID, data_dir
 
 
-class SandboxError(RuntimeError):
+class SandboxError(ApilogError, RuntimeError):
     """The sandbox could not start; the message names the log to read."""
 
 

@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, TextArea
 
+from console.catalogue.vocabulary import QUERY_METHODS
 from screens.base import View
 from screens.catalogue_view import is_mutating
 from screens.keymap import bindings
@@ -289,7 +290,7 @@ class CallView(View):
                 body = json.loads(text)
             except ValueError:
                 body = text
-        if op.method in ("GET", "DELETE") and not isinstance(body, dict):
+        if op.method in QUERY_METHODS and not isinstance(body, dict):
             body = None
         return CallRequest(
             path=op.path,

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from console.catalogue.vocabulary import may_change_state
 from screens.base import View
 from screens.filtering import Filter, SearchIndex, select
 from screens.keymap import bindings
@@ -56,9 +57,7 @@ def badge_text(slug: str, params: dict) -> str:
 
 def is_mutating(operation) -> bool:
     """A call that may change state: a write action, or a method that is not safe."""
-    from console.catalogue.vocabulary import WRITE_ACTIONS
-
-    return operation.action in WRITE_ACTIONS or not operation.is_safe
+    return may_change_state(operation.method, operation.action)
 
 
 #: Above this many lines the filter runs in a thread so typing never waits for it.
@@ -345,9 +344,7 @@ class CatalogueView(View):
 
 
 def is_mutating_row(row) -> bool:
-    from console.catalogue.vocabulary import SAFE_METHODS, WRITE_ACTIONS
-
-    return row.action in WRITE_ACTIONS or row.method not in SAFE_METHODS
+    return may_change_state(row.method, row.action)
 
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.catalogue.vocabulary import QUERY_METHODS
 from screens.base import TableView
 from screens.catalogue_view import METHOD_STYLE, is_mutating
 from screens.filtering import Filter
@@ -270,7 +271,7 @@ class TransactionsView(TableView):
             version=tx.version,
             fmt=tx.fmt or "json",
             record_id=tx.record_id,
-            body=tx.request_body if tx.method not in ("GET", "DELETE") else None,
+            body=tx.request_body if tx.method not in QUERY_METHODS else None,
             headers=headers,
         )
         result = await runtime.caller.call(request)

@@ -18,9 +18,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from console.errors import ApilogError
+
 
 @dataclass
-class BudgetRefused(Exception):
+class BudgetRefused(ApilogError):
     """No slot in the window; the next one frees in ``retry_in_s``."""
 
     key: tuple[str, str, str]

@@ -101,7 +101,7 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
     """Fire one call at the gateway and record it in the transaction log."""
     from console.caller import Caller, CallerError, connect_profile
     from console.catalogue import CatalogueError, load_catalogue
-    from console.catalogue.vocabulary import READ_ACTIONS, SAFE_METHODS
+    from console.catalogue.vocabulary import may_change_state
     from console.config import ConfigError, load_config, resolve_profile
     from console.txlog import LogUnavailable, default_log_path, open_log
 
@@ -119,8 +119,7 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
         raise click.ClickException(str(exc)) from None
     if not unlisted:
         _check_operation(catalogue, req)
-    if (profile.readonly or obj.get("readonly")) and (req.action not in READ_ACTIONS
-                                                      or req.method not in SAFE_METHODS):
+    if (profile.readonly or obj.get("readonly")) and may_change_state(req.method, req.action):
         raise click.ClickException(f"profile {profile.name!r} is read-only: {req.method} "
                                    f"{req.path}?action={req.action} may change state; use a "
                                    f"profile without readonly = true")

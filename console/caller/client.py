@@ -18,6 +18,7 @@ from console.caller.outcome import classify, says_rolled_back
 from console.caller.payload import MEDIA, body_text, build_url, encode_body
 from console.caller.retry import RetryPolicy, parse_retry_after
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
+from console.errors import ApilogError
 from console.redact import REDACTED, redact_headers
 
 if TYPE_CHECKING:  # console.txlog imports this package's model: no import cycle at runtime
@@ -26,11 +27,11 @@ if TYPE_CHECKING:  # console.txlog imports this package's model: no import cycle
 USER_AGENT = "apilog-console/0.1"
 
 
-class CallerError(RuntimeError):
+class CallerError(ApilogError, RuntimeError):
     """The caller cannot start (profile incomplete, secret missing); the message says the fix."""
 
 
-class TokenError(RuntimeError):
+class TokenError(ApilogError, RuntimeError):
     """The token endpoint refused or could not be reached."""
 
 

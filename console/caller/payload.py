@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from console.caller.model import CallRequest
+from console.catalogue.vocabulary import QUERY_METHODS
 
 MEDIA = {"json": "application/json", "xml": "application/xml"}
-_BODYLESS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 
 def to_xml(value: Any, root: str = "request") -> str:
@@ -31,7 +31,7 @@ def build_url(base_url: str, req: CallRequest) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"action": req.action}
     if req.record_id is not None:
         params["id"] = req.record_id
-    if isinstance(req.body, dict) and req.method in _BODYLESS:
+    if isinstance(req.body, dict) and req.method in QUERY_METHODS:
         params.update({k: _query_value(v) for k, v in req.body.items()})
     params.update({k: _query_value(v) for k, v in req.params.items()})
     return f"{base_url.rstrip('/')}{prefix}{path}?{urlencode(params)}", params
@@ -48,7 +48,7 @@ def _query_value(value: Any) -> str:
 def encode_body(req: CallRequest) -> tuple[bytes | None, str | None]:
     """The body bytes and their Content-Type (None, None when the request has no body)."""
     body = req.body
-    if body is None or (isinstance(body, dict) and req.method in _BODYLESS):
+    if body is None or (isinstance(body, dict) and req.method in QUERY_METHODS):
         return None, None
     media = MEDIA[req.fmt]
     if isinstance(body, dict):

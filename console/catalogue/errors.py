@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from console.errors import ApilogError
 
-class CatalogueError(Exception):
+
+class CatalogueError(ApilogError):
     """A catalogue that cannot be read. ``str()`` is one line for the user."""
 
     def __init__(self, source: str, message: str, *, line: int | None = None, fix: str = "") -> None:

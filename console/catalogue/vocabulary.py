@@ -22,6 +22,9 @@ METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Methods that may not be retried without an Idempotency-Key (RFC 9110 §9.2.2).
 NON_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+#: Methods that carry an action's fields as query parameters and send no body (docs/contracts.md:
+#: "GET and DELETE carry their fields as query parameters"; HEAD and OPTIONS have no body either).
+QUERY_METHODS = frozenset({"GET", "DELETE", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,15 @@ SLUGS: dict[Kind, tuple[str, ...]] = {
 ACTIONS = SLUGS["action"]
 READ_ACTIONS = frozenset({"check-status", "export-data"})
 WRITE_ACTIONS = frozenset({"add-record", "delete-info", "update-config"})
+
+
+def may_change_state(method: str, action: str) -> bool:
+    """Whether a call may change state: a write action, or a method that is not safe.
+
+    The one rule behind read-only profiles, the console's mutating markers and the checks that
+    need ``--allow-writes``.
+    """
+    return action in WRITE_ACTIONS or method.upper() not in SAFE_METHODS
 
 #: The seven domains of the shipped catalogue, one per path.
 KNOWN_DOMAINS: dict[str, str] = {

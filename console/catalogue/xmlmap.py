@@ -31,8 +31,10 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from console.errors import ApilogError
 
-class XmlMappingError(ValueError):
+
+class XmlMappingError(ApilogError, ValueError):
     """An XML body that is malformed, hostile or outside the mapping.
 
     ``detail`` is one sentence for the user; ``members`` are extra facts (``line``, ``column``,

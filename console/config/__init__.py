@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.errors import ApilogError
 from console.redact import REDACTED
 
 SANDBOX = "sandbox"
@@ -44,7 +45,7 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
-class ConfigError(ValueError):
+class ConfigError(ApilogError, ValueError):
     """The config file or a profile is wrong; the message names the file, line, key and fix."""
 
 

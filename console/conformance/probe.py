@@ -17,12 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from console.catalogue import Catalogue, Operation
-from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.conformance.checks.common import unwrap
 from console.conformance.evidence import CheckFailed, CheckSkipped
+from console.errors import ApilogError
 
 #: Methods whose fields travel in the query string (contracts.md).
-BODYLESS = frozenset({"GET", "DELETE"})
 #: How long the gateway may take to make a log record fetchable after answering.
 LOG_GRACE_S = 3.0
 #: How long a check waits for a call's Kafka event.
@@ -31,7 +31,7 @@ EVENT_DEADLINE_S = 10.0
 QUIET_S = 1.5
 
 
-class GatewayUnreachable(RuntimeError):
+class GatewayUnreachable(ApilogError, RuntimeError):
     """The gateway or its token endpoint did not answer; the message names the URL and the fix."""
 
 
@@ -139,7 +139,7 @@ class Probe:
         else a JSON body."""
         if body is None:
             return await self.raw(op, headers=headers, **kwargs)
-        if op.method in BODYLESS:
+        if op.method in QUERY_METHODS:
             params = {**body, **(kwargs.pop("params", None) or {})}
             return await self.raw(op, headers=headers, params=params, **kwargs)
         sent = {"Content-Type": "application/json", **(headers or {})}

@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from console.errors import ApilogError
 
-class BrokerError(RuntimeError):
+
+class BrokerError(ApilogError, RuntimeError):
     """The embedded broker could not be started; the message says why and what to do."""
 
 

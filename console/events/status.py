@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from console.errors import ApilogError
 from console.events.decode import FeedEvent
 from console.events.positions import TopicPartition
 
 State = Literal["connecting", "connected", "down"]
 
 
-class FeedError(RuntimeError):
+class FeedError(ApilogError, RuntimeError):
     """The feed cannot do what was asked; the message names the cause and the fix."""
 
 

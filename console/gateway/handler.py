@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.gateway import faults as fault_headers
 from console.gateway.domains import ActionResult, DeadlineExceeded, InjectedFault, Intent, perform
 from console.gateway.envelope import exchange_of
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("apilog.gateway")
 
-QUERY_METHODS = frozenset({"GET", "DELETE", "HEAD"})
 SLA_TYPE = "https://apilog.dev/problems/latency-sla"
 ROLLBACK_TYPE = "https://apilog.dev/problems/rolled-back"
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from console.catalogue import Catalogue, Operation
+from console.catalogue.vocabulary import QUERY_METHODS
 from console.gateway.routing import versions_of
-
-QUERY_METHODS = {"GET", "DELETE"}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {

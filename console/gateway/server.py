@@ -14,10 +14,11 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
+from console.errors import ApilogError
 from console.gateway.settings import GatewaySettings
 
 
-class GatewayError(RuntimeError):
+class GatewayError(ApilogError, RuntimeError):
     """The gateway could not start; the message says why."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.errors import ApilogError
 from console.txlog.model import EventLink, Transaction, new_transaction_id
 from console.txlog.outcomes import FINAL_OUTCOMES, OUTCOMES, SUCCESS_OUTCOMES
 
@@ -37,7 +38,7 @@ def default_log_path() -> Path:
     return data_dir() / "transactions.db"
 
 
-class LogUnavailable(RuntimeError):
+class LogUnavailable(ApilogError, RuntimeError):
     """The log file cannot be opened (unreadable, not SQLite, disk full); the message says what to do."""
 
 

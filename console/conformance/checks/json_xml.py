@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.catalogue.vocabulary import QUERY_METHODS
 from console.catalogue.xmlmap import XmlMappingError, from_xml
 from console.conformance.checks.common import (
     alike,
@@ -19,7 +20,6 @@ from console.conformance.checks.common import (
     unwrap,
 )
 from console.conformance.evidence import Evidence
-from console.conformance.probe import BODYLESS
 
 PROBLEM_NS = "urn:ietf:rfc:7807"
 #: "Billion laughs": a DTD whose entities expand exponentially. Parsers must refuse the DTD.
@@ -71,7 +71,7 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
     ev.expect(media == "application/problem+xml" and PROBLEM_NS in xml_error.text,
               f"an error for a caller preferring XML came as {media or 'untyped'}, not "
               f"application/problem+xml in {PROBLEM_NS}")
-    if op.method in BODYLESS:
+    if op.method in QUERY_METHODS:
         return "JSON and XML read equal, Vary: Accept, 406 for text/csv (no body to negotiate)"
 
     wrong_type = ev.response(await probe.raw(op, headers={"Content-Type": "text/plain"},
