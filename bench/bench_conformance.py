@@ -2,7 +2,7 @@
 
 The sandbox (Tansu broker + the reference gateway as a child process, faults on) is started in
 a temporary data directory, exactly as ``apilog check`` without a profile would start it; the
-run goes through ``console.conformance.session.run_conformance`` like the CLI. Each run uses a
+run goes through ``console.session.Session.check`` like the CLI. Each run uses a
 fresh sandbox so an earlier run's exhausted quota cannot slow the next one down.
 
     .venv/bin/python bench/bench_conformance.py --runs 3
@@ -25,13 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 async def one_run(concurrency: int, thorough: bool) -> tuple[float, dict[str, int], float]:
     """(seconds for the checks, verdict counts, seconds to start the sandbox)."""
-    from console.caller import connect_profile
     from console.catalogue import load_catalogue
     from console.config import SANDBOX_PROFILE
-    from console.conformance.session import run_conformance
     from console.conformance.verdict import summarise
     from console.sandbox import Sandbox
-    from console.txlog import TransactionLog
+    from console.session import Session
 
     catalogue = load_catalogue()
     with tempfile.TemporaryDirectory(prefix="bench-conformance-") as tmp:
@@ -41,13 +39,12 @@ async def one_run(concurrency: int, thorough: bool) -> tuple[float, dict[str, in
         info = sandbox.start()
         boot = time.perf_counter() - started
         try:
-            profile = connect_profile(SANDBOX_PROFILE.with_sandbox(info))
-            txlog = TransactionLog(Path(tmp) / "transactions.db")
-            started = time.perf_counter()
-            verdicts = await run_conformance(profile, catalogue, txlog, concurrency=concurrency,
-                                             thorough=thorough)
-            elapsed = time.perf_counter() - started
-            txlog.close()
+            session = Session(SANDBOX_PROFILE.with_sandbox(info), catalogue, origin="check",
+                              log_path=Path(tmp) / "transactions.db")
+            async with session:
+                started = time.perf_counter()
+                verdicts = await session.check(concurrency=concurrency, thorough=thorough)
+                elapsed = time.perf_counter() - started
         finally:
             sandbox.stop()
     return elapsed, summarise(verdicts), boot

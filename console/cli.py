@@ -36,6 +36,16 @@ SHORT_HELP: dict[str, str] = {
 }
 
 
+class Refused(click.ClickException):
+    """Nothing was done: bad input or a policy said no. One line (``Error: …``), exit status 2.
+
+    Unlike ``click.UsageError`` it prints no usage block: the message already names the input
+    and the fix.
+    """
+
+    exit_code = 2
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 

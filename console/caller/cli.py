@@ -1,7 +1,7 @@
 """``apilog call PATH METHOD ACTION``: fire one call, print what happened, keep it in the log.
 
-Exit status 0 only when the call committed (a write) or read successfully; 1 otherwise, and
-1 with a one-line message for bad input (the message names the input and the fix).
+Exit status 0 only when the call committed (a write) or read successfully; 1 otherwise; 2 with
+a one-line message when the call was not sent (the message names the input and the fix).
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 import click
 
 from console.caller.model import CallRequest, CallResult
+from console.cli import Refused
+from console.errors import ApilogError
+from console.session import open_session
 
 
 def _parse_body(raw: str | None, xml: bool) -> str | dict[str, Any] | None:
@@ -27,7 +30,7 @@ def _parse_body(raw: str | None, xml: bool) -> str | dict[str, Any] | None:
         try:
             raw = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise click.ClickException(f"--body @{path}: cannot read the file ({exc.strerror}); "
+            raise Refused(f"--body @{path}: cannot read the file ({exc.strerror}); "
                                        f"give an existing file or inline JSON") from None
         source = f"--body @{path}"
     try:
@@ -36,7 +39,7 @@ def _parse_body(raw: str | None, xml: bool) -> str | dict[str, Any] | None:
         if xml and raw.lstrip().startswith("<"):
             return raw
         line = getattr(exc, "lineno", "?")
-        raise click.ClickException(f"{source}: not valid JSON at line {line}: {exc}; "
+        raise Refused(f"{source}: not valid JSON at line {line}: {exc}; "
                                    f"fix the JSON (or pass XML with --xml)") from None
     return parsed if isinstance(parsed, dict) else raw
 
@@ -46,19 +49,19 @@ def _parse_headers(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         name, sep, rest = value.partition(":")
         if not sep or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
-            raise click.ClickException(f"-H {value!r}: write a header as 'Name: value'")
+            raise Refused(f"-H {value!r}: write a header as 'Name: value'")
         headers[name.strip()] = rest.strip()
     return headers
 
 
 def _check_operation(catalogue: Any, req: CallRequest) -> None:
     if req.path not in catalogue.paths:
-        raise click.ClickException(f"path {req.path!r} is not in the catalogue; known paths: "
+        raise Refused(f"path {req.path!r} is not in the catalogue; known paths: "
                                    f"{', '.join(catalogue.paths)} (or pass --unlisted to send it anyway)")
     if catalogue.operation(req.path, req.method, req.action) is None:
         actions = sorted({op.action for op in catalogue.operations_for(req.path, req.method)})
         allowed = ", ".join(actions) if actions else f"none (methods: {', '.join(catalogue.methods_for(req.path))})"
-        raise click.ClickException(f"{req.method} {req.path} has no action {req.action!r} in the "
+        raise Refused(f"{req.method} {req.path} has no action {req.action!r} in the "
                                    f"catalogue; actions: {allowed} (or pass --unlisted)")
 
 
@@ -98,53 +101,39 @@ def describe(result: CallResult) -> str:
 def call(ctx: click.Context, path: str, method: str, action: str, version: str | None, xml: bool,
          record_id: str | None, body: str | None, headers: tuple[str, ...],
          profile_name: str | None, unlisted: bool, as_json: bool) -> None:
-    """Fire one call at the gateway and record it in the transaction log."""
-    from console.caller import Caller, CallerError, connect_profile
-    from console.catalogue import CatalogueError, load_catalogue
-    from console.catalogue.vocabulary import may_change_state
-    from console.config import ConfigError, load_config, resolve_profile
-    from console.txlog import LogUnavailable, default_log_path, open_log
+    """Fire one call at the gateway and record it in the transaction log.
 
+    Exit status: 0 when the call committed or read successfully, 1 when it did not, 2 when it
+    was not sent (bad input, a read-only profile, no gateway).
+    """
     obj = ctx.obj or {}
     if version is not None and not re.fullmatch(r"v\d+", version):
-        raise click.ClickException(f"--version {version!r}: write it as v1, v2, …")
+        raise Refused(f"--version {version!r}: write it as v1, v2, …")
     req = CallRequest(path=path, method=method, action=action, version=version,
                       fmt="xml" if xml else "json", record_id=record_id,
                       body=_parse_body(body, xml), headers=_parse_headers(headers))
     try:
-        catalogue = load_catalogue(obj.get("catalogue"))
-        cfg = load_config()
-        profile = resolve_profile(profile_name or obj.get("profile"), catalogue=catalogue, config=cfg)
-    except (CatalogueError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from None
+        session = open_session(profile_name or obj.get("profile"), catalogue_path=obj.get("catalogue"),
+                               readonly=bool(obj.get("readonly")), origin="cli")
+    except ApilogError as exc:
+        raise Refused(str(exc)) from None
     if not unlisted:
-        _check_operation(catalogue, req)
-    if (profile.readonly or obj.get("readonly")) and may_change_state(req.method, req.action):
-        raise click.ClickException(f"profile {profile.name!r} is read-only: {req.method} "
-                                   f"{req.path}?action={req.action} may change state; use a "
-                                   f"profile without readonly = true")
-    try:
-        profile = connect_profile(profile, catalogue=obj.get("catalogue"))
-    except Exception as exc:  # the sandbox could not start: say why, no traceback
-        raise click.ClickException(f"could not start the sandbox: {exc}") from None
-    try:
-        log = open_log(default_log_path(), redact_keys=cfg.redact_keys)
-    except LogUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+        _check_operation(session.catalogue, req)
+    refusal = session.refusal(req.method, req.path, req.action)
+    if refusal:
+        raise Refused(refusal)
 
     async def fire() -> CallResult:
-        async with Caller(profile, catalogue, log) as caller:
-            return await caller.call(req)
+        async with session:
+            return await session.call(req)
 
     try:
         result = asyncio.run(fire())
-    except CallerError as exc:
-        raise click.ClickException(str(exc)) from None
+    except ApilogError as exc:
+        raise Refused(str(exc)) from None
     except KeyboardInterrupt:
         click.echo("interrupted: the call is recorded as interrupted in the transaction log", err=True)
         ctx.exit(130)
-    finally:
-        log.close()
     if as_json:
         data = result.to_dict()
         data["attempts"] = len(result.attempts)

@@ -48,8 +48,10 @@ class Caller:
                  transport: Any = None, retry_base_s: float = 0.2, retry_cap_s: float = 10.0,
                  max_wait_s: float = 30.0, timeout_s: float = 30.0,
                  rate_budget: RateBudget | None = None, use_budget: bool = True,
-                 budget_wait_s: float = 0.0, rng: Any = None) -> None:
+                 budget_wait_s: float = 0.0, rng: Any = None, origin: str | None = None) -> None:
         self.profile = profile
+        #: Who makes the calls (console, cli, check), for the transaction log.
+        self.origin = origin
         self.catalogue = catalogue
         self.txlog = txlog
         self._transport = transport

@@ -9,6 +9,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from console.catalogue.vocabulary import QUERY_METHODS
+from console.redact import REDACTED
+
+#: Request headers the caller sets itself on every attempt; a rerun sends only the others.
+CALLER_HEADERS = frozenset({"authorization", "traceparent", "x-request-id", "idempotency-key",
+                            "content-type", "accept", "user-agent", "content-length", "host",
+                            "accept-encoding", "connection"})
+
 
 @dataclass
 class CallRequest:
@@ -33,6 +41,18 @@ class CallRequest:
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
+
+    @classmethod
+    def from_transaction(cls, tx: Any) -> CallRequest:
+        """The call a logged transaction made, to send again: the operator's own headers and
+        body, not what the caller set for that attempt (token, ids, Idempotency-Key — a rerun
+        is a new call) nor values the log redacted."""
+        headers = {name: value for name, value in (tx.request_headers or {}).items()
+                   if name.lower() not in CALLER_HEADERS and value != REDACTED}
+        body = None if tx.method.upper() in QUERY_METHODS else tx.request_body
+        return cls(path=tx.path, method=tx.method, action=tx.action, version=tx.version,
+                   fmt="xml" if tx.fmt == "xml" else "json", record_id=tx.record_id,
+                   body=body, headers=headers)
 
 
 @dataclass

@@ -13,7 +13,12 @@ from typing import Any
 
 import click
 
+from console.cli import Refused
+from console.conformance.plan import make_plan
+from console.conformance.report import junit_xml, render_table, write_json_lines
 from console.conformance.verdict import CONTRACT_SLUGS, FAILED, Verdict
+from console.errors import ApilogError
+from console.session import open_session
 
 
 class Progress:
@@ -52,6 +57,10 @@ class Progress:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write JUnit XML here (a testsuite per operation, a testcase per contract).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per verdict per line.")
+@click.option("--allow-writes", is_flag=True,
+              help="Send the probes that change state (add, delete, update records) to a gateway "
+                   "other than the embedded sandbox. Refused on a read-only profile. Without it "
+                   "those checks are reported skipped.")
 @click.option("--allow-load", is_flag=True,
               help="Allow load checks (exhausting a rate limit) against a non-sandbox gateway.")
 @click.option("--thorough", is_flag=True,
@@ -60,47 +69,38 @@ class Progress:
               help="Operations checked at once.")
 @click.pass_context
 def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], contracts: tuple[str, ...],
-          profile_name: str | None, report_path: str | None, as_json: bool, allow_load: bool,
-          thorough: bool, concurrency: int) -> None:
-    """Check every contract of every operation against a gateway."""
-    from console.caller import CallerError, connect_profile
-    from console.catalogue import CatalogueError, load_catalogue
-    from console.config import ConfigError, load_config, resolve_profile
-    from console.conformance.plan import make_plan
-    from console.conformance.probe import GatewayUnreachable
-    from console.conformance.report import junit_xml, render_table, write_json_lines
-    from console.conformance.session import run_conformance
-    from console.txlog import TransactionLog, default_log_path
+          profile_name: str | None, report_path: str | None, as_json: bool, allow_writes: bool,
+          allow_load: bool, thorough: bool, concurrency: int) -> None:
+    """Check every contract of every operation against a gateway.
 
+    Against the embedded sandbox every probe runs. Against any other gateway the probes that
+    change state run only with --allow-writes, and never on a read-only profile: those checks
+    are reported as skipped, with the reason.
+    """
     obj = ctx.obj or {}
     try:
-        catalogue = load_catalogue(obj.get("catalogue"))
-        config = load_config()
-        profile = resolve_profile(profile_name or obj.get("profile"), catalogue=catalogue, config=config)
-    except (CatalogueError, ConfigError) as exc:
-        raise click.UsageError(str(exc)) from None
-    chosen_ops = [(path, method.upper(), action) for path, method, action in operations] or None
-    try:
-        make_plan(catalogue, operations=chosen_ops, contracts=list(contracts) or None)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        profile = connect_profile(profile)
-    except Exception as exc:  # the sandbox could not start: say why, no traceback
-        raise click.ClickException(f"could not start the sandbox: {exc}") from None
+        session = open_session(profile_name or obj.get("profile"), catalogue_path=obj.get("catalogue"),
+                               readonly=bool(obj.get("readonly")), origin="check")
+        chosen_ops = [(path, method.upper(), action) for path, method, action in operations] or None
+        make_plan(session.catalogue, operations=chosen_ops, contracts=list(contracts) or None)
+        session.write_policy(allow_writes)
+    except (ApilogError, ValueError) as exc:
+        raise Refused(str(exc)) from None
     progress = Progress()
-    txlog = TransactionLog(default_log_path(), redact_keys=config.redact_keys)
+
+    async def run() -> list[Verdict]:
+        async with session:
+            return await session.check(
+                operations=chosen_ops, contracts=list(contracts) or None,
+                allow_writes=allow_writes, allow_load=True if allow_load else None,
+                thorough=thorough, on_progress=progress, concurrency=concurrency)
+
     try:
-        verdicts = asyncio.run(run_conformance(
-            profile, catalogue, txlog, operations=chosen_ops, contracts=list(contracts) or None,
-            allow_load=True if allow_load else None, thorough=thorough, on_progress=progress,
-            concurrency=concurrency))
-    except (CallerError, GatewayUnreachable) as exc:
+        verdicts = asyncio.run(run())
+    except ApilogError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         sys.exit(130)
-    finally:
-        txlog.close()
     if as_json:
         write_json_lines(verdicts, sys.stdout)
     else:

@@ -21,8 +21,8 @@ from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.conformance.checks.common import unwrap
 from console.conformance.evidence import CheckFailed, CheckSkipped
 from console.errors import ApilogError
+from console.policy import WRITES_ALLOWED, WritePolicy
 
-#: Methods whose fields travel in the query string (contracts.md).
 #: How long the gateway may take to make a log record fetchable after answering.
 LOG_GRACE_S = 3.0
 #: How long a check waits for a call's Kafka event.
@@ -43,8 +43,10 @@ class Probe:
     """Everything a check needs: the caller, a raw HTTP client, tokens, the admin log, the feed."""
 
     def __init__(self, profile: Any, catalogue: Catalogue, *, caller: Any, feed: Any, http: Any,
-                 allow_load: bool, faults_enabled: bool, thorough: bool) -> None:
+                 allow_load: bool, faults_enabled: bool, thorough: bool,
+                 writes: WritePolicy = WRITES_ALLOWED) -> None:
         self.profile = profile
+        self.writes = writes
         self.catalogue = catalogue
         self.caller = caller
         self.feed = feed
@@ -63,7 +65,8 @@ class Probe:
     @asynccontextmanager
     async def open(cls, profile: Any, catalogue: Catalogue, *, caller: Any, feed: Any = None,
                    allow_load: bool = False, faults_enabled: bool | None = None,
-                   thorough: bool = False, http: Any = None) -> AsyncIterator[Probe]:
+                   thorough: bool = False, http: Any = None,
+                   writes: WritePolicy = WRITES_ALLOWED) -> AsyncIterator[Probe]:
         """A probe with its own httpx2 client (unless ``http`` is given); faults detected if None."""
         import httpx2
 
@@ -72,7 +75,8 @@ class Probe:
                                             limits=httpx2.Limits(max_connections=64))
         try:
             probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,
-                        allow_load=allow_load, faults_enabled=bool(faults_enabled), thorough=thorough)
+                        allow_load=allow_load, faults_enabled=bool(faults_enabled), thorough=thorough,
+                        writes=writes)
             try:
                 await probe.token(catalogue.operations[0].scope)
                 if faults_enabled is None:
@@ -118,6 +122,7 @@ class Probe:
 
         ``scope="operation"`` uses the operation's own scope; ``action=None`` leaves it out.
         """
+        self.guard(method or op.method, op.action if action == "operation" else action)
         sent = {"X-Request-Id": new_request_id()}
         if (method or op.method) in NON_IDEMPOTENT_METHODS:
             sent["Idempotency-Key"] = f'"{uuid.uuid4()}"'
@@ -132,6 +137,13 @@ class Probe:
         query.update(params or {})
         return await self.http.request(method or op.method, self.url(op.path, version),
                                        params=query, headers=sent, content=content)
+
+    def guard(self, method: str, action: str | None) -> None:
+        """Skip the check rather than send a request the run's write policy refuses."""
+        reason = self.writes.refusal(method, action)
+        if reason:
+            raise CheckSkipped(f"{reason}: the check needs {method} {action or '(no action)'}, "
+                               "which may change state")
 
     async def send(self, op: Operation, body: dict[str, Any] | None, *,
                    headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
@@ -170,6 +182,7 @@ class Probe:
         """One call through ``console.caller`` (recorded in the transaction log)."""
         from console.caller.model import CallRequest
 
+        self.guard(op.method, op.action)
         fields.setdefault("body", self.body_for(op))
         return await self.caller.call(CallRequest(op.path, op.method, op.action, **fields))
 
@@ -280,8 +293,13 @@ class Probe:
 
     async def detect_faults(self) -> bool:
         """Whether the gateway honours ``X-Fault-Abort`` (ignored when faults are off)."""
-        # The abort comes before the action runs, so any operation will do; a read is plainest.
-        op = min(self.catalogue.operations,
-                 key=lambda o: (o.action not in ("check-status", "export-data"), len(o.contracts)))
+        # The abort comes before the action runs, so any operation will do; a safe read is
+        # plainest, and the only kind a run that may not write can send.
+        allowed = [o for o in self.catalogue.operations
+                   if self.writes.refusal(o.method, o.action) is None]
+        if not allowed:
+            return False
+        op = min(allowed, key=lambda o: (o.action not in ("check-status", "export-data"),
+                                         not o.is_safe, len(o.contracts)))
         response = await self.raw(op, headers={"X-Fault-Abort": "599"})
         return response.status_code == 599

@@ -17,6 +17,7 @@ from console.catalogue import Catalogue
 from console.conformance.evidence import CheckFailed, CheckNotApplicable, CheckSkipped, Evidence
 from console.conformance.plan import PlannedCheck, make_plan
 from console.conformance.verdict import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, Verdict
+from console.policy import WRITES_ALLOWED, WritePolicy
 
 #: on_progress(done, total, verdict): called once per verdict, in completion order.
 ProgressCallback = Callable[[int, int, Verdict], None]
@@ -35,6 +36,9 @@ class Runner:
     permits quota exhaustion (None: only against the embedded sandbox). ``operations`` is a
     list of (path, method, action) and ``contracts`` a list of slugs, both None for all.
     ``event_deadline_s`` bounds the wait for a call's Kafka event (default 10 s).
+    ``writes`` says whether probes that may change state may be sent: when not, every check of an
+    operation that may change state is ``skipped`` with the policy's reason, and the probe
+    refuses any other state-changing request the same way (``console.session`` decides it).
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class Runner:
         *,
         caller: Any,
         feed: Any = None,
+        writes: WritePolicy = WRITES_ALLOWED,
         allow_load: bool | None = None,
         faults_enabled: bool | None = None,
         thorough: bool = False,
@@ -58,6 +63,7 @@ class Runner:
         self.catalogue = catalogue
         self.caller = caller
         self.feed = feed
+        self.writes = writes
         self.allow_load = bool(getattr(profile, "embedded", False)) if allow_load is None else allow_load
         self.faults_enabled = faults_enabled
         self.thorough = thorough
@@ -72,6 +78,13 @@ class Runner:
             contracts=list(contracts) if contracts is not None else None,
             thorough=thorough,
         )
+        if not writes.allowed:
+            for item in self.plan:
+                op = item.operation
+                reason = writes.refusal(op.method, op.action)
+                if item.decided is None and reason:
+                    item.decided = Verdict(op.path, op.method, op.action, item.slug, SKIPPED,
+                                           f"{reason}: {op.label()} may change state")
         self.verdicts: list[Verdict] = []
 
     @property
@@ -87,7 +100,8 @@ class Runner:
             return []
         async with Probe.open(self.profile, self.catalogue, caller=self.caller, feed=self.feed,
                               allow_load=self.allow_load, faults_enabled=self.faults_enabled,
-                              thorough=self.thorough, http=self.http) as probe:
+                              thorough=self.thorough, http=self.http,
+                              writes=self.writes) as probe:
             self.faults_enabled = probe.faults_enabled
             if self.event_deadline_s is not None:
                 probe.event_deadline_s = self.event_deadline_s

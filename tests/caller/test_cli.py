@@ -114,7 +114,7 @@ def test_bad_input_is_one_clear_line(cli, args, message):
 def test_missing_secret_names_the_fix(cli, monkeypatch):
     monkeypatch.delenv("APILOG_CLIENT_SECRET")
     result = cli("call", PATH, "GET", "check-status")
-    assert result.exit_code == 1 and "set APILOG_CLIENT_SECRET" in result.output
+    assert result.exit_code == 2 and "set APILOG_CLIENT_SECRET" in result.output
 
 
 def test_a_damaged_log_file_is_reported_and_kept(cli, tmp_path, monkeypatch):
@@ -122,9 +122,9 @@ def test_a_damaged_log_file_is_reported_and_kept(cli, tmp_path, monkeypatch):
     data.mkdir()
     (data / "transactions.db").write_bytes(b"this is not an sqlite database" * 100)
     monkeypatch.setenv("APILOG_DATA_DIR", str(data))
-    for args in (("log", "list"), ("call", PATH, "GET", "check-status")):
+    for args, code in ((("log", "list"), 1), (("call", PATH, "GET", "check-status"), 2)):
         result = cli(*args)
-        assert result.exit_code == 1 and "cannot open the transaction log" in result.output
+        assert result.exit_code == code and "cannot open the transaction log" in result.output
         assert "Traceback" not in result.output
     assert (data / "transactions.db").read_bytes().startswith(b"this is not an sqlite database")
 

@@ -104,20 +104,17 @@ def broken_gateway(tmp_path: Path, kafka_broker: Any) -> Iterator[Callable[..., 
 @pytest.fixture
 def check(tmp_path: Path) -> Callable[..., Any]:
     """``await check(target, contracts=[…], operations=[…])`` → {(path, method, action, contract): Verdict}."""
-    from console.conformance.session import run_conformance
-    from console.txlog import TransactionLog
+    from console.session import Session
 
     async def run(target: Target, *, contracts: list[str] | None = None,
                   operations: list[tuple[str, str, str]] | None = None, allow_load: bool = True,
                   thorough: bool = False, event_deadline_s: float = 10.0) -> dict[tuple[str, str, str, str], Any]:
-        txlog = TransactionLog(tmp_path / "transactions.db")
-        try:
-            verdicts = await run_conformance(target.profile(), target.catalogue, txlog,
-                                             contracts=contracts, operations=operations,
-                                             allow_load=allow_load, thorough=thorough,
-                                             event_deadline_s=event_deadline_s)
-        finally:
-            txlog.close()
+        session = Session(target.profile(), target.catalogue, origin="check",
+                          log_path=tmp_path / "transactions.db")
+        async with session:
+            verdicts = await session.check(contracts=contracts, operations=operations,
+                                           allow_writes=True, allow_load=allow_load,
+                                           thorough=thorough, event_deadline_s=event_deadline_s)
         return {v.key: v for v in verdicts}
 
     return run

@@ -31,7 +31,7 @@ def test_check_passes_writes_json_lines_and_junit(broken_gateway, catalogue, mon
     report = tmp_path / "junit.xml"
     result = CliRunner().invoke(main, ["check", "--operation", op.path, op.method, op.action,
                                        "--contract", "oauth2", "--contract", "kafka-event",
-                                       "--json", "--report", str(report)])
+                                       "--allow-writes", "--json", "--report", str(report)])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["contract"], r["verdict"]) for r in rows] == [("oauth2", "passed"), ("kafka-event", "passed")]
@@ -48,7 +48,7 @@ def test_a_failed_check_exits_1_and_names_it_in_the_table(broken_gateway, catalo
     point_at(monkeypatch, target)
     op = first_with(catalogue, "api-gateway")
     result = CliRunner().invoke(main, ["check", "--operation", op.path, op.method, op.action,
-                                       "--contract", "api-gateway"])
+                                       "--contract", "api-gateway", "--allow-writes"])
     assert result.exit_code == 1, result.output
     assert "1 failed" in result.stdout
     assert f"{op.label()} api-gateway: no Via header" in result.stdout

@@ -1,0 +1,314 @@
+"""The one application service every front end opens: the CLI, the console and the checks.
+
+A :class:`Session` owns, for one profile, everything a front end would otherwise build itself:
+the config, the catalogue, the transaction log (with the config's ``redact_keys``), the caller,
+event feeds, the sandbox's lifetime, and every policy — read-only, writes during checks,
+redaction, the client-side rate budget. A rule enforced here is enforced for every front end,
+the way httpx puts every rule in the one ``Client`` each request goes through::
+
+    async with open_session("staging", origin="cli") as session:
+        result = await session.call(CallRequest("/customer/update", "GET", "check-status"))
+
+Front ends parse input, call the session and render what comes back; a test keeps them from
+building a ``TransactionLog``, a ``Caller`` or an ``EventFeed`` themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Literal
+
+from console.caller import Caller, CallRequest, CallResult, connect_profile
+from console.catalogue import Catalogue, load_catalogue
+from console.catalogue.vocabulary import may_change_state
+from console.config import Config, Profile, data_dir, load_config, resolve_profile
+from console.conformance.runner import ProgressCallback, Runner
+from console.conformance.verdict import Verdict
+from console.errors import ApilogError
+from console.events.feed import EventFeed
+from console.policy import READ_ONLY, WRITES_NOT_ALLOWED, PolicyRefused, WritePolicy
+from console.sandbox import Sandbox
+from console.txlog import TransactionLog, open_log
+
+#: Who made a call, as the transaction log records it.
+Origin = Literal["console", "cli", "check"]
+#: How long a started feed may take to connect before a check runs without waiting longer.
+FEED_CONNECT_S = 15.0
+#: The retry backoff base during checks: small, so that retry checks stay quick.
+CHECK_RETRY_BASE_S = 0.05
+
+
+
+
+class Session:
+    """One profile's connections and policies; an async context manager.
+
+    ``profile=None`` opens the transaction log alone (reading a log with no gateway).
+    ``readonly`` adds to the profile's own ``readonly``. ``origin`` names the front end in the
+    log. ``own_sandbox`` starts the embedded sandbox as this session's child, stopped at exit
+    (the console); otherwise a running sandbox is reused or one is started detached (the CLI,
+    so the next command finds it). ``caller_options`` go to ``Caller`` (a ``transport`` in tests).
+    """
+
+    def __init__(
+        self,
+        profile: Profile | None,
+        catalogue: Catalogue,
+        *,
+        config: Config | None = None,
+        readonly: bool = False,
+        origin: Origin = "cli",
+        log_path: Path | None = None,
+        catalogue_path: str | None = None,
+        own_sandbox: bool = False,
+        caller_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.catalogue = catalogue
+        self.config = config if config is not None else load_config()
+        self.readonly = readonly or bool(profile is not None and profile.readonly)
+        self.origin = origin
+        self.log_path = log_path if log_path is not None else default_log_path()
+        self.catalogue_path = catalogue_path
+        self.own_sandbox = own_sandbox
+        self.caller_options = dict(caller_options or {})
+        self._stack = AsyncExitStack()
+        self._txlog: TransactionLog | None = None
+        self._caller: Caller | None = None
+
+    # -- opening and closing --------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        try:
+            await self.open()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect: the sandbox if the profile is the embedded one, the log, then the caller.
+
+        Blocking steps (starting processes, opening SQLite) run in threads, so the console's
+        loop keeps painting.
+        """
+        self._txlog = await asyncio.to_thread(self._open_log)
+        self._stack.callback(self._txlog.close)
+        if self.profile is None:
+            return
+        self.profile = await asyncio.to_thread(self._connect_profile)
+        self._caller = Caller(self.profile, self.catalogue, self._txlog, origin=self.origin,
+                              **self.caller_options)
+        await self._stack.enter_async_context(self._caller)
+
+    async def close(self) -> None:
+        """Stop what this session opened, newest first; each step on its own."""
+        stack, self._stack = self._stack, AsyncExitStack()
+        await stack.aclose()
+        self._caller = None
+        self._txlog = None
+
+    def _open_log(self) -> TransactionLog:
+        return open_log(self.log_path, redact_keys=self.config.redact_keys)
+
+    def _connect_profile(self) -> Profile:
+        profile = self.profile
+        assert profile is not None
+        if not profile.embedded or profile.connected:
+            return profile
+        if not self.own_sandbox:
+            return connect_profile(profile, catalogue=self.catalogue_path)
+        sandbox = Sandbox(catalogue=self.catalogue_path)
+        info = sandbox.__enter__()
+        self._stack.callback(sandbox.__exit__, None, None, None)
+        return profile.with_sandbox(info)
+
+    # -- what front ends read -------------------------------------------------------------------
+
+    @property
+    def txlog(self) -> TransactionLog:
+        if self._txlog is None:
+            raise SessionClosed("the session is not open: use 'async with session:'")
+        return self._txlog
+
+    @property
+    def caller(self) -> Caller:
+        if self._caller is None:
+            raise SessionClosed("the session has no gateway: open it with a profile")
+        return self._caller
+
+    @property
+    def connected(self) -> bool:
+        return self._caller is not None
+
+    @property
+    def base_url(self) -> str | None:
+        return self.profile.base_url if self.profile is not None else None
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile.name if self.profile is not None else "log only"
+
+    # -- policies -------------------------------------------------------------------------------
+
+    def refusal(self, method: str, path: str, action: str) -> str | None:
+        """The one line that refuses ``method path?action=…`` under read-only, or None."""
+        if not self.readonly or not may_change_state(method, action):
+            return None
+        return (f"profile {self.profile_name!r} is read-only: {method.upper()} {path}"
+                f"?action={action} may change state; use a profile without readonly = true")
+
+    def check_allowed(self, method: str, path: str, action: str) -> None:
+        """Raise :class:`PolicyRefused` when the read-only policy refuses this call."""
+        message = self.refusal(method, path, action)
+        if message is not None:
+            raise PolicyRefused(message, READ_ONLY)
+
+    def write_policy(self, allow_writes: bool = False) -> WritePolicy:
+        """What a conformance run may send: state-changing probes only against the embedded
+        sandbox or with ``allow_writes``, never on a read-only profile."""
+        if self.readonly:
+            if allow_writes:
+                raise PolicyRefused(f"profile {self.profile_name!r} is read-only: --allow-writes "
+                                    "is refused; use a profile without readonly = true",
+                                    READ_ONLY)
+            return WritePolicy(False, READ_ONLY)
+        embedded = bool(self.profile is not None and self.profile.embedded)
+        if allow_writes or embedded:
+            return WritePolicy(True)
+        return WritePolicy(False, WRITES_NOT_ALLOWED)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def call(self, request: CallRequest) -> CallResult:
+        """Send ``request`` through the caller (log, retries, budget) unless a policy refuses."""
+        self.check_allowed(request.method, request.path, request.action)
+        return await self.caller.call(request)
+
+    async def rerun(self, tx_id: str) -> CallResult:
+        """Send a logged call again, as it was (a fresh Idempotency-Key: a new call)."""
+        tx = await self.txlog.run(self.txlog.get, tx_id)
+        if tx is None:
+            raise SessionError(f"transaction {tx_id} is not in the log {self.log_path}")
+        return await self.call(CallRequest.from_transaction(tx))
+
+    def curl(self, tx: Any) -> str:
+        """The call as a curl command line, the token as ``$TOKEN``."""
+        return self.caller.to_curl(tx)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def open_feed(self, *, start: Any = "latest", link: bool = True,
+                        wait_connected_s: float = 0.0, **options: Any) -> EventFeed | None:
+        """A started event feed on the profile's Kafka (None when it names none), stopped when
+        the session closes. ``link`` correlates events with this log's transactions; other
+        ``options`` go to :class:`EventFeed` (callbacks, buffer size)."""
+        feed = await self._start_feed(start, link, wait_connected_s, options)
+        if feed is not None:
+            self._stack.push_async_callback(_stop_feed, feed)
+        return feed
+
+    async def _start_feed(self, start: Any, link: bool, wait_connected_s: float,
+                          options: dict[str, Any]) -> EventFeed | None:
+        profile = self.profile
+        if profile is None or not profile.kafka_bootstrap:
+            return None
+        kwargs = profile.kafka_client_kwargs()
+        kwargs.pop("bootstrap_servers", None)
+        feed = EventFeed(profile.kafka_bootstrap, start=start, kafka_kwargs=kwargs,
+                         txlog=self.txlog if link else None, **options)
+        await feed.start()
+        deadline = time.monotonic() + wait_connected_s
+        while feed.status.state != "connected" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return feed
+
+    # -- conformance ----------------------------------------------------------------------------
+
+    async def check(
+        self,
+        *,
+        operations: Iterable[tuple[str, str, str]] | None = None,
+        contracts: Iterable[str] | None = None,
+        allow_writes: bool = False,
+        allow_load: bool | None = None,
+        thorough: bool = False,
+        faults_enabled: bool | None = None,
+        on_progress: ProgressCallback | None = None,
+        concurrency: int = 6,
+        event_deadline_s: float | None = None,
+        http: Any = None,
+    ) -> list[Verdict]:
+        """Check every contract of the chosen operations; one verdict per (operation, contract).
+
+        Probes that may change state run only as :meth:`write_policy` allows; the rest are
+        ``skipped`` with the reason. Raises :class:`PolicyRefused` for ``allow_writes`` on a
+        read-only profile and ValueError for an unknown operation or contract.
+        """
+        writes = self.write_policy(allow_writes)
+        if self.profile is None or self._txlog is None:
+            raise SessionClosed("a check needs a gateway: open the session with a profile")
+        runner = Runner(self.profile, self.catalogue, caller=None, writes=writes,
+                        allow_load=allow_load, faults_enabled=faults_enabled, thorough=thorough,
+                        operations=operations, contracts=contracts, on_progress=on_progress,
+                        concurrency=concurrency, event_deadline_s=event_deadline_s, http=http)
+        # The probes' own caller: recorded as made by the check, with a small retry backoff so
+        # that retry checks stay quick; the same log, policies and redaction as every call.
+        options = {**self.caller_options, "retry_base_s": CHECK_RETRY_BASE_S}
+        async with AsyncExitStack() as stack:
+            runner.caller = await stack.enter_async_context(
+                Caller(self.profile, self.catalogue, self._txlog, origin="check", **options))
+            runner.feed = await self._start_feed("latest", True, FEED_CONNECT_S, {})
+            if runner.feed is not None:
+                stack.push_async_callback(_stop_feed, runner.feed)
+            return await runner.run()
+
+
+class SessionError(ApilogError):
+    """A session request that cannot be served (unknown transaction, …); the message says why."""
+
+
+class SessionClosed(SessionError):
+    """The session was used before it was opened, or without the part asked for."""
+
+
+def default_log_path() -> Path:
+    """``<data_dir>/transactions.db`` (``APILOG_DATA_DIR`` or ``$XDG_DATA_HOME/apilog``)."""
+    return data_dir() / "transactions.db"
+
+
+def open_session(
+    profile_name: str | None = None,
+    *,
+    catalogue_path: str | None = None,
+    readonly: bool = False,
+    origin: Origin = "cli",
+    own_sandbox: bool = False,
+    log_only: bool = False,
+    caller_options: dict[str, Any] | None = None,
+) -> Session:
+    """A session for ``profile_name`` (else ``APILOG_PROFILE``, the file's default, the sandbox).
+
+    Reads the catalogue and the config now, so bad input fails before anything connects:
+    raises ``CatalogueError`` or ``ConfigError`` with the file, the line and the fix.
+    """
+    catalogue = load_catalogue(catalogue_path)
+    config = load_config()
+    profile = None if log_only else resolve_profile(profile_name, catalogue=catalogue, config=config)
+    return Session(profile, catalogue, config=config, readonly=readonly, origin=origin,
+                   catalogue_path=catalogue_path, own_sandbox=own_sandbox,
+                   caller_options=caller_options)
+
+
+async def _stop_feed(feed: EventFeed) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(feed.stop(), 5)
+
