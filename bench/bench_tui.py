@@ -231,16 +231,18 @@ def _settled(view) -> bool:
 async def bench_events(rate: int, seconds: float) -> dict[str, float]:
     from datetime import UTC, datetime
 
+    from console.catalogue import load_catalogue
     from console.events.decode import FeedEvent
+    from console.session import Session
     from screens.app import ApilogApp
     from screens.runtime import Runtime
-    from screens.services import Services
 
     catalogue = big_catalogue(10)
     with tempfile.TemporaryDirectory() as home:
         app = ApilogApp(
             catalogue,
-            services=Services(profile=None, txlog_path=Path(home) / "tx.db"),
+            session=Session(None, load_catalogue(), log_path=Path(home) / "tx.db",
+                            origin="console"),
             lang="en",
             start_view="events",
         )

@@ -146,7 +146,13 @@ class Session:
         return self._caller
 
     @property
+    def is_open(self) -> bool:
+        """The log is open (a session with no profile is open with the log alone)."""
+        return self._txlog is not None
+
+    @property
     def connected(self) -> bool:
+        """The caller is open: calls can be sent."""
         return self._caller is not None
 
     @property

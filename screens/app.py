@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.reactive import reactive
@@ -20,10 +20,13 @@ from textual.widgets import Input, TextArea
 
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
-from screens.services import Services
 from screens.state import ConnectionState
 from screens.widgets.line_table import LineTable
 from screens.widgets.prompts import VIEWS, JumpPrompt, KeysHelp, resolve_view
+
+if TYPE_CHECKING:  # the session module costs ~0.3 s to import: it loads after the first frame
+    from console.session import Session
+    from screens.runtime import Runtime
 
 CSS_PATH = Path(__file__).with_name("apilog.tcss")
 
@@ -33,11 +36,13 @@ def _utc_now() -> datetime:
 
 
 class ApilogApp(App[int]):
-    """``ApilogApp(catalogue, services=None)``: offline without ``services`` and ``connect``.
+    """``ApilogApp(catalogue, session=None)``: offline without ``session`` and ``connect``.
 
-    ``connect`` is called in a thread after the first frame and returns :class:`Services`
-    (``apilog`` passes one that starts the sandbox). ``clock`` exists so snapshot tests can
-    freeze time.
+    The console is one front end of a :class:`console.session.Session`, which owns the log, the
+    caller, the feed and every policy; views reach it as ``self.app.session``. ``connect`` is
+    called in a thread after the first frame and returns the (unopened) session — ``apilog``
+    passes one that owns the sandbox; the runtime opens it in a worker. ``events_from`` is where
+    the live feed starts. ``clock`` exists so snapshot tests can freeze time.
     """
 
     CSS_PATH = CSS_PATH
@@ -50,9 +55,10 @@ class ApilogApp(App[int]):
     def __init__(
         self,
         catalogue: Any,
-        services: Services | None = None,
+        session: Session | None = None,
         *,
-        connect: Callable[[], Services] | None = None,
+        connect: Callable[[], Session] | None = None,
+        events_from: Any = "latest",
         lang: str | None = None,
         readonly: bool = False,
         profile_name: str = "sandbox",
@@ -64,15 +70,16 @@ class ApilogApp(App[int]):
         self.catalogue = catalogue
         if keymap:
             self.set_keymap(keymap)
-        self.services = services
+        self.session = session
         self._connect_factory = connect
+        self.events_from = events_from
         self.labels = Labels(lang or default_language())
-        self.readonly = readonly
+        self.readonly = readonly or bool(session is not None and session.readonly)
         self.clock = clock
         self.start_view = start_view
         self.history: list[str] = []
         self.current_view = start_view
-        self.runtime = None  # screens.runtime.Runtime once connected
+        self.runtime: Runtime | None = None  # once the first frame has painted
         self.set_reactive(
             ApilogApp.connection, ConnectionState(profile=profile_name, readonly=readonly)
         )
@@ -220,7 +227,7 @@ class ApilogApp(App[int]):
     def _start_runtime(self) -> None:
         from screens.runtime import Runtime
 
-        if self.services is None and self._connect_factory is None:
+        if self.session is None and self._connect_factory is None:
             return
         self.runtime = Runtime(self)
         self.runtime.start()
@@ -256,13 +263,14 @@ def run_console(
 ) -> int:
     """``apilog`` with no subcommand: load the catalogue and profile, then open the console."""
     from console.catalogue import CatalogueError, load_catalogue
-    from console.config import ConfigError, resolve_profile
+    from console.config import ConfigError, load_config, resolve_profile
+    from console.session import Session
     from screens.keymap import KeymapError, keys_path, load_keymap
-    from screens.services import connect_profile
 
     try:
         cat = load_catalogue(catalogue)
-        chosen = resolve_profile(profile, catalogue=cat)
+        config = load_config()
+        chosen = resolve_profile(profile, catalogue=cat, config=config)
         keymap = load_keymap(keys_path())
     except (CatalogueError, ConfigError, KeymapError) as exc:
         print(f"apilog: {exc}", file=sys.stderr)
@@ -272,7 +280,8 @@ def run_console(
         return 2
     app = ApilogApp(
         cat,
-        connect=lambda: connect_profile(chosen, catalogue),
+        connect=lambda: Session(chosen, cat, config=config, readonly=readonly, origin="console",
+                                catalogue_path=catalogue, own_sandbox=True),
         lang=lang,
         readonly=readonly or chosen.readonly,
         profile_name=chosen.name,

@@ -312,8 +312,8 @@ class CallView(View):
         if self.app.readonly and is_mutating(op):
             self.notify(self.app.labels("not offered in read-only mode"), severity="warning")
             return
-        runtime = self.app.runtime
-        if runtime is None or runtime.caller is None:
+        session = self.app.session
+        if session is None or not session.connected:
             self.notify(self.app.labels("not connected"), severity="warning")
             return
         if op.action == "delete-info" or op.method == "DELETE":
@@ -335,7 +335,8 @@ class CallView(View):
             Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow")
         )
         try:
-            self.result = await self.app.runtime.caller.call(request)
+            assert self.app.session is not None
+            self.result = await self.app.session.call(request)
         except Exception as exc:
             self.query_one("#call-response", Static).update(
                 Text(f"{type(exc).__name__}: {exc}", style="bold red")

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
+from console.conformance.plan import make_plan
 from screens.base import TableView
 from screens.filtering import Filter
 from screens.keymap import bindings
@@ -167,17 +168,17 @@ class CheckView(TableView):
     # Running -------------------------------------------------------------------------------
 
     def action_run_check(self) -> None:
-        runtime = self.app.runtime
+        session = self.app.session
         if self.running:
             return
-        if runtime is None or runtime.caller is None:
+        if session is None or not session.connected:
             self.notify(self.app.labels("not connected"), severity="warning")
             return
         from screens.widgets.prompts import Confirm
 
         # The probes add, change and delete records on the profile's gateway: ask first.
         label = self.app.labels
-        target = getattr(runtime.services.profile, "base_url", "") or ""
+        target = session.base_url or ""
         question = (
             f"{label('run checks')}: {len(self.shown)} {label('operations')} → {target}?\n"
             f"⚠ {label('the probes write and delete test records')}"
@@ -189,11 +190,13 @@ class CheckView(TableView):
 
     @work(exclusive=True, group="check-run", exit_on_error=False)
     async def _run(self) -> None:
-        from console.conformance.runner import Runner
-
-        runtime = self.app.runtime
+        session = self.app.session
+        if session is None:
+            return
         self.running = True
         self.done = 0
+        # The plan's size before the first verdict: the operations on screen, their contracts.
+        self.total = len(make_plan(self.app.catalogue, operations=[op.key for op in self.shown]))
 
         def progress(done: int, total: int, verdict: Any) -> None:
             self.done, self.total = done, total
@@ -203,16 +206,13 @@ class CheckView(TableView):
 
         try:
             # The operations on screen: `/` narrows a run to what the operator is looking at.
-            runner = Runner(
-                runtime.services.profile,
-                self.app.catalogue,
-                caller=runtime.caller,
-                feed=runtime.feed,
-                on_progress=progress,
+            # The console runs against the profile the operator chose to act on: writes are
+            # allowed unless the profile or --readonly says otherwise.
+            await session.check(
                 operations=[op.key for op in self.shown],
+                allow_writes=not session.readonly,
+                on_progress=progress,
             )
-            self.total = runner.total
-            await runner.run()
         except Exception as exc:
             self.notify(f"check: {exc}", severity="error")
         finally:

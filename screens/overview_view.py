@@ -71,10 +71,10 @@ class OverviewView(View):
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def load(self) -> None:
-        runtime = self.app.runtime
-        txlog = runtime.txlog if runtime is not None else None
-        if txlog is None:
+        session = self.app.session
+        if session is None or not session.is_open:
             return
+        txlog = session.txlog
         stats = txlog.stats(since=(self.app.clock() - WINDOW).timestamp())
         recent = txlog.query(outcome=["rolled_back", "retries_exhausted"], limit=5)
         retried = [tx for tx in txlog.query(limit=200) if tx.attempt_count > 1][:5]
@@ -107,9 +107,9 @@ class OverviewView(View):
         table.add_row(
             label("kafka"), _state_text(label(state.kafka), state.kafka, state.kafka_error)
         )
-        runtime = self.app.runtime
-        if runtime is not None and runtime.base_url:
-            table.add_row("url", runtime.base_url)
+        session = self.app.session
+        if session is not None and session.base_url:
+            table.add_row("url", session.base_url)
         self.query_one("#overview-state", Static).update(table)
 
     def _show_figures(self) -> None:
@@ -120,7 +120,7 @@ class OverviewView(View):
                 self.query_one(f"#overview-{widget_id}", Static).update(
                     Text(
                         label("not connected")
-                        if self.app.runtime is None
+                        if self.app.session is None
                         else label("nothing yet"),
                         style="dim",
                     )

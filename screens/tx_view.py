@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from console.catalogue.vocabulary import QUERY_METHODS
+from console.errors import ApilogError
 from screens.base import TableView
 from screens.catalogue_view import METHOD_STYLE, is_mutating
 from screens.filtering import Filter
@@ -27,22 +27,6 @@ from screens.widgets.line_table import Cell, Column, LineTable
 from screens.widgets.response import outcome_badge, render_result
 
 PAGE = 500
-#: Request headers the caller sets itself; a re-run sends only what the operator added.
-CALLER_HEADERS = frozenset(
-    {
-        "authorization",
-        "traceparent",
-        "x-request-id",
-        "idempotency-key",
-        "content-type",
-        "accept",
-        "user-agent",
-        "content-length",
-        "host",
-        "accept-encoding",
-        "connection",
-    }
-)
 
 
 class TransactionsView(TableView):
@@ -101,8 +85,8 @@ class TransactionsView(TableView):
 
     @property
     def txlog(self) -> Any:
-        runtime = self.app.runtime
-        return runtime.txlog if runtime is not None else None
+        session = self.app.session
+        return session.txlog if session is not None and session.is_open else None
 
     def focus_main(self) -> None:
         self.table.focus()
@@ -251,30 +235,15 @@ class TransactionsView(TableView):
 
     @work(exclusive=True, group="tx-rerun", exit_on_error=False)
     async def _rerun(self, tx_id: str) -> None:
-        import asyncio
-
-        from console.caller import CallRequest
-
-        runtime = self.app.runtime
-        if runtime is None or runtime.caller is None:
+        session = self.app.session
+        if session is None or not session.connected:
+            self.notify(self.app.labels("not connected"), severity="warning")
             return
-        tx = await asyncio.to_thread(runtime.txlog.get, tx_id)
-        headers = {
-            k: v
-            for k, v in (tx.request_headers or {}).items()
-            if k.lower() not in CALLER_HEADERS and v != "REDACTED"
-        }
-        request = CallRequest(
-            path=tx.path,
-            method=tx.method,
-            action=tx.action,
-            version=tx.version,
-            fmt=tx.fmt or "json",
-            record_id=tx.record_id,
-            body=tx.request_body if tx.method not in QUERY_METHODS else None,
-            headers=headers,
-        )
-        result = await runtime.caller.call(request)
+        try:
+            result = await session.rerun(tx_id)
+        except ApilogError as exc:  # a policy refused it, or the row is gone: say which
+            self.notify(str(exc), severity="warning")
+            return
         self.notify(f"{self.app.labels('rerun')}: {result.outcome} ({result.status})")
         self.reload()
 

@@ -35,6 +35,11 @@ class RunningGateway:
     server: Any
 
     @property
+    def catalogue(self) -> Any:
+        """The catalogue this gateway serves."""
+        return self.settings.load_catalogue()
+
+    @property
     def gateway(self) -> Any:
         """The in-process :class:`console.gateway.app.Gateway` (store, relay, access log)."""
         return self.server.gateway

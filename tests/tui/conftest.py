@@ -81,11 +81,19 @@ def make_app(catalogue) -> Callable[..., Any]:
     return make
 
 
+def log_session(path: Any) -> Any:
+    """An unopened console session on the log file ``path`` alone (no gateway)."""
+    from console.catalogue import load_catalogue
+    from console.session import Session
+
+    return Session(None, load_catalogue(), log_path=path, origin="console")
+
+
 @pytest.fixture
-def live_services(gateway, tmp_path) -> Any:
-    """Services pointing at the session's real gateway and broker, with a fresh log file."""
+def live_session(gateway, tmp_path) -> Any:
+    """An unopened console session on the test run's real gateway and broker, a fresh log."""
     from console.config import Profile
-    from screens.services import Services
+    from console.session import Session
 
     profile = Profile(
         name="test",
@@ -95,4 +103,5 @@ def live_services(gateway, tmp_path) -> Any:
         client_secret=gateway.client_secret,
         kafka_bootstrap=gateway.kafka_bootstrap,
     )
-    return Services(profile=profile, txlog_path=tmp_path / "transactions.db")
+    return Session(profile, gateway.catalogue, log_path=tmp_path / "transactions.db",
+                   origin="console")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from tests.tui.conftest import screen_text, settle
+from tests.tui.conftest import log_session, screen_text, settle
 from tests.tui.sample import fill_log
 
 
 async def test_opening_another_operation_clears_the_previous_response(make_app, tmp_path, catalogue):
-    from screens.services import Services
 
     log = tmp_path / "transactions.db"
     first = fill_log(log)[0]
-    app = make_app(services=Services(profile=None, txlog_path=log))
+    app = make_app(session=log_session(log))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        sent = app.runtime.txlog.get(first)
+        sent = app.session.txlog.get(first)
         op = catalogue.operation(sent.path, sent.method, sent.action)
         app.open_call(op)
         await settle(pilot)

@@ -27,10 +27,10 @@ async def produce(bootstrap: str, topic: str, ids: list[str]) -> None:
 
 
 async def test_outage_shows_down_then_resumes_with_the_gap_reported(
-    make_app, gateway, private_broker, tmp_path
+    make_app, gateway, private_broker, tmp_path, catalogue
 ):
     from console.config import Profile
-    from screens.services import Services
+    from console.session import Session
 
     profile = Profile(
         name="outage",
@@ -41,7 +41,9 @@ async def test_outage_shows_down_then_resumes_with_the_gap_reported(
         kafka_bootstrap=private_broker.bootstrap,
     )
     app = make_app(
-        services=Services(profile, tmp_path / "tx.db", events_from="earliest"), start_view="events"
+        session=Session(profile, catalogue, log_path=tmp_path / "tx.db", origin="console"),
+        events_from="earliest",
+        start_view="events",
     )
     topic = f"gateway.events.outage-{uuid.uuid4().hex[:8]}"
     before = [f"before-{n}" for n in range(3)]

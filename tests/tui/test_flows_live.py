@@ -11,7 +11,7 @@ async def connected(pilot) -> None:
     app = pilot.app
     await wait_for(
         pilot,
-        lambda: app.runtime is not None and app.runtime.caller is not None,
+        lambda: app.session is not None and app.session.connected,
         message="the caller to open",
     )
     await wait_for(pilot, lambda: app.connection.gateway == "up", message="gateway health up")
@@ -25,8 +25,8 @@ async def filter_catalogue(pilot, text: str) -> None:
     await settle(pilot)
 
 
-async def test_filter_open_send_201_then_its_event(make_app, live_services):
-    app = make_app(services=live_services)
+async def test_filter_open_send_201_then_its_event(make_app, live_session):
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -61,8 +61,8 @@ async def test_filter_open_send_201_then_its_event(make_app, live_services):
         assert "apilog.firewall.add-record" in screen_text(app)
 
 
-async def test_transient_failures_show_retries(make_app, live_services, catalogue):
-    app = make_app(services=live_services)
+async def test_transient_failures_show_retries(make_app, live_session, catalogue):
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -80,8 +80,8 @@ async def test_transient_failures_show_retries(make_app, live_services, catalogu
         assert "#1 503" in text and "#3 201" in text and "↻×2" in text
 
 
-async def test_fault_after_write_shows_rolled_back(make_app, live_services, catalogue):
-    app = make_app(services=live_services)
+async def test_fault_after_write_shows_rolled_back(make_app, live_session, catalogue):
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -99,9 +99,9 @@ async def test_fault_after_write_shows_rolled_back(make_app, live_services, cata
         assert "rolled back: yes" in text
 
 
-async def test_transactions_view_finds_a_call_by_search(make_app, live_services, catalogue):
+async def test_transactions_view_finds_a_call_by_search(make_app, live_session, catalogue):
     marker = f"grace{uuid.uuid4().hex[:8]}"
-    app = make_app(services=live_services)
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -129,10 +129,10 @@ async def test_transactions_view_finds_a_call_by_search(make_app, live_services,
         assert marker in screen_text(app)
 
 
-async def test_a_quick_failure_says_why_it_misses_the_sla(make_app, live_services, catalogue):
+async def test_a_quick_failure_says_why_it_misses_the_sla(make_app, live_session, catalogue):
     op = catalogue.operation("/ivr/callflow", "POST", "add-record")
     assert op.has("latency-sla")
-    app = make_app(services=live_services)
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)

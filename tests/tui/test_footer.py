@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import screen_text, settle
+from tests.tui.conftest import log_session, screen_text, settle
 
 VIEWS = ("catalogue", "call", "events", "tx", "overview", "check")
 
@@ -81,9 +81,8 @@ async def test_the_wide_footer_also_offers_the_palette(make_app):
 
 
 async def test_keys_with_nothing_to_act_on_are_dimmed(make_app, tmp_path):
-    from screens.services import Services
 
-    app = make_app(services=Services(profile=None, txlog_path=tmp_path / "empty.db"))
+    app = make_app(session=log_session(tmp_path / "empty.db"))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.jump("call")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import settle
+from tests.tui.conftest import log_session, settle
 from tests.tui.sample import fill_log, pin_ids, sample_events
 
 VIEWS = ("catalogue", "call", "events", "tx", "overview", "check")
@@ -18,14 +18,13 @@ SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 @pytest.fixture
 def sample_app(make_app, tmp_path, monkeypatch):
     """A console reading a filled log (no gateway), with a dozen events already received."""
-    from screens.services import Services
 
     pin_ids(monkeypatch)
     log = tmp_path / "transactions.db"
     fill_log(log)
 
     def make(**kwargs):
-        return make_app(services=Services(profile=None, txlog_path=log), **kwargs)
+        return make_app(session=log_session(log), **kwargs)
 
     return make
 
@@ -87,7 +86,7 @@ def test_call_showing_a_retried_result(snap_compare, sample_app, catalogue):
         app = pilot.app
         retried = next(
             tx
-            for tx in app.runtime.txlog.query(limit=20)
+            for tx in app.session.txlog.query(limit=20)
             if tx.attempt_count == 3 and tx.outcome == "committed"
         )
         app.open_call(
@@ -95,7 +94,7 @@ def test_call_showing_a_retried_result(snap_compare, sample_app, catalogue):
             headers={"X-Fault-Fail-Attempts": "2"},
         )
         await settle(pilot)
-        app.screen.result = app.runtime.txlog.get(retried.id)
+        app.screen.result = app.session.txlog.get(retried.id)
         app.screen._show_result()
         await settle(pilot)
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from tests.tui.conftest import screen_text, settle, wait_for
+from tests.tui.conftest import log_session, screen_text, settle, wait_for
 from tests.tui.sample import fill_log
 
 
 async def test_detail_marks_an_event_the_log_linked_as_seen_on_kafka(make_app, tmp_path):
     from console.txlog import TransactionLog
-    from screens.services import Services
 
     log = tmp_path / "transactions.db"
     first = fill_log(log)[0]  # committed, event evt-0000
     with TransactionLog(log) as txlog:
         txlog.link_event("evt-0000", None, "gateway.events.firewall", 0, 7, None)
-    app = make_app(services=Services(profile=None, txlog_path=log), start_view="tx")
+    app = make_app(session=log_session(log), start_view="tx")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         tx = app.screen

@@ -16,11 +16,11 @@ async def send(pilot, call) -> object:
     return call.result
 
 
-async def test_a_delete_asks_first_and_no_means_nothing_is_sent(make_app, live_services, catalogue):
+async def test_a_delete_asks_first_and_no_means_nothing_is_sent(make_app, live_session, catalogue):
     delete = next(
         op for op in catalogue.operations if op.method == "DELETE" and op.action == "delete-info"
     )
-    app = make_app(services=live_services)
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -33,18 +33,18 @@ async def test_a_delete_asks_first_and_no_means_nothing_is_sent(make_app, live_s
         await pilot.press("n")
         await settle(pilot)
         assert call.result is None
-        assert app.runtime.txlog.count() == 0
+        assert app.session.txlog.count() == 0
         await pilot.press("ctrl+s")
         await settle(pilot)
         await pilot.press("y")
         await wait_for(pilot, lambda: call.result is not None, message="the confirmed call")
-        assert app.runtime.txlog.count() == 1
+        assert app.session.txlog.count() == 1
 
 
 async def test_copy_as_curl_puts_a_runnable_command_without_secrets_on_the_clipboard(
-    make_app, live_services, catalogue, gateway
+    make_app, live_session, catalogue, gateway
 ):
-    app = make_app(services=live_services)
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -60,9 +60,9 @@ async def test_copy_as_curl_puts_a_runnable_command_without_secrets_on_the_clipb
 
 
 async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(
-    make_app, live_services, catalogue
+    make_app, live_session, catalogue
 ):
-    app = make_app(services=live_services)
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -110,8 +110,8 @@ async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(
         assert app.screen.selected.id == result.transaction_id
 
 
-async def test_rerun_and_export_from_the_log(make_app, live_services, catalogue, tmp_path, gateway):
-    app = make_app(services=live_services)
+async def test_rerun_and_export_from_the_log(make_app, live_session, catalogue, tmp_path, gateway):
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -125,7 +125,7 @@ async def test_rerun_and_export_from_the_log(make_app, live_services, catalogue,
         tx = app.screen
         await wait_for(pilot, lambda: len(tx.rows) == 1, message="the call in the log")
         await pilot.press("ctrl+r")  # a read: re-run at once, no question
-        await wait_for(pilot, lambda: app.runtime.txlog.count() == 2, message="the re-run")
+        await wait_for(pilot, lambda: app.session.txlog.count() == 2, message="the re-run")
         await pilot.press("e")
         await settle(pilot)
         exports = list((tmp_path / "data" / "apilog" / "exports").glob("*.ndjson"))
@@ -135,8 +135,8 @@ async def test_rerun_and_export_from_the_log(make_app, live_services, catalogue,
         assert gateway.client_secret not in exports[0].read_text()
 
 
-async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, live_services):
-    app = make_app(services=live_services)
+async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, live_session):
+    app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
@@ -166,11 +166,11 @@ async def test_check_view_runs_the_checks_of_the_operations_on_screen(make_app, 
         assert "kafka-event" in screen_text(app)
 
 
-async def test_the_events_buffer_size_comes_from_the_profile(make_app, live_services):
+async def test_the_events_buffer_size_comes_from_the_profile(make_app, live_session):
     import dataclasses
 
-    live_services.profile = dataclasses.replace(live_services.profile, event_buffer=250)
-    app = make_app(services=live_services)
+    live_session.profile = dataclasses.replace(live_session.profile, event_buffer=250)
+    app = make_app(session=live_session)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await connected(pilot)

@@ -7,7 +7,7 @@ import re
 from textual.app import App, ComposeResult
 
 from screens.widgets.line_table import Column, LineTable
-from tests.tui.conftest import settle
+from tests.tui.conftest import log_session, settle
 from tests.tui.sample import sample_events
 
 
@@ -59,10 +59,9 @@ async def test_no_color_paints_in_grey_only(make_app, monkeypatch):
 
 
 async def test_events_filter_by_type_and_raw_records_stay_visible(make_app, tmp_path):
-    from screens.services import Services
 
     app = make_app(
-        services=Services(profile=None, txlog_path=tmp_path / "tx.db"), start_view="events"
+        session=log_session(tmp_path / "tx.db"), start_view="events"
     )
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -84,13 +83,12 @@ async def test_events_filter_by_type_and_raw_records_stay_visible(make_app, tmp_
 
 
 async def test_log_filter_fields_and_inversion(make_app, tmp_path, monkeypatch):
-    from screens.services import Services
     from tests.tui.sample import CALLS, fill_log, pin_ids
 
     pin_ids(monkeypatch)
     log = tmp_path / "tx.db"
     fill_log(log)
-    app = make_app(services=Services(profile=None, txlog_path=log), start_view="tx")
+    app = make_app(session=log_session(log), start_view="tx")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         view = app.screen
