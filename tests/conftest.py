@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = [
@@ -9,6 +11,22 @@ pytest_plugins = [
     "tests.support.gateway",
     "tests.support.txlog",
 ]
+
+
+#: Fixtures that start real processes (the Kafka broker, a gateway on it): a test that uses one,
+#: even through another fixture, belongs to the slow tier. ``pytest -m "not slow"`` is the quick
+#: loop while editing the core (no broker, no gateway process, no console); CI runs everything.
+SLOW_FIXTURES = frozenset({"kafka_broker", "private_broker", "gateway_factory"})
+#: Folders whose every test drives the console (Pilot or tmux): seconds each, so the slow tier.
+SLOW_FOLDERS = ("tui", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        folder = Path(str(item.path)).relative_to(tests_dir).parts[0]
+        if folder in SLOW_FOLDERS or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+#: Starts sandbox processes (a gateway and a broker): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def data_dir(tmp_path):

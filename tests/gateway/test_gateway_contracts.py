@@ -181,6 +181,7 @@ def test_rate_limit_headers_and_429(client):
     assert refused.json()["type"] == "https://iana.org/assignments/http-problem-types#quota-exceeded"
 
 
+@pytest.mark.slow
 async def test_exactly_limit_pass_when_2000_arrive_at_once(gw):
     headers = {"Authorization": f"Bearer {fetch_token(gw)}"}
     limits = httpx2.Limits(max_connections=256, max_keepalive_connections=256)

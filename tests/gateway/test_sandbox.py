@@ -13,6 +13,9 @@ import pytest
 from console.sandbox import Sandbox, _alive, _port_answers, _terminate
 from tests.support.broker import wait_until
 
+#: Starts sandbox processes (a gateway and a broker): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def _token(info):
     response = httpx2.post(info.token_url, data={"grant_type": "client_credentials"},
