@@ -224,7 +224,14 @@ class ApilogApp(App[int]):
 
     # Connecting --------------------------------------------------------------------------------
 
+    def connect_session(self) -> Session:
+        """The session ``connect`` makes (called in a thread by the runtime)."""
+        assert self._connect_factory is not None
+        return self._connect_factory()
+
     def _start_runtime(self) -> None:
+        # After the first frame: the runtime brings the session, whose imports (aiokafka,
+        # sqlite-utils, the caller) cost ~0.33 s (python -X importtime -c "import console.session").
         from screens.runtime import Runtime
 
         if self.session is None and self._connect_factory is None:

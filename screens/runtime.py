@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import httpx2
 
 from console.events.status import FeedStatus
 from console.session import Session
-
-if TYPE_CHECKING:
-    from screens.app import ApilogApp
 
 #: How many events the console keeps for the Events view when the profile does not say
 #: (its ``event_buffer``).
@@ -27,8 +25,24 @@ EVENT_BUFFER = 10_000
 HEALTH_INTERVAL_S = 5.0
 
 
+class Host(Protocol):
+    """What the runtime needs of the app (``screens.app.ApilogApp``), and nothing more."""
+
+    session: Session | None
+    events_from: Any
+    labels: Callable[[str], str]
+    clock: Callable[[], datetime]
+
+    def connect_session(self) -> Session: ...
+    def runtime_ready(self) -> None: ...
+    def update_connection(self, **changes: Any) -> None: ...
+    def notify(self, message: str, *, severity: Any = ..., timeout: float | None = ...) -> None: ...
+    def run_worker(self, work: Any, *args: Any, **kwargs: Any) -> Any: ...
+    def set_interval(self, interval: float, callback: Callable[[], Any]) -> Any: ...
+
+
 class Runtime:
-    def __init__(self, app: ApilogApp) -> None:
+    def __init__(self, app: Host) -> None:
         self.app = app
         self.feed: Any = None
         #: Newest on the right; the Events view copies it on its 10 Hz tick.
@@ -48,8 +62,7 @@ class Runtime:
         app = self.app
         session = app.session
         if session is None:
-            assert app._connect_factory is not None
-            session = app.session = await asyncio.to_thread(app._connect_factory)
+            session = app.session = await asyncio.to_thread(app.connect_session)
         if session.profile is None:
             # The log alone (read it without a gateway, e.g. on another machine).
             await session.open()
