@@ -1,4 +1,4 @@
-"""The core never imports Textual (architecture.md, Boundaries)."""
+"""The core never imports Textual (docs/architecture.md, Boundaries)."""
 
 import subprocess
 import sys

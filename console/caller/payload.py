@@ -1,4 +1,4 @@
-"""Turning a ``CallRequest`` into a URL, headers and bytes, per contracts.md.
+"""Turning a ``CallRequest`` into a URL, headers and bytes, per docs/contracts.md.
 
 The action travels as the ``action`` query parameter, the record id as ``id``; GET and DELETE
 carry their fields in the query. XML bodies use the gateway's documented mapping

@@ -1,4 +1,4 @@
-"""When to try again, and how long to wait: the catalogue's retry contract, as contracts.md says.
+"""When to try again, and how long to wait: the catalogue's retry contract, as docs/contracts.md says.
 
 Only operations with the ``retry`` contract are retried, at most ``max_retries`` times, only after
 a connection error, 429, 502, 503 or 504. The wait is full-jitter exponential backoff (AWS

@@ -133,7 +133,8 @@ class _RecordReader:
             if found.how == "unknown":
                 if self.strict:
                     fail(f"unknown {kind} {value!r}; closest known: {found.closest!r}",
-                         "use a slug or label of contracts.md")
+                         f"use one of the {kind} slugs ({', '.join(vocab.SLUGS[kind])}) or "
+                         "their labels (docs/contracts.md, Vocabulary)")
                 self.catalogue.notes.append(ImportNote("error", f"unknown-{kind}", index, page, line,
                                                        f"unknown {kind} {value!r}; closest known: {found.closest!r}"))
                 found = vocab.match(kind, found.closest or "")

@@ -44,7 +44,7 @@ def contracts_of(op: Operation) -> list[str]:
 
 
 def not_applicable_reason(op: Operation, slug: str) -> str | None:
-    """Why ``slug`` cannot apply to ``op`` (contracts.md), or None when it can be checked."""
+    """Why ``slug`` cannot apply to ``op`` (docs/contracts.md), or None when it can be checked."""
     if slug == "rollback-on-error":
         if op.is_safe:
             return f"{op.method} is a safe method (RFC 9110 §9.2.1): nothing to roll back"

@@ -1,7 +1,7 @@
 """What one check concluded about one contract of one operation, and the evidence for it.
 
 A verdict is the unit every report, the CLI and the console's ``:check`` view share: it names
-the operation, the contract (a slug of contracts.md, or ``oauth2`` / ``transaction-log``), one
+the operation, the contract (a slug of docs/contracts.md, or ``oauth2`` / ``transaction-log``), one
 of five outcomes, the evidence an operator can open (request ids, status, the deciding headers
 or event, the transaction id) and a one-line reason.
 """

@@ -17,7 +17,7 @@ _counter = itertools.count()
 def ce_headers(event_id: str, *, type_: str = "apilog.customer.add-record",
                subject: str = "r1", traceparent: str | None = None,
                time: str = "2026-11-26T18:00:00Z") -> list[tuple[str, bytes]]:
-    """The gateway's binary-mode CloudEvent headers (contracts.md, kafka-event)."""
+    """The gateway's binary-mode CloudEvent headers (docs/contracts.md, kafka-event)."""
     headers = [("ce_specversion", b"1.0"), ("ce_id", event_id.encode()),
                ("ce_source", b"/gateway"), ("ce_type", type_.encode()),
                ("ce_time", time.encode()), ("ce_subject", subject.encode()),

@@ -1,7 +1,7 @@
 """Transaction-log and caller fixtures: owned by the caller work.
 
 ``mini_gateway`` is a tiny real HTTP server (Starlette under uvicorn on a free loopback port)
-that speaks just enough of contracts.md — the token endpoint, Bearer checks, and the fault
+that speaks just enough of docs/contracts.md — the token endpoint, Bearer checks, and the fault
 headers ``X-Fault-Fail-Attempts``, ``X-Fault-Abort``, ``X-Fault-After-Write``,
 ``X-Fault-Delay-Ms`` — for testing the caller's policy without the reference gateway.
 """

@@ -1,4 +1,4 @@
-"""api-gateway: the answer came through the gateway route (contracts.md, Policy notes).
+"""api-gateway: the answer came through the gateway route (docs/contracts.md, Policy notes).
 
 ``Via`` and ``X-Request-Id`` on the response, the caller's W3C trace continued in
 ``traceparent``, and the log record naming the route and the service.

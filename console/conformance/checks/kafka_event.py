@@ -2,7 +2,7 @@
 carries the call's trace.
 
 The response names the event (``X-Event-Id``); the check waits for it in the console's own feed
-and reads it as contracts.md fixes it: binary mode, ``ce_type`` ``apilog.<domain>.<action>``,
+and reads it as docs/contracts.md fixes it: binary mode, ``ce_type`` ``apilog.<domain>.<action>``,
 topic ``gateway.events.<domain>``, the call's trace id in ``ce_traceparent``, and for an event
 about one record, that record's id as subject and record key.
 """
