@@ -82,6 +82,7 @@ class Transaction:
     error: str | None = None
     profile: str | None = None
     pid: int | None = None
+    origin: str | None = None    # who made the call: console, cli, check (None on older rows)
     attempts: list[Attempt] = field(default_factory=list)
     events: list[EventLink] = field(default_factory=list)
 
@@ -107,3 +108,5 @@ class Transaction:
 
 
 _FIELDS = dataclasses.fields(Transaction)
+#: The fields a stored row fills (the rest, attempts and events, come from their own tables).
+TRANSACTION_FIELDS: tuple[str, ...] = tuple(f.name for f in _FIELDS if f.name not in ("attempts", "events"))
