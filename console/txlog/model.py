@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.caller.model import Attempt
 
@@ -31,6 +31,17 @@ def new_transaction_id(now: float | None = None) -> str:
         _last[0], _last[1] = ms, rand
     value = (ms << 80) | (rand & ((1 << 80) - 1))
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class EventSeen(NamedTuple):
+    """A Kafka event as the feed saw it, to link (the arguments of ``TransactionLog.link_event``)."""
+
+    event_id: str
+    trace_id: str | None
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    event_time: datetime | float | str | None  # datetime, ISO text, epoch s or epoch ms (Kafka)
 
 
 @dataclass
