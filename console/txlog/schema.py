@@ -13,7 +13,16 @@ existing file (columns added by ``ALTER TABLE ... ADD COLUMN`` go last, so decla
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from console.txlog.errors import LogUnavailable, newer_schema_message
+
+if TYPE_CHECKING:  # the store imports sqlite-utils (~60 ms); reading ORIGINS should not
+    import sqlite_utils
 
 
 @dataclass(frozen=True)
@@ -104,3 +113,55 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 
 #: Who made a call, as ``origin`` records it (None: a row from before origins were kept).
 ORIGINS: tuple[str, ...] = ("console", "cli", "check")
+
+
+def user_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def refuse_newer(path: Path, version: int) -> None:
+    """A log from a newer apilog is refused (one line) before anything is written to it."""
+    if version > SCHEMA_VERSION:
+        raise LogUnavailable(newer_schema_message(path, version, SCHEMA_VERSION))
+
+
+def create_or_migrate(db: sqlite_utils.Database, write: Callable[[], AbstractContextManager[None]],
+                      path: Path) -> None:
+    """A new file gets :data:`TABLES`; an older one each missing migration, in order.
+
+    ``write`` opens one write transaction (the log's BEGIN IMMEDIATE). Each step re-reads the
+    version under the write lock: two processes opening the same old log at once migrate it
+    once, and a step that fails (disk full) leaves the log at the version before it.
+    """
+    version = user_version(db)
+    if version == SCHEMA_VERSION:
+        return
+    if version == 0 and not db["transactions"].exists():
+        with write():
+            if not db["transactions"].exists():
+                _create(db)
+                return
+        version = user_version(db)
+    for migration in MIGRATIONS:
+        if migration.version <= version:
+            continue
+        with write():
+            current = user_version(db)
+            refuse_newer(path, current)
+            if current >= migration.version:
+                continue
+            for statement in migration.statements:
+                db.conn.execute(statement)
+            # PRAGMA takes no parameters; the version is an int from MIGRATIONS.
+            db.conn.execute(f"PRAGMA user_version = {migration.version:d}")
+
+
+def _create(db: sqlite_utils.Database) -> None:
+    for table in TABLES:
+        db[table.name].create(dict(table.columns), pk=table.pk, not_null=set(table.not_null),
+                              defaults=dict(table.defaults), if_not_exists=True)
+        for name, columns in table.indexes.items():
+            db[table.name].create_index(columns, index_name=name, if_not_exists=True)
+        if table.fts:
+            db[table.name].enable_fts(table.fts, create_triggers=True)
+    db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")

@@ -18,7 +18,6 @@ import json
 import os
 import socket
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -31,14 +30,21 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from console.caller.model import Attempt
-from console.config import data_dir
 from console.redact import redact_headers, redact_text
 from console.txlog import outcomes as oc
-from console.txlog.errors import LogUnavailable, LogWriteFailed, newer_schema_message, write_failure
+from console.txlog.errors import LogWriteFailed, write_failure
+from console.txlog.files import private_files
 from console.txlog.filters import Filters, build_where
 from console.txlog.links import EventLinks, to_epoch
 from console.txlog.model import TRANSACTION_FIELDS, EventLink, Transaction, new_transaction_id
-from console.txlog.schema import ATTEMPTS, MIGRATIONS, ORIGINS, SCHEMA_VERSION, TABLES, TRANSACTIONS
+from console.txlog.schema import (
+    ATTEMPTS,
+    ORIGINS,
+    TRANSACTIONS,
+    create_or_migrate,
+    refuse_newer,
+    user_version,
+)
 
 T = TypeVar("T")
 BODY_LIMIT = 256 * 1024
@@ -56,7 +62,7 @@ class TransactionLog(EventLinks):
     def __init__(self, path: str | Path, *, secrets: Iterable[str] = (),
                  redact_keys: Iterable[str] = (), mark_interrupted: bool = True) -> None:
         self.path = Path(path)
-        _private_files(self.path)
+        private_files(self.path)
         self._secrets: set[str] = {s for s in secrets if s}
         self._keys = tuple(redact_keys)
         self._lock = threading.RLock()
@@ -69,10 +75,10 @@ class TransactionLog(EventLinks):
             with self._lock:
                 self.db.execute("PRAGMA busy_timeout=10000")
                 # Before anything is written: a newer release's log is left exactly as it is.
-                self._refuse_newer(self._user_version())
+                refuse_newer(self.path, user_version(self.db))
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                self._create_or_migrate()
+                create_or_migrate(self.db, self._write, self.path)
         except BaseException:
             conn.close()
             raise
@@ -81,53 +87,6 @@ class TransactionLog(EventLinks):
             # and the next open that can write settles them.
             with suppress(LogWriteFailed):
                 self.mark_interrupted()
-
-    # -- schema ---------------------------------------------------------------------------------
-
-    def _user_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            raise LogUnavailable(newer_schema_message(self.path, version, SCHEMA_VERSION))
-
-    def _create_or_migrate(self) -> None:
-        """A new file gets the declared schema; an older one each missing migration in turn.
-
-        Each step re-reads the version under the write lock: two processes opening the same
-        old log at once migrate it once.
-        """
-        version = self._user_version()
-        if version == SCHEMA_VERSION:
-            return
-        if version == 0 and not self.db["transactions"].exists():
-            with self._write():
-                if not self.db["transactions"].exists():
-                    self._create()
-                    return
-            version = self._user_version()
-        for migration in MIGRATIONS:
-            if migration.version <= version:
-                continue
-            with self._write():
-                current = self._user_version()
-                self._refuse_newer(current)
-                if current >= migration.version:
-                    continue
-                for statement in migration.statements:
-                    self.db.conn.execute(statement)
-                # PRAGMA takes no parameters; the version is an int from MIGRATIONS.
-                self.db.conn.execute(f"PRAGMA user_version = {migration.version:d}")
-
-    def _create(self) -> None:
-        for table in TABLES:
-            self.db[table.name].create(dict(table.columns), pk=table.pk, not_null=set(table.not_null),
-                                       defaults=dict(table.defaults), if_not_exists=True)
-            for name, columns in table.indexes.items():
-                self.db[table.name].create_index(columns, index_name=name, if_not_exists=True)
-            if table.fts:
-                self.db[table.name].enable_fts(table.fts, create_triggers=True)
-        self.db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -467,43 +426,6 @@ def interrupted_reason(why: str, idempotency_key: str | None) -> str:
         return why
     return (f"{why}; the gateway may have committed it: check before retrying, and retry with "
             f"the header 'Idempotency-Key: {idempotency_key}' so it is applied once")
-
-
-def _private_files(path: Path) -> None:
-    """The log records operator activity: its directory 0700, the file and its -wal/-shm 0600.
-
-    SQLite creates -wal and -shm with the main file's mode, so creating the file 0600 before
-    SQLite opens it covers all three without touching the process umask (other threads may be
-    creating files). Looser files left by an older release are tightened. An existing
-    directory is tightened only when it is apilog's own data directory.
-    """
-    directory = path.parent
-    if not directory.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        directory.chmod(0o700)
-    elif directory.resolve() == data_dir().resolve():
-        _tighten(directory, 0o700)
-    with suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        _tighten(candidate, 0o600)
-
-
-def _tighten(path: Path, mode: int) -> None:
-    """Drop group and other permissions from ``path`` when it has any (and is ours to change)."""
-    try:
-        info = path.stat()
-        # A shared sticky directory (/tmp as APILOG_DATA_DIR) is everyone's: never narrowed.
-        if info.st_mode & stat.S_ISVTX:
-            return
-        current = stat.S_IMODE(info.st_mode)
-        if current & 0o077:
-            path.chmod(current & mode)
-    except FileNotFoundError:
-        pass
-    except PermissionError:
-        # Another user's file (a shared log): theirs to tighten; SQLite still opens it.
-        pass
 
 
 def _insert_sql(table: str, columns: tuple[str, ...] = (), conflict: str = "", *,
