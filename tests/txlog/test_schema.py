@@ -130,3 +130,46 @@ def test_a_log_from_a_newer_apilog_is_refused_in_one_line_and_left_as_it_is(tmp_
     assert "written by a newer apilog" in message and message.endswith("upgrade apilog")
     assert "\n" not in message and str(path) in message
     assert path.read_bytes() == before
+
+
+def test_two_openers_of_an_old_log_at_once_migrate_it_once(tmp_path, monkeypatch):
+    import threading
+
+    from console.txlog import schema
+
+    path = old_log(tmp_path)
+    reads: list[int] = []
+    real_user_version = schema.user_version
+
+    def counted(db):
+        reads.append(1)
+        return real_user_version(db)
+
+    monkeypatch.setattr(schema, "user_version", counted)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # both openers read version 0, then wait for this lock
+    opened: list[object] = []
+
+    def open_one() -> None:
+        try:
+            open_log(path).close()
+            opened.append("ok")
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            opened.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(reads) < 2:  # each opener has read the version it would migrate from
+        assert time.monotonic() < deadline, "the openers did not read the version"
+        time.sleep(0.01)
+    holder.execute("ROLLBACK")
+    holder.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert opened == ["ok", "ok"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [c[1] for c in conn.execute("PRAGMA table_info(transactions)")].count("origin") == 1
+    conn.close()
