@@ -26,9 +26,9 @@ def __getattr__(name: str) -> Any:
         return TransactionLog
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen", "LogUnavailable", "LogWriteFailed",
-           "Transaction", "TransactionLog", "default_log_path", "new_transaction_id",
-           "open_default_log", "open_log"]
+__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen",
+           "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog", "default_log_path",
+           "new_transaction_id", "open_default_log", "open_log"]
 
 
 def default_log_path() -> Path:
