@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -305,7 +306,7 @@ class _CallRecord:
         self.tx_id = tx_id
         self.failure: str | None = None
 
-    async def write(self, method: Any, *args: Any) -> None:
+    async def write(self, method: Callable[..., object], *args: Any) -> None:
         if self.failure is not None:
             return
         try:
