@@ -9,6 +9,8 @@ Why this shape:
   not one byte of a secret reaches the file.
 - One connection guarded by a lock; asyncio code calls through :meth:`TransactionLog.run`,
   which uses one dedicated thread so the event loop never blocks on disk.
+- The tables are declared once (:mod:`console.txlog.schema`), versioned and migrated on open;
+  a write that fails (disk full) is rolled back whole and raised as :class:`LogWriteFailed`.
 """
 
 from __future__ import annotations
