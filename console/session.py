@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from console.caller import Caller, CallRequest, CallResult, connect_profile
 from console.catalogue import Catalogue, load_catalogue
@@ -34,9 +34,8 @@ from console.events.feed import EventFeed
 from console.policy import READ_ONLY, WRITES_NOT_ALLOWED, PolicyRefused, WritePolicy
 from console.sandbox import Sandbox
 from console.txlog import TransactionLog, open_log
+from console.txlog.schema import Origin
 
-#: Who made a call, as the transaction log records it.
-Origin = Literal["console", "cli", "check"]
 #: How long a started feed may take to connect before a check runs without waiting longer.
 FEED_CONNECT_S = 15.0
 #: The retry backoff base during checks: small, so that retry checks stay quick.

@@ -141,4 +141,6 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
         click.echo(json.dumps(data, ensure_ascii=False))
     else:
         click.echo(describe(result))
+    if result.log_warning:
+        click.echo(result.log_warning, err=True)
     ctx.exit(0 if result.ok else 1)
