@@ -26,14 +26,14 @@ from typing import Any
 from console.caller import Caller, CallRequest, CallResult, connect_profile
 from console.catalogue import Catalogue, load_catalogue
 from console.catalogue.vocabulary import may_change_state
-from console.config import Config, Profile, data_dir, load_config, resolve_profile
+from console.config import Config, ConfigError, Profile, load_config, resolve_profile
 from console.conformance.runner import ProgressCallback, Runner
 from console.conformance.verdict import Verdict
 from console.errors import ApilogError
 from console.events.feed import EventFeed
 from console.policy import READ_ONLY, WRITES_NOT_ALLOWED, PolicyRefused, WritePolicy
 from console.sandbox import Sandbox
-from console.txlog import TransactionLog, open_log
+from console.txlog import TransactionLog, default_log_path, open_log
 from console.txlog.schema import Origin
 
 #: How long a started feed may take to connect before a check runs without waiting longer.
@@ -285,9 +285,15 @@ class SessionClosed(SessionError):
     """The session was used before it was opened, or without the part asked for."""
 
 
-def default_log_path() -> Path:
-    """``<data_dir>/transactions.db`` (``APILOG_DATA_DIR`` or ``$XDG_DATA_HOME/apilog``)."""
-    return data_dir() / "transactions.db"
+def operator_log(**options: Any) -> TransactionLog:
+    """The operator's log alone, with the config's ``redact_keys``, for commands that only read,
+    export or prune it (``apilog log``, ``apilog events``). A config file that cannot be read
+    does not keep the operator from reading the log. ``options`` go to ``TransactionLog``."""
+    try:
+        keys = load_config().redact_keys
+    except ConfigError:
+        keys = ()
+    return open_log(default_log_path(), redact_keys=keys, **options)
 
 
 def open_session(

@@ -28,7 +28,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen",
            "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog", "default_log_path",
-           "new_transaction_id", "open_default_log", "open_log"]
+           "new_transaction_id", "open_log"]
 
 
 def default_log_path() -> Path:
@@ -52,14 +52,3 @@ def open_log(path: str | Path, **kwargs: object) -> TransactionLog:
         return TransactionLog(path, **kwargs)  # type: ignore[arg-type]
     except (sqlite3.Error, OSError) as exc:
         raise LogUnavailable(open_failure(Path(path), exc)) from None
-
-
-def open_default_log(**kwargs: object) -> TransactionLog:
-    """The operator's log, with the config file's ``redact_keys`` applied."""
-    from console.config import ConfigError, load_config
-
-    try:
-        keys = load_config().redact_keys
-    except ConfigError:
-        keys = ()
-    return open_log(default_log_path(), redact_keys=keys, **kwargs)

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from console.session import operator_log
+from console.txlog import LogUnavailable
 from console.txlog.outcomes import OUTCOMES
 from console.txlog.schema import ORIGINS
 
@@ -76,10 +78,8 @@ def _whole_number(option: str, value: int | None, low: int, high: int, meaning: 
 @contextmanager
 def _open() -> Iterator[Any]:
     """The operator's log for one command; an unusable log (disk full, newer apilog) is one line."""
-    from console.txlog import LogUnavailable, open_default_log
-
     try:
-        with open_default_log() as store:
+        with operator_log() as store:
             yield store
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
