@@ -64,7 +64,7 @@ class Caller:
         self.catalogue = catalogue
         self.txlog = txlog
         self._transport = transport
-        self._retry = dict(base_s=retry_base_s, cap_s=retry_cap_s, max_wait_s=max_wait_s)
+        self._retry_base_s, self._retry_cap_s, self._max_wait_s = retry_base_s, retry_cap_s, max_wait_s
         self._rng = rng
         self._timeout_s = timeout_s
         self.budget = (rate_budget or RateBudget()) if use_budget else None
@@ -155,7 +155,8 @@ class Caller:
         retry = op.contract("retry") if op else None
         sla = op.contract("latency-sla") if op else None
         policy = RetryPolicy(max_retries=int(retry.params.get("max_retries", 3)) if retry else 0,
-                             **self._retry, **({"rng": self._rng} if self._rng else {}))
+                             base_s=self._retry_base_s, cap_s=self._retry_cap_s,
+                             max_wait_s=self._max_wait_s, **({"rng": self._rng} if self._rng else {}))
         url, _ = build_url(self.profile.base_url, req)
         body, content_type = encode_body(req)
         trace_id, request_id = secrets.token_hex(16), str(uuid.uuid4())

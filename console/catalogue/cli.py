@@ -44,7 +44,7 @@ def show(file: Path | None, operations: bool, lang: str) -> None:
 
     cat = _load(file)
     if operations:
-        lines = [("PATH", "METHOD", "ACTION", "ROWS", "CONTRACTS")]
+        lines: list[tuple[str, ...]] = [("PATH", "METHOD", "ACTION", "ROWS", "CONTRACTS")]
         for op in cat.operations:
             lines.append((op.path, op.method, vocab.term(op.action).label(lang),
                           ",".join(map(str, op.rows)), ", ".join(c.label(lang) for c in op.contracts)))

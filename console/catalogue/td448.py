@@ -154,8 +154,8 @@ def _resolve(kind: vocab.Kind, fragments: list[str], index: int, p: _Pending,
         note("warning", "corrected-typo", f"{column} {text!r} read as {found.closest!r}")
     elif found.how == "unknown":
         note("error", f"unknown-{kind}", f"unknown {column} {text!r}; closest known: {found.closest!r}")
-        fallback = vocab.match(kind, found.closest or "")
-        return Contract(fallback.slug, fallback.params)
+        closest = vocab.match(kind, found.closest or "")
+        return Contract(closest.slug, closest.params)
     return Contract(found.slug, found.params)
 
 

@@ -114,7 +114,7 @@ TERMS: tuple[Term, ...] = (
 FIXED_PARAMS: dict[str, dict[str, Any]] = {"rate-limit": {"window_s": 60}}
 
 SLUGS: dict[Kind, tuple[str, ...]] = {
-    kind: tuple(dict.fromkeys(t.slug for t in TERMS if t.kind == kind))  # type: ignore[misc]
+    kind: tuple(dict.fromkeys(t.slug for t in TERMS if t.kind == kind))
     for kind in ("action", "result", "policy")
 }
 ACTIONS = SLUGS["action"]

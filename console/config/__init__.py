@@ -33,6 +33,7 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,7 @@ def _kafka_security(locate: _Locator, profile: str, raw: dict[str, Any]) -> Kafk
 
 
 def _check(locate: _Locator, section: tuple[str, ...], key: str, value: Any,
-           allowed: dict[str, type]) -> None:
+           allowed: Mapping[str, type]) -> None:
     if key not in allowed:
         raise locate.error(section, key, f"is not a known key; known keys: {', '.join(sorted(allowed))}")
     expected = allowed[key]

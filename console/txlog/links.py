@@ -85,7 +85,8 @@ class EventLinks:
                 if linked.get(e.event_id):
                     out.append(linked[e.event_id])
                     continue
-                candidates = [m for m in (by_event.get(e.event_id), by_trace.get(e.trace_id)) if m]
+                candidates = [m for m in (by_event.get(e.event_id),
+                                          by_trace.get(e.trace_id) if e.trace_id else None) if m]
                 tx_id, ended_at = max(candidates) if candidates else (None, None)
                 when = to_epoch(e.event_time)
                 delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None

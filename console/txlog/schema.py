@@ -159,10 +159,11 @@ def create_or_migrate(db: sqlite_utils.Database, write: Callable[[], AbstractCon
 
 def _create(db: sqlite_utils.Database) -> None:
     for table in TABLES:
-        db[table.name].create(dict(table.columns), pk=table.pk, not_null=set(table.not_null),
+        created = db.table(table.name)
+        created.create(dict(table.columns), pk=table.pk, not_null=set(table.not_null),
                               defaults=dict(table.defaults), if_not_exists=True)
         for name, columns in table.indexes.items():
-            db[table.name].create_index(columns, index_name=name, if_not_exists=True)
+            created.create_index(columns, index_name=name, if_not_exists=True)
         if table.fts:
-            db[table.name].enable_fts(table.fts, create_triggers=True)
+            created.enable_fts(table.fts, create_triggers=True)
     db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")

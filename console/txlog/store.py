@@ -405,7 +405,9 @@ class TransactionLog(EventLinks):
         """Figures for the overview screen over calls started since ``since`` (default: last hour)."""
         from console.txlog.stats import compute_stats
 
-        start = to_epoch(since) if since is not None else time.time() - 3600
+        start = to_epoch(since) if since is not None else None
+        if start is None:
+            start = time.time() - 3600
         with self._lock:
             return compute_stats(self.db.conn, start)
 

@@ -45,6 +45,7 @@ async def check(probe: Any, item: Any, ev: Evidence) -> str:
 
     document = await _openapi(probe)
     ev.expect(document is not None, "no OpenAPI description at /openapi.json")
+    assert document is not None
     ev.expect(str(document.get("openapi", "")).startswith("3."),
               f"/openapi.json is not OpenAPI 3 (openapi: {document.get('openapi')!r})")
     item_paths = document.get("paths") or {}
