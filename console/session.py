@@ -76,6 +76,8 @@ class Session:
         self.catalogue_path = catalogue_path
         self.own_sandbox = own_sandbox
         self.caller_options = dict(caller_options or {})
+        #: Lines a front end must show the operator once the session is open (verification off).
+        self.warnings: list[str] = []
         self._stack = AsyncExitStack()
         self._txlog: TransactionLog | None = None
         self._caller: Caller | None = None
@@ -104,6 +106,11 @@ class Session:
         if self.profile is None:
             return
         self.profile = await asyncio.to_thread(self._connect_profile)
+        if not self.profile.tls.verify:
+            self.warnings.append(
+                f"TLS certificates are NOT verified for profile {self.profile.name!r} "
+                f"([profiles.{self.profile.name}.tls] verify = false): anyone between here and "
+                f"{self.profile.base_url} can read and change these calls, tokens included")
         self._caller = Caller(self.profile, self.catalogue, self._txlog, origin=self.origin,
                               **self.caller_options)
         await self._stack.enter_async_context(self._caller)

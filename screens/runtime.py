@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import httpx2
 
+from console.caller.client import explain
 from console.events.status import FeedStatus
 from console.session import Session
 
@@ -78,6 +79,8 @@ class Runtime:
             app.notify(f"{app.labels('gateway')}: {_one_line(exc)}", severity="error", timeout=10)
             return
         app.update_connection(profile=session.profile_name)
+        for warning in session.warnings:
+            app.notify(warning, severity="warning", timeout=20)
         app.runtime_ready()
         if session.profile is not None and session.profile.kafka_bootstrap:
             app.run_worker(
@@ -131,12 +134,13 @@ class Runtime:
         if session is None or session.base_url is None:
             return
         try:
-            async with httpx2.AsyncClient(timeout=2.0) as client:
+            verify = session.profile.http_verify() if session.profile is not None else True
+            async with httpx2.AsyncClient(timeout=2.0, verify=verify) as client:
                 response = await client.get(f"{session.base_url.rstrip('/')}/healthz")
             gateway = "up" if response.status_code == 200 else "down"
             error = "" if gateway == "up" else f"/healthz answered {response.status_code}"
         except Exception as exc:
-            gateway, error = "down", _one_line(exc)
+            gateway, error = "down", _one_line(explain(exc, session.profile))
         expires_at, token_error = None, ""
         if session.connected:
             try:

@@ -125,6 +125,8 @@ def call(ctx: click.Context, path: str, method: str, action: str, version: str |
 
     async def fire() -> CallResult:
         async with session:
+            for warning in session.warnings:
+                click.echo(f"warning: {warning}", err=True)
             return await session.call(req)
 
     try:

@@ -91,6 +91,8 @@ class Caller:
                                   "headers": {"User-Agent": USER_AGENT}}
         if self._transport is not None:
             kwargs["transport"] = self._transport
+        else:
+            kwargs["verify"] = p.http_verify()
         self._client = AsyncOAuth2Client(
             client_id=p.client_id, client_secret=p.client_secret, token_endpoint=p.token_url,
             grant_type="client_credentials", scope=" ".join(p.scopes) or None, leeway=0,
@@ -123,7 +125,8 @@ class Caller:
                 token = await self._client.fetch_token(self.profile.token_url,
                                                        grant_type="client_credentials")
             except Exception as exc:  # authlib OAuthError, httpx2 errors, bad JSON
-                self._token_error = f"token request to {self.profile.token_url} failed: {_describe(exc)}"
+                self._token_error = (f"token request to {self.profile.token_url} failed: "
+                                     f"{explain(exc, self.profile)}")
                 raise TokenError(self._token_error) from None
             self._token_error = None
             self._adopt(token)
@@ -260,9 +263,9 @@ class Caller:
         except TokenError as exc:
             error = str(exc)
         except self._client.oauth_error_class as exc:  # Authlib's own re-fetch on expiry failed
-            error = f"token refresh failed: {_describe(exc)}"
+            error = f"token refresh failed: {explain(exc, self.profile)}"
         except httpx2.HTTPError as exc:
-            error = f"connection error: {_describe(exc)}"
+            error = f"connection error: {explain(exc, self.profile)}"
         elapsed_ms = (time.perf_counter() - t0) * 1000
         attempt = Attempt(number=number, started_at=started, elapsed_ms=elapsed_ms,
                           status=response.status_code if response is not None else None,
@@ -325,6 +328,22 @@ def _unrecorded_warning(failure: str, idempotency_key: str | None) -> str:
             f"this output is its only record{retry}")
 
 
-def _describe(exc: BaseException) -> str:
+def explain(exc: BaseException, profile: Any = None) -> str:
+    """One line for a failed request; a TLS failure names the host and the profile key to set."""
     text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+    described = f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+    try:
+        host = exc.request.url.host  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx2 raises RuntimeError when no request is set
+        host = "the gateway"
+    where = f"[profiles.{profile.name}.tls]" if profile is not None else "the profile's [tls] table"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        if "match" in text.lower() or "hostname" in text.lower():
+            return (f"TLS: the certificate of {host} is not for that name ({described}); use the "
+                    f"host name the certificate names in base_url and token_url")
+        return (f"TLS: the certificate of {host} is not signed by a CA this profile trusts "
+                f"({described}); set ca_file in {where} to the CA that issued it")
+    if "CERTIFICATE_REQUIRED" in text or "certificate required" in text.lower():
+        return (f"TLS: {host} asks for a client certificate ({described}); set client_cert and "
+                f"client_key in {where}")
+    return described

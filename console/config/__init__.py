@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,17 @@ class KafkaSecurity:
 
 
 @dataclass(frozen=True)
+class HttpTls:
+    """How to reach an HTTPS gateway: the CA that issued its certificate, a client certificate
+    for mutual TLS, and whether to verify at all (on unless the profile says ``verify = false``)."""
+
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
 class Profile:
     """One environment the console can talk to. ``client_secret`` is resolved, never stored in a file."""
 
@@ -99,6 +111,8 @@ class Profile:
     scopes: tuple[str, ...] = ()
     kafka_bootstrap: str | None = None
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    #: TLS towards the gateway and its token endpoint (``[profiles.NAME.tls]``).
+    tls: HttpTls = field(default_factory=HttpTls)
     readonly: bool = False
     #: The built-in sandbox: gateway and broker are started on loopback by ``console.sandbox``.
     embedded: bool = False
@@ -135,6 +149,33 @@ class Profile:
             client_secret=self.client_secret or info.client_secret,
             kafka_bootstrap=self.kafka_bootstrap or info.kafka_bootstrap,
         )
+
+    def http_verify(self) -> ssl.SSLContext | bool:
+        """What httpx2's ``verify=`` gets for this profile's gateway and token endpoint.
+
+        The system's CAs, or ``tls.ca_file``'s; a client certificate for mutual TLS; ``False``
+        only when the profile says ``verify = false`` (front ends warn about it loudly).
+        Raises :class:`ConfigError` naming the key when a file cannot be used.
+        """
+        tls = self.tls
+        if not tls.verify:
+            return False
+        if not (tls.ca_file or tls.client_cert):
+            return True
+        where = f"[profiles.{self.name}.tls]"
+        try:
+            context = ssl.create_default_context(cafile=tls.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"profile {self.name!r}: ca_file {tls.ca_file!r} in {where} cannot "
+                              f"be used ({_reason(exc)}): give a PEM file of CA certificates") from None
+        if tls.client_cert:
+            try:
+                context.load_cert_chain(tls.client_cert, tls.client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"profile {self.name!r}: client_cert {tls.client_cert!r} in "
+                                  f"{where} cannot be used ({_reason(exc)}): give the PEM "
+                                  "certificate and, in client_key, its private key") from None
+        return context
 
     def kafka_client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka's producer/consumer/admin constructors."""
@@ -177,7 +218,8 @@ class Config:
 
 _PROFILE_KEYS = {"base_url": str, "token_url": str, "client_id": str, "client_secret_env": str,
                  "scopes": list, "kafka_bootstrap": str, "readonly": bool, "kafka": dict,
-                 "event_buffer": int}
+                 "event_buffer": int, "tls": dict}
+_TLS_KEYS = {"ca_file": str, "client_cert": str, "client_key": str, "verify": bool}
 _KAFKA_KEYS = {"security_protocol": str, "sasl_mechanism": str, "username": str,
                "password_env": str, "ssl_cafile": str, "ssl_certfile": str, "ssl_keyfile": str,
                "ssl_check_hostname": bool}
@@ -210,6 +252,7 @@ def load_config(path: str | Path | None = None) -> Config:
         for key, value in kafka_raw.items():
             _check(locate, ("profiles", name, "kafka"), key, value, _KAFKA_KEYS)
         kafka = _kafka_security(locate, name, kafka_raw)
+        tls = _http_tls(locate, name, raw.get("tls", {}))
         if name == SANDBOX and any(k in raw for k in ("base_url", "token_url")):
             embedded = False
         else:
@@ -218,7 +261,8 @@ def load_config(path: str | Path | None = None) -> Config:
             name=name, base_url=raw.get("base_url"), token_url=raw.get("token_url"),
             client_id=raw.get("client_id"), client_secret_env=raw.get("client_secret_env"),
             scopes=tuple(raw.get("scopes", ())), kafka_bootstrap=raw.get("kafka_bootstrap"),
-            kafka_security=kafka, readonly=bool(raw.get("readonly", False)), embedded=embedded,
+            kafka_security=kafka, tls=tls, readonly=bool(raw.get("readonly", False)),
+            embedded=embedded,
             event_buffer=raw.get("event_buffer", 10_000))
     default = data.get("default_profile")
     if default is not None and default not in profiles and default != SANDBOX:
@@ -226,6 +270,20 @@ def load_config(path: str | Path | None = None) -> Config:
                            f"names {default!r}, which is not a profile: add [profiles.{default}]")
     return Config(path=path, profiles=profiles, default_profile=default,
                   redact_keys=tuple(data.get("redact_keys", ())), exists=True)
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _http_tls(locate: _Locator, profile: str, raw: dict[str, Any]) -> HttpTls:
+    section = ("profiles", profile, "tls")
+    for key, value in raw.items():
+        _check(locate, section, key, value, _TLS_KEYS)
+    if raw.get("client_key") and not raw.get("client_cert"):
+        raise locate.error(section, "client_key", "is set without client_cert: give both, or neither")
+    return HttpTls(ca_file=raw.get("ca_file"), client_cert=raw.get("client_cert"),
+                   client_key=raw.get("client_key"), verify=raw.get("verify", True))
 
 
 def _kafka_security(locate: _Locator, profile: str, raw: dict[str, Any]) -> KafkaSecurity:

@@ -90,6 +90,8 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
 
     async def run() -> list[Verdict]:
         async with session:
+            for warning in session.warnings:
+                click.echo(f"warning: {warning}", err=True)
             return await session.check(
                 operations=chosen_ops, contracts=list(contracts) or None,
                 allow_writes=allow_writes, allow_load=True if allow_load else None,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from console.caller.client import explain
 from console.catalogue import Catalogue, Operation
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.conformance.checks.common import unwrap
@@ -72,7 +73,8 @@ class Probe:
 
         own = http is None
         client = http or httpx2.AsyncClient(timeout=httpx2.Timeout(30.0),
-                                            limits=httpx2.Limits(max_connections=64))
+                                            limits=httpx2.Limits(max_connections=64),
+                                            verify=profile.http_verify())
         try:
             probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,
                         allow_load=allow_load, faults_enabled=bool(faults_enabled), thorough=thorough,
@@ -83,7 +85,7 @@ class Probe:
                     probe.faults_enabled = await probe.detect_faults()
             except httpx2.HTTPError as exc:
                 raise GatewayUnreachable(
-                    f"the gateway at {probe.base_url} did not answer ({type(exc).__name__}: {exc}); "
+                    f"the gateway at {probe.base_url} did not answer ({explain(exc, profile)}); "
                     "start it (apilog sandbox start) or check the profile's base_url") from None
             yield probe
         finally:
