@@ -23,7 +23,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from console.caller import Caller, CallRequest, CallResult, connect_profile
+from console.caller import Caller, CallRequest, CallResult, RateBudget, connect_profile
 from console.catalogue import Catalogue, load_catalogue
 from console.catalogue.vocabulary import may_change_state
 from console.config import Config, ConfigError, Profile, load_config, resolve_profile
@@ -76,6 +76,9 @@ class Session:
         self.catalogue_path = catalogue_path
         self.own_sandbox = own_sandbox
         self.caller_options = dict(caller_options or {})
+        #: One client-side rate budget for every call this session makes, the console's and the
+        #: checks' alike: together they never send more than an operation's limit in a window.
+        self.caller_options.setdefault("rate_budget", RateBudget())
         #: Lines a front end must show the operator once the session is open (verification off).
         self.warnings: list[str] = []
         self._stack = AsyncExitStack()
