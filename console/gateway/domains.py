@@ -49,10 +49,25 @@ CREATE TABLE IF NOT EXISTS outbox (
     headers TEXT NOT NULL,
     value BLOB NOT NULL,
     created_at TEXT NOT NULL,
-    delivered_at TEXT
+    delivered_at TEXT,
+    parked_at TEXT,
+    error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at, size);
 """
+#: Columns added since the first release, for databases created before them.
+MIGRATIONS = {"outbox": {"parked_at": "TEXT", "error": "TEXT"}}
 
 MAX_ID_LENGTH = 200
 DEFAULT_PAGE = 50
@@ -106,6 +121,7 @@ class DomainStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
+        migrate(conn)
         self._conn = conn
 
     def close(self) -> None:
@@ -123,6 +139,15 @@ class DomainStore:
             raise RuntimeError("the gateway database is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._conn, *args))
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the :data:`MIGRATIONS` columns a database made by an older gateway lacks."""
+    for table, columns in MIGRATIONS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 # --- the five actions (run on the database thread, inside a transaction) ---------------------
@@ -262,6 +287,8 @@ class Intent:
     query: dict[str, str]
     #: Write an event to the outbox in the same transaction (after a successful action).
     emit: Callable[[sqlite3.Connection, ActionResult], str] | None = None
+    #: Keep the response for its Idempotency-Key in the same transaction (after the action).
+    keep: Callable[[sqlite3.Connection, ActionResult], None] | None = None
     fail_after_write: bool = False
     #: ``time.monotonic()`` past which the transaction is rolled back instead of committed.
     deadline: float | None = None
@@ -281,6 +308,8 @@ def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
         result.transaction_id = transaction_id
         if intent.emit is not None:
             result.event_id = intent.emit(conn, result)
+        if intent.keep is not None:
+            intent.keep(conn, result)
         if intent.fail_after_write:
             raise InjectedFault(transaction_id)
         if intent.deadline is not None and time.monotonic() > intent.deadline:
