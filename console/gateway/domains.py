@@ -115,14 +115,7 @@ class DomainStore:
         self._executor.submit(self._connect).result()
 
     def _connect(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(SCHEMA)
-        migrate(conn)
-        self._conn = conn
+        self._conn = connect(self.path)
 
     def close(self) -> None:
         if self._executor is None:
@@ -139,6 +132,19 @@ class DomainStore:
             raise RuntimeError("the gateway database is not open")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(self._conn, *args))
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the gateway database at ``path``, its schema created or brought up to date
+    (autocommit: callers write ``BEGIN IMMEDIATE … COMMIT`` themselves)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.executescript(SCHEMA)
+    migrate(conn)
+    return conn
 
 
 def migrate(conn: sqlite3.Connection) -> None:
