@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import re
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from contextlib import closing
@@ -17,6 +13,7 @@ import pytest
 from console.catalogue import Contract
 from tests.support.broker import wait_until
 from tests.support.gateway import fetch_token, make_catalogue
+from tests.support.relay import gateway_process
 
 pytestmark = pytest.mark.slow
 
@@ -30,26 +27,7 @@ def _rows(db_path, sql, *args):
 
 
 def _start(db_path, data_dir):
-    """``apilog gateway`` as a real process on a free port; returns (process, base URL)."""
-    env = {**os.environ, "APILOG_DATA_DIR": str(data_dir), "APILOG_SANDBOX_CLIENT_SECRET": SECRET}
-    process = subprocess.Popen([sys.executable, "-m", "console.cli", "gateway", "--port", "0",
-                                "--db", str(db_path)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    while not (match := re.search(r"apilog gateway on (http://\S+)", "".join(lines))):
-        line = process.stdout.readline()
-        assert line, "".join(lines)
-        lines.append(line)
-    base_url = match.group(1)
-
-    def answers() -> bool:
-        try:
-            return httpx2.get(f"{base_url}/healthz", timeout=2).status_code == 200
-        except httpx2.TransportError:
-            return False
-
-    wait_until(answers, timeout=30, message="the gateway process to answer /healthz")
-    return process, base_url
+    return gateway_process(db_path, data_dir, SECRET)
 
 
 def _token(base_url: str) -> str:

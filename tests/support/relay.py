@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
+import httpx2
 import pytest
 from aiokafka import AIOKafkaConsumer
+
+from tests.support.broker import wait_until
 
 
 async def event_id_counts(bootstrap: str, topics: Iterable[str], wanted: Iterable[str],
@@ -75,3 +82,29 @@ def insert_row(db_path: Path, *, event_id: str, topic: str, headers: str, value:
         conn.execute("INSERT INTO outbox (event_id, topic, key, headers, value, created_at) "
                      "VALUES (?, ?, NULL, ?, ?, '2026-01-01T00:00:00.000Z')",
                      (event_id, topic, headers, value))
+
+
+def gateway_process(db_path: Path, data_dir: Path, secret: str,
+                    *args: str) -> tuple[subprocess.Popen[str], str]:
+    """``apilog gateway --db DB ARGS`` as a real process (``--port 0`` unless ARGS name one),
+    the sandbox client's secret set to ``secret``; returns it and its base URL once it answers."""
+    env = {**os.environ, "APILOG_DATA_DIR": str(data_dir), "APILOG_SANDBOX_CLIENT_SECRET": secret}
+    port = [] if "--port" in args else ["--port", "0"]
+    process = subprocess.Popen([sys.executable, "-m", "console.cli", "gateway", *port,
+                                "--db", str(db_path), *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    while not (match := re.search(r"apilog gateway on (http://\S+)", "".join(lines))):
+        line = process.stdout.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    base_url = match.group(1)
+
+    def answers() -> bool:
+        try:
+            return httpx2.get(f"{base_url}/healthz", timeout=2).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    wait_until(answers, timeout=30, message="the gateway process to answer /healthz")
+    return process, base_url
