@@ -269,31 +269,43 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.2
         while not self._stopping:
-            rows = await self.store.run(_pending, BATCH, max(BATCH_BYTES, self.max_event_bytes))
-            if not rows:
-                await self._pause(self.poll_s)
-                continue
-            outcome = await self._publish(rows)
-            if outcome.delivered or outcome.parked:
-                await self.store.run(_settle, outcome.delivered, outcome.parked)
-                self.delivered += len(outcome.delivered)
-                self.parked += len(outcome.parked)
-                for seq, reason in outcome.parked:
-                    event_id = next(r[1] for r in rows if r[0] == seq)
-                    log.warning("outbox relay: event %s parked (dead letter), the others go on: %s; "
-                                "`apilog gateway redrive --db %s` queues it again", event_id, reason,
-                                self.store.path)
-            if outcome.retry_error is None:
+            try:
+                waiting = await self._cycle()
+            except Exception as exc:  # the database (disk full, locked): keep the relay alive
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox relay: cannot read or settle the outbox (%s); retrying", self.last_error)
+                waiting = None
+            if waiting == 0:
                 backoff = 0.2
-                self.last_error = None
                 continue
-            exc = outcome.retry_error
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            waiting = len(rows) - len(outcome.delivered) - len(outcome.parked)
-            log.warning("outbox relay: Kafka unavailable (%s); %d event(s) wait", self.last_error, waiting)
-            await self._drop_producer()
+            if waiting is not None:
+                log.warning("outbox relay: Kafka unavailable (%s); %d event(s) wait", self.last_error, waiting)
+                await self._drop_producer()
             await self._pause(backoff)
             backoff = min(backoff * 2, 3.0)
+
+    async def _cycle(self) -> int:
+        """Publish one batch and settle it; return how many of its rows must be retried."""
+        rows = await self.store.run(_pending, BATCH, max(BATCH_BYTES, self.max_event_bytes))
+        if not rows:
+            await self._pause(self.poll_s)
+            return 0
+        outcome = await self._publish(rows)
+        if outcome.delivered or outcome.parked:
+            await self.store.run(_settle, outcome.delivered, outcome.parked)
+            self.delivered += len(outcome.delivered)
+            self.parked += len(outcome.parked)
+            for seq, reason in outcome.parked:
+                event_id = next(r[1] for r in rows if r[0] == seq)
+                log.warning("outbox relay: event %s parked (dead letter), the others go on: %s; "
+                            "`apilog gateway redrive --db %s` queues it again", event_id, reason,
+                            self.store.path)
+        if outcome.retry_error is None:
+            self.last_error = None
+            return 0
+        exc = outcome.retry_error
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        return len(rows) - len(outcome.delivered) - len(outcome.parked)
 
     async def _publish(self, rows: list[Row]) -> CycleOutcome:
         """Send ``rows`` in order; sort each into delivered, parked or still waiting."""

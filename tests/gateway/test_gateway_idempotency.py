@@ -27,7 +27,8 @@ def _rows(db_path, sql, *args):
 
 
 def _start(db_path, data_dir):
-    return gateway_process(db_path, data_dir, SECRET)
+    process, base_url, _output = gateway_process(db_path, data_dir, SECRET)
+    return process, base_url
 
 
 def _token(base_url: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 import uuid
@@ -114,7 +115,7 @@ def _add_records(db_path) -> int:
 async def test_soak_nothing_lost_nothing_stuck(private_broker, tmp_path):
     db, port = tmp_path / "gateway.db", free_port()
     args = ("--port", str(port), "--kafka", private_broker.bootstrap)
-    process, base_url = gateway_process(db, tmp_path, SECRET, *args)
+    process, base_url, output = gateway_process(db, tmp_path, SECRET, *args)
     caller = Caller(base_url)
     received: set[str] = set()
     duplicates = 0
@@ -148,7 +149,8 @@ async def test_soak_nothing_lost_nothing_stuck(private_broker, tmp_path):
             await async_wait_until(lambda: len(done) >= KILL_AFTER, timeout=30, message="the burst to start")
             process.kill()
             process.wait(10)
-            process, _ = gateway_process(db, tmp_path, SECRET, *args)
+            first_output = output
+            process, _, output = gateway_process(db, tmp_path, SECRET, *args)
             last = await burst
             assert {r.status_code for r in last} <= {200, 201}
             await async_wait_until(lambda: not waiting_ids(db), timeout=45, message="the outbox to drain")
@@ -170,6 +172,9 @@ async def test_soak_nothing_lost_nothing_stuck(private_broker, tmp_path):
           f"rows lost {len(lost)}, duplicates received {duplicates}, "
           f"answers replayed from a stored key {caller.replayed}")
     assert parked == {poison} and health["parked"] == 1 and health["pending"] == 0
+    assert f"event {poison} parked" in first_output.read_text()  # the operator sees it as it happens
+    assert re.search(rf"outbox +\d+ waiting, 1 parked \(dead letter: apilog gateway redrive --db {re.escape(str(db))}\)",
+                     output.read_text())  # and in the banner of the restarted gateway
     assert not waiting_ids(db)
     assert lost == set()
     assert _add_records(db) == add_records  # each keyed write committed once, retries replayed

@@ -85,20 +85,23 @@ def insert_row(db_path: Path, *, event_id: str, topic: str, headers: str, value:
 
 
 def gateway_process(db_path: Path, data_dir: Path, secret: str,
-                    *args: str) -> tuple[subprocess.Popen[str], str]:
+                    *args: str) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``apilog gateway --db DB ARGS`` as a real process (``--port 0`` unless ARGS name one),
-    the sandbox client's secret set to ``secret``; returns it and its base URL once it answers."""
+    the sandbox client's secret set to ``secret``; returns it, its base URL once it answers, and
+    the file its output goes to (a file, not a pipe nobody reads that would fill and block it)."""
     env = {**os.environ, "APILOG_DATA_DIR": str(data_dir), "APILOG_SANDBOX_CLIENT_SECRET": secret}
     port = [] if "--port" in args else ["--port", "0"]
-    process = subprocess.Popen([sys.executable, "-m", "console.cli", "gateway", *port,
-                                "--db", str(db_path), *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=env)
-    lines: list[str] = []
-    while not (match := re.search(r"apilog gateway on (http://\S+)", "".join(lines))):
-        line = process.stdout.readline()
-        assert line, "".join(lines)
-        lines.append(line)
-    base_url = match.group(1)
+    output = data_dir / f"gateway-{time.monotonic_ns()}.out"
+    with open(output, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "console.cli", "gateway", *port,
+                                    "--db", str(db_path), *args], stdout=sink,
+                                   stderr=subprocess.STDOUT, env=env)
+
+    def banner() -> re.Match[str] | None:
+        assert process.poll() is None, output.read_text()
+        return re.search(r"apilog gateway on (http://\S+)", output.read_text())
+
+    base_url = wait_until(banner, timeout=30, message="the gateway banner").group(1)
 
     def answers() -> bool:
         try:
@@ -107,4 +110,4 @@ def gateway_process(db_path: Path, data_dir: Path, secret: str,
             return False
 
     wait_until(answers, timeout=30, message="the gateway process to answer /healthz")
-    return process, base_url
+    return process, base_url, output
