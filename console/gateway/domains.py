@@ -65,6 +65,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
     attempts INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS idempotency_age ON idempotency (created_at, size);
+-- Kept by triggers in the writing transaction: summing 50,000 keys took ~20 ms per keyed write.
+CREATE TABLE IF NOT EXISTS idempotency_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    keys INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO idempotency_totals SELECT 1, COUNT(*), COALESCE(SUM(size), 0) FROM idempotency;
+CREATE TRIGGER IF NOT EXISTS idempotency_added AFTER INSERT ON idempotency BEGIN
+    UPDATE idempotency_totals SET keys = keys + 1, bytes = bytes + NEW.size WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS idempotency_dropped AFTER DELETE ON idempotency BEGIN
+    UPDATE idempotency_totals SET keys = keys - 1, bytes = bytes - OLD.size WHERE id = 1;
+END;
 """
 #: Columns added since the first release, for databases created before them.
 MIGRATIONS = {"outbox": {"parked_at": "TEXT", "error": "TEXT"}}

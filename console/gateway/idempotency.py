@@ -132,11 +132,14 @@ def remember(conn: sqlite3.Connection, scope: str, print_: str, response: Stored
     and the oldest ones past the count and byte bounds (the new key itself always stays)."""
     headers = json.dumps(response.headers)
     size = len(response.body) + len(headers) + len(scope) + len(print_)
-    conn.execute("INSERT OR REPLACE INTO idempotency (scope, fingerprint, status, headers, body, size, "
+    # DELETE then INSERT, not INSERT OR REPLACE: a REPLACE deletes without firing the trigger
+    # that keeps idempotency_totals.
+    conn.execute("DELETE FROM idempotency WHERE scope = ?", (scope,))
+    conn.execute("INSERT INTO idempotency (scope, fingerprint, status, headers, body, size, "
                  "created_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (scope, print_, response.status, headers, response.body, size, now, response.attempts))
     conn.execute("DELETE FROM idempotency WHERE created_at < ?", (now - bounds.ttl_s,))
-    count, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM idempotency").fetchone()
+    count, total = conn.execute("SELECT keys, bytes FROM idempotency_totals").fetchone()
     if count <= bounds.max_keys and total <= bounds.max_bytes:
         return
     drop, freed = [], 0
