@@ -54,6 +54,9 @@ ACK_TIMEOUT_S = 30.0
 #: Errors no retry can cure: the row is parked instead of holding back the ones behind it.
 PERMANENT_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError,
                     InvalidTopicError, CorruptRecordException)
+#: A row whose own send failed this many cycles while other rows went through is parked: the
+#: broker answers, so the fault is the row's (an error the broker reports as retriable forever).
+STRIKES = 5
 EVENT_TOO_LARGE_TYPE = "https://apilog.dev/problems/event-too-large"
 #: Kafka's legal topic names.
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -224,6 +227,8 @@ class CycleOutcome:
     parked: list[tuple[int, str]] = field(default_factory=list)
     #: The first error a retry may cure; the rows it hit stay queued.
     retry_error: BaseException | None = None
+    #: Rows whose own send failed with such an error, and the error.
+    failed: dict[int, BaseException] = field(default_factory=dict)
 
 
 class OutboxRelay:
@@ -242,6 +247,8 @@ class OutboxRelay:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._producer: Any = None
+        #: seq -> cycles in which the row's send failed while others were delivered.
+        self._strikes: dict[int, int] = {}
 
     def wake(self) -> None:
         """A transaction with an event committed: publish without waiting for the next poll."""
@@ -291,6 +298,7 @@ class OutboxRelay:
             await self._pause(self.poll_s)
             return 0
         outcome = await self._publish(rows)
+        self._strike(outcome)
         if outcome.delivered or outcome.parked:
             await self.store.run(_settle, outcome.delivered, outcome.parked)
             self.delivered += len(outcome.delivered)
@@ -306,6 +314,17 @@ class OutboxRelay:
         exc = outcome.retry_error
         self.last_error = f"{type(exc).__name__}: {exc}"
         return len(rows) - len(outcome.delivered) - len(outcome.parked)
+
+    def _strike(self, outcome: CycleOutcome) -> None:
+        """Park rows that keep failing on their own while the broker takes the others."""
+        if outcome.delivered:
+            for seq, exc in outcome.failed.items():
+                self._strikes[seq] = strikes = self._strikes.get(seq, 0) + 1
+                if strikes >= STRIKES:
+                    outcome.parked.append((seq, f"failed {strikes} times while other events went "
+                                                f"through: {type(exc).__name__}: {exc}"))
+        for seq in [*outcome.delivered, *(p[0] for p in outcome.parked)]:
+            self._strikes.pop(seq, None)
 
     async def _publish(self, rows: list[Row]) -> CycleOutcome:
         """Send ``rows`` in order; sort each into delivered, parked or still waiting."""
@@ -332,6 +351,7 @@ class OutboxRelay:
                 outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
             except Exception as exc:  # the rest wait, in order, for the next cycle
                 outcome.retry_error = exc
+                outcome.failed[seq] = exc
                 break
         if sent:
             done, _unacked = await asyncio.wait(sent, timeout=ACK_TIMEOUT_S)
@@ -348,6 +368,7 @@ class OutboxRelay:
                     outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
                 else:
                     outcome.retry_error = outcome.retry_error or exc
+                    outcome.failed[seq] = exc
         return outcome
 
     async def _ensure_topics(self, producer: Any, topics: set[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from console.gateway.domains import connect
+from console.gateway.domains import DomainStore, connect
 from console.gateway.idempotency import Bounds, StoredResponse, fingerprint, lookup, remember
 from console.gateway.outbox import (
     _pending,
@@ -138,3 +138,21 @@ def test_bounds_drop_the_oldest_keys_and_keep_the_newest(conn):
     assert lookup(conn, "young", "fp", 10, 2022.0) is None  # past its age: a new request
     totals = tuple(conn.execute("SELECT keys, bytes FROM idempotency_totals").fetchone())
     assert totals == tuple(conn.execute("SELECT COUNT(*), SUM(size) FROM idempotency").fetchone())
+
+
+def test_a_row_failing_alone_while_others_go_through_is_parked_after_strikes(tmp_path):
+    from aiokafka.errors import KafkaTimeoutError
+
+    from console.gateway.outbox import STRIKES, CycleOutcome, OutboxRelay
+
+    relay = OutboxRelay(DomainStore(tmp_path / "g.db"), None)
+    broker_down = CycleOutcome(retry_error=KafkaTimeoutError(), failed={7: KafkaTimeoutError()})
+    for _ in range(STRIKES * 2):  # nothing went through: the broker's fault, not the row's
+        relay._strike(broker_down)
+    assert broker_down.parked == []
+    outcomes = [CycleOutcome(delivered=[8 + i], failed={7: KafkaTimeoutError("stuck")}) for i in range(STRIKES)]
+    for outcome in outcomes:
+        relay._strike(outcome)
+    assert [o.parked for o in outcomes[:-1]] == [[]] * (STRIKES - 1)
+    assert outcomes[-1].parked[0][0] == 7 and "while other events went through" in outcomes[-1].parked[0][1]
+    assert relay._strikes == {}
