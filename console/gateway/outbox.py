@@ -190,8 +190,12 @@ def redrive(conn: sqlite3.Connection, event_ids: list[str] | None = None) -> lis
         wanted = set(event_ids)
         chosen = [r for r in chosen if r["event_id"] in wanted]
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("UPDATE outbox SET parked_at = NULL, error = NULL WHERE seq = ?",
-                     [(r["seq"],) for r in chosen])
+    try:
+        conn.executemany("UPDATE outbox SET parked_at = NULL, error = NULL WHERE seq = ?",
+                         [(r["seq"],) for r in chosen])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     conn.execute("COMMIT")
     return chosen
 
