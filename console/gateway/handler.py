@@ -133,8 +133,7 @@ class OperationHandler:
         if key is None:
             return await self._run(request, route, query, fields, fmt, plan, extra)
         scope = f"{ex.client_id}|{op.method} {route.version or ''}{op.path} {op.action}|{key}"
-        print_ = fingerprint(op.method, route.version, request.url.path,
-                             parse_qsl(request.url.query, keep_blank_values=True), raw)
+        print_ = fingerprint(op.method, route.version, request.url.path, request.url.query, raw)
         gw.idempotency.begin(scope, print_)
         try:
             stored = await gw.store.run(lookup, scope, print_, self._bounds().ttl_s, time.time())

@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from console.gateway.problems import Problem
 
@@ -42,13 +42,12 @@ def parse_key(header: str | None) -> str | None:
     return value
 
 
-def fingerprint(method: str, version: str | None, path: str, query: Iterable[tuple[str, str]],
-                body: bytes) -> str:
-    """What makes two requests "the same" for one key: method, version, path, every query
-    parameter (sorted, repeats kept) and the body."""
+def fingerprint(method: str, version: str | None, path: str, query: str, body: bytes) -> str:
+    """What makes two requests "the same" for one key: method, version, path, every parameter
+    of the raw ``query`` string (sorted, repeats kept) and the body."""
     digest = hashlib.sha256()
     parts = [method.encode(), (version or "").encode(), path.encode()]
-    for name, value in sorted(query):
+    for name, value in sorted(parse_qsl(query, keep_blank_values=True)):
         parts += [name.encode(), value.encode()]
     parts.append(body)
     for part in parts:
