@@ -122,10 +122,14 @@ async def test_soak_nothing_lost_nothing_stuck(private_broker, tmp_path):
     try:
         async with httpx2.AsyncClient(timeout=30, limits=httpx2.Limits(max_connections=16)) as client:
             # 1. Normal writes, one oversized write, one poisoned row in the outbox.
+            first_key = str(uuid.uuid4())
+            assert (await caller.write(client, 1, key=first_key)).status_code == 201
             first = await _burst(caller, client, 0, BURST)
             assert {r.status_code for r in first} <= {200, 201}
             oversized = await caller.write(client, 0, body=json.dumps({"blob": "x" * (MIB - 64)}).encode())
             assert oversized.status_code == 413
+            reused = await caller.write(client, 1, body={"other": "body"}, key=first_key)
+            assert reused.status_code == 422  # a key is never replayed for another request
             poison = str(uuid.uuid4())
             insert_row(db, event_id=poison, topic="gateway.events.firewall", headers="{poisoned", value=b"{}")
             await _burst(caller, client, BURST, 20)
@@ -164,11 +168,11 @@ async def test_soak_nothing_lost_nothing_stuck(private_broker, tmp_path):
     received |= counts.keys()
     duplicates += sum(c - 1 for c in counts.values())
     lost = committed - parked - received
-    add_records = sum(1 for n in [*range(BURST + 20), *range(1000, 1000 + OUTAGE_WRITES),
+    add_records = sum(1 for n in [1, *range(BURST + 20), *range(1000, 1000 + OUTAGE_WRITES),
                                   *range(2000, 2000 + KILL_BURST)] if WRITES[n % len(WRITES)][2] == "add-record")
     print(f"\nsoak: {caller.requests} requests ({dict(caller.answers)} final answers), "
           "faults survived: 1 broker restart + 1 gateway kill -9, bad inputs: 1 oversized write "
-          f"(413) + 1 poisoned outbox row (parked), committed events {len(committed)}, "
+          f"(413) + 1 key reused for another body (422) + 1 poisoned outbox row (parked), committed events {len(committed)}, "
           f"rows lost {len(lost)}, duplicates received {duplicates}, "
           f"answers replayed from a stored key {caller.replayed}")
     assert parked == {poison} and health["parked"] == 1 and health["pending"] == 0
