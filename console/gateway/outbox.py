@@ -119,7 +119,7 @@ _WAITING = "delivered_at IS NULL AND parked_at IS NULL"
 
 def _pending(conn: sqlite3.Connection, limit: int, max_bytes: int) -> list[Row]:
     """The oldest waiting rows: up to ``limit`` rows and ``max_bytes`` bytes (always one)."""
-    sizes = conn.execute(f"SELECT seq, length(value) + length(headers) AS size FROM outbox "  # noqa: S608
+    sizes = conn.execute(f"SELECT seq, length(value) + length(headers) AS size FROM outbox "
                          f"WHERE {_WAITING} ORDER BY seq LIMIT ?", (limit,)).fetchall()
     if not sizes:
         return []
@@ -129,7 +129,7 @@ def _pending(conn: sqlite3.Connection, limit: int, max_bytes: int) -> list[Row]:
         if total > max_bytes and row["seq"] != sizes[0]["seq"]:
             break
         last = row["seq"]
-    rows = conn.execute(f"SELECT seq, event_id, topic, key, headers, value FROM outbox "  # noqa: S608
+    rows = conn.execute(f"SELECT seq, event_id, topic, key, headers, value FROM outbox "
                         f"WHERE {_WAITING} AND seq <= ? ORDER BY seq LIMIT ?", (last, limit)).fetchall()
     return [(r["seq"], r["event_id"], r["topic"], r["key"], r["headers"], r["value"]) for r in rows]
 
