@@ -27,7 +27,7 @@ from console.gateway.envelope import Envelope, exchange_of
 from console.gateway.faults import AttemptCounter
 from console.gateway.handler import OperationHandler
 from console.gateway.idempotency import IdempotencyStore
-from console.gateway.outbox import OutboxRelay, outbox_counts, topic_for
+from console.gateway.outbox import OutboxRelay, outbox_health, topic_for
 from console.gateway.problems import Problem
 from console.gateway.routing import Router
 from console.gateway.settings import GatewaySettings
@@ -57,7 +57,8 @@ class Gateway:
         self.domains = list(dict.fromkeys(op.domain for op in self.catalogue.operations))
         self.scopes = all_scopes(self.domains)
         self.store = DomainStore(settings.db_path)
-        self.relay = OutboxRelay(self.store, settings.kafka_bootstrap, settings.outbox_poll_s)
+        self.relay = OutboxRelay(self.store, settings.kafka_bootstrap, settings.outbox_poll_s,
+                                 settings.max_event_bytes)
         self.limiter = RateLimiter()
         self.idempotency = IdempotencyStore()
         self.attempts = AttemptCounter()
@@ -128,7 +129,7 @@ class Gateway:
 
     async def health(self, request: Request) -> Response:
         exchange_of(request.scope).route = "GET /healthz"
-        counts = await self.store.run(outbox_counts)
+        counts = await self.store.run(outbox_health)
         return JSONResponse({
             "status": "ok",
             "base_url": self.settings.base_url,

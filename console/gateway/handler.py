@@ -20,7 +20,16 @@ from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.gateway import faults as fault_headers
 from console.gateway.domains import ActionResult, DeadlineExceeded, InjectedFault, Intent, perform
 from console.gateway.envelope import exchange_of
-from console.gateway.idempotency import IDEMPOTENCY_TYPE, StoredResponse, fingerprint, parse_key
+from console.gateway.idempotency import (
+    IDEMPOTENCY_TYPE,
+    Bounds,
+    StoredResponse,
+    fingerprint,
+    lookup,
+    parse_key,
+    remember,
+    remember_alone,
+)
 from console.gateway.negotiation import choose_format, parse_body, prefers_xml, read_body, render
 from console.gateway.outbox import enqueue
 from console.gateway.problems import Problem, problem_body
@@ -121,40 +130,43 @@ class OperationHandler:
                           f"{op.label()} may be retried, so it needs an Idempotency-Key header: "
                           'Idempotency-Key: "<a new UUID per logical request>"',
                           type=IDEMPOTENCY_TYPE)
-        scope = None
-        if key is not None:
-            scope = f"{ex.client_id}|{op.method} {route.version or ''}{op.path} {op.action}|{key}"
-            claim = gw.idempotency.claim(scope, fingerprint(op.method, request.url.path, op.action, raw))
-            ex.tries = max(ex.tries, claim.attempts)
-            if claim.replay is not None:
+        if key is None:
+            return await self._run(request, route, query, fields, fmt, plan, extra)
+        scope = f"{ex.client_id}|{op.method} {route.version or ''}{op.path} {op.action}|{key}"
+        print_ = fingerprint(op.method, route.version, request.url.path, request.url.query, raw)
+        gw.idempotency.begin(scope, print_)
+        try:
+            stored = await gw.store.run(lookup, scope, print_, self._bounds().ttl_s, time.time())
+            if stored is not None:
+                ex.tries = max(ex.tries, stored.attempts)
                 ex.replayed = True
-                stored = claim.replay
                 return Response(stored.body, status_code=stored.status,
                                 headers={**dict(stored.headers), **extra, "Idempotent-Replayed": "true"})
-        try:
-            response = await self._run(request, route, query, fields, fmt, plan, extra)
-        except Problem as problem:
-            if scope is not None:
-                self._keep_problem(scope, problem, accept)
-            raise
-        except BaseException:
-            if scope is not None:
-                gw.idempotency.release(scope)
-            raise
-        if scope is not None:
-            kept = [(k, v) for k, v in response.headers.items()
-                    if k.lower() not in {"content-length", *map(str.lower, extra)}]
-            gw.idempotency.complete(scope, StoredResponse(response.status_code, kept, response.body))
-        return response
+            try:
+                return await self._run(request, route, query, fields, fmt, plan, extra, (scope, print_))
+            except Problem as problem:
+                if problem.status < 500:  # final: replayed like a success; a 5xx lets a retry run
+                    await self._keep_problem(scope, print_, problem, accept)
+                raise
+        finally:
+            gw.idempotency.end(scope)
 
-    def _keep_problem(self, scope: str, problem: Problem, accept: str | None) -> None:
-        """A final 4xx is replayed like a success; a 5xx frees the key so a retry runs again."""
-        if problem.status >= 500:
-            self.gw.idempotency.release(scope)
-            return
+    def _bounds(self) -> Bounds:
+        s = self.gw.settings
+        return Bounds(s.idempotency_max_keys, s.idempotency_max_bytes, s.idempotency_ttl_s)
+
+    @staticmethod
+    def _stored(response: Response, extra: dict[str, str]) -> StoredResponse:
+        """What a replay answers: the response less its length and per-request headers."""
+        kept = [(k, v) for k, v in response.headers.items()
+                if k.lower() not in {"content-length", *map(str.lower, extra)}]
+        return StoredResponse(response.status_code, kept, bytes(response.body))
+
+    async def _keep_problem(self, scope: str, print_: str, problem: Problem, accept: str | None) -> None:
         body, media_type = problem_body(problem, "xml" if prefers_xml(accept) else "json")
         headers = [("content-type", media_type), *problem.headers.items()]
-        self.gw.idempotency.complete(scope, StoredResponse(problem.status, headers, body))
+        await self.gw.store.run(remember_alone, scope, print_, StoredResponse(problem.status, headers, body),
+                                self._bounds(), time.time())
 
     @staticmethod
     def _fields(method: str, raw: bytes, content_type: str | None, xml_allowed: bool,
@@ -171,7 +183,8 @@ class OperationHandler:
         return body
 
     async def _run(self, request: Request, route: Route, query: dict[str, str], fields: dict[str, Any],
-                   fmt: str, plan: fault_headers.FaultPlan, extra: dict[str, str]) -> Response:
+                   fmt: str, plan: fault_headers.FaultPlan, extra: dict[str, str],
+                   idempotency: tuple[str, str] | None = None) -> Response:
         gw, op, ex = self.gw, route.operation, exchange_of(request.scope)
         sla = op.contract("latency-sla")
         deadline = None
@@ -190,7 +203,16 @@ class OperationHandler:
         emit = None
         if is_write or op.has("kafka-event"):
             emit = self._emitter(request, route, ex)
-        intent = Intent(op.domain, op.action, fields, query, emit=emit,
+        answered: list[Response] = []
+        keep = None
+        if idempotency is not None:
+            bounds = self._bounds()
+
+            def keep(conn: Any, result: ActionResult) -> None:
+                # The response is made here so its key commits with the write, or not at all.
+                answered.append(self._respond(request, route, result, fmt, extra))
+                remember(conn, *idempotency, self._stored(answered[0], extra), bounds, time.time())
+        intent = Intent(op.domain, op.action, fields, query, emit=emit, keep=keep,
                         fail_after_write=plan.after_write, deadline=deadline)
         started = time.perf_counter()
         try:
@@ -222,7 +244,7 @@ class OperationHandler:
         if result.event_id:
             ex.event_id = result.event_id
             gw.relay.wake()
-        return self._respond(request, route, result, fmt, extra)
+        return answered[0] if answered else self._respond(request, route, result, fmt, extra)
 
     async def _perform(self, intent: Intent, deadline: float | None) -> ActionResult:
         """Run on the database thread; past the deadline answer late only if it really committed."""
@@ -246,7 +268,8 @@ class OperationHandler:
                     "request_id": ex.request_id, "client_id": ex.client_id,
                     "transaction_id": result.transaction_id, **result.event_data}
             return enqueue(conn, domain=op.domain, action=op.action, subject=result.subject,
-                           data=data, source=source, traceparent=ex.traceparent)
+                           data=data, source=source, traceparent=ex.traceparent,
+                           max_bytes=self.gw.settings.max_event_bytes)
         return emit
 
     @staticmethod

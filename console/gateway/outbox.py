@@ -2,9 +2,15 @@
 
 A committed change writes its event into the ``outbox`` table in the same SQLite transaction
 (:func:`enqueue`); the :class:`OutboxRelay` task then publishes pending rows in order and marks
-them delivered. Kafka being down never fails a request: rows wait, the relay backs off and
-retries with a fresh producer, and everything is delivered once the broker answers again
-(at least once; consumers dedupe on ``ce_id``).
+each one delivered as soon as the broker acknowledged it. Kafka being down never fails a
+request: rows wait, the relay backs off and retries with a fresh producer, and everything is
+delivered once the broker answers again (at least once; consumers dedupe on ``ce_id``).
+
+No event larger than the broker takes is ever committed: :func:`enqueue` measures the record as
+the producer will and refuses the change (413) past ``max_event_bytes``. A row that still
+cannot be published for a reason retrying cannot cure (too large for the broker, malformed) is
+*parked*: it leaves the queue with its reason, shows in ``/healthz``, and waits for
+``apilog gateway redrive``; the rows behind it go on.
 
 Events are CloudEvents 1.0 in the Kafka protocol binding's binary mode: attributes as ``ce_*``
 headers, ``content-type`` for the data, the record id as the message key.
@@ -16,16 +22,46 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import sqlite3
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
 from console.gateway.domains import DomainStore, now_iso
+from console.gateway.problems import Problem
 
 log = logging.getLogger("apilog.gateway.outbox")
 
 TOPIC_PREFIX = "gateway.events."
+#: Rows read per relay cycle: at most this many, and no more bytes than BATCH_BYTES (at least one
+#: row), so a backlog of large events never sits in memory at once.
 BATCH = 500
+BATCH_BYTES = 8 * 1_048_576
+#: How long one cycle waits for the broker's acknowledgements before retrying what is unacked.
+ACK_TIMEOUT_S = 30.0
+#: Errors no retry can cure: the row is parked instead of holding back the ones behind it.
+PERMANENT_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError,
+                    InvalidTopicError, CorruptRecordException)
+#: A row whose own send failed this many cycles while other rows went through is parked: the
+#: broker answers, so the fault is the row's (an error the broker reports as retriable forever).
+STRIKES = 5
+EVENT_TOO_LARGE_TYPE = "https://apilog.dev/problems/event-too-large"
+#: Kafka's legal topic names.
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+Row = tuple[int, str, str, str | None, str, bytes]
 
 
 def topic_for(domain: str) -> str:
@@ -33,9 +69,20 @@ def topic_for(domain: str) -> str:
     return f"{TOPIC_PREFIX}{domain}"
 
 
+def event_bytes(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> int:
+    """The record's size as the Kafka producer checks it against ``max_request_size``."""
+    return DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+
+
 def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str | None,
-            data: dict[str, Any], source: str, traceparent: str | None) -> str:
-    """Write one event row inside the caller's transaction; return its event id (``ce_id``)."""
+            data: dict[str, Any], source: str, traceparent: str | None,
+            max_bytes: int | None = None) -> str:
+    """Write one event row inside the caller's transaction; return its event id (``ce_id``).
+
+    Past ``max_bytes`` (the broker's ``max.message.bytes``) it raises a 413 problem instead,
+    which rolls the caller's transaction back: a change whose event cannot be published is
+    never committed.
+    """
     event_id = str(uuid.uuid4())
     headers = {
         "ce_specversion": "1.0",
@@ -50,50 +97,162 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
     if traceparent:
         headers["ce_traceparent"] = traceparent
     value = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    if max_bytes is not None:
+        size = event_bytes(subject.encode() if subject is not None else None, value,
+                           [(k, v.encode()) for k, v in headers.items()])
+        if size > max_bytes:
+            hint = ("the event carries the whole configuration of the domain: remove keys (set them "
+                    "to null) to make room" if action == "update-config" else "send a smaller body")
+            raise Problem(413, "Event too large",
+                          f"the event of this change would be {size} bytes, over the gateway's limit "
+                          f"of {max_bytes} bytes (max_event_bytes, the broker's max.message.bytes); "
+                          f"nothing was committed: {hint}",
+                          type=EVENT_TOO_LARGE_TYPE, max_event_bytes=max_bytes, event_bytes=size)
     conn.execute("INSERT INTO outbox (event_id, topic, key, headers, value, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?)",
                  (event_id, topic_for(domain), subject, json.dumps(headers), value, headers["ce_time"]))
     return event_id
 
 
-def _pending(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str, str | None, str, bytes]]:
-    rows = conn.execute("SELECT seq, topic, key, headers, value FROM outbox "
-                        "WHERE delivered_at IS NULL ORDER BY seq LIMIT ?", (limit,)).fetchall()
-    return [(r["seq"], r["topic"], r["key"], r["headers"], r["value"]) for r in rows]
+_WAITING = "delivered_at IS NULL AND parked_at IS NULL"
+
+
+def _pending(conn: sqlite3.Connection, limit: int, max_bytes: int) -> list[Row]:
+    """The oldest waiting rows: up to ``limit`` rows and ``max_bytes`` bytes (always one)."""
+    sizes = conn.execute(f"SELECT seq, length(value) + length(headers) AS size FROM outbox "
+                         f"WHERE {_WAITING} ORDER BY seq LIMIT ?", (limit,)).fetchall()
+    if not sizes:
+        return []
+    last, total = sizes[0]["seq"], 0
+    for row in sizes:
+        total += row["size"] or 0
+        if total > max_bytes and row["seq"] != sizes[0]["seq"]:
+            break
+        last = row["seq"]
+    rows = conn.execute(f"SELECT seq, event_id, topic, key, headers, value FROM outbox "
+                        f"WHERE {_WAITING} AND seq <= ? ORDER BY seq LIMIT ?", (last, limit)).fetchall()
+    return [(r["seq"], r["event_id"], r["topic"], r["key"], r["headers"], r["value"]) for r in rows]
 
 
 #: Delivered rows kept for inspection; older ones are pruned as new ones are delivered.
 KEEP_DELIVERED = 100_000
 
 
-def _mark_delivered(conn: sqlite3.Connection, seqs: list[int]) -> None:
+def _settle(conn: sqlite3.Connection, delivered: list[int], parked: list[tuple[int, str]]) -> None:
+    """Record what one relay cycle achieved, row by row, in one transaction."""
     stamp = now_iso()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ?", [(stamp, s) for s in seqs])
-    conn.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ?",
-                 (max(seqs) - KEEP_DELIVERED,))
+    try:
+        conn.executemany("UPDATE outbox SET delivered_at = ? WHERE seq = ?", [(stamp, s) for s in delivered])
+        conn.executemany("UPDATE outbox SET parked_at = ?, error = ? WHERE seq = ?",
+                         [(stamp, reason, seq) for seq, reason in parked])
+        if delivered:
+            conn.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND seq <= ?",
+                         (max(delivered) - KEEP_DELIVERED,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     conn.execute("COMMIT")
 
 
 def outbox_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """``{"pending": n, "delivered": m}``."""
-    row = conn.execute("SELECT COUNT(*) - COUNT(delivered_at), COUNT(delivered_at) FROM outbox").fetchone()
-    return {"pending": row[0], "delivered": row[1]}
+    """``{"pending": n, "delivered": m, "parked": p}`` (parked rows are not pending)."""
+    row = conn.execute("SELECT COUNT(*) - COUNT(delivered_at) - COUNT(parked_at), COUNT(delivered_at), "
+                       "COUNT(parked_at) FROM outbox").fetchone()
+    return {"pending": row[0], "delivered": row[1], "parked": row[2]}
+
+
+#: Parked rows listed in full by ``/healthz`` (the count covers them all).
+HEALTH_PARKED_LISTED = 10
+
+
+def parked_rows(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, Any]]:
+    """Parked rows, oldest first: event id, topic, size, when and why."""
+    rows = conn.execute("SELECT seq, event_id, topic, length(value) AS bytes, parked_at, error FROM outbox "
+                        "WHERE parked_at IS NOT NULL ORDER BY seq LIMIT ?",
+                        (-1 if limit is None else limit,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def outbox_health(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The outbox part of ``/healthz``: counts and the parked (dead-letter) rows."""
+    return {**outbox_counts(conn), "parked_events": parked_rows(conn, HEALTH_PARKED_LISTED)}
+
+
+def redrive(conn: sqlite3.Connection, event_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    """Put parked rows (all, or those with these event ids) back in the queue; return them.
+
+    A re-driven row keeps its sequence number, so it goes out ahead of newer rows; if it still
+    cannot be published it is parked again with the new reason.
+    """
+    chosen = parked_rows(conn)
+    if event_ids is not None:
+        wanted = set(event_ids)
+        chosen = [r for r in chosen if r["event_id"] in wanted]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("UPDATE outbox SET parked_at = NULL, error = NULL WHERE seq = ?",
+                         [(r["seq"],) for r in chosen])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return chosen
+
+
+class PoisonedRow(ValueError):
+    """An outbox row that can never become a Kafka record (bad headers or topic)."""
+
+
+def _record(row: Row) -> tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]:
+    """``(topic, key, value, headers)`` of a row, or :class:`PoisonedRow` saying what is wrong."""
+    _seq, _event_id, topic, key, headers, value = row
+    if not _TOPIC_NAME.match(topic or ""):
+        raise PoisonedRow(f"topic {topic!r} is not a legal Kafka topic name")
+    try:
+        decoded = json.loads(headers)
+    except (TypeError, ValueError) as exc:
+        raise PoisonedRow(f"headers are not JSON: {exc}") from None
+    if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):
+        raise PoisonedRow("headers are not an object of strings")
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, bytes):
+        raise PoisonedRow(f"value is {type(value).__name__}, not bytes")
+    return (topic, key.encode() if key is not None else None, value,
+            [(k, v.encode()) for k, v in decoded.items()])
+
+
+@dataclass
+class CycleOutcome:
+    """What one publish cycle did with its rows."""
+
+    delivered: list[int] = field(default_factory=list)
+    parked: list[tuple[int, str]] = field(default_factory=list)
+    #: The first error a retry may cure; the rows it hit stay queued.
+    retry_error: BaseException | None = None
+    #: Rows whose own send failed with such an error, and the error.
+    failed: dict[int, BaseException] = field(default_factory=dict)
 
 
 class OutboxRelay:
     """Publishes pending outbox rows to Kafka; survives the broker going away and coming back."""
 
-    def __init__(self, store: DomainStore, bootstrap: str | None, poll_s: float = 0.5) -> None:
+    def __init__(self, store: DomainStore, bootstrap: str | None, poll_s: float = 0.5,
+                 max_event_bytes: int = 1_048_576) -> None:
         self.store = store
         self.bootstrap = bootstrap
         self.poll_s = poll_s
+        self.max_event_bytes = max_event_bytes
         self.delivered = 0
+        self.parked = 0
         self.last_error: str | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._producer: Any = None
+        #: seq -> cycles in which the row's send failed while others were delivered.
+        self._strikes: dict[int, int] = {}
 
     def wake(self) -> None:
         """A transaction with an event committed: publish without waiting for the next poll."""
@@ -113,42 +272,108 @@ class OutboxRelay:
             self._task = None
         await self._drop_producer()
 
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
     async def _run(self) -> None:
         backoff = 0.2
         while not self._stopping:
-            rows = await self.store.run(_pending, BATCH)
-            if not rows:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
-                continue
             try:
-                await asyncio.wait_for(self._publish(rows), timeout=30)
-            except Exception as exc:  # Kafka down or refusing: keep the rows, retry later
+                waiting = await self._cycle()
+            except Exception as exc:  # the database (disk full, locked): keep the relay alive
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("outbox relay: Kafka unavailable (%s); %d event(s) wait",
-                            self.last_error, len(rows))
-                await self._drop_producer()
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), backoff)
-                backoff = min(backoff * 2, 3.0)
+                log.warning("outbox relay: cannot read or settle the outbox (%s); retrying", self.last_error)
+                waiting = None
+            if waiting == 0:
+                backoff = 0.2
                 continue
-            backoff = 0.2
-            self.last_error = None
-            await self.store.run(_mark_delivered, [r[0] for r in rows])
-            self.delivered += len(rows)
+            if waiting is not None:
+                log.warning("outbox relay: Kafka unavailable (%s); %d event(s) wait", self.last_error, waiting)
+                await self._drop_producer()
+            await self._pause(backoff)
+            backoff = min(backoff * 2, 3.0)
 
-    async def _publish(self, rows: list[tuple[int, str, str | None, str, bytes]]) -> None:
-        producer = await self._ensure_producer()
-        await self._ensure_topics(producer, {r[1] for r in rows})
-        futures = []
-        for _seq, topic, key, headers, value in rows:
-            header_list = [(k, v.encode()) for k, v in json.loads(headers).items()]
-            futures.append(await producer.send(topic, value=value,
-                                               key=key.encode() if key is not None else None,
-                                               headers=header_list))
-        await asyncio.gather(*futures)
+    async def _cycle(self) -> int:
+        """Publish one batch and settle it; return how many of its rows must be retried."""
+        rows = await self.store.run(_pending, BATCH, max(BATCH_BYTES, self.max_event_bytes))
+        if not rows:
+            await self._pause(self.poll_s)
+            return 0
+        outcome = await self._publish(rows)
+        self._strike(outcome)
+        if outcome.delivered or outcome.parked:
+            await self.store.run(_settle, outcome.delivered, outcome.parked)
+            self.delivered += len(outcome.delivered)
+            self.parked += len(outcome.parked)
+            for seq, reason in outcome.parked:
+                event_id = next(r[1] for r in rows if r[0] == seq)
+                log.warning("outbox relay: event %s parked (dead letter), the others go on: %s; "
+                            "`apilog gateway redrive --db %s` queues it again", event_id, reason,
+                            self.store.path)
+        if outcome.retry_error is None:
+            self.last_error = None
+            return 0
+        exc = outcome.retry_error
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        return len(rows) - len(outcome.delivered) - len(outcome.parked)
+
+    def _strike(self, outcome: CycleOutcome) -> None:
+        """Park rows that keep failing on their own while the broker takes the others."""
+        if outcome.delivered:
+            for seq, exc in outcome.failed.items():
+                self._strikes[seq] = strikes = self._strikes.get(seq, 0) + 1
+                if strikes >= STRIKES:
+                    outcome.parked.append((seq, f"failed {strikes} times while other events went "
+                                                f"through: {type(exc).__name__}: {exc}"))
+        for seq in [*outcome.delivered, *(p[0] for p in outcome.parked)]:
+            self._strikes.pop(seq, None)
+
+    async def _publish(self, rows: list[Row]) -> CycleOutcome:
+        """Send ``rows`` in order; sort each into delivered, parked or still waiting."""
+        outcome = CycleOutcome()
+        records: list[tuple[int, tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]] = []
+        for row in rows:
+            try:
+                records.append((row[0], _record(row)))
+            except PoisonedRow as exc:
+                outcome.parked.append((row[0], str(exc)))
+        if not records:
+            return outcome
+        try:
+            producer = await self._ensure_producer()
+            await asyncio.wait_for(self._ensure_topics(producer, {r[1][0] for r in records}), ACK_TIMEOUT_S)
+        except Exception as exc:  # Kafka down or refusing: every row waits
+            outcome.retry_error = exc
+            return outcome
+        sent: dict[asyncio.Future[Any], int] = {}
+        for seq, (topic, key, value, headers) in records:
+            try:
+                sent[await producer.send(topic, value=value, key=key, headers=headers)] = seq
+            except PERMANENT_ERRORS as exc:
+                outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # the rest wait, in order, for the next cycle
+                outcome.retry_error = exc
+                outcome.failed[seq] = exc
+                break
+        if sent:
+            done, _unacked = await asyncio.wait(sent, timeout=ACK_TIMEOUT_S)
+            for future in sent:  # in send order, so parked and delivered keep their sequence
+                seq = sent[future]
+                if future not in done:
+                    outcome.retry_error = outcome.retry_error or TimeoutError(
+                        f"no acknowledgement within {ACK_TIMEOUT_S:.0f} s")
+                    continue
+                exc = future.exception()
+                if exc is None:
+                    outcome.delivered.append(seq)
+                elif isinstance(exc, PERMANENT_ERRORS):
+                    outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
+                else:
+                    outcome.retry_error = outcome.retry_error or exc
+                    outcome.failed[seq] = exc
+        return outcome
 
     async def _ensure_topics(self, producer: Any, topics: set[str]) -> None:
         """Create missing topics before producing to them.
@@ -157,29 +382,30 @@ class OutboxRelay:
         produce from a client with stale metadata without creating the topic: the records
         vanish and later produces fail. Asking for fresh metadata first (it fails while the
         broker is down, which keeps the rows pending) and creating what is missing avoids it.
+        Topics are created with ``max.message.bytes`` = the gateway's event limit, so a broker
+        that enforces it agrees with the 413 the gateway answers.
         """
         cluster = await producer.client.fetch_all_metadata()
         missing = sorted(topics - set(cluster.topics()))
         if not missing:
             return
-        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
                                     request_timeout_ms=5000)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1) for t in missing])
+            config = {"max.message.bytes": str(self.max_event_bytes)}
+            await admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1,
+                                                topic_configs=config) for t in missing])
         finally:
             await admin.close()
         await producer.client.force_metadata_update()
 
     async def _ensure_producer(self) -> Any:
         if self._producer is None:
-            from aiokafka import AIOKafkaProducer
-
             # No idempotence and no transactions: Tansu refuses both (docs/dependencies.md).
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
                                         acks=1, enable_idempotence=False, linger_ms=2,
+                                        max_request_size=self.max_event_bytes,
                                         request_timeout_ms=5000, retry_backoff_ms=100)
             try:
                 await producer.start()

@@ -55,6 +55,15 @@ class GatewaySettings:
     #: Where the secret came from, for the start-up banner ("APILOG_SANDBOX_CLIENT_SECRET", …).
     secret_source: str = ""
     max_body_bytes: int = 1_048_576
+    #: The largest event the gateway commits, in bytes as the Kafka producer counts a record:
+    #: set it to the broker's ``max.message.bytes``. The producer's ``max_request_size`` and the
+    #: topics' ``max.message.bytes`` are set to it; a change whose event is larger is refused (413).
+    max_event_bytes: int = 1_048_576
+    #: Idempotency keys kept in the gateway database: at most this many, this many bytes of
+    #: stored responses, this many seconds (the oldest go first).
+    idempotency_max_keys: int = 50_000
+    idempotency_max_bytes: int = 64 * 1_048_576
+    idempotency_ttl_s: float = 24 * 3600
     #: full-log bodies are cut past this many bytes (and flagged as truncated).
     log_body_bytes: int = 16_384
     #: How many access-log records stay fetchable from memory by request id.

@@ -34,7 +34,7 @@ def records(conn):
 def test_write_and_event_commit_together(conn):
     result = perform(conn, Intent("customer", "add-record", {"id": "c1", "name": "Ada"}, {}, emit=emit))
     assert result.status == 201 and result.event_id and result.transaction_id
-    assert records(conn) == 1 and outbox_counts(conn) == {"pending": 1, "delivered": 0}
+    assert records(conn) == 1 and outbox_counts(conn) == {"pending": 1, "delivered": 0, "parked": 0}
 
 
 def test_fault_after_write_leaves_neither_record_nor_event(conn):

@@ -1,0 +1,158 @@
+"""One event too large or broken never stops the others: 413 at the door, parking in the relay.
+
+Against the real broker and real HTTP: an oversized change is refused before it commits, a row
+that can never be published is parked (dead letter) while every other event is delivered
+exactly once, and ``apilog gateway redrive`` puts a parked row back in the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from contextlib import closing
+
+import httpx2
+import pytest
+
+from console.catalogue import Contract
+from tests.support.broker import async_wait_until
+from tests.support.gateway import fetch_token, make_catalogue
+from tests.support.relay import event_id_counts, insert_row, parked_ids, waiting_ids
+
+pytestmark = pytest.mark.slow
+
+EVENT = [Contract("kafka-event")]
+OPERATIONS = [
+    ("/security/firewall/config", "PUT", "add-record", EVENT),
+    ("/customer/update", "POST", "add-record", EVENT),
+    ("/crm/lead/import", "POST", "update-config", EVENT),
+    ("/invoice/export", "PUT", "add-record", EVENT),
+]
+TOPICS = ["gateway.events.firewall", "gateway.events.customer", "gateway.events.crm-lead",
+          "gateway.events.invoice"]
+MIB = 1_048_576
+
+
+def _client(gw) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(base_url=gw.base_url, timeout=30,
+                              headers={"Authorization": f"Bearer {fetch_token(gw)}"})
+
+
+async def _one_of_each(client) -> list[str]:
+    """A normal write to every domain; their event ids."""
+    calls = [("PUT", "/security/firewall/config", "add-record", {"rule": "allow 443"}),
+             ("POST", "/customer/update", "add-record", {"name": "Ada"}),
+             ("POST", "/crm/lead/import", "update-config", {"owner": "noc"}),
+             ("PUT", "/invoice/export", "add-record", {"total": 12})]
+    ids = []
+    for method, path, action, body in calls:
+        response = await client.request(method, path, params={"action": action}, json=body)
+        assert response.status_code in (200, 201), response.text
+        ids.append(response.headers["x-event-id"])
+    return ids
+
+
+def _count(db_path, sql, *args) -> int:
+    with closing(sqlite3.connect(db_path)) as conn:
+        return conn.execute(sql, args).fetchone()[0]
+
+
+async def test_oversized_write_is_refused_and_every_later_event_arrives(kafka_broker, gateway_factory):
+    gw = gateway_factory(catalogue=make_catalogue(OPERATIONS), kafka_bootstrap=kafka_broker.bootstrap,
+                         outbox_poll_s=0.1)
+    record_id = f"big-{uuid.uuid4().hex[:8]}"
+    body = json.dumps({"id": record_id, "blob": "x" * (MIB - 100)}).encode()
+    assert len(body) <= MIB  # the body is accepted by the body limit: only its event is too large
+    async with _client(gw) as client:
+        refused = await client.put("/security/firewall/config", params={"action": "add-record"},
+                                   content=body, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 413
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["max_event_bytes"] == MIB and problem["event_bytes"] > MIB
+        assert f"limit of {MIB} bytes" in problem["detail"] and "max.message.bytes" in problem["detail"]
+        assert _count(gw.db_path, "SELECT COUNT(*) FROM records WHERE id = ?", record_id) == 0
+        assert _count(gw.db_path, "SELECT COUNT(*) FROM outbox") == 0
+        later = await _one_of_each(client)
+    counts = await event_id_counts(kafka_broker.bootstrap, TOPICS, later)
+    assert [counts[i] for i in later] == [1, 1, 1, 1]
+
+
+async def test_config_grown_past_the_limit_is_refused_until_keys_make_room(kafka_broker, gateway_factory):
+    gw = gateway_factory(catalogue=make_catalogue(OPERATIONS), kafka_bootstrap=kafka_broker.bootstrap,
+                         outbox_poll_s=0.1, max_event_bytes=64 * 1024)
+    async with _client(gw) as client:
+        first = await client.post("/crm/lead/import", params={"action": "update-config"}, json={"a": "x" * 40_000})
+        assert first.status_code == 200
+        grown = await client.post("/crm/lead/import", params={"action": "update-config"}, json={"b": "y" * 40_000})
+        assert grown.status_code == 413
+        assert "remove keys" in grown.json()["detail"] and grown.json()["max_event_bytes"] == 64 * 1024
+        assert _count(gw.db_path, "SELECT COUNT(*) FROM config WHERE domain = 'crm-lead'") == 1
+        swapped = await client.post("/crm/lead/import", params={"action": "update-config"},
+                                    json={"a": None, "b": "y" * 40_000})
+        assert swapped.status_code == 200
+        ids = [first.headers["x-event-id"], swapped.headers["x-event-id"]]
+    counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.crm-lead"], ids)
+    assert [counts[i] for i in ids] == [1, 1]
+
+
+def _valid_headers(event_id: str) -> str:
+    return json.dumps({"ce_specversion": "1.0", "ce_id": event_id, "ce_source": "test",
+                       "ce_type": "apilog.firewall.add-record", "ce_time": "2026-01-01T00:00:00.000Z",
+                       "content-type": "application/json"})
+
+
+def _redrive(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "console.cli", "gateway", "redrive", *args],
+                          capture_output=True, text=True, timeout=60, env=dict(os.environ))
+
+
+async def test_unpublishable_rows_are_parked_the_rest_delivered_once_and_redrive_works(
+        kafka_broker, gateway_factory, tmp_path):
+    db = tmp_path / "gateway.db"
+    catalogue = make_catalogue(OPERATIONS)
+    # Without Kafka every event waits, so the poisoned rows sit in the middle of ONE relay batch.
+    offline = gateway_factory(catalogue=catalogue, db_path=db)
+    async with _client(offline) as client:
+        ahead = await _one_of_each(client) + await _one_of_each(client)
+        too_big, malformed = str(uuid.uuid4()), str(uuid.uuid4())
+        insert_row(db, event_id=too_big, topic="gateway.events.firewall", headers=_valid_headers(too_big),
+                   value=b'"' + b"z" * (MIB + 1000) + b'"')
+        insert_row(db, event_id=malformed, topic="gateway.events.firewall", headers="{not json", value=b"{}")
+        behind = await _one_of_each(client) + await _one_of_each(client)
+    offline.server.stop()
+
+    gw = gateway_factory(catalogue=catalogue, db_path=db, kafka_bootstrap=kafka_broker.bootstrap,
+                         outbox_poll_s=0.1)
+    await async_wait_until(lambda: not waiting_ids(db), timeout=30, message="the relay to settle every row")
+    assert parked_ids(db) == {too_big, malformed}
+    health = httpx2.get(f"{gw.base_url}/healthz", timeout=10).json()["kafka"]
+    assert health["parked"] == 2 and health["pending"] == 0
+    reasons = {p["event_id"]: p["error"] for p in health["parked_events"]}
+    assert "MessageSizeTooLarge" in reasons[too_big] and "not JSON" in reasons[malformed]
+    counts = await event_id_counts(kafka_broker.bootstrap, TOPICS, ahead + behind)
+    assert {counts[i] for i in ahead + behind} == {1}  # nothing ahead of a bad row sent twice
+    assert counts[too_big] == counts[malformed] == 0
+    gw.server.stop()
+
+    listed = _redrive("--list", "--db", str(db))
+    assert listed.returncode == 0 and too_big in listed.stdout and malformed in listed.stdout
+    assert parked_ids(db) == {too_big, malformed}  # --list changes nothing
+    unknown = _redrive("--db", str(db), "--event", "no-such-event")
+    assert unknown.returncode == 2 and "no parked event no-such-event" in unknown.stderr
+    done = _redrive("--db", str(db))
+    assert done.returncode == 0, done.stderr
+    assert "2 event(s) queued again" in done.stdout and parked_ids(db) == set()
+
+    # The broker's limit was raised and the gateway's with it: the large event now goes out;
+    # the malformed one is parked again, and neither holds anything back.
+    gateway_factory(catalogue=catalogue, db_path=db, kafka_bootstrap=kafka_broker.bootstrap,
+                    outbox_poll_s=0.1, max_event_bytes=2 * MIB)
+    await async_wait_until(lambda: not waiting_ids(db), timeout=30, message="the re-driven rows to settle")
+    assert parked_ids(db) == {malformed}
+    counts = await event_id_counts(kafka_broker.bootstrap, TOPICS, [too_big, *ahead])
+    assert counts[too_big] == 1 and {counts[i] for i in ahead + behind} == {1}
