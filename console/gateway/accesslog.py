@@ -37,6 +37,8 @@ class Exchange:
     query: str
     client_ip: str | None
     request_headers: list[tuple[str, str]]
+    #: The caller's own ``X-Request-Id`` (when sane): recorded, never the record's key.
+    client_request_id: str | None = None
     route: str | None = None
     service: str | None = None
     operation: dict[str, Any] | None = None
@@ -110,6 +112,7 @@ class AccessLog:
         req_size = int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
         record: dict[str, Any] = {
             "request_id": ex.request_id,
+            "client_request_id": self._text(ex.client_request_id) if ex.client_request_id else None,
             "trace_id": ex.trace_id,
             "started_at": _iso(ex.started_at),
             "finished_at": _iso(finished_at),

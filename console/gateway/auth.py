@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -143,13 +145,55 @@ class Claims:
 
 
 class OAuthError(Exception):
-    """An RFC 6749 §5.2 error of the token endpoint."""
+    """An RFC 6749 §5.2 error of the token endpoint (``retry_after`` seconds for a 429)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, status: int = 400, retry_after: int | None = None) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
+
+
+class AuthThrottle:
+    """Failed client authentications per client id, and the backoff they earn.
+
+    The first :attr:`free` failures cost nothing (a typo, a rotated secret); each later one
+    shuts the client id out for twice as long as the one before, from :attr:`base_s` up to
+    :attr:`max_s`. While shut out every attempt, right secret or not, answers 429: otherwise a
+    guesser would still learn, at full speed, which secret is right. A success clears the count;
+    so does :attr:`forget_s` without a failure. At most :attr:`capacity` client ids are tracked.
+    """
+
+    free = 5
+    base_s = 1.0
+    max_s = 300.0
+    forget_s = 900.0
+    capacity = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: client id -> (failures, time of the last failure, shut out until)
+        self._failures: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+
+    def wait_s(self, client_id: str) -> float:
+        """Seconds until ``client_id`` may try again (0 when it may now)."""
+        entry = self._failures.get(client_id)
+        return max(0.0, entry[2] - self._clock()) if entry else 0.0
+
+    def failed(self, client_id: str) -> None:
+        now = self._clock()
+        count, last, _ = self._failures.pop(client_id, (0, now, 0.0))
+        if now - last > self.forget_s:
+            count = 0
+        count += 1
+        until = now + min(self.max_s, self.base_s * 2 ** (count - self.free - 1)) if count > self.free else 0.0
+        self._failures[client_id] = (count, now, until)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, client_id: str) -> None:
+        self._failures.pop(client_id, None)
 
 
 class TokenIssuer:
@@ -176,6 +220,7 @@ class TokenIssuer:
         self.ttl_s = ttl_s
         self.clients = clients
         self._clock = clock
+        self.throttle = AuthThrottle()
 
     # --- issuing ---------------------------------------------------------------------------------
 
@@ -209,6 +254,8 @@ class TokenIssuer:
             headers = dict(_NO_STORE)
             if exc.status == 401:
                 headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
             body = {"error": exc.error, "error_description": exc.description}
             return JSONResponse(body, status_code=exc.status, headers=headers)
         body = {
@@ -235,15 +282,24 @@ class TokenIssuer:
             client_id, candidates = form["client_id"], (form["client_secret"],)
         else:
             raise OAuthError("invalid_client", "no client authentication: send HTTP Basic client_id:client_secret", 401)
+        key = client_id[:200]  # the throttle's memory is bounded by count, and so by key size
+        wait = self.throttle.wait_s(key)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise OAuthError("temporarily_unavailable",
+                             f"too many failed authentications for this client: wait {seconds} s "
+                             "(Retry-After), then send the right client secret", 429, retry_after=seconds)
         if not any([self.clients.authenticate(client_id, secret) for secret in candidates]):
+            self.throttle.failed(key)
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+        self.throttle.succeeded(key)
         return client_id
 
     def _granted_scopes(self, client_id: str, requested: str | None) -> list[str]:
         allowed = self.clients.allowed_scopes(client_id)
-        if requested is None or not requested.strip():
-            return allowed
-        wanted = list(dict.fromkeys(requested.split()))
+        wanted = list(dict.fromkeys((requested or "").split()))
+        if not wanted:  # absent, empty or blank: the default set, which admin is never part of
+            return [scope for scope in allowed if scope != ADMIN_SCOPE]
         refused = [scope for scope in wanted if scope not in allowed]
         if refused:
             raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(refused)}")
