@@ -39,7 +39,8 @@ from console.gateway.outbox import OutboxRelay, outbox_counts, topic_for
 from console.gateway.problems import Problem
 from console.gateway.ratelimit import RateLimiter
 from console.gateway.routing import Router
-from console.gateway.settings import GatewaySettings
+from console.gateway.settings import GatewaySettings, data_dir
+from console.private_files import private_dir, private_file
 
 log = logging.getLogger("apilog.gateway")
 
@@ -99,6 +100,9 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        db_dir = self.settings.db_path.parent
+        private_dir(db_dir, ours=db_dir.resolve() == data_dir().resolve())
+        private_file(self.settings.db_path, companions=("-wal", "-shm"))
         self.store.open()
         await self.relay.start()
         try:
