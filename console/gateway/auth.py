@@ -158,9 +158,8 @@ class OAuthError(Exception):
 class AuthThrottle:
     """Failed client authentications per client id, and the backoff they earn.
 
-    The first :attr:`free` failures cost nothing (a typo, a rotated secret); each later one
-    shuts the client id out for twice as long as the one before, from :attr:`base_s` up to
-    :attr:`max_s`. While shut out every attempt, right secret or not, answers 429: otherwise a
+    After :attr:`free` failures (a typo, a rotated secret) the client id is shut out for
+    :attr:`base_s`, and each further failure doubles that, up to :attr:`max_s`. While shut out every attempt, right secret or not, answers 429: otherwise a
     guesser would still learn, at full speed, which secret is right. A success clears the count;
     so does :attr:`forget_s` without a failure. At most :attr:`capacity` client ids are tracked.
     """
@@ -187,7 +186,7 @@ class AuthThrottle:
         if now - last > self.forget_s:
             count = 0
         count += 1
-        until = now + min(self.max_s, self.base_s * 2 ** (count - self.free - 1)) if count > self.free else 0.0
+        until = now + min(self.max_s, self.base_s * 2 ** (count - self.free)) if count >= self.free else 0.0
         self._failures[client_id] = (count, now, until)
         while len(self._failures) > self.capacity:
             self._failures.popitem(last=False)
