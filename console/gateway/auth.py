@@ -18,15 +18,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
-from console.gateway.problems import Problem
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError, MissingClaimError
+from joserfc.jwk import RSAKey
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-if TYPE_CHECKING:
-    from joserfc.jwk import RSAKey
-    from starlette.requests import Request
-    from starlette.responses import Response
+from console.gateway.negotiation import read_body
+from console.gateway.problems import Problem
 
 REALM = "apilog"
 ALGORITHM = "RS256"
@@ -93,8 +95,6 @@ class KeyRing:
 
 
 def _new_key(kid: str | None) -> RSAKey:
-    from joserfc.jwk import RSAKey
-
     return RSAKey.generate_key(2048, parameters={"kid": kid or uuid.uuid4().hex[:16]}, private=True)
 
 
@@ -225,8 +225,6 @@ class TokenIssuer:
 
     def issue(self, client_id: str, scopes: Iterable[str]) -> str:
         """A signed RFC 9068 access token for ``client_id`` carrying ``scopes``."""
-        from joserfc import jwt
-
         now = int(self._clock())
         key = self.keyring.signing_key
         claims = {
@@ -238,8 +236,6 @@ class TokenIssuer:
 
     async def token_endpoint(self, request: Request) -> Response:
         """``POST /oauth/token`` for the client credentials grant."""
-        from starlette.responses import JSONResponse
-
         try:
             form = _read_form(request.headers.get("content-type"), await _read_limited(request))
             client_id = self._authenticate(request.headers.get("authorization"), form)
@@ -265,8 +261,6 @@ class TokenIssuer:
 
     async def jwks_endpoint(self, request: Request) -> Response:
         """``GET /.well-known/jwks.json``: the public keys, cacheable for a while."""
-        from starlette.responses import JSONResponse
-
         return JSONResponse(self.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     def _authenticate(self, authorization: str | None, form: dict[str, str]) -> str:
@@ -332,14 +326,6 @@ class TokenIssuer:
             raise _invalid_token("the token is malformed") from None
 
     def _checked_claims(self, token: str) -> Claims:
-        from joserfc import jws, jwt
-        from joserfc.errors import (
-            BadSignatureError,
-            ExpiredTokenError,
-            JoseError,
-            MissingClaimError,
-        )
-
         if not token:
             raise _invalid_token("the bearer token is empty")
         if len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
@@ -407,8 +393,6 @@ def _scheme_name(scheme: str) -> str:
 
 async def _read_limited(request: Request) -> bytes:
     """The form, refused as soon as it passes ``_MAX_FORM_BYTES``, not after buffering it all."""
-    from console.gateway.negotiation import read_body
-
     try:
         return await read_body(request, _MAX_FORM_BYTES)
     except Problem:
