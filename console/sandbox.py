@@ -121,9 +121,12 @@ def _processes_writing_to(paths: list[Path]) -> list[int]:
     The sandbox's gateway and broker write there and nothing else does, so this finds what a
     sandbox left running even when its ``state.json`` is gone or names a dead gateway.
     """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
     targets = {str(path.resolve()) for path in paths}
     found = []
-    for entry in Path("/proc").iterdir():
+    for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
@@ -182,6 +185,8 @@ class Sandbox:
     def __init__(self, base_dir: Path | None = None, catalogue: str | None = None,
                  startup_timeout: float = 30.0) -> None:
         self.dir = (Path(base_dir) if base_dir else data_dir()) / "sandbox"
+        #: Under apilog's own data directory (tightened to 0700 too), not a directory given.
+        self._in_data_dir = base_dir is None
         self.catalogue = catalogue
         self.startup_timeout = startup_timeout
         self._owned: SandboxInfo | None = None
@@ -226,12 +231,16 @@ class Sandbox:
 
     # --- starting -------------------------------------------------------------------------------
 
+    def _make_dir(self) -> None:
+        private_dir(self.dir.parent, ours=self._in_data_dir)
+        private_dir(self.dir, ours=True)
+
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One process at a time decides whether to start: two ``apilog call`` at once share one."""
         import fcntl
 
-        private_dir(self.dir, ours=True)
+        self._make_dir()
         with open_private(self.dir / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -267,7 +276,7 @@ class Sandbox:
         """
         from console.events.broker import free_port
 
-        private_dir(self.dir, ours=True)
+        self._make_dir()
         stale = self._state()
         if stale is not None:
             self._cleanup(stale)

@@ -130,6 +130,27 @@ def test_xml_deeper_than_the_limit_is_400_before_the_tree_is_built(client):
     response = client.post("/customer/update", params={"action": "add-record"}, content=body,
                            headers={"Content-Type": "application/xml"})
     assert response.status_code == 400 and "deeper than 200 levels" in response.json()["detail"]
+    assert response.json()["limit"] == "depth"  # refused while parsing, not after
+
+
+def test_a_large_body_is_parsed_off_the_event_loop(client, monkeypatch):
+    from console.gateway import negotiation
+
+    threads = []
+    real_parse = negotiation.parse_body
+
+    def watched(*args):
+        threads.append(threading.current_thread().name)
+        return real_parse(*args)
+
+    monkeypatch.setattr(negotiation, "parse_body", watched)
+    large = json.dumps({"note": "n" * 20_000}).encode()
+    small = json.dumps({"note": "n"}).encode()
+    for body in (large, small):
+        response = client.post("/customer/update", params={"action": "add-record"}, content=body,
+                               headers={"Content-Type": "application/json"})
+        assert response.status_code == 201
+    assert threads[0].startswith("gateway-parse") and not threads[1].startswith("gateway-parse")
 
 
 # --- item 6: redaction in the admin log and the NDJSON file --------------------------------------
