@@ -154,7 +154,7 @@ class OperationHandler:
         raw = await read_body(request, gw.settings.max_body_bytes)
         ex.request_body = raw
         fields = await self._fields(request.method, raw, request.headers.get("content-type"),
-                              xml_allowed, query)
+                                    xml_allowed, query)
         check_record_id(fields, query)
 
         if key is None and op.has("retry") and op.method in NON_IDEMPOTENT_METHODS:
