@@ -3,9 +3,10 @@
 ``Sandbox().ensure()`` reuses a running sandbox (recorded in ``<data dir>/sandbox/state.json``,
 its process alive, ``/healthz`` answering, the broker accepting connections) or starts one: the
 gateway as a child process (``python -m console.cli gateway --embedded-kafka --faults …``), which
-runs the Tansu broker and stops it when it stops. Logs stay in ``<data dir>/sandbox/*.log``; the
+runs the Tansu broker and stops it when it stops; the broker also dies with the gateway when the
+gateway is killed (a parent-death signal). Logs stay in ``<data dir>/sandbox/*.log``; the
 client secret lives in a 0600 file and is handed to the gateway through its environment, so it
-never reaches a log.
+never reaches a log. Every file is 0600 in the 0700 sandbox directory.
 
 Two forms: detached (``apilog call`` starts it when none runs, ``apilog sandbox stop`` ends it)
 and owned (``with Sandbox() as info:`` — the console's form; what it started stops with it, and
@@ -29,6 +30,7 @@ from typing import Any
 
 from console.errors import ApilogError
 from console.gateway.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_CLIENT_ID, data_dir
+from console.private_files import open_private, private_dir
 
 
 class SandboxError(ApilogError, RuntimeError):
@@ -113,6 +115,54 @@ def _terminate(pid: int | None, marker: str, timeout: float = 10.0) -> None:
     _reap(pid)
 
 
+def _processes_writing_to(paths: list[Path]) -> list[int]:
+    """This user's processes whose standard output is one of ``paths`` (Linux ``/proc``).
+
+    The sandbox's gateway and broker write there and nothing else does, so this finds what a
+    sandbox left running even when its ``state.json`` is gone or names a dead gateway.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    targets = {str(path.resolve()) for path in paths}
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if os.readlink(entry / "fd" / "1") in targets:
+                found.append(int(entry.name))
+        except OSError:  # gone, or another user's
+            continue
+    return found
+
+
+def _stop_all(pids: list[int], timeout: float = 5.0) -> None:
+    """SIGTERM each, then SIGKILL what is still there after ``timeout``."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in pids:
+            _reap(pid)
+        if not any(_exists(pid) for pid in pids):
+            return
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _children(pid: int) -> list[int]:
     """The direct children of ``pid`` (Linux ``/proc``; none where it is missing)."""
     try:
@@ -135,6 +185,8 @@ class Sandbox:
     def __init__(self, base_dir: Path | None = None, catalogue: str | None = None,
                  startup_timeout: float = 30.0) -> None:
         self.dir = (Path(base_dir) if base_dir else data_dir()) / "sandbox"
+        #: Under apilog's own data directory (tightened to 0700 too), not a directory given.
+        self._in_data_dir = base_dir is None
         self.catalogue = catalogue
         self.startup_timeout = startup_timeout
         self._owned: SandboxInfo | None = None
@@ -148,6 +200,11 @@ class Sandbox:
         return self.dir / "client-secret"
 
     # --- finding --------------------------------------------------------------------------------
+
+    @property
+    def log_paths(self) -> list[Path]:
+        """Where the sandbox's gateway and broker write (and how leftovers are recognised)."""
+        return [self.dir / "gateway.log", self.dir / "gateway-broker.log"]
 
     def _state(self) -> dict[str, Any] | None:
         try:
@@ -174,13 +231,17 @@ class Sandbox:
 
     # --- starting -------------------------------------------------------------------------------
 
+    def _make_dir(self) -> None:
+        private_dir(self.dir.parent, ours=self._in_data_dir)
+        private_dir(self.dir, ours=True)
+
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One process at a time decides whether to start: two ``apilog call`` at once share one."""
         import fcntl
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "lock", "w") as lock:
+        self._make_dir()
+        with open_private(self.dir / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -215,10 +276,11 @@ class Sandbox:
         """
         from console.events.broker import free_port
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         stale = self._state()
         if stale is not None:
             self._cleanup(stale)
+        _stop_all(_processes_writing_to(self.log_paths))
         client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
         secret = self._secret()
         port = free_port()
@@ -231,7 +293,7 @@ class Sandbox:
             args += ["--exit-with-pid", str(owner_pid)]
         env = {**os.environ, CLIENT_ID_ENV: client_id, CLIENT_SECRET_ENV: secret}
         log_path = self.dir / "gateway.log"
-        with open(log_path, "ab") as log:
+        with open_private(log_path, "ab") as log:
             process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, start_new_session=True)
         base_url = f"http://127.0.0.1:{port}"
@@ -249,22 +311,30 @@ class Sandbox:
                  "gateway_pid": process.pid, "owner_pid": owner_pid, "started_at": time.time(),
                  "logs": str(self.dir)}
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
+        with open_private(tmp, "w") as out:
+            out.write(json.dumps(state, indent=2))
         tmp.replace(self.state_path)
         return self._info(state, owned=owner_pid is not None)
 
     # --- stopping -------------------------------------------------------------------------------
 
     def stop(self) -> bool:
-        """Stop the recorded sandbox; True when there was one."""
+        """Stop the recorded sandbox and whatever it left running; True when there was anything.
+
+        A gateway killed with SIGKILL cannot stop its broker; the broker dies with it on Linux,
+        and anything still writing to the sandbox's logs (the broker elsewhere, a gateway whose
+        ``state.json`` was lost) is found and stopped here too.
+        """
         state = self._state()
-        if state is None:
-            return False
-        self._cleanup(state)
-        return True
+        if state is not None:
+            self._cleanup(state)
+        leftovers = _processes_writing_to(self.log_paths)
+        _stop_all(leftovers)
+        return state is not None or bool(leftovers)
 
     def _cleanup(self, state: dict[str, Any]) -> None:
         _terminate(state.get("gateway_pid"), self.GATEWAY_MARKER)
+        _stop_all(_processes_writing_to(self.log_paths))
         with contextlib.suppress(FileNotFoundError):
             self.state_path.unlink()
 

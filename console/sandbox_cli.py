@@ -45,7 +45,7 @@ def start(ctx: click.Context) -> None:
 
 @sandbox.command("stop")
 def stop() -> None:
-    """Stop the background sandbox."""
+    """Stop the background sandbox, and anything a killed one left running."""
     from console.sandbox import Sandbox
 
     click.echo("sandbox stopped" if Sandbox().stop() else "no sandbox was running")

@@ -28,8 +28,14 @@ from __future__ import annotations
 import base64
 import math
 import re
+import sys
+import time
 from functools import lru_cache
 from typing import Any
+from xml.etree.ElementTree import ParseError, TreeBuilder
+
+from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import DefusedXMLParser
 
 from console.errors import ApilogError
 
@@ -129,27 +135,59 @@ def write_element(
         out.append(f"<{name}{attr_text}/>")
 
 
-def from_xml(raw: bytes) -> Any:
+def from_xml(raw: bytes, *, max_elements: int | None = None, deadline: float | None = None) -> Any:
     """Parse an XML body with defusedxml and read it back through the mapping.
 
     Raises :class:`XmlMappingError` for malformed XML (with line and column), for a DTD, an entity
-    declaration or an external reference (naming which, in the ``refused`` member), and for
-    elements that break the mapping.
+    declaration or an external reference (naming which, in the ``refused`` member), for
+    elements that break the mapping, and for a body past the bounds of :func:`parse_xml`.
     """
-    root = parse_xml(raw)
+    root = parse_xml(raw, max_elements=max_elements, deadline=deadline)
     return _read(root, "/" + _local(root.tag), 0)
 
 
-def parse_xml(raw: bytes) -> Any:
+class _BoundedBuilder(TreeBuilder):
+    """A tree builder that stops the parse past ``max_elements``, past :data:`MAX_DEPTH` and past
+    ``deadline`` (``time.monotonic()``), so that a hostile body costs bounded work."""
+
+    def __init__(self, max_elements: int | None, deadline: float | None) -> None:
+        super().__init__()
+        self.max_elements = max_elements
+        self.deadline = deadline
+        self.elements = 0
+        self.depth = 0
+
+    def start(self, tag: Any, attrs: Any) -> Any:
+        self.elements += 1
+        self.depth += 1
+        if self.max_elements is not None and self.elements > self.max_elements:
+            raise XmlMappingError(f"the XML body holds more than {self.max_elements} elements; "
+                                  "send fewer (split the data over several requests)",
+                                  limit="elements", max_elements=self.max_elements)
+        if self.depth > MAX_DEPTH + 1:
+            raise XmlMappingError(f"the XML body nests deeper than {MAX_DEPTH} levels", limit="depth")
+        if self.deadline is not None and self.elements % 256 == 0 and time.monotonic() > self.deadline:
+            raise XmlMappingError("the XML body could not be read in the time allowed; retry later "
+                                  "or send a smaller body", limit="time")
+        return super().start(tag, attrs)
+
+    def end(self, tag: Any) -> Any:
+        self.depth -= 1
+        return super().end(tag)
+
+
+def parse_xml(raw: bytes, *, max_elements: int | None = None, deadline: float | None = None) -> Any:
     """The root ``Element`` of ``raw``, parsed by defusedxml with DTDs, entities and external
-    references forbidden; failures raise :class:`XmlMappingError`."""
-    from xml.etree.ElementTree import ParseError
+    references forbidden; failures raise :class:`XmlMappingError`.
 
-    from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden
-    from defusedxml.ElementTree import fromstring
-
+    ``max_elements`` and ``deadline`` (``time.monotonic()``) bound the work; nesting is always
+    bounded by :data:`MAX_DEPTH`. A refusal names the bound in its ``limit`` member.
+    """
+    parser = DefusedXMLParser(target=_BoundedBuilder(max_elements, deadline),
+                              forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
-        return fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        parser.feed(raw)
+        return parser.close()
     except DTDForbidden as exc:
         raise _refused("dtd", f"a document type declaration (<!DOCTYPE {exc.name}>)") from None
     except EntitiesForbidden as exc:
@@ -212,7 +250,11 @@ def _read(element: Any, where: str, depth: int) -> Any:
     if kind == "number":
         value = text.strip()
         if _INT.match(value):
-            return int(value)
+            try:
+                return int(value)
+            except ValueError:  # past Python's int-conversion limit (4,300 digits)
+                raise _mapping_error(where, f"holds an integer of {len(value)} digits: send at most "
+                                     f"{sys.get_int_max_str_digits()} digits, or a string") from None
         if _NUMBER.match(value):
             number = float(value)
             if not math.isfinite(number):

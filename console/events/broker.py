@@ -6,18 +6,47 @@ everything is lost when the broker stops, which is what a sandbox wants.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.errors import ApilogError
+from console.private_files import open_private
 
 
 class BrokerError(ApilogError, RuntimeError):
     """The embedded broker could not be started; the message says why and what to do."""
+
+
+#: The environment the broker gets: locale, paths and its own logging, nothing else.
+BROKER_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR",
+                        "RUST_LOG", "RUST_BACKTRACE"})
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when its parent dies; None elsewhere.
+
+    libc is looked up here, before the fork: the child of a threaded parent should only make
+    the call. A parent that died between the fork and the call is caught by its pid.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+    return preexec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -64,6 +93,9 @@ class EmbeddedBroker:
     port: int = 0
     log_path: Path | None = None
     startup_timeout: float = 15.0
+    #: The broker is killed when the thread that started it ends (its owner was killed, even by
+    #: SIGKILL), on Linux; start it from a thread that lives as long as the broker should.
+    die_with_parent: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_file: object = field(default=None, init=False, repr=False)
 
@@ -85,18 +117,19 @@ class EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         args = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
                 "--storage-engine", "memory://tansu/"]
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE"}}
+        # Only what the broker reads: the caller's environment may hold the sandbox client
+        # secret (APILOG_SANDBOX_CLIENT_SECRET) and other credentials the broker must not see.
+        env = {k: v for k, v in os.environ.items() if k in BROKER_ENV}
         env.setdefault("RUST_LOG", "warn")
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            self._log_file = open_private(self.log_path, "ab")
             out = self._log_file
         else:
             out = subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent(os.getpid()) if self.die_with_parent else None)
         except OSError as exc:
             raise BrokerError(f"cannot run the Tansu broker {binary}: {exc}") from exc
         deadline = time.monotonic() + self.startup_timeout

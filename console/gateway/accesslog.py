@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from console.private_files import open_private
 from console.redact import REDACTED, redact_headers, redact_text
 
 OUTCOMES = ("committed", "rolled_back", "rejected", "error")
@@ -37,6 +38,8 @@ class Exchange:
     query: str
     client_ip: str | None
     request_headers: list[tuple[str, str]]
+    #: The caller's own ``X-Request-Id`` (when sane): recorded, never the record's key.
+    client_request_id: str | None = None
     route: str | None = None
     service: str | None = None
     operation: dict[str, Any] | None = None
@@ -79,8 +82,7 @@ class AccessLog:
         self._lock = threading.Lock()
         self._file: Any = None
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8", buffering=1)  # noqa: SIM115 - close()
+            self._file = open_private(self.path, "a", encoding="utf-8", buffering=1)
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -110,6 +112,7 @@ class AccessLog:
         req_size = int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
         record: dict[str, Any] = {
             "request_id": ex.request_id,
+            "client_request_id": self._text(ex.client_request_id) if ex.client_request_id else None,
             "trace_id": ex.trace_id,
             "started_at": _iso(ex.started_at),
             "finished_at": _iso(finished_at),
@@ -117,8 +120,8 @@ class AccessLog:
             "client_id": ex.client_id,
             "request": {
                 "method": ex.method,
-                "uri": ex.path + (f"?{self._text(ex.query)}" if ex.query else ""),
-                "path": ex.path,
+                "uri": self._text(ex.path) + (f"?{self._text(ex.query)}" if ex.query else ""),
+                "path": self._text(ex.path),
                 "querystring": self._text(ex.query),
                 "size": req_size,
             },
@@ -168,10 +171,30 @@ class AccessLog:
             if truncated:  # a cut through a multi-byte character is not binary
                 text = cut.decode("utf-8", errors="ignore")
             else:
-                out.update(encoding="base64", text=base64.b64encode(cut).decode())
+                out.update(encoding="base64", text=self._binary(cut))
                 return out
         out["text"] = self._text(text)
         return out
+
+    def _binary(self, body: bytes) -> str:
+        """Base64 of a body that is not UTF-8, scanned first like text.
+
+        Read byte for byte (Latin-1), credentials in ASCII are replaced in place. A body that
+        reads as UTF-16 or UTF-32 (which spread a secret over every other byte) and holds a
+        credential that way is withheld whole: it cannot be redacted in place.
+        """
+        as_bytes = body.decode("latin-1")
+        redacted = self._text(as_bytes)
+        if redacted != as_bytes:
+            body = redacted.encode("latin-1", errors="replace")
+        for codec in ("utf-16", "utf-16-be", "utf-32", "utf-32-be"):
+            try:
+                wide = body.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if self._text(wide) != wide:
+                return base64.b64encode(REDACTED.encode()).decode()
+        return base64.b64encode(body).decode()
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,19 +21,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from console.gateway.accesslog import AccessLog
-from console.gateway.auth import ADMIN_SCOPE
+from console.gateway.auth import (
+    ADMIN_SCOPE,
+    Claims,
+    ClientRegistry,
+    KeyRing,
+    TokenIssuer,
+    all_scopes,
+)
 from console.gateway.domains import DomainStore
 from console.gateway.envelope import Envelope, exchange_of
 from console.gateway.faults import AttemptCounter
 from console.gateway.handler import OperationHandler
 from console.gateway.idempotency import IdempotencyStore
+from console.gateway.openapi import gateway_openapi
 from console.gateway.outbox import OutboxRelay, outbox_health, topic_for
 from console.gateway.problems import Problem
+from console.gateway.ratelimit import RateLimiter
 from console.gateway.routing import Router
-from console.gateway.settings import GatewaySettings
-
-if TYPE_CHECKING:
-    from console.gateway.auth import Claims
+from console.gateway.settings import GatewaySettings, data_dir
+from console.private_files import private_dir, private_file
 
 log = logging.getLogger("apilog.gateway")
 
@@ -48,9 +55,6 @@ class Gateway:
     """The parts of one gateway instance, shared by its endpoints."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        from console.gateway.auth import ClientRegistry, KeyRing, TokenIssuer, all_scopes
-        from console.gateway.ratelimit import RateLimiter
-
         self.settings = settings
         self.catalogue = settings.load_catalogue()
         self.router = Router(self.catalogue)
@@ -97,6 +101,9 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        db_dir = self.settings.db_path.parent
+        private_dir(db_dir, ours=db_dir.resolve() == data_dir().resolve())
+        private_file(self.settings.db_path, companions=("-wal", "-shm"))
         self.store.open()
         await self.relay.start()
         try:
@@ -120,8 +127,6 @@ class Gateway:
         return await self.issuer.jwks_endpoint(request)
 
     async def openapi(self, request: Request) -> Response:
-        from console.gateway.openapi import gateway_openapi
-
         exchange_of(request.scope).route = "GET /openapi.json"
         if self._openapi is None:
             self._openapi = gateway_openapi(self.catalogue, self.settings.base_url, self.scopes)

@@ -11,20 +11,24 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
-from console.gateway.problems import Problem
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError, MissingClaimError
+from joserfc.jwk import RSAKey
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-if TYPE_CHECKING:
-    from joserfc.jwk import RSAKey
-    from starlette.requests import Request
-    from starlette.responses import Response
+from console.gateway.negotiation import read_body
+from console.gateway.problems import Problem
 
 REALM = "apilog"
 ALGORITHM = "RS256"
@@ -91,8 +95,6 @@ class KeyRing:
 
 
 def _new_key(kid: str | None) -> RSAKey:
-    from joserfc.jwk import RSAKey
-
     return RSAKey.generate_key(2048, parameters={"kid": kid or uuid.uuid4().hex[:16]}, private=True)
 
 
@@ -143,13 +145,54 @@ class Claims:
 
 
 class OAuthError(Exception):
-    """An RFC 6749 §5.2 error of the token endpoint."""
+    """An RFC 6749 §5.2 error of the token endpoint (``retry_after`` seconds for a 429)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(self, error: str, description: str, status: int = 400, retry_after: int | None = None) -> None:
         super().__init__(f"{error}: {description}")
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
+
+
+class AuthThrottle:
+    """Failed client authentications per client id, and the backoff they earn.
+
+    After :attr:`free` failures (a typo, a rotated secret) the client id is shut out for
+    :attr:`base_s`, and each further failure doubles that, up to :attr:`max_s`. While shut out every attempt, right secret or not, answers 429: otherwise a
+    guesser would still learn, at full speed, which secret is right. A success clears the count;
+    so does :attr:`forget_s` without a failure. At most :attr:`capacity` client ids are tracked.
+    """
+
+    free = 5
+    base_s = 1.0
+    max_s = 300.0
+    forget_s = 900.0
+    capacity = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: client id -> (failures, time of the last failure, shut out until)
+        self._failures: OrderedDict[str, tuple[int, float, float]] = OrderedDict()
+
+    def wait_s(self, client_id: str) -> float:
+        """Seconds until ``client_id`` may try again (0 when it may now)."""
+        entry = self._failures.get(client_id)
+        return max(0.0, entry[2] - self._clock()) if entry else 0.0
+
+    def failed(self, client_id: str) -> None:
+        now = self._clock()
+        count, last, _ = self._failures.pop(client_id, (0, now, 0.0))
+        if now - last > self.forget_s:
+            count = 0
+        count += 1
+        until = now + min(self.max_s, self.base_s * 2 ** (count - self.free)) if count >= self.free else 0.0
+        self._failures[client_id] = (count, now, until)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, client_id: str) -> None:
+        self._failures.pop(client_id, None)
 
 
 class TokenIssuer:
@@ -176,13 +219,12 @@ class TokenIssuer:
         self.ttl_s = ttl_s
         self.clients = clients
         self._clock = clock
+        self.throttle = AuthThrottle()
 
     # --- issuing ---------------------------------------------------------------------------------
 
     def issue(self, client_id: str, scopes: Iterable[str]) -> str:
         """A signed RFC 9068 access token for ``client_id`` carrying ``scopes``."""
-        from joserfc import jwt
-
         now = int(self._clock())
         key = self.keyring.signing_key
         claims = {
@@ -194,8 +236,6 @@ class TokenIssuer:
 
     async def token_endpoint(self, request: Request) -> Response:
         """``POST /oauth/token`` for the client credentials grant."""
-        from starlette.responses import JSONResponse
-
         try:
             form = _read_form(request.headers.get("content-type"), await _read_limited(request))
             client_id = self._authenticate(request.headers.get("authorization"), form)
@@ -209,6 +249,8 @@ class TokenIssuer:
             headers = dict(_NO_STORE)
             if exc.status == 401:
                 headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
             body = {"error": exc.error, "error_description": exc.description}
             return JSONResponse(body, status_code=exc.status, headers=headers)
         body = {
@@ -219,8 +261,6 @@ class TokenIssuer:
 
     async def jwks_endpoint(self, request: Request) -> Response:
         """``GET /.well-known/jwks.json``: the public keys, cacheable for a while."""
-        from starlette.responses import JSONResponse
-
         return JSONResponse(self.keyring.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     def _authenticate(self, authorization: str | None, form: dict[str, str]) -> str:
@@ -235,15 +275,24 @@ class TokenIssuer:
             client_id, candidates = form["client_id"], (form["client_secret"],)
         else:
             raise OAuthError("invalid_client", "no client authentication: send HTTP Basic client_id:client_secret", 401)
+        key = client_id[:200]  # the throttle's memory is bounded by count, and so by key size
+        wait = self.throttle.wait_s(key)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise OAuthError("temporarily_unavailable",
+                             f"too many failed authentications for this client: wait {seconds} s "
+                             "(Retry-After), then send the right client secret", 429, retry_after=seconds)
         if not any([self.clients.authenticate(client_id, secret) for secret in candidates]):
+            self.throttle.failed(key)
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
+        self.throttle.succeeded(key)
         return client_id
 
     def _granted_scopes(self, client_id: str, requested: str | None) -> list[str]:
         allowed = self.clients.allowed_scopes(client_id)
-        if requested is None or not requested.strip():
-            return allowed
-        wanted = list(dict.fromkeys(requested.split()))
+        wanted = list(dict.fromkeys((requested or "").split()))
+        if not wanted:  # absent, empty or blank: the default set, which admin is never part of
+            return [scope for scope in allowed if scope != ADMIN_SCOPE]
         refused = [scope for scope in wanted if scope not in allowed]
         if refused:
             raise OAuthError("invalid_scope", f"scope not allowed for this client: {' '.join(refused)}")
@@ -277,14 +326,6 @@ class TokenIssuer:
             raise _invalid_token("the token is malformed") from None
 
     def _checked_claims(self, token: str) -> Claims:
-        from joserfc import jws, jwt
-        from joserfc.errors import (
-            BadSignatureError,
-            ExpiredTokenError,
-            JoseError,
-            MissingClaimError,
-        )
-
         if not token:
             raise _invalid_token("the bearer token is empty")
         if len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
@@ -352,8 +393,6 @@ def _scheme_name(scheme: str) -> str:
 
 async def _read_limited(request: Request) -> bytes:
     """The form, refused as soon as it passes ``_MAX_FORM_BYTES``, not after buffering it all."""
-    from console.gateway.negotiation import read_body
-
     try:
         return await read_body(request, _MAX_FORM_BYTES)
     except Problem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import sys
@@ -12,15 +13,23 @@ from typing import Any
 import click
 
 from console.gateway.settings import CLIENT_SECRET_ENV, GatewaySettings, data_dir
+from console.private_files import open_private
 
 
 def save_secret(path: Path, secret: str) -> None:
     """Write ``secret`` to ``path`` readable by its owner only (0600), never to a log."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with open_private(path, "w") as fh:
         fh.write(secret + "\n")
-    os.chmod(path, 0o600)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -88,7 +97,10 @@ def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | Non
 @click.option("--embedded-kafka", is_flag=True, help="Start a Kafka broker (Tansu) on a free loopback port.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
               help="SQLite database of the gateway (default: <data dir>/gateway.db).")
-@click.option("--faults/--no-faults", default=False, show_default=True, help="Honour the X-Fault-* headers.")
+@click.option("--faults/--no-faults", default=False, show_default=True,
+              help="Honour the X-Fault-* headers (loopback --host only, unless --faults-anywhere).")
+@click.option("--faults-anywhere", is_flag=True,
+              help="Allow --faults on a non-loopback --host: anyone who can reach it can fail requests.")
 @click.option("--max-event-bytes", type=click.IntRange(min=1024), default=1_048_576, show_default=True,
               help="Largest event committed: the broker's max.message.bytes (bigger changes get 413).")
 @click.option("--access-log", "log_path", type=click.Path(dir_okay=False), default=None,
@@ -99,8 +111,9 @@ def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | Non
               help="Stop when this process is gone (the embedded sandbox's owner).")
 @click.pass_context
 def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int, kafka: str | None,
-            embedded_kafka: bool, db_path: str | None, faults: bool, max_event_bytes: int,
-            log_path: str | None, secret_file: str | None, exit_with_pid: int | None) -> None:
+            embedded_kafka: bool, db_path: str | None, faults: bool, faults_anywhere: bool,
+            max_event_bytes: int, log_path: str | None, secret_file: str | None,
+            exit_with_pid: int | None) -> None:
     """Run the reference API gateway built from a catalogue (Ctrl-C stops it).
 
     `apilog gateway redrive` queues its parked (dead-letter) events again.
@@ -109,6 +122,13 @@ def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int
         return
     if kafka and embedded_kafka:
         raise click.UsageError("give either --kafka BOOTSTRAP or --embedded-kafka, not both")
+    if faults and not is_loopback(host):
+        if not faults_anywhere:
+            raise click.UsageError(
+                f"--faults on --host {host} lets anyone who reaches it fail or stall requests; "
+                "use --host 127.0.0.1, or add --faults-anywhere if that is really meant")
+        click.echo(f"warning: fault injection is on for every client that reaches {host}:{port} "
+                   "(--faults-anywhere)", err=True)
     catalogue_path = catalogue_path or (ctx.obj or {}).get("catalogue")
     try:
         sys.exit(run(catalogue_path, host, port, kafka, embedded_kafka, db_path, faults, log_path,

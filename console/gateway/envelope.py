@@ -1,6 +1,7 @@
 """The outermost layer of the gateway: what every response carries, and what every request leaves.
 
-Every response gets ``X-Request-Id`` (echoed when the caller sent a sane one), a W3C
+Every response gets ``X-Request-Id`` (the gateway's own, never the caller's: a record is found by
+it, so a client must not be able to pick another request's), a W3C
 ``traceparent`` (echoed, or started), ``Via`` and ``Server-Timing: total;dur=…``. Any exception
 that escapes a handler becomes an RFC 9457 problem (JSON or XML as the caller prefers) — never a
 traceback or an HTML page — and every request, answered or failed, writes one access-log record.
@@ -69,14 +70,18 @@ class Envelope:
             return
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
         lookup = dict(headers)
+        # The caller's id is kept beside ours (and echoed as X-Client-Request-Id) but never used
+        # as the record's key: /admin/log/{id} must not return what another client chose to write.
         incoming_id = lookup.get("x-request-id", "")
-        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else str(uuid.uuid4())
+        client_request_id = incoming_id if _REQUEST_ID.match(incoming_id) else None
+        request_id = str(uuid.uuid4())
         traceparent, trace_id = parse_traceparent(lookup.get("traceparent"))
         client = scope.get("client")
         ex = Exchange(request_id=request_id, trace_id=trace_id, traceparent=traceparent,
                       started_at=time.time(), t0=time.perf_counter(), method=scope["method"],
                       path=scope["path"], query=scope.get("query_string", b"").decode("latin-1"),
-                      client_ip=client[0] if client else None, request_headers=headers)
+                      client_ip=client[0] if client else None, request_headers=headers,
+                      client_request_id=client_request_id)
         scope.setdefault("state", {})["exchange"] = ex
         state: dict[str, Any] = {"started": False, "status": 500, "headers": [], "size": 0}
         captured = bytearray()
@@ -88,6 +93,8 @@ class Envelope:
                 raw = list(message.get("headers", []))
                 raw += [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode()),
                         (b"via", VIA.encode()), (b"server-timing", f"total;dur={elapsed:.1f}".encode())]
+                if client_request_id is not None:
+                    raw.append((b"x-client-request-id", client_request_id.encode()))
                 message["headers"] = raw
                 state.update(started=True, status=message["status"],
                              headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])

@@ -10,15 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.gateway import faults as fault_headers
-from console.gateway.domains import ActionResult, DeadlineExceeded, InjectedFault, Intent, perform
+from console.gateway.domains import (
+    ActionResult,
+    DeadlineExceeded,
+    DomainStore,
+    InjectedFault,
+    Intent,
+    perform,
+)
 from console.gateway.envelope import exchange_of
 from console.gateway.idempotency import (
     IDEMPOTENCY_TYPE,
@@ -30,17 +37,51 @@ from console.gateway.idempotency import (
     remember,
     remember_alone,
 )
-from console.gateway.negotiation import choose_format, parse_body, prefers_xml, read_body, render
+from console.gateway.inputs import check_record_id, parse_query
+from console.gateway.negotiation import (
+    choose_format,
+    parse_body_off_loop,
+    prefers_xml,
+    read_body,
+    render,
+)
 from console.gateway.outbox import enqueue
 from console.gateway.problems import Problem, problem_body
+from console.gateway.ratelimit import quota_problem, rate_limit_headers
+from console.gateway.routing import versions_of
+from console.gateway.versioning import v1_headers, wrap_v2
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from console.catalogue import Contract, Operation
     from console.gateway.accesslog import Exchange
-    from console.gateway.app import Gateway
-    from console.gateway.routing import Route
+    from console.gateway.auth import Claims
+    from console.gateway.faults import AttemptCounter
+    from console.gateway.idempotency import IdempotencyStore
+    from console.gateway.outbox import OutboxRelay
+    from console.gateway.ratelimit import RateLimiter
+    from console.gateway.routing import Route, Router
+    from console.gateway.settings import GatewaySettings
+
+
+class GatewayParts(Protocol):
+    """What serving an operation needs of a gateway (:class:`console.gateway.app.Gateway` has it).
+
+    A protocol rather than the class itself, so that this module does not import the app that
+    mounts it.
+    """
+
+    settings: GatewaySettings
+    router: Router
+    store: DomainStore
+    relay: OutboxRelay
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
+    attempts: AttemptCounter
+
+    def verify(self, authorization: str | None, scope: str | None) -> Claims: ...
+
 
 log = logging.getLogger("apilog.gateway")
 
@@ -54,8 +95,6 @@ def effective_version(route: Route) -> str | None:
     contracts.md: "unversioned = latest", so an unversioned call on an operation with the
     versioning note answers like its newest version; other operations answer the bare body.
     """
-    from console.gateway.routing import versions_of
-
     if route.version is not None:
         return route.version
     versions = versions_of(route.operation)
@@ -65,20 +104,23 @@ def effective_version(route: Route) -> str | None:
 class OperationHandler:
     """The catch-all endpoint: every ``METHOD [/vN]/path?action=…`` lands here."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayParts) -> None:
         self.gw = gateway
 
     async def __call__(self, request: Request) -> Response:
         ex = exchange_of(request.scope)
-        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
-        route = self.gw.router.resolve(request.method, request.url.path, query.get("action"))
-        op = route.operation
-        ex.route, ex.service, ex.version = route.name, op.domain, route.version
-        ex.operation = {"path": op.path, "method": op.method, "action": op.action,
-                        "contracts": [c.slug for c in op.contracts]}
-        ex.full = op.has("full-log")
         extra: dict[str, str] = {"Vary": "Accept"}
+        version, bare = self.gw.router.split(request.url.path)
+        if version == "v1":  # every v1 answer, refusals included, announces the retirement
+            extra.update(v1_headers(self.gw.settings.base_url, bare, request.url.query))
         try:
+            query = parse_query(request.url.query)
+            route = self.gw.router.resolve(request.method, request.url.path, query.get("action"))
+            op = route.operation
+            ex.route, ex.service, ex.version = route.name, op.domain, route.version
+            ex.operation = {"path": op.path, "method": op.method, "action": op.action,
+                            "contracts": [c.slug for c in op.contracts]}
+            ex.full = op.has("full-log")
             return await self._serve(request, route, query, extra)
         except Problem as problem:
             problem.headers = {**extra, **problem.headers}
@@ -94,8 +136,6 @@ class OperationHandler:
 
         limit = op.contract("rate-limit")
         if limit is not None:
-            from console.gateway.ratelimit import quota_problem, rate_limit_headers
-
             window = int(limit.params.get("window_s", 60))
             decision = gw.limiter.hit(f"{ex.client_id}|{op.method} {op.path} {op.action}",
                                       int(limit.params.get("limit", 1000)), window)
@@ -112,7 +152,7 @@ class OperationHandler:
                           type=fault_headers.FAULT_TYPE)
         key = parse_key(request.headers.get("idempotency-key"))
         if plan.fail_attempts:
-            attempt = gw.attempts.next_attempt(f"{ex.client_id}|{key or ex.request_id}")
+            attempt = gw.attempts.next_attempt(f"{ex.client_id}|{key or ex.client_request_id or ex.request_id}")
             ex.tries = attempt
             if attempt <= plan.fail_attempts:
                 ex.outcome = "rejected"
@@ -122,8 +162,9 @@ class OperationHandler:
 
         raw = await read_body(request, gw.settings.max_body_bytes)
         ex.request_body = raw
-        fields = self._fields(request.method, raw, request.headers.get("content-type"),
-                              xml_allowed, query)
+        fields = await self._fields(request.method, raw, request.headers.get("content-type"),
+                                    xml_allowed, query)
+        check_record_id(fields, query)
 
         if key is None and op.has("retry") and op.method in NON_IDEMPOTENT_METHODS:
             raise Problem(400, "Idempotency-Key required",
@@ -169,12 +210,12 @@ class OperationHandler:
                                 self._bounds(), time.time())
 
     @staticmethod
-    def _fields(method: str, raw: bytes, content_type: str | None, xml_allowed: bool,
-                query: dict[str, str]) -> dict[str, Any]:
+    async def _fields(method: str, raw: bytes, content_type: str | None, xml_allowed: bool,
+                      query: dict[str, str]) -> dict[str, Any]:
         """The action's input: query parameters for GET/DELETE, else the body object."""
         if method in QUERY_METHODS:
             return {k: v for k, v in query.items() if k != "action"}
-        body = parse_body(content_type, raw, xml_allowed)  # read_body already enforced the size
+        body = await parse_body_off_loop(content_type, raw, xml_allowed)  # size enforced by read_body
         if body is None:
             return {}
         if not isinstance(body, dict):
@@ -295,10 +336,6 @@ class OperationHandler:
             location = f"{prefix}{op.path}?" + urlencode({"action": "check-status", "id": result.record_id})
             headers["Location"] = location
         version = effective_version(route)
-        if version == "v1" and route.version == "v1":
-            from console.gateway.versioning import v1_headers
-
-            headers.update(v1_headers(self.gw.settings.base_url, route.bare_path, request.url.query))
         if result.status == 204:
             return Response(status_code=204, headers=headers)
         data = result.body
@@ -308,8 +345,6 @@ class OperationHandler:
                 meta["transaction_id"] = result.transaction_id
             if result.event_id:
                 meta["event_id"] = result.event_id
-            from console.gateway.versioning import wrap_v2
-
             data = wrap_v2(data, meta)
         body, media_type = render(data, fmt)
         return Response(body, status_code=result.status, headers=headers, media_type=media_type)

@@ -7,10 +7,12 @@ caller prefers XML, ``application/problem+xml`` (RFC 9457 Appendix B, namespace
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from typing import Any
 
-if TYPE_CHECKING:
-    from starlette.responses import Response
+from starlette.responses import Response
+
+from console.catalogue.xmlmap import XmlMappingError, from_xml, write_element
 
 #: RFC 9457 §4.2 registered type for "over the rate limit or quota".
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
@@ -63,15 +65,11 @@ def problem_body(problem: Problem, fmt: str) -> tuple[bytes, str]:
     """The serialized body and its media type; ``fmt`` is ``"xml"`` or anything else for JSON."""
     if fmt == "xml":
         return problem_to_xml(problem.to_dict()), PROBLEM_XML
-    import json
-
     return json.dumps(problem.to_dict(), ensure_ascii=False).encode("utf-8"), PROBLEM_JSON
 
 
 def problem_response(problem: Problem, fmt: str) -> Response:
     """A Starlette response carrying ``problem`` in the caller's preferred format."""
-    from starlette.responses import Response
-
     body, media_type = problem_body(problem, fmt)
     headers = dict(problem.headers)
     headers.setdefault("Vary", "Accept")
@@ -84,8 +82,6 @@ def problem_to_xml(members: dict[str, Any]) -> bytes:
     The standard members carry no ``type`` attribute, as the RFC's schema has them; the
     extensions use the json-xml mapping so that ``true`` stays a boolean.
     """
-    from console.gateway.xmlcodec import write_element
-
     out = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<problem xmlns="{PROBLEM_XML_NAMESPACE}">']
     for name, value in members.items():
         write_element(out, name, value, typed=name not in _STANDARD_MEMBERS)
@@ -95,9 +91,10 @@ def problem_to_xml(members: dict[str, Any]) -> bytes:
 
 def problem_from_xml(raw: bytes) -> dict[str, Any]:
     """Read an ``application/problem+xml`` body back into the JSON members (``status`` an int)."""
-    from console.gateway.xmlcodec import from_xml
-
-    members = from_xml(raw)
+    try:
+        members = from_xml(raw)
+    except XmlMappingError as error:
+        raise Problem(400, "Bad Request", error.detail, **error.members) from None
     if not isinstance(members, dict):
         raise Problem(400, "Bad Request", "a problem+xml body must hold member elements")
     status = members.get("status")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from console.catalogue import Catalogue, Operation
 from console.gateway.problems import Problem
+from console.gateway.versioning import split_version
 
 ROUTING_TYPE = "https://apilog.dev/problems/routing"
 
@@ -49,15 +50,33 @@ class Router:
             self._ops.setdefault((op.path, op.method), {})[op.action] = op
         self.versions = sorted({v for op in catalogue.operations for v in versions_of(op)})
 
-    def resolve(self, method: str, path: str, action: str | None) -> Route:
-        from console.gateway.versioning import split_version
+    def split(self, path: str) -> tuple[str | None, str]:
+        """``("v1", "/customer/update")`` for ``/v1/customer/update``; ``(None, path)`` otherwise."""
+        return split_version(path, self._known, self.versions)
 
-        version, bare = split_version(path, self._known, self.versions)
+    def methods_at(self, bare: str, version: str | None) -> list[str]:
+        """The methods that answer at ``bare`` (under ``/version``): what ``Allow`` lists.
+
+        Under a prefix only methods with an operation served in that version count, so that
+        ``Allow`` never names a method that would answer 404 there.
+        """
+        methods = self.catalogue.methods_for(bare)
+        if version is None:
+            return methods
+        return [m for m in methods
+                if any(version in versions_of(op) for op in self._ops[(bare, m)].values())]
+
+    def resolve(self, method: str, path: str, action: str | None) -> Route:
+        version, bare = self.split(path)
         if bare not in self._known:
             raise Problem(404, "Not Found",
                           f"no API at {path}; catalogued paths: {', '.join(self.paths)}",
                           type=ROUTING_TYPE)
-        methods = self.catalogue.methods_for(bare)
+        methods = self.methods_at(bare, version)
+        if not methods:
+            raise Problem(404, "Version not served",
+                          f"nothing at {bare} is served under /{version}; call {bare} without a prefix",
+                          type=ROUTING_TYPE)
         if method not in methods:
             raise Problem(405, "Method Not Allowed",
                           f"{method} is not catalogued for {path}; allowed: {', '.join(methods)}",

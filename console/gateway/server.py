@@ -11,10 +11,17 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 from console.errors import ApilogError
+from console.events.broker import free_port
+from console.gateway.app import create_app
+from console.gateway.envelope import VIA, parse_traceparent
+from console.gateway.problems import Problem, problem_body
 from console.gateway.settings import GatewaySettings
 
 
@@ -22,48 +29,36 @@ class GatewayError(ApilogError, RuntimeError):
     """The gateway could not start; the message says why."""
 
 
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body
+    carrying the headers every gateway response carries (a new request id and trace)."""
+
+    def send_400_response(self, msg: str) -> None:
+        request_id = str(uuid.uuid4())
+        body, media_type = problem_body(Problem(
+            400, "Bad Request",
+            "the request is not valid HTTP/1.1 (request line, header syntax or "
+            f"Content-Length); send a well-formed request (request id {request_id})"), "json")
+        headers = [(b"content-type", media_type.encode()),
+                   (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+                   (b"x-request-id", request_id.encode()),
+                   (b"traceparent", parse_traceparent(None)[0].encode()), (b"via", VIA.encode())]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
     """The one uvicorn configuration of the gateway, for ``apilog gateway`` and embedded servers.
 
     uvicorn answers a request it cannot parse (bad request line, header syntax or
-    Content-Length) itself, before the app sees it, in ``text/plain``; the protocol class
-    given here answers those in problem+json too, as every other gateway error.
+    Content-Length) itself, before the app sees it, in ``text/plain``; :class:`ProblemH11Protocol`
+    answers those in problem+json too, as every other gateway error.
     """
-    import uvicorn
-
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                           lifespan="on", timeout_graceful_shutdown=5, backlog=4096,
-                          http=_problem_h11_protocol())
-
-
-@lru_cache(maxsize=1)
-def _problem_h11_protocol() -> type:
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    from console.gateway.envelope import VIA, parse_traceparent
-    from console.gateway.problems import Problem, problem_body
-
-    class ProblemH11Protocol(H11Protocol):
-        """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body
-        carrying the headers every gateway response carries (a new request id and trace)."""
-
-        def send_400_response(self, msg: str) -> None:
-            request_id = str(uuid.uuid4())
-            body, media_type = problem_body(Problem(
-                400, "Bad Request",
-                "the request is not valid HTTP/1.1 (request line, header syntax or "
-                f"Content-Length); send a well-formed request (request id {request_id})"), "json")
-            headers = [(b"content-type", media_type.encode()),
-                       (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
-                       (b"x-request-id", request_id.encode()),
-                       (b"traceparent", parse_traceparent(None)[0].encode()), (b"via", VIA.encode())]
-            for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-                          h11.Data(data=body), h11.EndOfMessage()):
-                self.transport.write(self.conn.send(event))
-            self.transport.close()
-
-    return ProblemH11Protocol
+                          http=ProblemH11Protocol)
 
 
 class GatewayServer:
@@ -72,8 +67,6 @@ class GatewayServer:
     def __init__(self, settings: GatewaySettings | None = None, startup_timeout: float = 20.0) -> None:
         settings = settings or GatewaySettings(port=0)
         if not settings.port:
-            from console.events.broker import free_port
-
             settings = replace(settings, port=free_port(settings.host), base_url=None, issuer=settings.issuer)
         self.settings = settings.resolved()
         self.startup_timeout = startup_timeout
@@ -100,10 +93,6 @@ class GatewayServer:
         return self.app.state.gateway
 
     def start(self) -> GatewayServer:
-        import uvicorn
-
-        from console.gateway.app import create_app
-
         if self._thread is not None:
             return self
         self.app = create_app(self.settings)

@@ -230,11 +230,17 @@ class LeakyLog:
         if scope["path"].startswith("/admin/log/"):
             await Tamper(self.app, response=self._leak)(scope, receive, send)
             return
-        request_id = header(scope["headers"], "x-request-id")
         authorization = header(scope["headers"], "authorization")
-        if request_id and authorization:
-            self.authorization[request_id] = authorization
-        await self.app(scope, receive, send)
+
+        async def remember(message: dict[str, Any]) -> None:
+            # Keyed by the gateway's own request id, the one its admin endpoint is asked for.
+            if message["type"] == "http.response.start" and authorization:
+                request_id = header(message.get("headers", []), "x-request-id")
+                if request_id:
+                    self.authorization[request_id] = authorization
+            await send(message)
+
+        await self.app(scope, receive, remember)
 
     def _leak(self, scope: Scope, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
         if status != 200:

@@ -42,8 +42,9 @@ async def test_problem_keeps_its_status_and_is_logged_as_rejected():
     async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
         response = await client.get("/refuse", headers={"X-Request-Id": "abc-1"})
     assert response.status_code == 418 and response.json()["detail"] == "short and stout"
-    assert response.headers["x-request-id"] == "abc-1"
-    record = log.get("abc-1")
+    assert response.headers["x-client-request-id"] == "abc-1"
+    record = log.get(response.headers["x-request-id"])
+    assert record["client_request_id"] == "abc-1"
     assert record["outcome"] == "rejected" and record["problem"]["title"] == "Teapot"
 
 
@@ -53,6 +54,7 @@ async def test_unsafe_request_id_is_replaced():
     async with httpx2.AsyncClient(transport=transport, base_url="http://gw") as client:
         response = await client.get("/refuse", headers={"X-Request-Id": "<script>" + "x" * 300})
     assert "<" not in response.headers["x-request-id"] and len(response.headers["x-request-id"]) == 36
+    assert "x-client-request-id" not in response.headers
 
 
 async def test_records_are_appended_to_the_ndjson_file(tmp_path):
@@ -65,4 +67,4 @@ async def test_records_are_appended_to_the_ndjson_file(tmp_path):
             await client.get("/refuse", headers={"X-Request-Id": f"file-{n}"})
     log.close()
     lines = [json.loads(line) for line in (tmp_path / "access.ndjson").read_text().splitlines()]
-    assert [r["request_id"] for r in lines] == ["file-0", "file-1", "file-2"]
+    assert [r["client_request_id"] for r in lines] == ["file-0", "file-1", "file-2"]

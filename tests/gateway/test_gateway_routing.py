@@ -224,11 +224,12 @@ def test_every_response_has_request_id_traceparent_via_and_server_timing(client)
         assert re.fullmatch(r"total;dur=\d+(\.\d+)?", response.headers["server-timing"])
 
 
-def test_caller_request_id_and_traceparent_are_echoed(client):
+def test_caller_request_id_is_kept_beside_ours_and_traceparent_echoed(client):
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     response = client.put("/ivr/callflow", params={"action": "check-status"},
                           headers={"X-Request-Id": "req-echo-1", "traceparent": traceparent})
-    assert response.headers["x-request-id"] == "req-echo-1"
+    assert response.headers["x-request-id"] != "req-echo-1"
+    assert response.headers["x-client-request-id"] == "req-echo-1"
     assert response.headers["traceparent"] == traceparent
 
 

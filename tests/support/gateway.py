@@ -61,12 +61,12 @@ def start_gateway(**overrides: Any) -> RunningGateway:
 
 def fetch_token(gw: RunningGateway, scopes: Iterable[str] | None = None,
                 client_id: str | None = None, client_secret: str | None = None) -> str:
-    """An access token from ``gw``'s token endpoint (HTTP Basic client auth); all scopes by default."""
+    """An access token from ``gw``'s token endpoint (HTTP Basic client auth); every scope the
+    gateway knows by default, ``gateway:admin`` included (which a request without scope lacks)."""
     import httpx2
 
-    form = {"grant_type": "client_credentials"}
-    if scopes is not None:
-        form["scope"] = " ".join(scopes)
+    form = {"grant_type": "client_credentials",
+            "scope": " ".join(gw.gateway.scopes if scopes is None else scopes)}
     auth = (client_id or gw.client_id, client_secret or gw.client_secret)
     response = httpx2.post(gw.token_url, data=form, auth=auth, timeout=10)
     assert response.status_code == 200, response.text
