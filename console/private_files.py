@@ -19,12 +19,19 @@ DIR_MODE = 0o700
 
 
 def tighten(path: Path, mode: int) -> None:
-    """Drop from ``path`` every permission ``mode`` does not grant (when it exists and is ours)."""
+    """Drop from ``path`` every permission ``mode`` does not grant (when it exists and is ours).
+
+    A shared sticky directory (``/tmp`` named as a data directory) is everyone's and is never
+    narrowed; another user's file (a shared log) is theirs to tighten.
+    """
     try:
-        current = stat.S_IMODE(path.stat().st_mode)
+        info = path.stat()
+        if info.st_mode & stat.S_ISVTX:
+            return
+        current = stat.S_IMODE(info.st_mode)
         if current & ~mode:
             path.chmod(current & mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):
         pass
 
 

@@ -99,6 +99,15 @@ class DeadlineExceeded(Exception):
     """The latency SLA ran out before the commit: the transaction is rolled back instead."""
 
 
+class RolledBack(Exception):
+    """An action's transaction was rolled back; ``__cause__`` says why (an :class:`InjectedFault`,
+    a :class:`DeadlineExceeded`, or any other error of the action)."""
+
+    def __init__(self, transaction_id: str) -> None:
+        super().__init__(f"transaction {transaction_id} rolled back")
+        self.transaction_id = transaction_id
+
+
 @dataclass
 class ActionResult:
     """What an action did: the status and body to answer, and what the event should say."""
@@ -314,13 +323,15 @@ class Intent:
 
 
 def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
-    """Run one action and its outbox row as ONE transaction; any exception rolls both back."""
+    """Run one action and its outbox row as ONE transaction; any exception rolls both back.
+
+    A ``Problem`` the action raised (its input refused) passes through; any other failure raises
+    :class:`RolledBack` (with the transaction id) from the exception that ended it.
+    """
     transaction_id = str(uuid.uuid4())
     if intent.deadline is not None and time.monotonic() > intent.deadline:
         # Queued behind other work past the deadline: do not start what must be rolled back.
-        late = DeadlineExceeded(transaction_id)
-        late.transaction_id = transaction_id  # type: ignore[attr-defined]
-        raise late
+        raise RolledBack(transaction_id) from DeadlineExceeded(transaction_id)
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = ACTIONS[intent.action](conn, intent.domain, intent.fields, intent.query)
@@ -333,9 +344,14 @@ def perform(conn: sqlite3.Connection, intent: Intent) -> ActionResult:
             raise InjectedFault(transaction_id)
         if intent.deadline is not None and time.monotonic() > intent.deadline:
             raise DeadlineExceeded(transaction_id)
-    except BaseException as exc:
+    except Problem:  # the action refused its input: a 4xx, nothing to report but the refusal
         conn.execute("ROLLBACK")
-        exc.transaction_id = transaction_id  # type: ignore[attr-defined]
+        raise
+    except Exception as exc:
+        conn.execute("ROLLBACK")
+        raise RolledBack(transaction_id) from exc
+    except BaseException:
+        conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result

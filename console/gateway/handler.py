@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS, WRITE_ACTIONS
 from console.gateway import faults as fault_headers
 from console.gateway.domains import (
     ActionResult,
@@ -24,6 +24,7 @@ from console.gateway.domains import (
     DomainStore,
     InjectedFault,
     Intent,
+    RolledBack,
     perform,
 )
 from console.gateway.envelope import exchange_of
@@ -92,7 +93,7 @@ ROLLBACK_TYPE = "https://apilog.dev/problems/rolled-back"
 def effective_version(route: Route) -> str | None:
     """The version that shapes the answer: the prefix, else the latest for a versioned operation.
 
-    contracts.md: "unversioned = latest", so an unversioned call on an operation with the
+    docs/contracts.md: "unversioned = latest", so an unversioned call on an operation with the
     versioning note answers like its newest version; other operations answer the bare body.
     """
     if route.version is not None:
@@ -240,7 +241,7 @@ class OperationHandler:
         if deadline is not None and time.monotonic() >= deadline:
             raise self._late(op, sla, wrote=False)
 
-        is_write = op.action in {"add-record", "delete-info", "update-config"}
+        is_write = op.action in WRITE_ACTIONS
         emit = None
         if is_write or op.has("kafka-event"):
             emit = self._emitter(request, route, ex)
@@ -258,26 +259,23 @@ class OperationHandler:
         started = time.perf_counter()
         try:
             result = await self._perform(intent, deadline)
-        except InjectedFault as fault:
-            ex.outcome = "rolled_back"
-            ex.transaction_id = fault.transaction_id  # type: ignore[attr-defined]
-            raise Problem(500, "Rolled back", "X-Fault-After-Write failed the request after the "
-                          "write; the transaction was rolled back: no data kept, no event sent",
-                          type=ROLLBACK_TYPE, rolled_back=True,
-                          transaction_id=ex.transaction_id) from None
-        except DeadlineExceeded as late:
-            ex.transaction_id = late.transaction_id  # type: ignore[attr-defined]
-            if is_write:
+        except RolledBack as rolled:
+            ex.transaction_id = rolled.transaction_id
+            cause = rolled.__cause__
+            if isinstance(cause, InjectedFault):
                 ex.outcome = "rolled_back"
-            raise self._late(op, sla, wrote=is_write, transaction_id=ex.transaction_id) from None
-        except Problem:
-            raise
-        except Exception as exc:
-            log.exception("action %s failed (request %s)", op.label(), ex.request_id)
+                raise Problem(500, "Rolled back", "X-Fault-After-Write failed the request after "
+                              "the write; the transaction was rolled back: no data kept, no event "
+                              "sent", type=ROLLBACK_TYPE, rolled_back=True,
+                              transaction_id=ex.transaction_id) from None
+            if isinstance(cause, DeadlineExceeded):
+                if is_write:
+                    ex.outcome = "rolled_back"
+                raise self._late(op, sla, wrote=is_write, transaction_id=ex.transaction_id) from None
+            log.error("action %s failed (request %s)", op.label(), ex.request_id, exc_info=cause)
             ex.outcome = "rolled_back" if is_write else "error"
-            ex.transaction_id = getattr(exc, "transaction_id", None)
-            raise Problem(500, "Rolled back", f"the action failed and its transaction was rolled back; "
-                          f"quote request id {ex.request_id}", type=ROLLBACK_TYPE,
+            raise Problem(500, "Rolled back", f"the action failed and its transaction was rolled "
+                          f"back; quote request id {ex.request_id}", type=ROLLBACK_TYPE,
                           rolled_back=is_write, transaction_id=ex.transaction_id) from None
         finally:
             ex.action_ms = round((time.perf_counter() - started) * 1000, 3)

@@ -402,7 +402,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> Any:
         if self._producer is None:
-            # No idempotence and no transactions: Tansu refuses both (docs/dependencies.md).
+            # No idempotence and no transactions: Tansu 0.6 answers both with UnknownError.
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
                                         acks=1, enable_idempotence=False, linger_ms=2,
                                         max_request_size=self.max_event_bytes,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from console.catalogue import Catalogue
 
-#: Environment variables naming the sandbox client (contracts.md, "Fixed names").
+#: Environment variables naming the sandbox client (docs/contracts.md, "Fixed names").
 CLIENT_ID_ENV = "APILOG_SANDBOX_CLIENT_ID"
 CLIENT_SECRET_ENV = "APILOG_SANDBOX_CLIENT_SECRET"
 DEFAULT_CLIENT_ID = "apilog-sandbox"

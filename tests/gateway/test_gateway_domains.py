@@ -8,7 +8,14 @@ from contextlib import closing
 
 import pytest
 
-from console.gateway.domains import SCHEMA, DeadlineExceeded, InjectedFault, Intent, perform
+from console.gateway.domains import (
+    SCHEMA,
+    DeadlineExceeded,
+    InjectedFault,
+    Intent,
+    RolledBack,
+    perform,
+)
 from console.gateway.outbox import enqueue, outbox_counts
 from console.gateway.problems import Problem
 
@@ -38,8 +45,9 @@ def test_write_and_event_commit_together(conn):
 
 
 def test_fault_after_write_leaves_neither_record_nor_event(conn):
-    with pytest.raises(InjectedFault):
+    with pytest.raises(RolledBack) as caught:
         perform(conn, Intent("customer", "add-record", {"id": "c1"}, {}, emit=emit, fail_after_write=True))
+    assert isinstance(caught.value.__cause__, InjectedFault)
     assert records(conn) == 0 and outbox_counts(conn)["pending"] == 0
 
 
@@ -51,15 +59,16 @@ def test_deadline_passing_inside_the_transaction_rolls_back(conn):
             pass
         return emit(conn, result)
 
-    with pytest.raises(DeadlineExceeded) as caught:
+    with pytest.raises(RolledBack) as caught:
         perform(conn, Intent("customer", "add-record", {"id": "late"}, {}, emit=slow_emit, deadline=deadline))
-    assert caught.value.transaction_id
+    assert caught.value.transaction_id and isinstance(caught.value.__cause__, DeadlineExceeded)
     assert records(conn) == 0 and outbox_counts(conn)["pending"] == 0
 
 
 def test_work_queued_past_the_deadline_never_starts(conn):
-    with pytest.raises(DeadlineExceeded):
+    with pytest.raises(RolledBack) as caught:
         perform(conn, Intent("customer", "add-record", {}, {}, emit=emit, deadline=time.monotonic() - 1))
+    assert isinstance(caught.value.__cause__, DeadlineExceeded)
     assert records(conn) == 0
 
 
