@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
         raise click.ClickException(f"could not start the sandbox: {exc}") from None
     progress = Progress()
     txlog = TransactionLog(default_log_path(), redact_keys=config.redact_keys)
+    started = time.monotonic()
     try:
         verdicts = asyncio.run(run_conformance(
             profile, catalogue, txlog, operations=chosen_ops, contracts=list(contracts) or None,
@@ -106,6 +108,6 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
     else:
         click.echo(render_table(verdicts))
     if report_path:
-        Path(report_path).write_bytes(junit_xml(verdicts))
+        Path(report_path).write_bytes(junit_xml(verdicts, wall_s=time.monotonic() - started))
         click.echo(f"JUnit XML written to {report_path}", err=True)
     ctx.exit(1 if any(v.verdict == FAILED for v in verdicts) else 0)
