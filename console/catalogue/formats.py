@@ -269,8 +269,9 @@ def _read_openapi(text: str, source: str, strict: bool) -> Catalogue:
 
 # --- writers ----------------------------------------------------------------------------------
 
-def write_catalogue(catalogue: Catalogue, fmt: str) -> str:
-    """The catalogue as text in ``fmt`` (csv, json, jsonl, md, openapi)."""
+def write_catalogue(catalogue: Catalogue, fmt: str, *, server: str | None = None) -> str:
+    """The catalogue as text in ``fmt`` (csv, json, jsonl, md, openapi); ``server`` is the
+    OpenAPI document's gateway URL."""
     if fmt == "jsonl":
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in catalogue.rows)
     if fmt == "json":
@@ -293,7 +294,7 @@ def write_catalogue(catalogue: Catalogue, fmt: str) -> str:
     if fmt == "openapi":
         from console.catalogue.openapi import to_openapi
 
-        return json.dumps(to_openapi(catalogue), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(to_openapi(catalogue, server), ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"cannot write format {fmt!r}; use one of csv, json, jsonl, md, openapi")
 
 
