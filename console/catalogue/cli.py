@@ -29,8 +29,9 @@ def _load(file: Path | None, *, strict: bool = True) -> Catalogue:
 def catalogue() -> None:
     """Show, lint and export an API catalogue.
 
-    FILE is a TD448 tab-separated export, CSV, JSON, JSONL, Markdown table or OpenAPI written by
-    apilog; the format is detected. Without FILE, the shipped TD448 catalogue is used.
+    FILE is a TD448 tab-separated export, CSV, JSON, JSONL, Markdown table or any OpenAPI 3.0/3.1
+    document (JSON or YAML); the format is detected. Without FILE, the shipped TD448 catalogue
+    is used.
     """
 
 
@@ -75,7 +76,8 @@ def lint(file: Path | None, fmt: str) -> None:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
     else:
         for f in findings:
-            where = f"row {f.row}, page {f.page}" if f.page is not None else f"row {f.row}"
+            where = ("document" if f.row is None else
+                     f"row {f.row}, page {f.page}" if f.page is not None else f"row {f.row}")
             click.echo(f"{f.severity:<7} {f.rule:<22} {where:<16} {f.message}")
         counts = summary(findings)
         click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes "
