@@ -193,7 +193,7 @@ def _shape(op: Operation, version: str | None) -> dict[str, Any]:
             "properties": {"data": bare, "meta": {"$ref": "#/components/schemas/Meta"}}}
 
 
-def _one_of_shapes(ops: list[Operation], version: str | None) -> dict[str, Any]:
+def _any_of_shapes(ops: list[Operation], version: str | None) -> dict[str, Any]:
     shapes = [_shape(op, version) for op in ops]
     unique = list({repr(s): s for s in shapes}.values())
     return unique[0] if len(unique) == 1 else {"anyOf": unique}
@@ -220,7 +220,7 @@ def _success_responses(ops: list[Operation], version: str | None, xml: bool) -> 
         if headers:
             response["headers"] = headers
         if status != 204:
-            schema = _one_of_shapes(members, version)
+            schema = _any_of_shapes(members, version)
             content = {"application/json": {"schema": schema}}
             if xml:
                 content["application/xml"] = {"schema": schema}
