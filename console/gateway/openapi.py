@@ -27,10 +27,11 @@ from console.gateway.domains import MAX_ID_LENGTH, MAX_PAGE
 from console.gateway.idempotency import MAX_KEY_LENGTH
 from console.gateway.ratelimit import Decision, rate_limit_headers
 from console.gateway.routing import versions_of
+from console.gateway.settings import GatewaySettings
 from console.gateway.versioning import v1_headers
 
 #: Where ``apilog gateway`` listens unless told otherwise; the export's default server.
-DEFAULT_SERVER = "http://127.0.0.1:8080"
+DEFAULT_SERVER = f"http://{GatewaySettings.host}:{GatewaySettings.port}"
 
 #: The HTTP status each action answers on success.
 SUCCESS_STATUS = {"add-record": 201, "delete-info": 204, "check-status": 200, "export-data": 200,
