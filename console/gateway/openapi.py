@@ -39,7 +39,8 @@ SUCCESS_STATUS = {"add-record": 201, "delete-info": 204, "check-status": 200, "e
 #: Actions that fail without a record id (the query parameter ``id`` or ``id`` in the body).
 NEEDS_RECORD_ID = frozenset({"delete-info"})
 
-_ID_SCHEMA = {"type": ["string", "integer"], "maxLength": MAX_ID_LENGTH}
+#: A record id: a string or an integer; null or "" counts as absent.
+_ID_SCHEMA = {"type": ["string", "integer", "null"], "maxLength": MAX_ID_LENGTH}
 _LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
 _CURSOR_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**62}
 
@@ -49,7 +50,7 @@ _CURSOR_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**62}
 ACTION_INPUT: dict[str, dict[str, dict[str, Any]]] = {
     "add-record": {"id": _ID_SCHEMA},
     "check-status": {"id": _ID_SCHEMA},
-    "delete-info": {"id": {**_ID_SCHEMA, "minLength": 1}},
+    "delete-info": {"id": {"type": ["string", "integer"], "minLength": 1, "maxLength": MAX_ID_LENGTH}},
     "export-data": {"limit": _LIMIT_SCHEMA, "cursor": _CURSOR_SCHEMA},
     "update-config": {},
 }
@@ -256,7 +257,7 @@ def _shared(name: str, actions: list[str], query: bool) -> dict[str, Any]:
     first = schemas[0]
     if first is None or any(schema != first for schema in schemas):
         return {"type": "string"} if query else {}
-    if query and first.get("type") == ["string", "integer"]:
+    if query:  # a query parameter is text whatever the body would allow
         return {**first, "type": "string"}
     return dict(first)
 

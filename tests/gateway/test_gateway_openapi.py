@@ -100,6 +100,8 @@ def _valid(value: Any, rule: dict[str, Any], from_query: bool) -> bool:
         if not isinstance(value, int) or isinstance(value, bool):
             return False
         return rule.get("minimum", value) <= value <= rule.get("maximum", value)
+    if value is None:
+        return "null" in types
     if isinstance(value, bool) or not isinstance(value, str | int):
         return False
     text = str(value)
