@@ -152,3 +152,19 @@ def test_a_row_is_never_dropped_when_a_later_line_is_bad(tmp_path):
     with pytest.raises(Exception) as info:
         parse_text(text, "partial.txt")
     assert "partial.txt:2" in str(info.value)
+
+
+def test_export_server_option_is_for_openapi_and_takes_a_url(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(catalogue_cli, ["export", "--format", "jsonl", "--server", "https://gw.test"])
+    assert result.exit_code == 2 and "--server applies to --format openapi only" in result.output
+    result = runner.invoke(catalogue_cli, ["export", "--format", "openapi", "--server", "gw.test:8443"])
+    assert result.exit_code == 2 and "not an http(s) URL" in result.output
+    out = tmp_path / "gw.json"
+    result = runner.invoke(catalogue_cli, ["export", "--format", "openapi", "--server", "https://gw.test:8443/",
+                                           "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["servers"][0]["url"] == "https://gw.test:8443"
+    flows = doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flows["tokenUrl"] == "https://gw.test:8443/oauth/token"
