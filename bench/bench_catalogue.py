@@ -28,7 +28,7 @@ def generate_td448(rows: int, seed: int = 448) -> str:
     rng = random.Random(seed)
     paths = [f"/svc{n}/res{m}/op" for n in range(40) for m in range(25)]
     results = [t for t in vocab.TERMS if t.kind == "result"][:5]
-    policies = [t for t in vocab.TERMS if t.kind == "policy"]
+    policies = [t for t in vocab.TERMS if t.kind == "policy" and t.slug not in vocab.UNSTATED]
     out = ["API\tPhương thức\tHành động\tMô tả chi tiết\tKết quả\tGhi chú"]
     for i in range(rows):
         if i and i % 5 == 0:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console import ASSETS_DIR
+from console import DATA_DIR
 from console.catalogue.errors import CatalogueError
 from console.catalogue.model import Catalogue, Contract, ImportNote, Operation, Row
 
-DEFAULT_CATALOGUE = ASSETS_DIR / "catalogue" / "td448.txt"
+#: The TD448 catalogue shipped inside the package.
+DEFAULT_CATALOGUE = DATA_DIR / "td448.txt"
 
 __all__ = [
     "DEFAULT_CATALOGUE",

@@ -29,8 +29,9 @@ def _load(file: Path | None, *, strict: bool = True) -> Catalogue:
 def catalogue() -> None:
     """Show, lint and export an API catalogue.
 
-    FILE is a TD448 tab-separated export, CSV, JSON, JSONL, Markdown table or OpenAPI written by
-    apilog; the format is detected. Without FILE, the shipped TD448 catalogue is used.
+    FILE is a TD448 tab-separated export, CSV, JSON, JSONL, Markdown table or any OpenAPI 3.0/3.1
+    document (JSON or YAML); the format is detected. Without FILE, the shipped TD448 catalogue
+    is used.
     """
 
 
@@ -75,7 +76,8 @@ def lint(file: Path | None, fmt: str) -> None:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
     else:
         for f in findings:
-            where = f"row {f.row}, page {f.page}" if f.page is not None else f"row {f.row}"
+            where = ("document" if f.row is None else
+                     f"row {f.row}, page {f.page}" if f.page is not None else f"row {f.row}")
             click.echo(f"{f.severity:<7} {f.rule:<22} {where:<16} {f.message}")
         counts = summary(findings)
         click.echo(f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes "
@@ -89,11 +91,21 @@ def lint(file: Path | None, fmt: str) -> None:
               help="Output format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write here instead of standard output (written whole, or not at all).")
-def export(file: Path | None, fmt: str, output: Path | None) -> None:
-    """Convert the catalogue to another format (the input format is detected)."""
+@click.option("--server", metavar="URL", default=None,
+              help="OpenAPI only: the gateway's base URL, for `servers` and the token URL "
+                   "[default: http://127.0.0.1:8080, where `apilog gateway` listens].")
+def export(file: Path | None, fmt: str, output: Path | None, server: str | None) -> None:
+    """Convert the catalogue to another format (the input format is detected).
+
+    `--format openapi` writes the same OpenAPI 3.1 document the gateway serves at /openapi.json.
+    """
     from console.catalogue.formats import write_catalogue
 
-    text = write_catalogue(_load(file), fmt)
+    if server is not None and fmt != "openapi":
+        raise click.UsageError("--server applies to --format openapi only")
+    if server is not None and not server.startswith(("http://", "https://")):
+        raise click.UsageError(f"--server {server}: not an http(s) URL; give e.g. https://gateway.example:8443")
+    text = write_catalogue(_load(file), fmt, server=server)
     if output is None:
         sys.stdout.write(text)
         return

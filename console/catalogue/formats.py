@@ -1,4 +1,5 @@
-"""Read and write catalogues: the TD448 export, CSV, JSON, JSONL, Markdown and OpenAPI 3.1.
+"""Read and write catalogues: the TD448 export, CSV, JSON, JSONL, Markdown and OpenAPI (read:
+any 3.0 or 3.1 document, JSON or YAML; written: 3.1 JSON).
 
 Every format keeps the row's provenance (row, page) and its contracts with their parameters, so
 that exporting and reading back gives the same rows and the same operations.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,10 @@ from console.catalogue.td448 import decode, looks_like_td448, parse_td448
 
 FORMATS = ("td448", "csv", "json", "jsonl", "md", "openapi")
 CSV_FIELDS = ("row", "page", "path", "method", "action", "result", "policy", "description")
-_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".md": "md", ".markdown": "md"}
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".md": "md", ".markdown": "md",
+               ".yaml": "openapi", ".yml": "openapi"}
+#: An OpenAPI document's first keys, JSON or YAML ("openapi" or the Swagger 2 "swagger").
+_OPENAPI_HEAD = re.compile(r'^\s*"?(?:openapi|swagger)"?\s*:', re.MULTILINE)
 
 
 def read_catalogue(path: Path, *, strict: bool = True, fmt: str | None = None) -> Catalogue:
@@ -44,9 +49,11 @@ def detect_format(path: Path, text: str) -> str:
     if by_ext:
         return by_ext
     stripped = text.lstrip()
+    if _OPENAPI_HEAD.search(stripped[:4000]):
+        return "openapi"
     if stripped.startswith("{"):
         head = stripped[:2000]
-        if '"openapi"' in head or '"paths"' in head:
+        if '"paths"' in head:
             return "openapi"
         first_line = stripped.split("\n", 1)[0].strip()
         if first_line.endswith("}") and _is_json(first_line):
@@ -252,26 +259,37 @@ def _md_cells(line: str) -> list[str]:
 
 
 def _read_openapi(text: str, source: str, strict: bool) -> Catalogue:
-    from console.catalogue.openapi import rows_from_openapi
+    # Deferred: console.catalogue.openapi (PyYAML and the gateway's OpenAPI generator) takes
+    # 240 ms to import (python -X importtime), which every start on a TD448 file would pay.
+    from console.catalogue.openapi import (
+        import_openapi,
+        parse_document,
+        rows_from_openapi,
+        written_by_apilog,
+    )
 
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CatalogueError(source, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno,
-                             fix="give OpenAPI as JSON") from None
+    document = parse_document(text, source)
     records = _RecordReader(source, strict)
-    for record in rows_from_openapi(document, source):
-        records.add(record, 1)
-    catalogue = records.finish()
-    catalogue.rows.sort(key=lambda r: r.row)
-    catalogue.title = str(document.get("info", {}).get("title", ""))
+    if written_by_apilog(document):
+        for record in rows_from_openapi(document, source):
+            records.add(record, 1)
+        catalogue = records.finish()
+        catalogue.rows.sort(key=lambda r: r.row)
+    else:
+        imported = import_openapi(document, text, source, strict=strict)
+        for record, line in imported.records:
+            records.add(record, line or 1)
+        catalogue = records.finish()
+        catalogue.notes.extend(imported.notes)
+    catalogue.title = str((document.get("info") or {}).get("title", ""))
     return catalogue
 
 
 # --- writers ----------------------------------------------------------------------------------
 
-def write_catalogue(catalogue: Catalogue, fmt: str) -> str:
-    """The catalogue as text in ``fmt`` (csv, json, jsonl, md, openapi)."""
+def write_catalogue(catalogue: Catalogue, fmt: str, *, server: str | None = None) -> str:
+    """The catalogue as text in ``fmt`` (csv, json, jsonl, md, openapi); ``server`` is the
+    OpenAPI document's gateway URL."""
     if fmt == "jsonl":
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in catalogue.rows)
     if fmt == "json":
@@ -294,7 +312,7 @@ def write_catalogue(catalogue: Catalogue, fmt: str) -> str:
     if fmt == "openapi":
         from console.catalogue.openapi import to_openapi
 
-        return json.dumps(to_openapi(catalogue), ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(to_openapi(catalogue, server), ensure_ascii=False, indent=2) + "\n"
     raise ValueError(f"cannot write format {fmt!r}; use one of csv, json, jsonl, md, openapi")
 
 

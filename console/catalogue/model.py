@@ -205,6 +205,8 @@ def build_operations(rows: Iterable[Row]) -> list[Operation]:
             contracts.setdefault(row.result, None)
         for row in members:
             contracts.setdefault(row.policy, None)
+        for placeholder in [c for c in contracts if c.slug in vocab.UNSTATED]:
+            del contracts[placeholder]
         pages = tuple(dict.fromkeys(r.page for r in members if r.page is not None))
         operations.append(Operation(path, method, action, tuple(contracts),
                                     tuple(r.row for r in members), pages))

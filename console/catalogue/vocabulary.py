@@ -108,7 +108,14 @@ TERMS: tuple[Term, ...] = (
          (("versions", ["v1", "v2"]),)),
     Term("policy", "json-xml", "Hỗ trợ JSON và XML", "Supports JSON and XML", _rx(r"hỗ trợ json và xml")),
     Term("policy", "restful", "Theo chuẩn RESTful", "Follows REST conventions", _rx(r"theo chuẩn restful")),
+    # A row of a catalogue imported from OpenAPI whose document states no result contract or no
+    # policy for the operation: the row needs both columns, the operation carries neither.
+    Term("result", "no-result", "Không nêu kết quả", "No result contract stated", _rx(r"không nêu kết quả")),
+    Term("policy", "no-policy", "Không nêu chính sách", "No policy stated", _rx(r"không nêu chính sách")),
 )
+
+#: Placeholders for a column the source left empty; never a contract of an operation.
+UNSTATED = frozenset({"no-result", "no-policy"})
 
 #: Parameters that a contract always carries, with the window of the rate limit (per minute).
 FIXED_PARAMS: dict[str, dict[str, Any]] = {"rate-limit": {"window_s": 60}}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
     except (ApilogError, ValueError) as exc:
         raise Refused(str(exc)) from None
     progress = Progress()
+    started = time.monotonic()
 
     async def run() -> list[Verdict]:
         async with session:
@@ -108,6 +110,6 @@ def check(ctx: click.Context, operations: tuple[tuple[str, str, str], ...], cont
     else:
         click.echo(render_table(verdicts))
     if report_path:
-        Path(report_path).write_bytes(junit_xml(verdicts))
+        Path(report_path).write_bytes(junit_xml(verdicts, wall_s=time.monotonic() - started))
         click.echo(f"JUnit XML written to {report_path}", err=True)
     ctx.exit(1 if any(v.verdict == FAILED for v in verdicts) else 0)

@@ -39,13 +39,15 @@ def test_jsonl_shape(catalogue):
 def test_openapi_document(catalogue):
     doc = json.loads(write_catalogue(catalogue, "openapi"))
     assert doc["openapi"].startswith("3.1")
-    assert len(doc["paths"]) == 7
-    for item in doc["paths"].values():
+    assert doc["servers"] == [{"url": "http://127.0.0.1:8080", "description": "apilog gateway"}]
+    unversioned = {p: item for p, item in doc["paths"].items() if p in catalogue.paths}
+    assert len(unversioned) == 7
+    for item in unversioned.values():
         for op_doc in item.values():
             action = next(p for p in op_doc["parameters"] if p["name"] == "action")
             assert action["required"] is True and action["in"] == "query"
-            assert action["schema"]["enum"] == [o["action"] for o in op_doc["x-apilog-operations"]]
-    n_ops = sum(len(o["x-apilog-operations"]) for item in doc["paths"].values() for o in item.values())
+            assert action["schema"]["enum"] == list(op_doc["x-apilog-actions"])
+    n_ops = sum(len(o["x-apilog-actions"]) for item in unversioned.values() for o in item.values())
     assert n_ops == 152
 
 
@@ -150,3 +152,19 @@ def test_a_row_is_never_dropped_when_a_later_line_is_bad(tmp_path):
     with pytest.raises(Exception) as info:
         parse_text(text, "partial.txt")
     assert "partial.txt:2" in str(info.value)
+
+
+def test_export_server_option_is_for_openapi_and_takes_a_url(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(catalogue_cli, ["export", "--format", "jsonl", "--server", "https://gw.test"])
+    assert result.exit_code == 2 and "--server applies to --format openapi only" in result.output
+    result = runner.invoke(catalogue_cli, ["export", "--format", "openapi", "--server", "gw.test:8443"])
+    assert result.exit_code == 2 and "not an http(s) URL" in result.output
+    out = tmp_path / "gw.json"
+    result = runner.invoke(catalogue_cli, ["export", "--format", "openapi", "--server", "https://gw.test:8443/",
+                                           "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["servers"][0]["url"] == "https://gw.test:8443"
+    flows = doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]
+    assert flows["tokenUrl"] == "https://gw.test:8443/oauth/token"

@@ -5,9 +5,16 @@ from __future__ import annotations
 import io
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
 
 from console.conformance.report import junit_xml, render_table, write_json_lines
 from console.conformance.verdict import Verdict
+
+#: The Jenkins xUnit plugin's JUnit schema (source in tests/conformance/data/README.md).
+JUNIT_XSD = Path(__file__).parent / "data" / "junit-10.xsd"
 
 VERDICTS = [
     Verdict("/a", "GET", "check-status", "oauth2", "passed", "401, 403, 200", {"request_ids": ["r1"]}, 12.0),
@@ -42,9 +49,10 @@ def test_json_lines_carry_the_required_members():
 
 
 def test_junit_has_a_suite_per_operation_a_case_per_contract_and_skips_for_the_rest():
-    root = ET.fromstring(junit_xml(VERDICTS))
+    root = ET.fromstring(junit_xml(VERDICTS, wall_s=3.5))
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("6", "1", "3")
+    assert (root.get("tests"), root.get("failures")) == ("6", "1")
+    assert [s.get("skipped") for s in root.findall("testsuite")] == ["2", "1"]
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["GET /a?action=check-status", "POST /a?action=add-record"]
     cases = {(c.get("classname"), c.get("name")): c for s in suites for c in s.findall("testcase")}
@@ -57,3 +65,52 @@ def test_junit_has_a_suite_per_operation_a_case_per_contract_and_skips_for_the_r
     assert cases[("GET /a?action=check-status", "restful")].find("skipped").get("type") == "catalogue-defect"
     assert cases[("POST /a?action=add-record", "retry")].find("skipped") is not None
     assert cases[("GET /a?action=check-status", "oauth2")].find("failure") is None
+
+
+@pytest.fixture(scope="module")
+def jenkins_junit() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(str(JUNIT_XSD))
+
+
+def test_junit_is_valid_against_the_jenkins_xunit_schema(jenkins_junit):
+    jenkins_junit.validate(junit_xml(VERDICTS, wall_s=3.5).decode("utf-8"))
+
+
+def test_the_schema_does_refuse_what_jenkins_refuses(jenkins_junit):
+    """The validator is not a rubber stamp: a ``skipped`` count on <testsuites> is refused."""
+    root = ET.fromstring(junit_xml(VERDICTS, wall_s=3.5))
+    root.set("skipped", "3")
+    with pytest.raises(xmlschema.XMLSchemaValidationError, match="skipped"):
+        jenkins_junit.validate(ET.tostring(root, encoding="unicode"))
+
+
+def test_the_run_time_is_the_wall_time_not_the_sum_of_the_checks():
+    """Checks run concurrently: 10.012 s of checks inside a 3.5 s run is a 3.5 s run."""
+    root = ET.fromstring(junit_xml(VERDICTS, wall_s=3.5))
+    assert root.get("time") == "3.500"
+    assert sum(float(c.get("time")) for c in root.iter("testcase")) == pytest.approx(10.012)
+
+
+@pytest.mark.slow
+def test_apilog_check_report_passes_the_schema_and_times_the_run(broken_gateway, catalogue, monkeypatch,
+                                                                 tmp_path, jenkins_junit):
+    import time
+
+    from click.testing import CliRunner
+
+    from console.cli import main
+    from tests.conformance.test_cli import first_with, point_at
+
+    target = broken_gateway(catalogue)
+    point_at(monkeypatch, target)
+    op = first_with(catalogue, "kafka-event")
+    report = tmp_path / "junit.xml"
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["check", "--operation", op.path, op.method, op.action,
+                                       "--contract", "oauth2", "--contract", "kafka-event",
+                                       "--report", str(report)])
+    outer = time.monotonic() - started
+    assert result.exit_code == 0, result.output
+    jenkins_junit.validate(str(report))
+    run_time = float(ET.parse(report).getroot().get("time"))
+    assert 0 < run_time <= outer
