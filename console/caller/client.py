@@ -339,11 +339,11 @@ def explain(exc: BaseException, profile: Any = None) -> str:
     where = f"[profiles.{profile.name}.tls]" if profile is not None else "the profile's [tls] table"
     if "CERTIFICATE_VERIFY_FAILED" in text:
         if "match" in text.lower() or "hostname" in text.lower():
-            return (f"TLS: the certificate of {host} is not for that name ({described}); use the "
-                    f"host name the certificate names in base_url and token_url")
-        return (f"TLS: the certificate of {host} is not signed by a CA this profile trusts "
-                f"({described}); set ca_file in {where} to the CA that issued it")
+            return (f"TLS: the certificate of {host} is not for that name: use the host name "
+                    f"the certificate names in base_url and token_url ({described})")
+        return (f"TLS: the certificate of {host} is not signed by a CA this profile trusts: "
+                f"set ca_file in {where} to the CA that issued it ({described})")
     if "CERTIFICATE_REQUIRED" in text or "certificate required" in text.lower():
-        return (f"TLS: {host} asks for a client certificate ({described}); set client_cert and "
-                f"client_key in {where}")
+        return (f"TLS: {host} asks for a client certificate: set client_cert and client_key in "
+                f"{where} ({described})")
     return described

@@ -107,13 +107,17 @@ def banner(settings: GatewaySettings, topics: list[str], secret_file: Path | Non
               help="Also append every access-log record to this NDJSON file.")
 @click.option("--secret-file", type=click.Path(dir_okay=False), default=None,
               help="Where a generated client secret is saved (0600; default: <data dir>/gateway-secret).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The private key of --tls-cert (PEM).")
 @click.option("--exit-with-pid", type=int, default=None, hidden=True,
               help="Stop when this process is gone (the embedded sandbox's owner).")
 @click.pass_context
 def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int, kafka: str | None,
             embedded_kafka: bool, db_path: str | None, faults: bool, faults_anywhere: bool,
             max_event_bytes: int, log_path: str | None, secret_file: str | None,
-            exit_with_pid: int | None) -> None:
+            tls_cert: str | None, tls_key: str | None, exit_with_pid: int | None) -> None:
     """Run the reference API gateway built from a catalogue (Ctrl-C stops it).
 
     `apilog gateway redrive` queues its parked (dead-letter) events again.
@@ -122,6 +126,8 @@ def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int
         return
     if kafka and embedded_kafka:
         raise click.UsageError("give either --kafka BOOTSTRAP or --embedded-kafka, not both")
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("give --tls-cert and --tls-key together (the certificate and its key)")
     if faults and not is_loopback(host):
         if not faults_anywhere:
             raise click.UsageError(
@@ -132,7 +138,8 @@ def gateway(ctx: click.Context, catalogue_path: str | None, host: str, port: int
     catalogue_path = catalogue_path or (ctx.obj or {}).get("catalogue")
     try:
         sys.exit(run(catalogue_path, host, port, kafka, embedded_kafka, db_path, faults, log_path,
-                     secret_file, exit_with_pid, max_event_bytes))
+                     secret_file, exit_with_pid, max_event_bytes,
+                     tls=(Path(tls_cert), Path(tls_key)) if tls_cert and tls_key else None))
     except KeyboardInterrupt:
         sys.exit(0)
 
@@ -162,7 +169,8 @@ def _exit_with(pid: int, server: Any) -> None:
 
 def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, embedded_kafka: bool,
         db_path: str | None, faults: bool, log_path: str | None, secret_file: str | None,
-        exit_with_pid: int | None = None, max_event_bytes: int = 1_048_576) -> int:
+        exit_with_pid: int | None = None, max_event_bytes: int = 1_048_576,
+        tls: tuple[Path, Path] | None = None) -> int:
     import uvicorn
 
     from console.catalogue import CatalogueError, load_catalogue
@@ -190,7 +198,9 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         settings = GatewaySettings(catalogue=catalogue, host=host, port=port or free_port(host),
                                    kafka_bootstrap=kafka, faults=faults, max_event_bytes=max_event_bytes,
                                    db_path=Path(db_path) if db_path else None,
-                                   log_path=Path(log_path) if log_path else None).resolved()
+                                   log_path=Path(log_path) if log_path else None,
+                                   tls_cert=tls[0] if tls else None,
+                                   tls_key=tls[1] if tls else None).resolved()
         saved = None
         if not os.environ.get(CLIENT_SECRET_ENV):
             saved = Path(secret_file) if secret_file else data_dir() / "gateway-secret"
@@ -198,7 +208,8 @@ def run(catalogue_path: str | None, host: str, port: int, kafka: str | None, emb
         app = create_app(settings)
         topics = [topic_for(d) for d in dict.fromkeys(op.domain for op in catalogue.operations)]
         click.echo(banner(settings, topics, saved, outbox_state(settings.db_path)))
-        server = uvicorn.Server(uvicorn_config(app, host, settings.port))
+        server = uvicorn.Server(uvicorn_config(app, host, settings.port, tls_cert=settings.tls_cert,
+                                               tls_key=settings.tls_key))
         # uvicorn re-raises SIGTERM after shutting down; with the default handler the process
         # would die before the finally below stops the embedded broker.
         signal.signal(signal.SIGTERM, _exit_quietly)

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -49,8 +50,11 @@ class ProblemH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def uvicorn_config(app: Any, host: str, port: int) -> Any:
+def uvicorn_config(app: Any, host: str, port: int, *, tls_cert: Path | None = None,
+                   tls_key: Path | None = None) -> Any:
     """The one uvicorn configuration of the gateway, for ``apilog gateway`` and embedded servers.
+
+    With ``tls_cert`` (and its ``tls_key``) it serves HTTPS.
 
     uvicorn answers a request it cannot parse (bad request line, header syntax or
     Content-Length) itself, before the app sees it, in ``text/plain``; :class:`ProblemH11Protocol`
@@ -58,7 +62,9 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
     """
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                           lifespan="on", timeout_graceful_shutdown=5, backlog=4096,
-                          http=ProblemH11Protocol)
+                          http=ProblemH11Protocol,
+                          ssl_certfile=str(tls_cert) if tls_cert else None,
+                          ssl_keyfile=str(tls_key) if tls_key else None)
 
 
 class GatewayServer:
@@ -96,7 +102,9 @@ class GatewayServer:
         if self._thread is not None:
             return self
         self.app = create_app(self.settings)
-        self._server = uvicorn.Server(uvicorn_config(self.app, self.settings.host, self.settings.port))
+        s = self.settings
+        self._server = uvicorn.Server(uvicorn_config(self.app, s.host, s.port, tls_cert=s.tls_cert,
+                                                     tls_key=s.tls_key))
         self._thread = threading.Thread(target=self._run, name="gateway-uvicorn", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout

@@ -43,8 +43,11 @@ class GatewaySettings:
     host: str = "127.0.0.1"
     #: 0 = pick a free port when the server starts.
     port: int = 8080
-    #: Public base URL; None = ``http://host:port``.
+    #: Public base URL; None = ``http://host:port`` (``https://`` when serving TLS).
     base_url: str | None = None
+    #: Serve HTTPS with this PEM certificate (chain) and its private key.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     #: JWT ``iss``; None = the base URL.
     issuer: str | None = None
     audience: str = "apilog-gateway"
@@ -80,7 +83,8 @@ class GatewaySettings:
         """A copy with every None default filled (URLs, client, database path)."""
         settings = replace(self)
         if settings.base_url is None:
-            settings.base_url = f"http://{settings.host}:{settings.port}"
+            scheme = "https" if settings.tls_cert else "http"
+            settings.base_url = f"{scheme}://{settings.host}:{settings.port}"
         settings.base_url = settings.base_url.rstrip("/")
         if settings.issuer is None:
             settings.issuer = settings.base_url
