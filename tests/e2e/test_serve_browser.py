@@ -127,8 +127,13 @@ def test_the_console_in_chromium_shows_the_catalogue_and_a_typed_filter_narrows_
                        "the filtered catalogue in the browser")
             assert "/security/firewall" in screen_text()
             page.screenshot(path=str(tmp_path / "served-console.png"))
+            sandbox_state = tmp_path / "data" / "apilog" / "sandbox" / "state.json"
+            _poll_page(page, sandbox_state.exists, 60, "the tab's console to start the sandbox")
         finally:
             browser.close()
+    # The tab is gone: its console quits and stops the sandbox it started.
+    wait_until(lambda: not sandbox_state.exists(), timeout=60,
+               message="the closed tab's console to stop its sandbox")
 
 
 def test_serve_refuses_other_hosts_and_websockets_from_other_sites(served):
