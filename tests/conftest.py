@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "tests.support.broker",
     "tests.support.gateway",
+    "tests.support.secure_kafka",
     "tests.support.txlog",
 ]
 
