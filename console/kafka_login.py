@@ -37,7 +37,9 @@ def _scram_refused(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException, where: str, kafka_kwargs: Mapping[str, Any]) -> str | None:
-    """One line for a TLS or SASL failure that retrying cannot fix, or None for anything else."""
+    """One line for a TLS or SASL failure that retrying cannot fix, or None for anything else.
+
+    The cause comes first: the console's overview shows the first 60 characters."""
     from aiokafka.errors import (
         IllegalSaslStateError,
         SaslAuthenticationFailed,
@@ -47,17 +49,17 @@ def describe(exc: BaseException, where: str, kafka_kwargs: Mapping[str, Any]) ->
     mechanism = kafka_kwargs.get("sasl_mechanism") or "PLAIN"
     if isinstance(exc, SaslAuthenticationFailed | IllegalSaslStateError) or _scram_refused(exc):
         user = kafka_kwargs.get("sasl_plain_username")
-        return (f"the Kafka broker at {where} refused the SASL {mechanism} login of user {user!r}: "
-                "check the profile's kafka username and the password in its password_env variable")
+        return (f"Kafka SASL login refused for user {user!r} ({mechanism}) at {where}: check the "
+                "profile's kafka username and the password in its password_env variable")
     if isinstance(exc, UnsupportedSaslMechanismError):
-        return (f"the Kafka broker at {where} does not accept SASL {mechanism}: set the profile's "
-                "kafka sasl_mechanism to one it offers (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+        return (f"Kafka SASL mechanism {mechanism} not accepted at {where}: set the profile's kafka "
+                "sasl_mechanism to one the broker offers (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"TLS to the Kafka broker at {where} failed: {exc.verify_message}: set the "
+        return (f"Kafka TLS certificate not trusted at {where} ({exc.verify_message}): set the "
                 "profile's kafka ssl_cafile to the CA that signed the broker's certificate")
     if isinstance(exc, ssl.SSLError):
-        return (f"TLS to the Kafka broker at {where} failed ({exc.reason or exc}): check that "
-                "this port speaks TLS and the profile's kafka security_protocol")
+        return (f"Kafka TLS failed at {where} ({exc.reason or exc}): check that this port speaks "
+                "TLS and the profile's kafka security_protocol")
     return None
 
 

@@ -76,8 +76,8 @@ def test_a_certificate_from_another_ca_is_one_line_at_once(tls_kafka, tmp_path):
     done = apilog_events(env, "--from", "earliest")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"Error: TLS to the Kafka broker at {tls_kafka.bootstrap} failed: unable to get local "
-        "issuer certificate: set the profile's kafka ssl_cafile to the CA that signed the "
+        f"Error: Kafka TLS certificate not trusted at {tls_kafka.bootstrap} (unable to get local "
+        "issuer certificate): set the profile's kafka ssl_cafile to the CA that signed the "
         "broker's certificate"]
     # The client's own attempt and the one that named the cause: no retry loop.
     assert tls_kafka.terminator is not None and tls_kafka.terminator.connections <= 3
@@ -90,9 +90,8 @@ def test_a_refused_scram_login_is_one_line_at_once_without_the_password(sasl_kaf
     done = apilog_events(env, "--from", "earliest")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"Error: the Kafka broker at {sasl_kafka.bootstrap} refused the SASL SCRAM-SHA-512 login "
-        "of user 'ops': check the profile's kafka username and the password in its password_env "
-        "variable"]
+        f"Error: Kafka SASL login refused for user 'ops' (SCRAM-SHA-512) at {sasl_kafka.bootstrap}: "
+        "check the profile's kafka username and the password in its password_env variable"]
     assert PASSWORD not in done.stdout + done.stderr
     assert sasl_kafka.terminator is not None and sasl_kafka.terminator.handshakes >= 1
     assert sasl_kafka.terminator.connections <= 3
