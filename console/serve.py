@@ -11,6 +11,7 @@ browser").
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shlex
 import sys
@@ -23,7 +24,10 @@ import click
 from aiohttp import web
 from textual_serve.server import Server
 
+from console.catalogue import CatalogueError, load_catalogue
 from console.cli import Refused
+from console.config import ConfigError, load_config, resolve_profile
+from console.sandbox import Sandbox, SandboxError
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -141,9 +145,6 @@ def serve(ctx: click.Context, host: str, port: int, public: bool, readonly: bool
     Each tab runs `apilog` with the options given before `serve` (apilog --profile prod
     --readonly serve); --readonly may also follow `serve`. Loopback only unless --public.
     """
-    from console.catalogue import CatalogueError, load_catalogue
-    from console.config import ConfigError, load_config, resolve_profile
-
     options = ctx.obj or {}
     profile, lang, catalogue = options.get("profile"), options.get("lang"), options.get("catalogue")
     readonly = readonly or bool(options.get("readonly"))
@@ -160,4 +161,17 @@ def serve(ctx: click.Context, host: str, port: int, public: bool, readonly: bool
         writes = "" if (readonly or chosen.readonly) else ", including calls that change state"
         click.secho(PUBLIC_WARNING.format(host=host, port=port, writes=writes),
                     fg="red", bold=True, err=True)
-    ConsoleServer(console_command(profile, readonly, lang, catalogue), host, port, public).serve()
+    server = ConsoleServer(console_command(profile, readonly, lang, catalogue), host, port, public)
+    with contextlib.ExitStack() as stack:
+        if chosen.embedded and not chosen.connected:
+            # Tabs come and go: the first tab's console would own the sandbox and stop it under
+            # the others when it closes. The server owns it instead (the tabs find it running),
+            # and it stops with the server, or when the server is killed (the gateway watches
+            # its owner's pid).
+            try:
+                info = stack.enter_context(Sandbox(catalogue=catalogue))
+            except SandboxError as exc:
+                raise Refused(str(exc)) from None
+            click.echo(f"apilog serve: sandbox gateway {info.base_url}, Kafka "
+                       f"{info.kafka_bootstrap}", err=True)
+        server.serve()

@@ -17,7 +17,12 @@ def no_listening(monkeypatch, tmp_path):
     """Record what would be served instead of listening (these tests are about the checks)."""
     for kind in ("DATA", "CONFIG", "STATE"):
         monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path / kind.lower()))
-    monkeypatch.delenv("APILOG_PROFILE", raising=False)
+    # A profile of its own: on the embedded default the server would start the sandbox.
+    config = tmp_path / "config" / "apilog" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[profiles.ops]\nbase_url = "https://gw.example"\n'
+                      'token_url = "https://gw.example/token"\nclient_id = "ops"\n')
+    monkeypatch.setenv("APILOG_PROFILE", "ops")
     served: list[serve_module.ConsoleServer] = []
     monkeypatch.setattr(serve_module.ConsoleServer, "serve", lambda self: served.append(self))
     return served

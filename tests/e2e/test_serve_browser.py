@@ -9,6 +9,7 @@ the websocket frames the browser received, and keys are typed into the page as a
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -68,72 +69,115 @@ def _status(url: str, headers: dict[str, str] | None = None) -> int:
         return 0
 
 
-@pytest.fixture
-def served(tmp_path) -> Iterator[str]:
-    """``apilog --lang en serve`` on a free loopback port; its URL."""
-    port = free_port()
-    env = _env(tmp_path)
-    server = subprocess.Popen([str(APILOG), "--lang", "en", "serve", "--port", str(port)],
-                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: server.poll() is not None or _status(url + "/") == 200, timeout=30,
-                   message=f"apilog serve answering on {url}")
-        assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-        yield url
-    finally:
-        # SIGTERM: textual-serve closes the websockets and each console quits and stops its
-        # sandbox; the sandbox stop below covers a console that did not get that far.
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
+class Served:
+    """``apilog --lang en serve`` on a free loopback port, in a session of its own."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.env = _env(tmp_path)
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.sandbox_state = tmp_path / "data" / "apilog" / "sandbox" / "state.json"
+        self.process = subprocess.Popen(
+            [str(APILOG), "--lang", "en", "serve", "--port", self.url.rsplit(":", 1)[1]],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def tabs(self) -> int:
+        """Console processes running for browser tabs (in the server's process session)."""
+        count = 0
+        for entry in Path("/proc").iterdir():
             try:
-                server.wait(30)
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) != self.process.pid:
+                    continue
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError, IndexError):
+                continue
+            if b"console.cli" in args and args[args.index(b"console.cli") + 1:] == [b"--lang", b"en", b""]:
+                count += 1
+        return count
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
-        subprocess.run([str(APILOG), "sandbox", "stop"], env=env, capture_output=True,
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    server = Served(tmp_path)
+    try:
+        # On the embedded default the server starts the sandbox before it listens.
+        wait_until(lambda: server.process.poll() is not None or _status(server.url + "/") == 200,
+                   timeout=60, message=f"apilog serve answering on {server.url}")
+        assert server.process.poll() is None, (
+            server.process.stdout.read().decode() if server.process.stdout else "")
+        yield server
+    finally:
+        server.stop()
+        # Covers a server that did not get as far as stopping its sandbox.
+        subprocess.run([str(APILOG), "sandbox", "stop"], env=server.env, capture_output=True,
                        check=False, timeout=60)
+
+
+class Tab:
+    """A browser tab on the served console, with what its websocket received as plain text."""
+
+    def __init__(self, browser, url: str) -> None:
+        self.received: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        # The page asks a public font service for its font: nothing leaves this machine.
+        self.page.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+        self.page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+        self.page.goto(url + "/")
+
+    def _frame(self, frame: str | bytes) -> None:
+        self.received.append(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
+
+    def text(self) -> str:
+        return ANSI.sub("", "".join(self.received))
+
+    def wait_for(self, wanted: str, timeout: float = 60) -> None:
+        _poll_page(self.page, lambda: wanted in self.text(), timeout, repr(wanted))
 
 
 @needs_chromium
 def test_the_console_in_chromium_shows_the_catalogue_and_a_typed_filter_narrows_it(served, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    received: list[str] = []
-
-    def screen_text() -> str:
-        return ANSI.sub("", "".join(received))
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            # The page asks a public font service for its font: nothing leaves this machine.
-            page.route(re.compile(r"^(?!http://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
-            page.on("websocket", lambda ws: ws.on(
-                "framereceived",
-                lambda frame: received.append(frame if isinstance(frame, str)
-                                              else frame.decode("utf-8", "replace"))))
-            page.goto(served + "/")
-            _poll_page(page, lambda: "operations: 152 shown of 152" in screen_text(), 60,
-                       "the catalogue in the browser")
-            page.click(".textual-terminal")
-            received.clear()
-            page.keyboard.press("/")
-            page.keyboard.type("firewall method:put action:add-record")
-            page.keyboard.press("Enter")
-            _poll_page(page, lambda: "operations: 1 shown of 152" in screen_text(), 30,
-                       "the filtered catalogue in the browser")
-            assert "/security/firewall" in screen_text()
-            page.screenshot(path=str(tmp_path / "served-console.png"))
-            sandbox_state = tmp_path / "data" / "apilog" / "sandbox" / "state.json"
-            _poll_page(page, sandbox_state.exists, 60, "the tab's console to start the sandbox")
+            first = Tab(browser, served.url)
+            first.wait_for("operations: 152 shown of 152")
+            first.page.click(".textual-terminal")
+            first.received.clear()
+            first.page.keyboard.press("/")
+            first.page.keyboard.type("firewall method:put action:add-record")
+            first.page.keyboard.press("Enter")
+            first.wait_for("operations: 1 shown of 152", timeout=30)
+            assert "/security/firewall" in first.text()
+            first.page.screenshot(path=str(tmp_path / "served-console.png"))
+
+            # A second tab is a console of its own, on the same sandbox.
+            second = Tab(browser, served.url)
+            second.wait_for("operations: 152 shown of 152")
+            second.wait_for("gateway ● up")
+            assert served.tabs() == 2
+            first.page.close()
+            _poll_page(second.page, lambda: served.tabs() == 1, 30, "the closed tab's console to quit")
+            # What the first tab's console used is still there for the second.
+            assert served.sandbox_state.exists(), "closing a tab stopped the others' sandbox"
+            state = json.loads(served.sandbox_state.read_text())
+            assert _status(state["base_url"].rstrip("/") + "/healthz") == 200
         finally:
             browser.close()
-    # The tab is gone: its console quits and stops the sandbox it started.
-    wait_until(lambda: not sandbox_state.exists(), timeout=60,
-               message="the closed tab's console to stop its sandbox")
+    wait_until(lambda: served.tabs() == 0, timeout=30, message="the last tab's console to quit")
+    served.stop()
+    assert served.process.returncode == 0
+    assert not served.sandbox_state.exists(), "the server's sandbox outlived it"
 
 
 def test_serve_refuses_other_hosts_and_websockets_from_other_sites(served):
@@ -141,6 +185,7 @@ def test_serve_refuses_other_hosts_and_websockets_from_other_sites(served):
     in the operator's browser (or a DNS-rebound name) from driving the console."""
     import aiohttp
 
+    served = served.url
     port = served.rsplit(":", 1)[1]
     assert _status(served + "/") == 200
     assert _status(served + "/", {"Host": f"localhost:{port}"}) == 200
