@@ -95,3 +95,14 @@ def test_a_refused_scram_login_is_one_line_at_once_without_the_password(sasl_kaf
     assert PASSWORD not in done.stdout + done.stderr
     assert sasl_kafka.terminator is not None and sasl_kafka.terminator.handshakes >= 1
     assert sasl_kafka.terminator.connections <= 3
+
+
+def test_mutual_tls_with_the_profiles_client_certificate(mtls_kafka, pki, tmp_path):
+    topic = f"mtls-{uuid.uuid4().hex[:8]}"
+    env = write_profile(tmp_path, mtls_kafka.bootstrap, {
+        "security_protocol": "SSL", "ssl_cafile": str(pki.ca_file),
+        "ssl_certfile": str(pki.client_cert_file), "ssl_keyfile": str(pki.client_key_file)})
+    done = apilog_events(env, "--from", "earliest", "--topic", topic)
+    assert done.returncode == 0, done.stderr
+    assert mtls_kafka.terminator is not None and mtls_kafka.terminator.handshakes >= 1
+

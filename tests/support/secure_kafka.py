@@ -34,11 +34,14 @@ from tests.support.broker import wait_until
 
 @dataclass(frozen=True)
 class Pki:
-    """A CA made for the test, and a server certificate it signed for 127.0.0.1/localhost."""
+    """A CA made for the test, a server certificate it signed for 127.0.0.1/localhost, and a
+    client certificate it signed (for mutual TLS)."""
 
     ca_file: Path
     cert_file: Path
     key_file: Path
+    client_cert_file: Path
+    client_key_file: Path
 
 
 def _name(common_name: str) -> x509.Name:
@@ -59,25 +62,35 @@ def make_pki(folder: Path, label: str = "apilog test CA") -> Pki:
                                        encipher_only=False, decipher_only=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+
+    def leaf(name: str, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]
+             ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(ca.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5))
+                   .not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       ca_key.public_key()), critical=False))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    cert, key = leaf("localhost", x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    client_cert, client_key = leaf("ops", x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    pki = Pki(folder / "ca.pem", folder / "server.pem", folder / "server.key",
+              folder / "client.pem", folder / "client.key")
     pki.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    pki.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pki.key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    os.chmod(pki.key_file, 0o600)
+    for cert_path, key_path, certificate, private in (
+            (pki.cert_file, pki.key_file, cert, key),
+            (pki.client_cert_file, pki.client_key_file, client_cert, client_key)):
+        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(private.private_bytes(serialization.Encoding.PEM,
+                                                   serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+        os.chmod(key_path, 0o600)
     return pki
 
 
@@ -91,6 +104,8 @@ class TlsTerminator:
 
     pki: Pki
     upstream_port: int
+    #: Mutual TLS: only clients with a certificate from the test CA get through.
+    require_client_cert: bool = False
     port: int = field(default_factory=free_port)
     connections: int = 0
     handshakes: int = 0
@@ -101,6 +116,9 @@ class TlsTerminator:
     def start(self) -> TlsTerminator:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.pki.cert_file, self.pki.key_file)
+        if self.require_client_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.pki.ca_file)
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
 
@@ -166,6 +184,7 @@ class SecuredKafka:
     pki: Pki
     log_path: Path
     authentication: bool = False
+    require_client_cert: bool = False
     broker_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     terminator: TlsTerminator | None = None
@@ -177,7 +196,8 @@ class SecuredKafka:
         return f"localhost:{self.terminator.port}"
 
     def start(self) -> SecuredKafka:
-        self.terminator = TlsTerminator(self.pki, self.broker_port).start()
+        self.terminator = TlsTerminator(self.pki, self.broker_port,
+                                        require_client_cert=self.require_client_cert).start()
         args = [resolve_binary(), "broker",
                 "--listener-url", f"tcp://127.0.0.1:{self.broker_port}",
                 "--advertised-listener-url", f"tcp://localhost:{self.terminator.port}",
@@ -226,6 +246,14 @@ def pki(tmp_path) -> Pki:
 def tls_kafka(pki, tmp_path) -> Iterator[SecuredKafka]:
     """Tansu behind TLS, no SASL: for ``security_protocol = "SSL"``."""
     kafka = SecuredKafka(pki, tmp_path / "tansu-tls.log").start()
+    yield kafka
+    kafka.stop()
+
+
+@pytest.fixture
+def mtls_kafka(pki, tmp_path) -> Iterator[SecuredKafka]:
+    """Tansu behind mutual TLS: a client certificate from the test CA is required."""
+    kafka = SecuredKafka(pki, tmp_path / "tansu-mtls.log", require_client_cert=True).start()
     yield kafka
     kafka.stop()
 
