@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "events": "console.events.cli:events",
     "check": "console.conformance.cli:check",
     "sandbox": "console.sandbox_cli:sandbox",
+    "serve": "console.serve:serve",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -33,6 +34,7 @@ SHORT_HELP: dict[str, str] = {
     "events": "Read the gateway's Kafka event feed.",
     "check": "Check every contract of every operation against a gateway.",
     "sandbox": "Start, stop or inspect the embedded sandbox (gateway + Kafka broker).",
+    "serve": "Serve the console to a web browser (loopback only unless --public).",
 }
 
 

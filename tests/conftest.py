@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "tests.support.broker",
     "tests.support.gateway",
+    "tests.support.secure_kafka",
     "tests.support.txlog",
 ]
 
@@ -16,7 +17,8 @@ pytest_plugins = [
 #: Fixtures that start real processes (the Kafka broker, a gateway on it): a test that uses one,
 #: even through another fixture, belongs to the slow tier. ``pytest -m "not slow"`` is the quick
 #: loop while editing the core (no broker, no gateway process, no console); CI runs everything.
-SLOW_FIXTURES = frozenset({"kafka_broker", "private_broker", "gateway_factory"})
+SLOW_FIXTURES = frozenset({"kafka_broker", "private_broker", "gateway_factory", "tls_kafka",
+                           "mtls_kafka", "sasl_kafka"})
 #: Folders whose every test drives the console (Pilot or tmux): seconds each, so the slow tier.
 SLOW_FOLDERS = ("tui", "e2e")
 

@@ -159,7 +159,7 @@ def _status_reporter() -> Any:
 
     def report(status: Any) -> None:
         if status.state != seen["state"] and status.state != "connecting":
-            if status.state == "down":
+            if status.state == "down" and not status.refused:  # a refusal ends in FeedError
                 click.echo(f"apilog events: broker down since {status.since:%H:%M:%S}: "
                            f"{status.error}; retrying", err=True)
             elif seen["state"] == "down":

@@ -38,6 +38,7 @@ from console.events.positions import (
     verify_after_reconnect,
 )
 from console.events.status import FeedError, FeedGap, FeedStatus, State, event_matching
+from console.kafka_login import refusal
 
 DEFAULT_TOPIC_PATTERN = r"^gateway\.events\..*"
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class EventFeed:
         self._stopping = asyncio.Event()
         self._connection_lost = False
         self._connected_once = False
+        #: A refused login or an untrusted certificate (console.kafka_login): the feed stopped.
+        self._refused: str | None = None
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -157,6 +160,8 @@ class EventFeed:
         try:
             while True:
                 if not self._connected_once:
+                    if self._refused is not None:
+                        raise FeedError(self._refused)
                     if loop.time() > deadline:
                         raise FeedError(f"the Kafka broker at {self.bootstrap} did not answer "
                                         f"within {connect_timeout:.0f} s ({self._error or 'no reply'}): "
@@ -197,7 +202,8 @@ class EventFeed:
             state=self._state, since=self._since, error=self._error,
             lag_by_partition=self.buffer.lag(), positions=dict(self._positions),
             gaps=tuple(self._gaps), received=self.buffer.accepted,
-            duplicates=self.buffer.duplicates, buffered=len(self.buffer))
+            duplicates=self.buffer.duplicates, buffered=len(self.buffer),
+            refused=self._refused is not None)
 
     # The loop ------------------------------------------------------------------------------
 
@@ -216,6 +222,10 @@ class EventFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure means: down, retry
+                self._refused = await refusal(exc, self.bootstrap, self.kafka_kwargs)
+                if self._refused is not None:  # the same refusal again at every retry: stop
+                    self._set_state("down", self._refused)
+                    return
                 if not _is_expected(exc):
                     log.exception("event feed: unexpected failure, retrying")
                 failures += 1

@@ -48,6 +48,9 @@ class FeedStatus:
     received: int = 0
     duplicates: int = 0
     buffered: int = 0
+    #: The broker refused the login or the profile does not trust its certificate: the feed
+    #: stopped instead of retrying, and ``error`` says what to fix.
+    refused: bool = False
 
     @property
     def lag(self) -> int:
