@@ -185,6 +185,10 @@ class ApilogApp(App[int]):
         rows = [(k, d) for k, d in keys if k not in seen] + grammar
         rows.append((self.get_key_display_for("focus-pane"), self.labels("go to pane")))
         legend = screen.legend() if hasattr(screen, "legend") else []
+        if not legend and self.current_view in ("catalogue", "call"):
+            from screens.widgets.legend import catalogue_legend
+
+            legend = catalogue_legend(self.labels)
         self.push_screen(
             KeysHelp(
                 f"{self.labels('keys')} · {self.labels(self.current_view)}",

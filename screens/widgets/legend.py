@@ -22,12 +22,12 @@ _CHECK_ONLY = {
 }
 
 
-def contract_words(slug: str, lang: str, params: dict[str, Any] | None = None) -> str:
-    """The contract's words in ``lang``, with its own numbers."""
+def contract_words(slug: str, labels: Any, params: dict[str, Any] | None = None) -> str:
+    """The contract's words in the console's language, with its own numbers."""
     try:
-        return term(slug).label(lang, params)
+        return term(slug).label(labels.lang, params)
     except KeyError:
-        return _CHECK_ONLY.get(slug, slug)
+        return labels(_CHECK_ONLY.get(slug, slug))
 
 
 def catalogue_legend(labels: Any) -> list[tuple[str, str]]:
@@ -35,14 +35,14 @@ def catalogue_legend(labels: Any) -> list[tuple[str, str]]:
     rows = []
     for slug in BADGES:
         defaults = dict(term(slug).defaults)
-        rows.append((badge_text(slug, defaults), contract_words(slug, labels.lang)))
+        rows.append((badge_text(slug, defaults), contract_words(slug, labels)))
     rows.append(("⚠ 2", labels("catalogue findings on this operation (the detail lists them)")))
     return rows
 
 
 def check_legend(labels: Any, short: dict[str, str], glyphs: dict[str, tuple[str, str]]) -> list:
     """The conformance grid's column names, then its verdict glyphs."""
-    rows = [(name, contract_words(slug, labels.lang)) for slug, name in short.items()]
+    rows = [(name, contract_words(slug, labels)) for slug, name in short.items()]
     rows += [(glyph, labels(verdict)) for verdict, (glyph, _) in glyphs.items()]
     return rows
 

@@ -222,9 +222,9 @@ def rerun_question(operation, labels) -> str:
     )
 
 
-def rerun_result(operation, outcome: str, status: int | None, labels) -> str:
+def rerun_result(result, labels) -> str:
     """The re-run toast as a sentence: which operation went again and how it ended."""
     return (
-        f"{labels('Sent again')}: {operation.method} {operation.path} "
-        f"{labels.term(operation.action)} → {outcome_words(outcome, status, labels)}"
+        f"{labels('Sent again')}: {result.method} {result.path} "
+        f"{labels.term(result.action)} → {outcome_words(result.outcome, result.status, labels)}"
     )
