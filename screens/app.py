@@ -220,6 +220,7 @@ class ApilogApp(App[int]):
 
         def chosen(widget) -> None:
             if widget is not None and widget.is_attached:
+                screen._last_focus = widget  # what the view restores as the jump mode closes
                 screen.set_focus(widget)
 
         self.push_screen(PaneJump(targets), chosen)

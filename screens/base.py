@@ -58,6 +58,9 @@ class View(Screen):
     FIELDS: frozenset[str] = frozenset()
     #: Whether `/` means something here (a form has nothing to filter).
     FILTERABLE = True
+    #: No automatic focus on the first field: a view is entered at its main widget, then
+    #: returned to where the operator left it (see ``_restore_focus``).
+    AUTO_FOCUS = ""
 
     def __init__(self) -> None:
         super().__init__(name=self.VIEW)

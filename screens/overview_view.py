@@ -28,8 +28,8 @@ from screens.widgets.response import OUTCOME_STYLE
 
 REFRESH_S = 2.0
 WINDOW = timedelta(hours=1)
-#: The per-minute lines cover the last half hour, one bar a minute.
-MINUTES = 30
+#: The per-minute lines cover the window, one value a minute (the widget fits them to its width).
+MINUTES = 60
 #: Latency per operation: twelve five-minute buckets over the hour.
 BUCKET_S = 300
 #: Rows folded per refresh: the last hour of a busy console, newest first.
