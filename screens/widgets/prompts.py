@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
@@ -140,9 +140,10 @@ class KeysHelp(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
     DEFAULT_CSS = """
     KeysHelp { background: $background 0%; }
-    KeysHelp > VerticalScroll { dock: right; width: 62; max-width: 100%; height: 1fr;
-                                margin: 1 0 1 0; border: round $accent; background: $surface;
-                                padding: 0 1; }
+    KeysHelp > #keys-frame { dock: right; width: 55%; min-width: 46; max-width: 72;
+                             height: 100%; padding: 1 0 1 0; background: $background 0%; }
+    KeysHelp VerticalScroll { height: auto; max-height: 100%; border: round $accent;
+                              background: $surface; padding: 0 1; }
     """
 
     def __init__(
@@ -159,7 +160,7 @@ class KeysHelp(ModalScreen[None]):
         self.legend_title = legend_title
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with Vertical(id="keys-frame"), VerticalScroll():
             yield Static(Text(self.title_text, style="bold"))
             yield Static(_grid(self.keys))
             if self.legend:
