@@ -157,8 +157,8 @@ _VI: dict[str, str] = {
     "every call in the transaction log": "mọi lệnh gọi có trong nhật ký giao dịch",
     "paused": "đã tạm dừng",
     "outcomes/min": "kết quả/phút",
-    "latency per operation (p50 / p95, p95 over the hour)": "độ trễ theo thao tác "
-    "(p50 / p95, p95 trong giờ qua)",
+    "latency per operation (p50/p95 ms, p95 over the hour)": "độ trễ theo thao tác "
+    "(p50/p95 ms, p95 trong giờ qua)",
     "contracts failed last": "cam kết không đạt gần đây",
     "none failed in the last hour": "không có vi phạm trong giờ qua",
 }

@@ -115,7 +115,7 @@ class OverviewView(View):
     OverviewView Sparkline { height: 1; margin: 0 0; }
     OverviewView .op-row { height: 1; }
     OverviewView .op-row Static { width: 1fr; height: 1; }
-    OverviewView .op-row Sparkline { width: 12; }
+    OverviewView .op-row Sparkline { width: 8; }
     OverviewView #overview-failures > .sparkline--max-color { color: $error; }
     OverviewView #overview-failures > .sparkline--min-color { color: $error 30%; }
     """
@@ -146,7 +146,7 @@ class OverviewView(View):
             ("state", "status"),
             ("traffic-box", "calls/min"),
             ("outcomes-box", "outcomes/min"),
-            ("latency", "latency per operation (p50 / p95, p95 over the hour)"),
+            ("latency", "latency per operation (p50/p95 ms, p95 over the hour)"),
             ("contracts", "contracts failed last"),
             ("recent", "recent rollbacks and retries"),
         ):
@@ -288,8 +288,9 @@ class OverviewView(View):
         rows = []
         for name, calls, p50, p95, series in trends.operations:
             text = Text(no_wrap=True, overflow="ellipsis")
-            text.append(f"{_ms(p50)}/{_ms(p95)} ", style="bold")
-            text.append(f"×{calls} {name}")
+            # Figures first and short (ms in the title): at 80 columns the name is what gets cut.
+            text.append(f"{_num(p50)}/{_num(p95)} ", style="bold")
+            text.append(f"{name} ×{calls}")
             rows.append(Horizontal(Static(text), Sparkline(series), classes="op-row"))
         if not rows:
             rows.append(Static(Text(self.app.labels("nothing yet"), style="dim")))
@@ -317,6 +318,10 @@ def _state_text(word: str, state: str, error: str) -> Text:
     if error:
         text.append(f"  {error[:60]}", style="red")
     return text
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
 
 
 def _ms(value: float | None) -> str:

@@ -45,7 +45,9 @@ async def test_colon_q_quits_as_in_k9s(make_app):
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             await pilot.press("colon", *word, "enter")
-            await wait_for(pilot, lambda: app.return_code is not None, message=f":{word} quits")
+            await wait_for(
+                pilot, lambda app=app: app.return_code is not None, message=f":{word} quits"
+            )
         assert app.return_code == 0
 
 
