@@ -125,6 +125,7 @@ class OverviewView(View):
         self.stats: dict[str, Any] | None = None
         self.recent: list[Any] = []
         self.trends = Trends()
+        self._loading: Any = None
 
     def compose_body(self) -> ComposeResult:
         with Grid():
@@ -165,8 +166,16 @@ class OverviewView(View):
         if self.app.screen is self:
             self.load()
 
-    @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def load(self) -> None:
+        """Refresh the figures, unless a refresh is still reading: one at a time, none dropped
+        half-way (an exclusive worker cancels the running one, and a reader of the log is
+        slower than the two-second tick on a loaded machine)."""
+        if self._loading is not None and self._loading.is_running:
+            return
+        self._loading = self._load()
+
+    @work(thread=True, group="overview", exit_on_error=False)
+    def _load(self) -> None:
         session = self.app.session
         if session is None or not session.is_open:
             return
