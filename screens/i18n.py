@@ -161,6 +161,7 @@ _VI: dict[str, str] = {
     "(p50/p95 ms, p95 trong giờ qua)",
     "contracts failed last": "cam kết không đạt gần đây",
     "none failed in the last hour": "không có vi phạm trong giờ qua",
+    "not a success, per minute": "không thành công, theo phút",
 }
 
 

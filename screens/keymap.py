@@ -41,7 +41,8 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("palette", "app.command_palette", "palette", show=False),
         ActionSpec("quit", "app.quit", "quit", priority=True),  # from any prompt or modal too
         # Priority: it must work from inside the body editor, the one place focus gets stuck.
-        ActionSpec("focus-pane", "app.focus_pane", "go to pane", priority=True),
+        # Listed in `?`, not the footer: at 80 columns it pushed the view's own keys off.
+        ActionSpec("focus-pane", "app.focus_pane", "go to pane", show=False, priority=True),
         # Catalogue.
         ActionSpec("toggle-rows", "toggle_rows", "toggle rows"),
         # Call.

@@ -87,7 +87,7 @@ def fold_trends(transactions: list[Any], now: float) -> Trends:
             )
         if tx.outcome == "retries_exhausted":
             trends.failed_contracts.append(
-                (tx.started_at, name, "retry", f"{tx.attempt_count} attempts, HTTP {tx.status}")
+                (tx.started_at, name, "retry", f"×{tx.attempt_count} → HTTP {tx.status}")
             )
     busiest = sorted(elapsed, key=lambda name: (-len(elapsed[name]), name))[:TOP_OPERATIONS]
     for name in busiest:
@@ -264,7 +264,7 @@ class OverviewView(View):
             outcomes.append(label(outcome.replace("_", " ")), style=OUTCOME_STYLE.get(outcome, ""))
             outcomes.append(f" {count}")
         failed = sum(trends.failures_per_minute)
-        outcomes.append(f"\n{label('not a success')}/min ({failed}):", style="dim")
+        outcomes.append(f"\n{label('not a success, per minute')} ({failed}):", style="dim")
         self.query_one("#overview-outcomes", Static).update(outcomes)
         self.query_one("#overview-failures", Sparkline).data = trends.failures_per_minute
         self._show_latency(trends)

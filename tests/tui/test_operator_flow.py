@@ -259,6 +259,27 @@ def test_open_tx_and_open_event_have_one_key_in_every_view():
     assert keys(CallView, "open_event") == keys(TransactionsView, "open_event") == {"ctrl+g"}
 
 
+async def test_paused_reads_paused_and_enter_toggles_the_detail(make_app, tmp_path):
+    app = make_app(session=log_session(tmp_path / "t.db"), start_view="events")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        from tests.tui.sample import sample_events
+
+        for event in sample_events():
+            app.runtime.add_event(event)
+        app.screen.tick()
+        await settle(pilot)
+        await pilot.press("space")
+        await settle(pilot)
+        assert "⏸ paused" in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.has_class("-detail")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.screen.has_class("-detail")
+
+
 async def test_call_without_a_result_says_why_ctrl_t_does_nothing(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
