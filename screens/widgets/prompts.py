@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
@@ -139,11 +139,10 @@ class KeysHelp(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "close")]
     DEFAULT_CSS = """
-    KeysHelp { background: $background 0%; }
-    KeysHelp > #keys-frame { dock: right; width: 55%; min-width: 46; max-width: 72;
-                             height: 100%; padding: 1 0 1 0; background: $background 0%; }
-    KeysHelp VerticalScroll { height: auto; max-height: 100%; border: round $accent;
-                              background: $surface; padding: 0 1; }
+    KeysHelp { background: $background 0%; align: right top; }
+    KeysHelp > VerticalScroll { width: 55%; min-width: 46; max-width: 72; height: auto;
+                                margin-top: 1; border: round $accent; background: $surface;
+                                padding: 0 1; }
     """
 
     def __init__(
@@ -160,12 +159,16 @@ class KeysHelp(ModalScreen[None]):
         self.legend_title = legend_title
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="keys-frame"), VerticalScroll():
+        with VerticalScroll():
             yield Static(Text(self.title_text, style="bold"))
             yield Static(_grid(self.keys))
             if self.legend:
                 yield Static(Text(f"\n{self.legend_title}", style="bold"))
                 yield Static(_grid(self.legend), id="keys-legend")
+
+    def on_resize(self) -> None:
+        """Between the header and the footer, whatever the terminal's height: both stay seen."""
+        self.query_one(VerticalScroll).styles.max_height = max(3, self.size.height - 2)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)
