@@ -15,7 +15,13 @@ pytestmark = pytest.mark.slow
 async def test_fault_preset_fail_twice_then_succeed_is_offered_and_sent(
     make_app, live_session, catalogue
 ):
-    op = catalogue.operation("/security/firewall/config", "PUT", "add-record")
+    # An operation whose contract promises retries: the caller retries it, so the preset's
+    # two failures are followed by the commit.
+    op = next(
+        o
+        for o in catalogue.operations
+        if o.action == "add-record" and o.method == "POST" and o.has("retry")
+    )
     app = make_app(session=live_session)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -42,11 +48,14 @@ async def test_esc_asks_then_stops_a_running_check(make_app, live_session):
         app.jump("check")
         await settle(pilot)
         check = app.screen
-        await pilot.press("ctrl+r", "y")  # every operation: far more than the test waits for
+        # Every operation: far more than the test waits for. No settle() from here: it waits
+        # for every worker, the run included.
+        await pilot.press("ctrl+r", "y")
         await wait_for(pilot, lambda: check.running and check.done > 0, message="a run under way")
         await pilot.press("escape")
-        await settle(pilot)
-        assert "Stop the check run?" in screen_text(app)
+        await wait_for(
+            pilot, lambda: "Stop the check run?" in screen_text(app), message="the question"
+        )
         await pilot.press("y")
         await wait_for(pilot, lambda: not check.running, timeout=30, message="the run to stop")
         assert check.done < check.total
