@@ -94,7 +94,8 @@ class ApilogApp(App[int]):
         import signal
 
         loop = asyncio.get_running_loop()
-        for number, handler in ((signal.SIGTERM, self.action_quit), (signal.SIGHUP, self._hung_up)):
+        # SIGTERM quits without the question ctrl+q asks during a check: no one is there to answer.
+        for number, handler in ((signal.SIGTERM, self._quit_now), (signal.SIGHUP, self._hung_up)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(number, self.call_later, handler)
 
