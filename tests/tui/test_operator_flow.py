@@ -207,9 +207,12 @@ async def test_esc_and_ctrl_q_during_a_run_ask_first(make_app):
         await settle(pilot)
         view = app.screen
         view.running, view.ran, view.done, view.total = True, True, 3, 40
+        view._show_summary()
         app.refresh_bindings()
         await settle(pilot)
         assert "stop check" in screen_text(app)
+        assert "running 3/40" in screen_text(app)
+        assert view.query_one("ProgressBar").percentage == 3 / 40  # the runner's count alone
         await pilot.press("escape")
         await settle(pilot)
         assert "Stop the check run? 3/40" in screen_text(app)
