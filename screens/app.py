@@ -22,7 +22,7 @@ from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
 from screens.state import ConnectionState
 from screens.widgets.line_table import LineTable
-from screens.widgets.prompts import VIEWS, JumpPrompt, KeysHelp, resolve_view
+from screens.widgets.prompts import QUIT_WORDS, VIEWS, JumpPrompt, KeysHelp, resolve_view
 
 if TYPE_CHECKING:  # the session module costs ~0.3 s to import: it loads after the first frame
     from console.session import Session
@@ -48,7 +48,7 @@ class ApilogApp(App[int]):
     CSS_PATH = CSS_PATH
     TITLE = "apilog"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = bindings("filter", "jump", "keys", "back", "palette", "quit")
+    BINDINGS = bindings("filter", "jump", "keys", "back", "palette", "focus-pane", "quit")
 
     connection: reactive[ConnectionState] = reactive(ConnectionState, always_update=True)
 
@@ -94,7 +94,8 @@ class ApilogApp(App[int]):
         import signal
 
         loop = asyncio.get_running_loop()
-        for number, handler in ((signal.SIGTERM, self.action_quit), (signal.SIGHUP, self._hung_up)):
+        # SIGTERM quits without the question ctrl+q asks during a check: no one is there to answer.
+        for number, handler in ((signal.SIGTERM, self._quit_now), (signal.SIGHUP, self._hung_up)):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(number, self.call_later, handler)
 
@@ -136,6 +137,10 @@ class ApilogApp(App[int]):
         self.switch_screen(self.view(view))
 
     def action_back(self) -> None:
+        # A view may need esc first (the check view asks whether to stop a running check).
+        handled = getattr(self.screen, "before_back", None)
+        if handled is not None and handled():
+            return
         if self.history:
             self.current_view = self.history.pop()
             self.switch_screen(self.current_view)
@@ -143,6 +148,9 @@ class ApilogApp(App[int]):
     def action_jump(self) -> None:
         def chosen(text: str | None) -> None:
             if not text:
+                return
+            if text.strip().lstrip(":").strip().lower() in QUIT_WORDS:
+                self.call_after_refresh(self.run_action, "quit")
                 return
             view = resolve_view(text)
             if view is None:
@@ -176,9 +184,47 @@ class ApilogApp(App[int]):
         ]
         seen = {key for key, _ in grammar}
         rows = [(k, d) for k, d in keys if k not in seen] + grammar
+        rows.append((self.get_key_display_for("focus-pane"), self.labels("go to pane")))
+        legend = screen.legend() if hasattr(screen, "legend") else []
+        if not legend and self.current_view in ("catalogue", "call"):
+            from screens.widgets.legend import catalogue_legend
+
+            legend = catalogue_legend(self.labels)
         self.push_screen(
-            KeysHelp(f"{self.labels('keys')} · {self.labels(self.current_view)}", rows)
+            KeysHelp(
+                f"{self.labels('keys')} · {self.labels(self.current_view)}",
+                rows,
+                legend=legend,
+                legend_title=self.labels("badges"),
+            )
         )
+
+    def get_key_display_for(self, action_id: str) -> str:
+        """The key that action ``action_id`` has now (after an operator's keys.toml)."""
+        for key_bindings in self._bindings.key_to_bindings.values():
+            for binding in key_bindings:
+                if binding.id == action_id:
+                    return self.get_key_display(binding)
+        return ""
+
+    def action_focus_pane(self) -> None:
+        """Jump mode: a key on every pane of the view; pressing it focuses that pane."""
+        from screens.base import View
+        from screens.widgets.panes import PaneJump, jump_targets
+
+        screen = self.screen
+        if not isinstance(screen, View):
+            return  # a prompt or dialog is open: it has one place for the keys already
+        targets = jump_targets(screen)
+        if not targets:
+            return
+
+        def chosen(widget) -> None:
+            if widget is not None and widget.is_attached:
+                screen._last_focus = widget  # what the view restores as the jump mode closes
+                screen.set_focus(widget)
+
+        self.push_screen(PaneJump(targets), chosen)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -201,6 +247,8 @@ class ApilogApp(App[int]):
             return False
         if action == "filter":
             return getattr(self.screen, "FILTERABLE", False)
+        if action == "back" and getattr(self.screen, "back_label", lambda: None)():
+            return True
         if action == "back" and not self.history and not isinstance(self.focused, TextArea):
             return None  # shown dimmed: there is nowhere to go back to
         return True
@@ -249,8 +297,36 @@ class ApilogApp(App[int]):
         self.connection = replace(self.connection, **changes)
 
     async def action_quit(self) -> None:
+        running = self._running_check()
+        if running is not None:
+            from screens.widgets.prompts import Confirm
+
+            if isinstance(self.screen, Confirm):
+                return  # already asking
+            label = self.labels
+            question = (
+                f"{label('A check is running')} ({running.done}/{running.total}). "
+                f"{label('Quit and stop it?')}"
+            )
+
+            async def answered(yes: bool | None) -> None:
+                if yes:
+                    await self._quit_now()
+
+            self.push_screen(Confirm(question), answered)
+            return
+        await self._quit_now()
+
+    async def _quit_now(self) -> None:
         await self.shutdown()
         self.exit(0)
+
+    def _running_check(self) -> Any:
+        """The check view when a check run is under way, else None (it is made on first use)."""
+        if not self.is_screen_installed("check"):
+            return None
+        check = self.get_screen("check")
+        return check if getattr(check, "running", False) else None
 
     async def shutdown(self) -> None:
         """Stop the feed, the caller and any sandbox this console started.

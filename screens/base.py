@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input
 
 from screens.filtering import Filter, parse_filter
@@ -56,13 +58,74 @@ class View(Screen):
     FIELDS: frozenset[str] = frozenset()
     #: Whether `/` means something here (a form has nothing to filter).
     FILTERABLE = True
+    #: No automatic focus on the first field: a view is entered at its main widget, then
+    #: returned to where the operator left it (see ``_restore_focus``).
+    AUTO_FOCUS = ""
 
     def __init__(self) -> None:
         super().__init__(name=self.VIEW)
         self.current_filter: Filter = parse_filter("")
+        #: The pane the operator was in, put back when the view is shown again.
+        self._last_focus: Widget | None = None
 
     def on_mount(self) -> None:
         translate_bindings(self, self.app.labels)
+
+    # Focus: where the operator left it ----------------------------------------------------
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not isinstance(event.widget, FilterBar):
+            self._last_focus = event.widget
+
+    def on_screen_resume(self) -> None:
+        """Back from a prompt, a dialog or another view: the focus it had, not the main widget.
+
+        Queued on the app after any focus a subclass asks for on resume, so this one wins.
+        """
+        self.app.call_later(self._restore_focus)
+
+    def _restore_focus(self) -> None:
+        target = self._last_focus
+        if target is not None and target.is_attached and target.focusable:
+            self.set_focus(target, scroll_visible=False)
+        elif self.focused is None:
+            self.focus_main()
+
+    # Keys that cannot act now say why ----------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A key bound here whose action is unavailable says why instead of doing nothing."""
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if binding.action.startswith("app."):
+                continue
+            if self.check_action(binding.action, ()) is True:
+                continue
+            event.stop()
+            self.notify(
+                f"{event.key}: {binding.description} — {self.why_unavailable(binding.action)}",
+                severity="warning",
+            )
+            return
+
+    def why_unavailable(self, action: str) -> str:
+        """Why ``action`` cannot run now, in words an operator can act on."""
+        from screens.keymap import mutating_actions
+
+        if self.app.readonly and action in mutating_actions():
+            return self.app.labels("not available in read-only mode: it changes data")
+        return self.app.labels("nothing to act on here yet")
+
+    def before_back(self) -> bool:
+        """Esc was pressed: True when this view handled it (the app then does not go back)."""
+        return False
+
+    def back_label(self) -> str | None:
+        """What esc does here when it is not "back" (shown in the footer), or None."""
+        return None
+
+    def legend(self) -> list[tuple[str, str]]:
+        """The badges and glyphs this view shows, for the `?` list."""
+        return []
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.app.labels(self.VIEW))

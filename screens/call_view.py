@@ -45,6 +45,27 @@ def is_example(text: str) -> bool:
     }
 
 
+def fault_presets(operation: Any) -> dict[str, dict[str, str]]:
+    """The reference gateway's fault headers, one preset per failure an operator rehearses.
+
+    The delay goes past the operation's own SLA (``latency-sla``), whatever its number.
+    """
+    sla = operation.contract("latency-sla") if operation is not None else None
+    max_ms = int(sla.params.get("max_ms", 1000)) if sla is not None else 1000
+    return {
+        "fail twice, then succeed": {"X-Fault-Fail-Attempts": "2"},
+        "fail after the write (rolls back)": {"X-Fault-After-Write": "true"},
+        "delay past the SLA": {"X-Fault-Delay-Ms": str(max_ms + 500)},
+        "abort with 503": {"X-Fault-Abort": "503"},
+    }
+
+
+def with_faults(text: str, faults: dict[str, str]) -> str:
+    """The headers line with its X-Fault-* headers replaced by ``faults``, others kept."""
+    kept = {k: v for k, v in parse_headers(text).items() if not k.lower().startswith("x-fault-")}
+    return "; ".join(f"{k}: {v}" for k, v in {**kept, **faults}.items())
+
+
 def parse_headers(text: str) -> dict[str, str]:
     """``"X-A: 1; X-B: two"`` → ``{"X-A": "1", "X-B": "two"}``; colon-less pieces are dropped."""
     headers: dict[str, str] = {}
@@ -58,7 +79,7 @@ def parse_headers(text: str) -> dict[str, str]:
 class CallView(View):
     VIEW = "call"
     FILTERABLE = False
-    BINDINGS = bindings("send", "copy-curl", "open-event")
+    BINDINGS = bindings("send", "copy-curl", "open-event", "open-tx")
     DEFAULT_CSS = """
     CallView .form-row { height: 1; }
     CallView .form-row Label { padding: 0 1 0 0; color: $text-muted; }
@@ -69,6 +90,8 @@ class CallView(View):
     CallView #call-format { width: 10; }
     CallView #call-id { width: 1fr; }
     CallView #call-headers { width: 1fr; }
+    CallView #call-faults { width: 34; display: none; }
+    CallView.-faults #call-faults { display: block; }
     CallView #call-split { height: 1fr; }
     CallView #call-body { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
     CallView #call-response-box { width: 1fr; height: 1fr; border: round $panel-lighten-2;
@@ -118,6 +141,8 @@ class CallView(View):
                 # "e.g.": a bare example reads as headers already set (dim is lost in NO_COLOR).
                 placeholder="e.g. X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true",
             )
+            # Offered only when the gateway honours the headers (its /healthz says faults: on).
+            yield Select([], id="call-faults", compact=True, prompt=label("fault preset…"))
         with Horizontal(id="call-split"):
             yield TextArea(
                 example_body("add-record", "json"),
@@ -138,6 +163,26 @@ class CallView(View):
         body.cursor_blink = False
         self._refresh_methods()
         self.set_interval(0.5, self._watch_event)
+        self.watch(self.app, "connection", self._offer_faults, init=True)
+
+    # Fault presets ---------------------------------------------------------------------------
+
+    def _offer_faults(self, state: Any) -> None:
+        self.set_class(bool(state.faults), "-faults")
+        self._fill_fault_presets()
+
+    def _fill_fault_presets(self) -> None:
+        label = self.app.labels
+        select = self.query_one("#call-faults", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([(label(name), name) for name in fault_presets(self.operation)])
+
+    @on(Select.Changed, "#call-faults")
+    def _fault_chosen(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        headers = self.query_one("#call-headers", Input)
+        headers.value = with_faults(headers.value, fault_presets(self.operation)[event.value])
 
     def _paths(self) -> list[str]:
         return [p for p in self.app.catalogue.paths if self._operations(p)]
@@ -164,9 +209,9 @@ class CallView(View):
             self._apply_prefill()
 
     def on_screen_resume(self) -> None:
+        # Focus is the base view's: back here, the operator is where they left (not the editor).
         if self._pending is not None:
             self._apply_prefill()
-        self.query_one("#call-body", TextArea).focus()
 
     def _apply_prefill(self) -> None:
         operation, record_id, headers, body = self._pending
@@ -360,7 +405,16 @@ class CallView(View):
             return None
         if allowed and action == "open_event" and not getattr(self.result, "event_id", None):
             return None
+        if allowed and action == "open_tx" and self.result is None:
+            return None
         return allowed
+
+    def why_unavailable(self, action: str) -> str:
+        if action in ("copy_curl", "open_event", "open_tx") and self.result is None:
+            return self.app.labels("send the call first (ctrl+s)")
+        if action == "open_event":
+            return self.app.labels("this call published no event")
+        return super().why_unavailable(action)
 
     def _show_result(self) -> None:
         self.refresh_bindings()
@@ -393,6 +447,10 @@ class CallView(View):
     def action_open_event(self) -> None:
         if self.result is not None and self.result.event_id:
             self.app.open_event(self.result.event_id)
+
+    def action_open_tx(self) -> None:
+        if self.result is not None:
+            self.app.open_transaction(self.result.transaction_id)
 
     def focus_main(self) -> None:
         self.query_one("#call-body", TextArea).focus()

@@ -282,6 +282,8 @@ class CatalogueView(View):
             return
         item = self.entries[self.shown[index]]
         labels = self.app.labels
+        from screens.widgets.legend import contract_legend
+
         text = Text(no_wrap=False)
         if self.mode == "rows":
             text.append(f"{item.method} {item.path}?action={item.action}", style="bold")
@@ -296,7 +298,8 @@ class CatalogueView(View):
         else:
             text.append(item.label(), style="bold")
             text.append(f"  {item.scope}\n", style="dim")
-            text.append(" · ".join(c.label(labels.lang) for c in item.contracts) + "\n")
+            text.append_text(contract_legend(item.contracts, labels.lang))  # badge + its words
+            text.append("\n")
             text.append(f"{labels('rows')} {', '.join(map(str, item.rows))}", style="dim")
             if item.pages:
                 text.append(f"  {labels('page')} {', '.join(map(str, item.pages))}", style="dim")

@@ -50,10 +50,11 @@ SHORT: dict[str, str] = {
 class CheckView(TableView):
     VIEW = "check"
     FIELDS = frozenset({"method", "action", "path", "verdict"})
-    BINDINGS = bindings("run-check")
+    BINDINGS = bindings("run-check", "verdict-filter")
     DEFAULT_CSS = """
     CheckView #check-summary { height: auto; max-height: 3; padding: 0 1; }
-    CheckView ProgressBar { height: 1; padding: 0 1; }
+    CheckView ProgressBar { height: 1; padding: 0 1; display: none; }
+    CheckView.-ran ProgressBar { display: block; }
     CheckView #check-detail { height: 45%; border-top: solid $panel-lighten-2; padding: 0 1;
                               display: none; }
     CheckView.-detail #check-detail { display: block; }
@@ -65,8 +66,12 @@ class CheckView(TableView):
         self.shown: list[Any] = []
         self.cells: dict[tuple, Any] = {}  # (path, method, action, slug) → Verdict | "planned"
         self.running = False
+        #: A run has started in this console: before it, cells not decided yet are blank.
+        self.ran = False
         self.done = 0
         self.total = 0
+        #: `v` cycles through these: only operations with at least one such verdict are shown.
+        self.verdict: str | None = None
 
     def compose_body(self) -> ComposeResult:
         from console.conformance import CONTRACT_SLUGS
@@ -89,9 +94,6 @@ class CheckView(TableView):
     def on_mount(self) -> None:
         super().on_mount()
         self._plan()
-
-    def on_screen_resume(self) -> None:
-        self.table.focus()
 
     @property
     def table(self) -> LineTable:
@@ -124,29 +126,54 @@ class CheckView(TableView):
                 "verdict": verdicts,
             }
 
-        self.shown = [op for op in self.operations if flt.matches(op.label().lower(), fields(op))]
+        self.shown = [
+            op
+            for op in self.operations
+            if flt.matches(op.label().lower(), fields(op)) and self._has_verdict(op)
+        ]
         self.table.set_rows(len(self.shown), self._row_at, keep_cursor=True)
         self._show_summary()
+
+    def _has_verdict(self, op: Any) -> bool:
+        if self.verdict is None:
+            return True
+        return any(
+            getattr(value, "verdict", None) == self.verdict
+            for key, value in self.cells.items()
+            if key[:3] == op.key
+        )
 
     def _show_summary(self) -> None:
         from console.conformance import VERDICTS
 
+        label = self.app.labels
         counts = dict.fromkeys(VERDICTS, 0)
         for value in self.cells.values():
             if not isinstance(value, str):
                 counts[value.verdict] += 1
-        chunks = [
-            (f"{GLYPHS[word][0]} {self.app.labels(word)} {counts[word]}", GLYPHS[word][1])
-            for word in VERDICTS
-        ]
-        if not self.running and self.done == 0 and not self.app.readonly:
-            chunks.append(
-                (f"ctrl+r: {self.app.labels('run checks')} ({len(self.shown)}) · apilog check", "dim")
-            )
+        chunks: list[tuple[str, str]] = []
+        if not self.ran:
+            # What the catalogue alone decided is not a result: nothing has been sent yet.
+            chunks.append((label("not run yet"), "bold"))
+            if self.app.readonly:
+                chunks.append((label("read-only: the probes write, so no run from here"), "dim"))
+            else:
+                key = self.app.get_key_display_for("run-check")
+                chunks.append((f"{key} {label('run checks')} ({len(self.shown)})", "dim"))
+        else:
+            if self.running:
+                chunks.append((f"{label('running')} {self.done}/{self.total}", "bold yellow"))
+            chunks += [
+                (f"{GLYPHS[word][0]} {label(word)} {counts[word]}", GLYPHS[word][1])
+                for word in VERDICTS
+            ]
+        if self.verdict is not None:
+            chunks.append((f"v: {label('only')} {label(self.verdict)}", "bold reverse"))
         summary = self.query_one("#check-summary", Static)
         summary.update(_wrap_chunks(chunks, summary.content_size.width))
         bar = self.query_one(ProgressBar)
-        bar.update(total=max(self.total, 1), progress=sum(counts.values()))
+        # The runner's own count: the cells the catalogue decided alone are not progress.
+        bar.update(total=max(self.total, 1), progress=self.done)
 
     def on_resize(self) -> None:
         self._show_summary()
@@ -158,12 +185,56 @@ class CheckView(TableView):
         row: list[Cell] = [f"{op.method} {op.domain} {op.action}"]
         for slug in CONTRACT_SLUGS:
             value = self.cells.get((*op.key, slug))
-            if value is None:
+            if value is None or (isinstance(value, str) and not self.ran):
                 row.append("")
             else:
                 glyph, style = GLYPHS["planned" if isinstance(value, str) else value.verdict]
                 row.append([(f" {glyph}", style)])
         return row
+
+    def legend(self) -> list[tuple[str, str]]:
+        from screens.widgets.legend import check_legend
+
+        return check_legend(self.app.labels, SHORT, GLYPHS)
+
+    def action_verdict_filter(self) -> None:
+        """All → failed → catalogue defects → passed → skipped → all."""
+        cycle = [None, "failed", "catalogue-defect", "passed", "skipped"]
+        self.verdict = cycle[(cycle.index(self.verdict) + 1) % len(cycle)]
+        self.apply_filter(self.current_filter)
+
+    def why_unavailable(self, action: str) -> str:
+        if action == "run_check" and self.app.readonly:
+            return self.app.labels(
+                "read-only mode: the probes write and delete test records; "
+                "`apilog check` runs the read-only probes"
+            )
+        return super().why_unavailable(action)
+
+    # Esc while running: stop the run (after asking) ---------------------------------------
+
+    def back_label(self) -> str | None:
+        return self.app.labels("stop check") if self.running else None
+
+    def before_back(self) -> bool:
+        if not self.running:
+            return False
+        from screens.widgets.prompts import Confirm
+
+        label = self.app.labels
+        question = (
+            f"{label('Stop the check run?')} {self.done}/{self.total} "
+            f"{label('done; the verdicts so far stay on screen.')}"
+        )
+        self.app.push_screen(Confirm(question), lambda yes: self._stop() if yes else None)
+        return True
+
+    def _stop(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "check-run")
+            self.notify(
+                f"{self.app.labels('check stopped')}: {self.done}/{self.total}", severity="warning"
+            )
 
     # Running -------------------------------------------------------------------------------
 
@@ -194,9 +265,14 @@ class CheckView(TableView):
         if session is None:
             return
         self.running = True
+        self.ran = True
+        self.add_class("-ran")
         self.done = 0
         # The plan's size before the first verdict: the operations on screen, their contracts.
         self.total = len(make_plan(self.app.catalogue, operations=[op.key for op in self.shown]))
+        self.table.clear_cache()
+        self._show_summary()
+        self.refresh_bindings()
 
         def progress(done: int, total: int, verdict: Any) -> None:
             self.done, self.total = done, total
@@ -218,6 +294,7 @@ class CheckView(TableView):
         finally:
             self.running = False
             self._show_summary()
+            self.refresh_bindings()
 
     # Drill-down ----------------------------------------------------------------------------
 

@@ -159,7 +159,7 @@ class EventsView(TableView):
             if self.paused:
                 waiting = runtime.events_received - self.seen
                 text.append(
-                    f"  ⏸ {label('pause')} · {waiting} {label('waiting')}", style="bold yellow"
+                    f"  ⏸ {label('paused')} · {waiting} {label('waiting')}", style="bold yellow"
                 )
             else:
                 text.append("  ▶ live", style="green")
@@ -243,7 +243,11 @@ class EventsView(TableView):
         ]
         if event.transaction_id:
             parts.append(
-                Text.assemble(("tx ", "dim"), (event.transaction_id, "bold cyan"), ("  t", "dim"))
+                Text.assemble(
+                    ("tx ", "dim"),
+                    (event.transaction_id, "bold cyan"),
+                    (f"  {self.app.get_key_display_for('open-tx')}", "dim"),
+                )
             )
         if event.note:
             parts.append(Text(event.note, style="yellow"))

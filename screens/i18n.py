@@ -118,6 +118,50 @@ _VI: dict[str, str] = {
     "p50/p95": "p50/p95",
     "calls": "lượt gọi",
     "retried": "thử lại",
+    # Issue 12, console-a: prompt, focus, dialogs, check view, legend, keys, faults, overview.
+    "go to pane": "tới ô",
+    "badges": "ký hiệu",
+    "A check is running": "Đang chạy kiểm tra",
+    "Quit and stop it?": "Thoát và dừng kiểm tra?",
+    "not available in read-only mode: it changes data": "không dùng được ở chế độ chỉ đọc: "
+    "thao tác này thay đổi dữ liệu",
+    "nothing to act on here yet": "chưa có gì để thao tác ở đây",
+    "Send again": "Gửi lại",
+    "it changes data again, as the first call did": "lệnh này thay đổi dữ liệu lần nữa, "
+    "như lần gọi đầu",
+    "Sent again": "Đã gửi lại",
+    "fault preset…": "giả lập lỗi…",
+    "fail twice, then succeed": "lỗi 2 lần rồi thành công",
+    "fail after the write (rolls back)": "lỗi sau khi ghi (hoàn tác)",
+    "delay past the SLA": "chậm quá SLA",
+    "abort with 503": "dừng với 503",
+    "send the call first (ctrl+s)": "hãy gửi lệnh gọi trước (ctrl+s)",
+    "this call published no event": "lệnh gọi này không phát sự kiện",
+    "not run yet": "chưa chạy",
+    "read-only: the probes write, so no run from here": "chỉ đọc: các phép thử ghi dữ liệu, "
+    "nên không chạy từ đây",
+    "read-only mode: the probes write and delete test records; "
+    "`apilog check` runs the read-only probes": "chế độ chỉ đọc: các phép thử ghi và xóa bản ghi "
+    "thử; `apilog check` chạy các phép thử chỉ đọc",
+    "running": "đang chạy",
+    "only": "chỉ",
+    "stop check": "dừng kiểm tra",
+    "Stop the check run?": "Dừng lượt kiểm tra?",
+    "done; the verdicts so far stay on screen.": "đã xong; các kết quả đến giờ vẫn giữ trên màn "
+    "hình.",
+    "check stopped": "đã dừng kiểm tra",
+    "verdict": "kết luận",
+    "catalogue findings on this operation (the detail lists them)": "lỗi danh mục của thao tác "
+    "này (xem chi tiết)",
+    "OAuth2 token required": "cần token OAuth2",
+    "every call in the transaction log": "mọi lệnh gọi có trong nhật ký giao dịch",
+    "paused": "đã tạm dừng",
+    "outcomes/min": "kết quả/phút",
+    "latency per operation (p50/p95 ms, p95 over the hour)": "độ trễ theo thao tác "
+    "(p50/p95 ms, p95 trong giờ qua)",
+    "contracts failed last": "cam kết không đạt gần đây",
+    "none failed in the last hour": "không có vi phạm trong giờ qua",
+    "not a success, per minute": "không thành công, theo phút",
 }
 
 

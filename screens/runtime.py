@@ -139,8 +139,9 @@ class Runtime:
                 response = await client.get(f"{session.base_url.rstrip('/')}/healthz")
             gateway = "up" if response.status_code == 200 else "down"
             error = "" if gateway == "up" else f"/healthz answered {response.status_code}"
+            faults = gateway == "up" and _faults_on(response)
         except Exception as exc:
-            gateway, error = "down", _one_line(explain(exc, session.profile))
+            gateway, error, faults = "down", _one_line(explain(exc, session.profile)), False
         expires_at, token_error = None, ""
         if session.connected:
             try:
@@ -155,6 +156,7 @@ class Runtime:
             gateway_error=error,
             token_expires_at=expires_at,
             token_error=token_error,
+            faults=faults,
         )
 
     async def stop(self) -> None:
@@ -164,6 +166,15 @@ class Runtime:
         session = self.app.session
         if session is not None:
             await session.close()
+
+
+def _faults_on(response: Any) -> bool:
+    """``"faults": true`` in the reference gateway's /healthz; any other gateway says nothing."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("faults") is True
 
 
 def _one_line(exc: BaseException) -> str:

@@ -22,6 +22,8 @@ class ConnectionState:
     #: "not connected", "connecting", "connected", "down".
     kafka: str = "not connected"
     kafka_error: str = ""
+    #: The gateway's /healthz says it honours X-Fault-* headers (the reference gateway, --faults).
+    faults: bool = False
 
 
 def expires_in(expires_at: datetime | None, now: datetime) -> str:

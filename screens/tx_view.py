@@ -224,10 +224,10 @@ class TransactionsView(TableView):
         if op is None:
             return
         if is_mutating(op):
-            from screens.widgets.prompts import Confirm
+            from screens.widgets.prompts import Confirm, rerun_question
 
             self.app.push_screen(
-                Confirm(f"{self.app.labels('rerun')} {op.label()}?"),
+                Confirm(rerun_question(op, self.app.labels)),
                 lambda yes: self._rerun(tx.id) if yes else None,
             )
         else:
@@ -244,7 +244,9 @@ class TransactionsView(TableView):
         except ApilogError as exc:  # a policy refused it, or the row is gone: say which
             self.notify(str(exc), severity="warning")
             return
-        self.notify(f"{self.app.labels('rerun')}: {result.outcome} ({result.status})")
+        from screens.widgets.prompts import rerun_result
+
+        self.notify(rerun_result(result, self.app.labels))
         self.reload()
 
     def action_export(self) -> None:

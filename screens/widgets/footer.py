@@ -65,9 +65,14 @@ class ShellFooter(Footer):
                 yield self._key(binding, enabled, tooltip, self._describe(binding))
 
     def _describe(self, binding: Binding) -> str:
-        """Esc in a text editor leaves the editor (Textual's TextArea), so say that instead."""
+        """Esc in a text editor leaves the editor (Textual's TextArea), and a view may give esc
+        another meaning first (stop a running check): say that instead of "back"."""
         if binding.action == "app.back" and isinstance(self.screen.focused, TextArea):
             return self.app.labels("leave editor")
+        if binding.action == "app.back":
+            instead = getattr(self.screen, "back_label", lambda: None)()
+            if instead:
+                return instead
         return binding.description
 
     def _key(self, binding: Binding, enabled: bool, tooltip: str, description: str) -> FooterKey:

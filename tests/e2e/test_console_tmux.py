@@ -171,3 +171,17 @@ def test_closing_the_terminal_leaves_no_process_behind(terminal, tmp_path):
             pytest.fail("apilog outlived its terminal by 30 s")
         time.sleep(0.2)
     assert not (tmp_path / "data" / "apilog" / "sandbox" / "state.json").exists()
+
+
+@pytest.mark.slow
+def test_the_colon_prompt_shows_what_is_typed_before_enter(terminal):
+    """Issue 12: `:` showed two border lines and none of the typed text."""
+    terminal.wait_for("operations: 152 shown of 152", timeout=15)
+    terminal.keys(":", "t", "x")
+    screen = terminal.wait_for(":tx")
+    assert "apilog · catalogue" in screen  # still on the catalogue: nothing jumped yet
+    assert "method" in screen  # and its table is visible under the prompt
+    terminal.keys("Enter")
+    terminal.wait_for("apilog · tx")
+    terminal.keys(":", "q", "Enter")
+    terminal.wait_for("APILOG-EXIT=0", timeout=30)

@@ -89,6 +89,7 @@ async def test_keys_with_nothing_to_act_on_are_dimmed(make_app, tmp_path):
         await settle(pilot)
         assert key_state(app, "ctrl+o") is False  # no call yet: nothing to copy
         assert key_state(app, "ctrl+g") is False  # and no event to jump to
+        assert key_state(app, "ctrl+t") is False  # nor a transaction
         assert key_state(app, "ctrl+s") is True
         app.jump("tx")
         await settle(pilot)
@@ -96,7 +97,7 @@ async def test_keys_with_nothing_to_act_on_are_dimmed(make_app, tmp_path):
             assert key_state(app, key) is False, key
         app.jump("events")
         await settle(pilot)
-        assert key_state(app, "t") is False
+        assert key_state(app, "ctrl+t") is False
 
 
 async def test_space_is_labelled_resume_while_the_feed_is_paused(make_app):

@@ -103,7 +103,7 @@ async def test_paused_feed_counts_what_waits_and_shows_it_on_resume(
         events.tick()
         index = next(i for i, e in enumerate(events.shown) if e.id == result.event_id)
         events.table.cursor = index
-        await pilot.press("t")  # jump to the linked transaction
+        await pilot.press("ctrl+t")  # jump to the linked transaction (the same key as from a call)
         await settle(pilot)
         assert app.current_view == "tx"
         await wait_for(pilot, lambda: app.screen.selected is not None, message="the tx detail")
