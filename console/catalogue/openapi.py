@@ -271,7 +271,9 @@ def _rate_limit(operation: dict[str, Any], resolver: _Resolver, line: int | None
             for text in _examples(resolver.resolve(header)):
                 quota = re.search(r"(?:\bq|\blimit)=(\d+)", text)
                 bare = re.fullmatch(r"\s*(\d+)\s*", text)
-                limit = limit or int((quota or bare).group(1)) if (quota or bare) else limit
+                found = quota or bare
+                if found:
+                    limit = limit or int(found.group(1))
                 w = re.search(r"\bw=(\d+)", text)
                 window = window or (int(w.group(1)) if w else None)
     if not declared:
@@ -291,7 +293,8 @@ def _examples(node: Any) -> Iterator[str]:
     """Every example value written in a header or its schema."""
     if not isinstance(node, dict):
         return
-    for holder in (node, node.get("schema") if isinstance(node.get("schema"), dict) else {}):
+    schema = node.get("schema")
+    for holder in (node, schema if isinstance(schema, dict) else {}):
         for key in ("example", "const", "default"):
             if key in holder:
                 yield str(holder[key])

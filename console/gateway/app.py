@@ -39,7 +39,7 @@ from console.gateway.outbox import OutboxRelay, outbox_health, topic_for
 from console.gateway.problems import Problem
 from console.gateway.ratelimit import RateLimiter
 from console.gateway.routing import Router
-from console.gateway.settings import GatewaySettings, data_dir
+from console.gateway.settings import GatewaySettings, ResolvedSettings, data_dir
 from console.private_files import private_dir, private_file
 
 log = logging.getLogger("apilog.gateway")
@@ -54,7 +54,7 @@ FIXED = {"/oauth/token": "POST", "/.well-known/jwks.json": "GET", "/openapi.json
 class Gateway:
     """The parts of one gateway instance, shared by its endpoints."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: ResolvedSettings) -> None:
         self.settings = settings
         self.catalogue = settings.load_catalogue()
         self.router = Router(self.catalogue)
@@ -189,9 +189,7 @@ class CatchAll:
 
 def create_app(settings: GatewaySettings) -> Starlette:
     """A gateway app for ``settings`` (defaults filled by :meth:`GatewaySettings.resolved`)."""
-    if settings.base_url is None or settings.client_secret is None or settings.db_path is None:
-        settings = settings.resolved()
-    gateway = Gateway(settings)
+    gateway = Gateway(settings if isinstance(settings, ResolvedSettings) else settings.resolved())
     routes = [
         Route("/oauth/token", gateway.token, methods=["POST"]),
         Route("/.well-known/jwks.json", gateway.jwks, methods=["GET"]),

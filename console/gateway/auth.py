@@ -73,6 +73,7 @@ class KeyRing:
     def rotate(self, kid: str | None = None) -> str:
         """Add a new signing key; tokens signed by the older ones stay valid. Returns its kid."""
         key = _new_key(kid)
+        assert key.kid is not None, "_new_key always names its key"
         self._keys.append(key)
         return key.kid
 
@@ -251,7 +252,7 @@ class TokenIssuer:
                 headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
             if exc.retry_after is not None:
                 headers["Retry-After"] = str(exc.retry_after)
-            body = {"error": exc.error, "error_description": exc.description}
+            body: dict[str, Any] = {"error": exc.error, "error_description": exc.description}
             return JSONResponse(body, status_code=exc.status, headers=headers)
         body = {
             "access_token": self.issue(client_id, scopes), "token_type": "Bearer",
@@ -265,6 +266,7 @@ class TokenIssuer:
 
     def _authenticate(self, authorization: str | None, form: dict[str, str]) -> str:
         basic = _basic_credentials(authorization)
+        candidates: tuple[str, ...]  # HTTP Basic gives two (decoded, as sent); the form gives one
         if basic and "client_secret" in form:
             raise OAuthError("invalid_request", "use one client authentication method: HTTP Basic or client_secret in the form, not both")
         if basic:
@@ -346,7 +348,7 @@ class TokenIssuer:
         except BadSignatureError:
             raise _invalid_token("the signature does not verify") from None
         claims = decoded.claims
-        essential = {"essential": True}
+        essential: jwt.ClaimsOption = {"essential": True}
         registry = jwt.JWTClaimsRegistry(
             now=int(self._clock()),
             iss={"essential": True, "value": self.issuer},

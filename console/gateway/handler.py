@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from console.gateway.outbox import OutboxRelay
     from console.gateway.ratelimit import RateLimiter
     from console.gateway.routing import Route, Router
-    from console.gateway.settings import GatewaySettings
+    from console.gateway.settings import ResolvedSettings
 
 
 class GatewayParts(Protocol):
@@ -73,7 +73,7 @@ class GatewayParts(Protocol):
     mounts it.
     """
 
-    settings: GatewaySettings
+    settings: ResolvedSettings
     router: Router
     store: DomainStore
     relay: OutboxRelay
@@ -239,6 +239,7 @@ class OperationHandler:
                 wait = min(wait, max(0.0, deadline - time.monotonic()))
             await asyncio.sleep(wait)
         if deadline is not None and time.monotonic() >= deadline:
+            assert sla is not None, "only the latency-sla contract sets a deadline"
             raise self._late(op, sla, wrote=False)
 
         is_write = op.action in WRITE_ACTIONS
@@ -269,6 +270,7 @@ class OperationHandler:
                               "sent", type=ROLLBACK_TYPE, rolled_back=True,
                               transaction_id=ex.transaction_id) from None
             if isinstance(cause, DeadlineExceeded):
+                assert sla is not None, "only the latency-sla contract sets a deadline"
                 if is_write:
                     ex.outcome = "rolled_back"
                 raise self._late(op, sla, wrote=is_write, transaction_id=ex.transaction_id) from None

@@ -141,7 +141,8 @@ def remember(conn: sqlite3.Connection, scope: str, print_: str, response: Stored
     count, total = conn.execute("SELECT keys, bytes FROM idempotency_totals").fetchone()
     if count <= bounds.max_keys and total <= bounds.max_bytes:
         return
-    drop, freed = [], 0
+    drop: list[tuple[str]] = []
+    freed = 0
     for old in conn.execute("SELECT scope, size FROM idempotency WHERE scope != ? "
                             "ORDER BY created_at, rowid", (scope,)):
         if count - len(drop) <= bounds.max_keys and total - freed <= bounds.max_bytes:

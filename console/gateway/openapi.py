@@ -107,11 +107,13 @@ SCHEMAS: dict[str, Any] = {
 }
 
 #: The body of each action's success, by action (wrapped in the v2 envelope where versioned).
-RESULT_SCHEMA = {"check-status": {"anyOf": [{"$ref": "#/components/schemas/Record"},
-                                            {"$ref": "#/components/schemas/DomainStatus"}]},
-                 "export-data": {"$ref": "#/components/schemas/ExportPage"},
-                 "update-config": {"$ref": "#/components/schemas/Config"},
-                 "add-record": {"$ref": "#/components/schemas/Record"}}
+RESULT_SCHEMA: dict[str, dict[str, Any]] = {
+    "check-status": {"anyOf": [{"$ref": "#/components/schemas/Record"},
+                               {"$ref": "#/components/schemas/DomainStatus"}]},
+    "export-data": {"$ref": "#/components/schemas/ExportPage"},
+    "update-config": {"$ref": "#/components/schemas/Config"},
+    "add-record": {"$ref": "#/components/schemas/Record"},
+}
 
 ERRORS = {
     "400": "Bad request: missing action or id, malformed body, bad or missing Idempotency-Key",

@@ -365,14 +365,14 @@ class OutboxRelay:
                     outcome.retry_error = outcome.retry_error or TimeoutError(
                         f"no acknowledgement within {ACK_TIMEOUT_S:.0f} s")
                     continue
-                exc = future.exception()
-                if exc is None:
+                error = future.exception()
+                if error is None:
                     outcome.delivered.append(seq)
-                elif isinstance(exc, PERMANENT_ERRORS):
-                    outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
+                elif isinstance(error, PERMANENT_ERRORS):
+                    outcome.parked.append((seq, f"{type(error).__name__}: {error}"))
                 else:
-                    outcome.retry_error = outcome.retry_error or exc
-                    outcome.failed[seq] = exc
+                    outcome.retry_error = outcome.retry_error or error
+                    outcome.failed[seq] = error
         return outcome
 
     async def _ensure_topics(self, producer: Any, topics: set[str]) -> None:

@@ -83,7 +83,7 @@ class GatewayServer:
 
     @property
     def base_url(self) -> str:
-        return self.settings.base_url or ""
+        return self.settings.base_url
 
     @property
     def token_url(self) -> str:

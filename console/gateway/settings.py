@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,27 +79,29 @@ class GatewaySettings:
     #: Extra clients (id -> secret) allowed every scope, for tests that need two callers.
     extra_clients: dict[str, str] = field(default_factory=dict)
 
-    def resolved(self) -> GatewaySettings:
+    def resolved(self) -> ResolvedSettings:
         """A copy with every None default filled (URLs, client, database path)."""
-        settings = replace(self)
-        if settings.base_url is None:
-            scheme = "https" if settings.tls_cert else "http"
-            settings.base_url = f"{scheme}://{settings.host}:{settings.port}"
-        settings.base_url = settings.base_url.rstrip("/")
-        if settings.issuer is None:
-            settings.issuer = settings.base_url
-        if settings.client_id is None:
-            settings.client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
-        if settings.client_secret is None:
+        base_url = self.base_url
+        if base_url is None:
+            scheme = "https" if self.tls_cert else "http"
+            base_url = f"{scheme}://{self.host}:{self.port}"
+        base_url = base_url.rstrip("/")
+        client_secret, secret_source = self.client_secret, self.secret_source
+        if client_secret is None:
             from_env = os.environ.get(CLIENT_SECRET_ENV)
-            settings.client_secret = from_env or secrets.token_urlsafe(32)
-            settings.secret_source = f"${CLIENT_SECRET_ENV}" if from_env else "generated at start"
-        elif not settings.secret_source:
-            settings.secret_source = "given by the caller"
-        if settings.db_path is None:
-            settings.db_path = data_dir() / "gateway.db"
-        settings.db_path = Path(settings.db_path)
-        return settings
+            client_secret = from_env or secrets.token_urlsafe(32)
+            secret_source = f"${CLIENT_SECRET_ENV}" if from_env else "generated at start"
+        elif not secret_source:
+            secret_source = "given by the caller"
+        client_id = self.client_id
+        if client_id is None:
+            client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
+        db_path = Path(data_dir() / "gateway.db" if self.db_path is None else self.db_path)
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(base_url=base_url, issuer=base_url if self.issuer is None else self.issuer,
+                      client_id=client_id, client_secret=client_secret,
+                      secret_source=secret_source, db_path=db_path)
+        return ResolvedSettings(**values)
 
     @property
     def token_url(self) -> str:
@@ -116,6 +118,19 @@ class GatewaySettings:
         if isinstance(self.catalogue, Catalogue):
             return self.catalogue
         return load_catalogue(self.catalogue)
+
+
+@dataclass(kw_only=True)
+class ResolvedSettings(GatewaySettings):
+    """Settings with every default filled, as :meth:`GatewaySettings.resolved` returns them:
+    what a running gateway reads, so its URL, client and database are never None."""
+
+    # field() without a default: else the dataclass would take the parent's None as default.
+    base_url: str = field()
+    issuer: str = field()
+    client_id: str = field()
+    client_secret: str = field()
+    db_path: Path = field()
 
 
 def data_dir() -> Path:
