@@ -141,6 +141,21 @@ def test_sandbox_client_comes_from_the_environment_or_is_generated(monkeypatch):
     assert from_env.secret_source == "$APILOG_SANDBOX_CLIENT_SECRET"
 
 
+async def test_create_app_fills_the_client_and_issuer_of_settings_given_a_url_secret_and_db(tmp_path):
+    from console.gateway.app import create_app
+    from console.gateway.settings import GatewaySettings
+
+    app = create_app(GatewaySettings(base_url="http://gw.test/", client_secret="pw",
+                                     db_path=tmp_path / "gateway.db"))
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://gw") as http:
+        response = await http.post("/oauth/token", content=b"grant_type=client_credentials",
+                                   headers={**FORM, **basic("apilog-sandbox", "pw")})
+    assert response.status_code == 200, response.text
+    token = jwt.decode(response.json()["access_token"], app.state.gateway.keyring.signing_key,
+                       algorithms=["RS256"])
+    assert token.claims["iss"] == "http://gw.test" and token.claims["client_id"] == "apilog-sandbox"
+
+
 # --- the token endpoint ------------------------------------------------------------------------------
 
 async def test_basic_auth_without_scope_gets_every_allowed_scope_but_admin(client, issuer):
