@@ -27,8 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from console.caller.model import Attempt  # noqa: E402
-from console.txlog import Transaction, TransactionLog  # noqa: E402
-from console.txlog.store import FTS_COLUMNS, SCHEMA  # noqa: E402
+from console.txlog import EventSeen, Transaction, TransactionLog  # noqa: E402
+from console.txlog.schema import TRANSACTIONS  # noqa: E402
 
 PATHS = ["/customer/update", "/invoice/export", "/security/firewall/config", "/ivr/callflow",
          "/crm/lead/import", "/rpa/task/execute", "/network/qos/monitor"]
@@ -77,11 +77,7 @@ def generate(rows: int, seed: int = 42) -> Iterator[Transaction]:
         yield tx
 
 
-TX_COLUMNS = ["id", "started_at", "ended_at", "method", "path", "action", "version", "fmt", "url",
-              "record_id", "outcome", "status", "attempt_count", "rolled_back", "event_id",
-              "trace_id", "request_id", "idempotency_key", "elapsed_ms", "sla_ms", "sla_ok",
-              "request_headers", "request_body", "response_headers", "response_body", "error",
-              "profile", "pid", "host"]
+TX_COLUMNS = list(TRANSACTIONS.columns)
 
 
 def as_tuples(rows: Iterator[Transaction]) -> Iterator[tuple[tuple, list[tuple]]]:
@@ -91,24 +87,19 @@ def as_tuples(rows: Iterator[Transaction]) -> Iterator[tuple[tuple, list[tuple]]
                 int(tx.rolled_back), tx.event_id, tx.trace_id, tx.request_id, tx.idempotency_key,
                 tx.elapsed_ms, tx.sla_ms, None if tx.sla_ok is None else int(tx.sla_ok),
                 json.dumps(tx.request_headers), tx.request_body, json.dumps(tx.response_headers),
-                tx.response_body, tx.error, tx.profile, tx.pid, None),
+                tx.response_body, tx.error, tx.profile, tx.pid, None, tx.origin),
                [(tx.id, a.number, a.started_at, a.elapsed_ms, a.status, a.error, a.retry_after_s,
                  a.request_id, json.dumps(a.headers)) for a in tx.attempts])
 
 
 def raw_insert(path: Path, rows: int, *, fts: bool, batch: int = 5000) -> float:
     """Raw sqlite3.executemany, same WAL pragmas; the same schema (``fts``) or a bare table."""
+    if fts:
+        TransactionLog(path).close()  # the log's own tables, indexes and FTS triggers, no rows
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    if fts:
-        conn.executescript(SCHEMA)
-        conn.close()
-        import sqlite_utils
-
-        sqlite_utils.Database(path)["transactions"].enable_fts(FTS_COLUMNS, create_triggers=True)
-        conn = sqlite3.connect(path)
-    else:
+    if not fts:
         conn.execute(f"CREATE TABLE transactions ({', '.join(TX_COLUMNS)})")
         conn.execute("CREATE TABLE attempts (tx_id, number, started_at, elapsed_ms, status, error, "
                      "retry_after_s, request_id, headers)")
@@ -197,6 +188,22 @@ def main() -> None:
         per_log.finish(tx_id, tx)
     per_s = time.perf_counter() - t0
     report(f"per call: begin+attempts+finish, commit each ({calls:,} calls)", f"{calls / per_s:,.0f} calls/s")
+
+    # The event feed's links: every event matched by trace id to one of the calls above.
+    traces = [t for (t,) in per_log.db.execute("SELECT trace_id FROM transactions WHERE trace_id IS NOT NULL")]
+    traces = (traces or [None]) * (calls // max(1, len(traces)) + 1)
+    now = time.time()
+    t0 = time.perf_counter()
+    for i in range(calls):
+        per_log.link_event(f"one-{i}", traces[i], "t", 0, i, now)
+    one_s = time.perf_counter() - t0
+    report(f"link_event, one transaction each ({calls:,} events)", f"{calls / one_s:,.0f} events/s")
+    t0 = time.perf_counter()
+    for start in range(0, calls, 500):
+        per_log.link_events([EventSeen(f"batch-{i}", traces[i], "t", 0, i, now)
+                             for i in range(start, min(calls, start + 500))])
+    batch_s = time.perf_counter() - t0
+    report(f"link_events, batches of 500 ({calls:,} events)", f"{calls / batch_s:,.0f} events/s")
     per_log.close()
 
     ms, page = timed(lambda: log.query(limit=50))

@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from console.caller.budget import BudgetRefused, RateBudget
@@ -20,6 +21,7 @@ from console.caller.retry import RetryPolicy, parse_retry_after
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
 from console.errors import ApilogError
 from console.redact import REDACTED, redact_headers
+from console.txlog.errors import LogUnavailable
 
 if TYPE_CHECKING:  # console.txlog imports this package's model: no import cycle at runtime
     from console.txlog import TransactionLog
@@ -42,6 +44,12 @@ class Caller:
     gateways. ``retry_base_s`` is the backoff base (small in tests). ``rate_budget=None``
     switches the client-side budget off (conformance checks that must see the gateway's own
     429 do that); ``budget_wait_s`` lets a call wait that long for a slot instead of refusing.
+    ``origin`` (``console``, ``cli``, ``check``) is stored on every transaction this caller makes.
+
+    The log is written before a call is sent: when that fails (disk full) the call is not sent
+    and :class:`CallerError` says why. A log write failing *after* the request left does not
+    lose the answer: the result comes back with ``log_warning`` set, naming the
+    Idempotency-Key to retry with.
     """
 
     def __init__(self, profile: Any, catalogue: Any, txlog: TransactionLog, *,
@@ -161,26 +169,35 @@ class Caller:
         headers.update(req.headers)
         logged_headers = {**redact_headers(headers), "Authorization": REDACTED}
         sla_ms = int(sla.params.get("max_ms", 1000)) if sla else None
-        tx_id = await self.txlog.run(
-            self.txlog.begin, method=req.method, path=req.path, action=req.action,
-            version=req.version, fmt=req.fmt, url=url, record_id=req.record_id,
-            request_headers=logged_headers, request_body=body_text(body),
-            idempotency_key=idempotency_key, trace_id=trace_id, request_id=request_id,
-            sla_ms=sla_ms, profile=self.profile.name)
         try:
-            result = await self._attempts(tx_id, req, op, policy, url, headers, body, trace_id)
+            tx_id = await self.txlog.run(
+                self.txlog.begin, method=req.method, path=req.path, action=req.action,
+                version=req.version, fmt=req.fmt, url=url, record_id=req.record_id,
+                request_headers=logged_headers, request_body=body_text(body),
+                idempotency_key=idempotency_key, trace_id=trace_id, request_id=request_id,
+                sla_ms=sla_ms, profile=self.profile.name, origin=self.origin)
+        except LogUnavailable as exc:
+            raise CallerError(f"{req.method} {req.path}?action={req.action} was not sent: a call "
+                              f"is recorded before it leaves, and {exc}") from exc
+        record = _CallRecord(self.txlog, tx_id)
+        try:
+            result = await self._attempts(record, req, op, policy, url, headers, body, trace_id)
         except BaseException as exc:  # cancelled task, Ctrl-C: the call's fate is unknown
-            self.txlog.mark_cancelled(tx_id, f"call abandoned: {type(exc).__name__}")
+            # A log that cannot take this either leaves the row pending: the next open marks it.
+            with suppress(LogUnavailable):
+                self.txlog.mark_cancelled(tx_id, f"call abandoned: {type(exc).__name__}")
             raise
         result.transaction_id, result.url = tx_id, url
         result.request_headers, result.request_body = logged_headers, body_text(body)
         result.sla_ms = sla_ms
         if sla_ms is not None and result.status is not None and 200 <= result.status < 300:
             result.sla_ok = result.attempts[-1].elapsed_ms <= sla_ms
-        await self.txlog.run(self.txlog.finish, tx_id, result)
+        await record.write(self.txlog.finish, result)
+        if record.failure is not None:
+            result.log_warning = _unrecorded_warning(record.failure, idempotency_key)
         return result
 
-    async def _attempts(self, tx_id: str, req: CallRequest, op: Any, policy: RetryPolicy,
+    async def _attempts(self, record: _CallRecord, req: CallRequest, op: Any, policy: RetryPolicy,
                         url: str, headers: dict[str, str], body: bytes | None,
                         trace_id: str) -> CallResult:
         rate = op.contract("rate-limit") if op else None
@@ -201,7 +218,7 @@ class Caller:
             response, error, attempt = await self._send(len(attempts) + 1, req.method, url,
                                                         headers, body, trace_id)
             attempts.append(attempt)
-            await self.txlog.run(self.txlog.record_attempt, tx_id, attempt)
+            await record.write(self.txlog.record_attempt, attempt)
             status = attempt.status
             if status == 401 and not reauthenticated and error is None:
                 reauthenticated = True  # Authlib does not re-fetch on 401: do it once ourselves
@@ -274,6 +291,36 @@ class Caller:
             trace_id=trace_id, response_headers=response_headers, response_body=text,
             request_headers={}, request_body=None, method=req.method, path=req.path,
             action=req.action, error=error)
+
+
+class _CallRecord:
+    """The log writes of one call after ``begin``.
+
+    Once the request may have left, a failing write (disk full) must not turn the gateway's
+    answer into a traceback: the failure is kept, later writes of the call are skipped (the
+    row stays pending, and is settled as interrupted by the next open), and the caller warns.
+    """
+
+    def __init__(self, txlog: TransactionLog, tx_id: str) -> None:
+        self.txlog = txlog
+        self.tx_id = tx_id
+        self.failure: str | None = None
+
+    async def write(self, method: Any, *args: Any) -> None:
+        if self.failure is not None:
+            return
+        try:
+            await self.txlog.run(method, self.tx_id, *args)
+        except LogUnavailable as exc:
+            self.failure = str(exc)
+
+
+def _unrecorded_warning(failure: str, idempotency_key: str | None) -> str:
+    """One line: the log missed this call's end, and how to retry it without applying it twice."""
+    retry = (f"; to retry it, send the header 'Idempotency-Key: {idempotency_key}' so the gateway "
+             f"applies it once" if idempotency_key else "")
+    return (f"warning: the transaction log could not record how this call ended ({failure}); "
+            f"this output is its only record{retry}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -79,6 +79,8 @@ class CallResult:
     """The whole call: final outcome (see ``console.txlog.OUTCOMES``), every attempt, evidence.
 
     ``request_headers`` and every header map are redacted; the token is never kept.
+    ``log_warning`` is set when the transaction log could not record how the call ended (disk
+    full): one line to show the operator, naming the Idempotency-Key to retry with.
     """
 
     transaction_id: str
@@ -101,6 +103,7 @@ class CallResult:
     action: str = ""
     url: str = ""
     error: str | None = None
+    log_warning: str | None = None
 
     @property
     def ok(self) -> bool:

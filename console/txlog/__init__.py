@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.errors import ApilogError
-from console.txlog.model import EventLink, Transaction, new_transaction_id
+from console.txlog.errors import LogUnavailable, LogWriteFailed, open_failure
+from console.txlog.model import EventLink, EventSeen, Transaction, new_transaction_id
 from console.txlog.outcomes import FINAL_OUTCOMES, OUTCOMES, SUCCESS_OUTCOMES
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
         return TransactionLog
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "LogUnavailable",
+__all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen", "LogUnavailable", "LogWriteFailed",
            "Transaction", "TransactionLog", "default_log_path", "new_transaction_id",
            "open_default_log", "open_log"]
 
@@ -38,14 +38,11 @@ def default_log_path() -> Path:
     return data_dir() / "transactions.db"
 
 
-class LogUnavailable(ApilogError, RuntimeError):
-    """The log file cannot be opened (unreadable, not SQLite, disk full); the message says what to do."""
-
-
 def open_log(path: str | Path, **kwargs: object) -> TransactionLog:
     """:class:`TransactionLog` at ``path``; SQLite errors become one :class:`LogUnavailable` line.
 
     The file is never deleted or rewritten here: a damaged log stays for the operator to keep.
+    A full disk says so (the file is fine), and a log from a newer apilog is left untouched.
     """
     import sqlite3
 
@@ -54,9 +51,7 @@ def open_log(path: str | Path, **kwargs: object) -> TransactionLog:
     try:
         return TransactionLog(path, **kwargs)  # type: ignore[arg-type]
     except (sqlite3.Error, OSError) as exc:
-        raise LogUnavailable(f"cannot open the transaction log {path}: {exc}; move the file "
-                             f"aside (it is kept as is) or set APILOG_DATA_DIR to another "
-                             f"directory") from None
+        raise LogUnavailable(open_failure(Path(path), exc)) from None
 
 
 def open_default_log(**kwargs: object) -> TransactionLog:

@@ -6,12 +6,26 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import click
 
 from console.txlog.outcomes import OUTCOMES
+from console.txlog.schema import ORIGINS
+
+#: ``--limit`` of one page: more is an export's job.
+MAX_PAGE = 1_000_000
+#: The largest integer SQLite stores.
+SQLITE_MAX_INT = 2**63 - 1
+
+
+class BadInput(click.ClickException):
+    """Bad input on the command line: one line naming the option and the fix, exit status 2."""
+
+    exit_code = 2
 
 
 def parse_when(value: str | None, option: str) -> float | None:
@@ -38,6 +52,8 @@ def filter_options(fn: Any) -> Any:
         click.option("--since", default=None, help="Started at or after (15m, 2h, 7d, or ISO time)."),
         click.option("--until", default=None, help="Started before (same forms as --since)."),
         click.option("--text", "-q", default=None, help="Full-text search in bodies, URLs, errors, ids."),
+        click.option("--origin", "origins", multiple=True, type=click.Choice(ORIGINS),
+                     help="Only calls made from here (repeatable); older rows have none."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -45,16 +61,26 @@ def filter_options(fn: Any) -> Any:
 
 
 def _filters(outcomes: tuple[str, ...], path: str | None, method: str | None, action: str | None,
-             since: str | None, until: str | None, text: str | None) -> dict[str, Any]:
+             since: str | None, until: str | None, text: str | None,
+             origins: tuple[str, ...]) -> dict[str, Any]:
     return {"outcome": list(outcomes) or None, "path": path, "method": method, "action": action,
-            "since": parse_when(since, "--since"), "until": parse_when(until, "--until"), "text": text}
+            "since": parse_when(since, "--since"), "until": parse_when(until, "--until"), "text": text,
+            "origin": list(origins) or None}
 
 
-def _open() -> Any:
+def _whole_number(option: str, value: int | None, low: int, high: int, meaning: str) -> None:
+    if value is not None and not low <= value <= high:
+        raise BadInput(f"{option} {value}: give a whole number from {low} to {high} ({meaning})")
+
+
+@contextmanager
+def _open() -> Iterator[Any]:
+    """The operator's log for one command; an unusable log (disk full, newer apilog) is one line."""
     from console.txlog import LogUnavailable, open_default_log
 
     try:
-        return open_default_log()
+        with open_default_log() as store:
+            yield store
     except LogUnavailable as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -70,11 +96,13 @@ def log() -> None:
 @click.option("--before", default=None, help="Page cursor: list transactions older than this id.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_(outcomes: tuple[str, ...], path: str | None, method: str | None, action: str | None,
-          since: str | None, until: str | None, text: str | None, limit: int,
-          before: str | None, as_json: bool) -> None:
+          since: str | None, until: str | None, text: str | None, origins: tuple[str, ...],
+          limit: int, before: str | None, as_json: bool) -> None:
     """Newest first. The last id printed is the --before cursor of the next page."""
+    _whole_number("--limit", limit, 1, MAX_PAGE,
+                  "rows a page; page on with --before, or use 'apilog log export' for everything")
     with _open() as store:
-        rows = store.query(**_filters(outcomes, path, method, action, since, until, text),
+        rows = store.query(**_filters(outcomes, path, method, action, since, until, text, origins),
                            limit=limit, before=before)
     for tx in rows:
         if as_json:
@@ -133,11 +161,11 @@ def show(tx_id: str, as_json: bool) -> None:
 @filter_options
 def export(fmt: str, output: str | None, outcomes: tuple[str, ...], path: str | None,
            method: str | None, action: str | None, since: str | None, until: str | None,
-           text: str | None) -> None:
+           text: str | None, origins: tuple[str, ...]) -> None:
     """Write matching transactions as CSV, NDJSON or HAR 1.2."""
     from console.txlog.export import EXPORTERS
 
-    filters = _filters(outcomes, path, method, action, since, until, text)
+    filters = _filters(outcomes, path, method, action, since, until, text, origins)
     with _open() as store:
         if output is None:
             count = EXPORTERS[fmt](store, sys.stdout, **filters)
@@ -168,5 +196,8 @@ def prune(max_age_days: float | None, max_rows: int | None) -> None:
     """Retention: drop old transactions (with their attempts and event links)."""
     if max_age_days is None and max_rows is None:
         raise click.ClickException("give --max-age-days and/or --max-rows")
+    _whole_number("--max-rows", max_rows, 0, SQLITE_MAX_INT, "the newest transactions to keep")
+    if max_age_days is not None and not 0 <= max_age_days <= 1e6:
+        raise BadInput(f"--max-age-days {max_age_days:g}: give a number of days from 0 to 1000000")
     with _open() as store:
         click.echo(f"{store.prune(max_age_days=max_age_days, max_rows=max_rows)} transactions removed")

@@ -12,7 +12,7 @@ from console.txlog.store import TransactionLog
 
 CSV_COLUMNS = ("id", "started", "method", "path", "action", "version", "outcome", "status",
                "attempt_count", "retries", "rolled_back", "event_id", "elapsed_ms", "sla_ms",
-               "sla_ok", "request_id", "trace_id", "record_id", "url", "error")
+               "sla_ok", "request_id", "trace_id", "record_id", "url", "error", "origin")
 
 
 def export_csv(log: TransactionLog, out: IO[str], **filters: Any) -> int:

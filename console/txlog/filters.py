@@ -15,6 +15,7 @@ class Filters(NamedTuple):
     until: float | None
     text: str | None
     before: str | None
+    origin: str | Iterable[str] | None = None
 
 
 def fts_query(text: str) -> str:
@@ -26,10 +27,11 @@ def fts_query(text: str) -> str:
 def build_where(f: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
-    if f.outcome:
-        outcomes = [f.outcome] if isinstance(f.outcome, str) else list(f.outcome)
-        clauses.append(f"outcome IN ({', '.join('?' * len(outcomes))})")
-        args += outcomes
+    for column, wanted in (("outcome", f.outcome), ("origin", f.origin)):
+        if wanted:
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            args += values
     for column, value in (("path", f.path), ("method", f.method and f.method.upper()),
                           ("action", f.action)):
         if value:

@@ -5,12 +5,19 @@ at once; one seen earlier (the feed can beat the HTTP response) waits and is cla
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from console.txlog.model import EventLink
+from console.txlog.model import EventLink, EventSeen
+
+#: Events looked up per ``IN (...)`` query: well under SQLite's limit on bound parameters.
+_CHUNK = 500
+_UPSERT = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
+           "event_time, delay_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
+           "delay_ms = excluded.delay_ms")
 
 
 class EventLinks:
@@ -52,13 +59,61 @@ class EventLinks:
                 "ORDER BY id DESC LIMIT 1", [event_id, trace_id]).fetchone()
             tx_id, ended_at = match if match else (None, None)
             delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
-            self.db.execute(
-                'INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
-                "event_time, delay_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
-                "delay_ms = excluded.delay_ms",
-                [event_id, tx_id, trace_id, topic, partition, offset, when, delay, time.time()])
+            self.db.execute(_UPSERT, [event_id, tx_id, trace_id, topic, partition, offset, when,
+                                      delay, time.time()])
         return tx_id
+
+    def link_events(self, events: Iterable[EventSeen | tuple[Any, ...]]) -> list[str | None]:
+        """:meth:`link_event` for a whole batch, in one write transaction; the tx ids in order.
+
+        Each item is an :class:`EventSeen` (or a tuple of :meth:`link_event`'s six arguments).
+        The outcome is the same as linking them one by one in that order, at a fraction of the
+        cost: a few ``IN (...)`` lookups and one ``executemany`` instead of a transaction each.
+        A failure (disk full) links none of the batch and raises :class:`LogWriteFailed`.
+        """
+        batch = [EventSeen(*item) for item in events]
+        if not batch:
+            return []
+        seen_at = time.time()
+        with self._write():
+            linked = self._linked_already({e.event_id for e in batch})
+            by_event = self._newest_match("event_id", {e.event_id for e in batch})
+            by_trace = self._newest_match("trace_id", {e.trace_id for e in batch if e.trace_id})
+            out: list[str | None] = []
+            rows: list[tuple[Any, ...]] = []
+            for e in batch:
+                if linked.get(e.event_id):
+                    out.append(linked[e.event_id])
+                    continue
+                candidates = [m for m in (by_event.get(e.event_id), by_trace.get(e.trace_id)) if m]
+                tx_id, ended_at = max(candidates) if candidates else (None, None)
+                when = to_epoch(e.event_time)
+                delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
+                rows.append((e.event_id, tx_id, e.trace_id, e.topic, e.partition, e.offset, when,
+                             delay, seen_at))
+                linked[e.event_id] = tx_id
+                out.append(tx_id)
+            self.db.conn.executemany(_UPSERT, rows)
+        return out
+
+    def _linked_already(self, event_ids: set[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(event_ids):
+            found.update(self.db.execute(
+                f"SELECT event_id, tx_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})",
+                chunk).fetchall())
+        return found
+
+    def _newest_match(self, column: str, values: set[str]) -> dict[str, tuple[str, float | None]]:
+        """``value -> (id, ended_at)`` of the newest transaction whose ``column`` is that value."""
+        best: dict[str, tuple[str, float | None]] = {}
+        for chunk in _chunks(values):
+            for value, tx_id, ended_at in self.db.execute(
+                    f"SELECT {column}, id, ended_at FROM transactions "
+                    f"WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk):
+                if value not in best or tx_id > best[value][0]:
+                    best[value] = (tx_id, ended_at)
+        return best
 
     def events_for(self, tx_id: str) -> list[EventLink]:
         """Events linked to a transaction, oldest first."""
@@ -68,6 +123,12 @@ class EventLinks:
                                       "ORDER BY event_time", [tx_id]))
         return [EventLink(**r) for r in rows]
 
+
+
+def _chunks(values: set[str]) -> Iterable[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start:start + _CHUNK]
 
 
 def to_epoch(value: datetime | float | str | None) -> float | None:

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.caller.model import Attempt
 
@@ -31,6 +31,17 @@ def new_transaction_id(now: float | None = None) -> str:
         _last[0], _last[1] = ms, rand
     value = (ms << 80) | (rand & ((1 << 80) - 1))
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+class EventSeen(NamedTuple):
+    """A Kafka event as the feed saw it, to link (the arguments of ``TransactionLog.link_event``)."""
+
+    event_id: str
+    trace_id: str | None
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    event_time: datetime | float | str | None  # datetime, ISO text, epoch s or epoch ms (Kafka)
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Transaction:
     error: str | None = None
     profile: str | None = None
     pid: int | None = None
+    origin: str | None = None    # who made the call: console, cli, check (None on older rows)
     attempts: list[Attempt] = field(default_factory=list)
     events: list[EventLink] = field(default_factory=list)
 
@@ -107,3 +119,5 @@ class Transaction:
 
 
 _FIELDS = dataclasses.fields(Transaction)
+#: The fields a stored row fills (the rest, attempts and events, come from their own tables).
+TRANSACTION_FIELDS: tuple[str, ...] = tuple(f.name for f in _FIELDS if f.name not in ("attempts", "events"))

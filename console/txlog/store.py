@@ -18,11 +18,12 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,48 +31,23 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from console.caller.model import Attempt
+from console.config import data_dir
 from console.redact import redact_headers, redact_text
 from console.txlog import outcomes as oc
+from console.txlog.errors import LogUnavailable, LogWriteFailed, newer_schema_message, write_failure
 from console.txlog.filters import Filters, build_where
 from console.txlog.links import EventLinks, to_epoch
-from console.txlog.model import EventLink, Transaction, new_transaction_id
+from console.txlog.model import TRANSACTION_FIELDS, EventLink, Transaction, new_transaction_id
+from console.txlog.schema import ATTEMPTS, MIGRATIONS, ORIGINS, SCHEMA_VERSION, TABLES, TRANSACTIONS
 
 T = TypeVar("T")
 BODY_LIMIT = 256 * 1024
-FTS_COLUMNS = ["method", "path", "action", "url", "record_id", "request_body", "response_body",
-               "error", "event_id", "request_id", "trace_id"]
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS transactions (
-    id TEXT PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
-    method TEXT NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, version TEXT,
-    fmt TEXT, url TEXT, record_id TEXT, outcome TEXT NOT NULL, status INTEGER,
-    attempt_count INTEGER NOT NULL DEFAULT 0, rolled_back INTEGER NOT NULL DEFAULT 0,
-    event_id TEXT, trace_id TEXT, request_id TEXT, idempotency_key TEXT,
-    elapsed_ms REAL, sla_ms INTEGER, sla_ok INTEGER,
-    request_headers TEXT, request_body TEXT, response_headers TEXT, response_body TEXT,
-    error TEXT, profile TEXT, pid INTEGER, host TEXT
-);
-DROP INDEX IF EXISTS tx_started;
--- Time ranges, and every figure of stats() read from the index alone (the overview polls it).
-CREATE INDEX IF NOT EXISTS tx_time
-    ON transactions(started_at, outcome, elapsed_ms, sla_ok, attempt_count, rolled_back);
-CREATE INDEX IF NOT EXISTS tx_outcome ON transactions(outcome, id);
-CREATE INDEX IF NOT EXISTS tx_path ON transactions(path, method, action, id);
-CREATE INDEX IF NOT EXISTS tx_event ON transactions(event_id);
-CREATE INDEX IF NOT EXISTS tx_trace ON transactions(trace_id);
-CREATE TABLE IF NOT EXISTS attempts (
-    tx_id TEXT NOT NULL, number INTEGER NOT NULL, started_at REAL, elapsed_ms REAL,
-    status INTEGER, error TEXT, retry_after_s REAL, request_id TEXT, headers TEXT,
-    PRIMARY KEY (tx_id, number)
-);
-CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY, tx_id TEXT, trace_id TEXT, topic TEXT, partition INTEGER,
-    "offset" INTEGER, event_time REAL, delay_ms REAL, seen_at REAL
-);
-CREATE INDEX IF NOT EXISTS ev_tx ON events(tx_id);
-CREATE INDEX IF NOT EXISTS ev_trace ON events(trace_id);
-"""
+SQLITE_MAX_INT = 2**63 - 1
+_TX_COLUMNS = tuple(TRANSACTIONS.columns)
+_ATTEMPT_COLUMNS = tuple(ATTEMPTS.columns)
+#: How the row builders store a Transaction's fields: text redacted, header maps as JSON, flags as 0/1.
+_REDACTED_TEXT = ("url", "request_body", "response_body", "error")
+_HEADER_MAPS = ("request_headers", "response_headers")
 
 
 class TransactionLog(EventLinks):
@@ -80,7 +56,7 @@ class TransactionLog(EventLinks):
     def __init__(self, path: str | Path, *, secrets: Iterable[str] = (),
                  redact_keys: Iterable[str] = (), mark_interrupted: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_files(self.path)
         self._secrets: set[str] = {s for s in secrets if s}
         self._keys = tuple(redact_keys)
         self._lock = threading.RLock()
@@ -89,20 +65,69 @@ class TransactionLog(EventLinks):
         conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10,
                                isolation_level=None)
         self.db = sqlite_utils.Database(conn)
-        with self._lock:
-            self.db.execute("PRAGMA busy_timeout=10000")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.conn.executescript(SCHEMA)
-            if not self.db["transactions"].detect_fts():
-                try:
-                    self.db["transactions"].enable_fts(FTS_COLUMNS, create_triggers=True)
-                except sqlite3.OperationalError:
-                    # Another process created it between our check and our CREATE: fine.
-                    if not self.db["transactions"].detect_fts():
-                        raise
+        try:
+            with self._lock:
+                self.db.execute("PRAGMA busy_timeout=10000")
+                # Before anything is written: a newer release's log is left exactly as it is.
+                self._refuse_newer(self._user_version())
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._create_or_migrate()
+        except BaseException:
+            conn.close()
+            raise
         if mark_interrupted:
-            self.mark_interrupted()
+            # A full disk must not stop the operator reading the log; the rows stay pending
+            # and the next open that can write settles them.
+            with suppress(LogWriteFailed):
+                self.mark_interrupted()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def _user_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LogUnavailable(newer_schema_message(self.path, version, SCHEMA_VERSION))
+
+    def _create_or_migrate(self) -> None:
+        """A new file gets the declared schema; an older one each missing migration in turn.
+
+        Each step re-reads the version under the write lock: two processes opening the same
+        old log at once migrate it once.
+        """
+        version = self._user_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and not self.db["transactions"].exists():
+            with self._write():
+                if not self.db["transactions"].exists():
+                    self._create()
+                    return
+            version = self._user_version()
+        for migration in MIGRATIONS:
+            if migration.version <= version:
+                continue
+            with self._write():
+                current = self._user_version()
+                self._refuse_newer(current)
+                if current >= migration.version:
+                    continue
+                for statement in migration.statements:
+                    self.db.conn.execute(statement)
+                # PRAGMA takes no parameters; the version is an int from MIGRATIONS.
+                self.db.conn.execute(f"PRAGMA user_version = {migration.version:d}")
+
+    def _create(self) -> None:
+        for table in TABLES:
+            self.db[table.name].create(dict(table.columns), pk=table.pk, not_null=set(table.not_null),
+                                       defaults=dict(table.defaults), if_not_exists=True)
+            for name, columns in table.indexes.items():
+                self.db[table.name].create_index(columns, index_name=name, if_not_exists=True)
+            if table.fts:
+                self.db[table.name].enable_fts(table.fts, create_triggers=True)
+        self.db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -127,15 +152,23 @@ class TransactionLog(EventLinks):
         locked" when another process committed in between (WAL cannot upgrade a stale
         snapshot, and the busy timeout does not apply). IMMEDIATE takes the write lock first,
         waiting up to the busy timeout: several processes can share the log safely.
+
+        SQLite's errors (a full disk above all) leave as :class:`LogWriteFailed`, the write
+        rolled back whole. A COMMIT that fails on a full disk leaves the transaction open,
+        so it is rolled back too.
         """
         with self._lock:
-            self.db.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self.db.conn.execute("ROLLBACK")
-                raise
-            self.db.conn.execute("COMMIT")
+                self.db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self.db.conn.execute("COMMIT")
+                except BaseException:
+                    if self.db.conn.in_transaction:
+                        self.db.conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                raise LogWriteFailed(write_failure(self.path, exc)) from exc
 
     def close(self) -> None:
         if self._executor is not None:
@@ -165,25 +198,48 @@ class TransactionLog(EventLinks):
 
     # -- writing --------------------------------------------------------------------------------
 
+    def _stored(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` (Transaction fields) as the file keeps them: redacted, JSON, 0/1 flags."""
+        row = dict(values)
+        for column in _REDACTED_TEXT:
+            if column in row:
+                row[column] = self._text(row[column])
+        for column in _HEADER_MAPS:
+            if column in row:
+                row[column] = self._headers(row[column])
+        if "rolled_back" in row:
+            row["rolled_back"] = int(bool(row["rolled_back"]))
+        if row.get("sla_ok") is not None:
+            row["sla_ok"] = int(row["sla_ok"])
+        return row
+
+    # -- writing --------------------------------------------------------------------------------
+
     def begin(self, *, method: str, path: str, action: str, version: str | None = None,
               fmt: str = "json", url: str = "", record_id: str | None = None,
               request_headers: dict[str, str] | None = None,
               request_body: str | bytes | None = None, idempotency_key: str | None = None,
               trace_id: str | None = None, request_id: str | None = None,
               sla_ms: int | None = None, profile: str | None = None,
-              started_at: float | None = None) -> str:
-        """Write the pending row for a call about to be sent; returns its transaction id."""
+              started_at: float | None = None, origin: str | None = None) -> str:
+        """Write the pending row for a call about to be sent; returns its transaction id.
+
+        ``origin`` says who makes the call (one of :data:`~console.txlog.schema.ORIGINS`).
+        Raises :class:`LogWriteFailed` (disk full, …): the call must then not be sent.
+        """
+        if origin is not None and origin not in ORIGINS:
+            raise ValueError(f"origin {origin!r} is not one of {', '.join(ORIGINS)}")
         started_at = time.time() if started_at is None else started_at
         tx_id = new_transaction_id(started_at)
-        row = {"id": tx_id, "started_at": started_at, "method": method.upper(), "path": path,
-               "action": action, "version": version, "fmt": fmt, "url": self._text(url),
-               "record_id": record_id, "outcome": oc.PENDING,
-               "request_headers": self._headers(request_headers),
-               "request_body": self._text(request_body), "idempotency_key": idempotency_key,
-               "trace_id": trace_id, "request_id": request_id, "sla_ms": sla_ms,
-               "profile": profile, "pid": os.getpid(), "host": socket.gethostname()}
+        row = self._stored({
+            "id": tx_id, "started_at": started_at, "method": method.upper(), "path": path,
+            "action": action, "version": version, "fmt": fmt, "url": url, "record_id": record_id,
+            "outcome": oc.PENDING, "request_headers": request_headers, "request_body": request_body,
+            "idempotency_key": idempotency_key, "trace_id": trace_id, "request_id": request_id,
+            "sla_ms": sla_ms, "profile": profile, "pid": os.getpid(), "host": socket.gethostname(),
+            "origin": origin})
         with self._write():
-            self.db.execute(_insert_sql("transactions", _TX_COLUMNS, columns_of=row), list(row.values()))
+            self.db.execute(_insert_sql("transactions", columns_of=row), list(row.values()))
         return tx_id
 
     def record_attempt(self, tx_id: str, attempt: Attempt) -> None:
@@ -197,23 +253,22 @@ class TransactionLog(EventLinks):
 
     def finish(self, tx_id: str, result: Any) -> None:
         """Set the outcome and evidence from a ``CallResult`` (or any object with its fields)."""
+        if result.outcome not in oc.FINAL_OUTCOMES:
+            raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
         ended_at = time.time()
-        update = {"ended_at": ended_at, "outcome": result.outcome, "status": result.status,
-                  "rolled_back": int(bool(result.rolled_back)), "event_id": result.event_id,
-                  "elapsed_ms": result.elapsed_ms, "sla_ms": result.sla_ms,
-                  "sla_ok": None if result.sla_ok is None else int(result.sla_ok),
+        fields = {"ended_at": ended_at, "outcome": result.outcome, "status": result.status,
+                  "rolled_back": result.rolled_back, "event_id": result.event_id,
+                  "elapsed_ms": result.elapsed_ms, "sla_ms": result.sla_ms, "sla_ok": result.sla_ok,
                   "request_id": result.request_id, "trace_id": result.trace_id,
-                  "response_headers": self._headers(result.response_headers),
-                  "response_body": self._text(result.response_body),
-                  "error": self._text(getattr(result, "error", None)),
+                  "response_headers": result.response_headers,
+                  "response_body": result.response_body, "error": getattr(result, "error", None),
                   "attempt_count": len(result.attempts)}
         # The request was written by begin(); a result that repeats it may add what begin lacked.
         if result.request_headers:
-            update["request_headers"] = self._headers(result.request_headers)
+            fields["request_headers"] = result.request_headers
         if result.request_body is not None:
-            update["request_body"] = self._text(result.request_body)
-        if result.outcome not in oc.FINAL_OUTCOMES:
-            raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
+            fields["request_body"] = result.request_body
+        update = self._stored(fields)
         with self._write():
             assignments = ", ".join(f"{column} = ?" for column in update)
             self.db.execute(f"UPDATE transactions SET {assignments} WHERE id = ?",
@@ -221,18 +276,25 @@ class TransactionLog(EventLinks):
             self._claim_events(tx_id, result.event_id, result.trace_id, ended_at)
 
     def mark_interrupted(self) -> int:
-        """Settle pending rows left by a process on this host that no longer runs; returns how many."""
+        """Settle pending rows left by a process on this host that no longer runs; returns how many.
+
+        A write whose process died may have committed at the gateway: the error says so and
+        names the Idempotency-Key that makes a retry safe.
+        """
         host, me = socket.gethostname(), os.getpid()
         with self._lock:
-            rows = self.db.execute("SELECT id, pid, host FROM transactions WHERE outcome = ?",
-                                   [oc.PENDING]).fetchall()
-            dead = [(tx_id, pid) for tx_id, pid, row_host in rows
+            rows = self.db.execute("SELECT id, pid, host, idempotency_key FROM transactions "
+                                   "WHERE outcome = ?", [oc.PENDING]).fetchall()
+            dead = [(tx_id, pid, key) for tx_id, pid, row_host, key in rows
                     if row_host == host and pid != me and not _alive(pid)]
+            if not dead:
+                return 0
             with self._write():
-                for tx_id, pid in dead:
+                for tx_id, pid, key in dead:
                     self.db.execute(
                         "UPDATE transactions SET outcome = ?, error = ? WHERE id = ? AND outcome = ?",
-                        [oc.INTERRUPTED, f"process {pid} ended before the call finished", tx_id, oc.PENDING])
+                        [oc.INTERRUPTED, interrupted_reason(f"process {pid} ended before the call "
+                                                            f"finished", key), tx_id, oc.PENDING])
         return len(dead)
 
     def mark_cancelled(self, tx_id: str, reason: str) -> None:
@@ -243,7 +305,13 @@ class TransactionLog(EventLinks):
                             [oc.INTERRUPTED, reason, time.time(), tx_id, oc.PENDING])
 
     def prune(self, max_age_days: float | None = None, max_rows: int | None = None) -> int:
-        """Drop transactions older than ``max_age_days`` and beyond the newest ``max_rows``."""
+        """Drop transactions older than ``max_age_days`` and beyond the newest ``max_rows``.
+
+        A ``max_rows`` beyond SQLite's integers keeps every row, as any count above the log's does.
+        """
+        if (max_rows is not None and max_rows < 0) or (max_age_days is not None and not max_age_days >= 0):
+            raise ValueError(f"prune keeps max_rows={max_rows!r}, max_age_days={max_age_days!r}: "
+                             f"give numbers of 0 or more")
         deleted = 0
         with self._write():
             if max_age_days is not None:
@@ -252,7 +320,7 @@ class TransactionLog(EventLinks):
                 self.db.execute("DELETE FROM events WHERE tx_id IS NULL AND seen_at < ?", [cutoff])
             if max_rows is not None:
                 edge = self.db.execute("SELECT id FROM transactions ORDER BY id DESC LIMIT 1 OFFSET ?",
-                                       [max(0, max_rows)]).fetchone()
+                                       [min(max_rows, SQLITE_MAX_INT)]).fetchone()
                 if edge:
                     deleted += self.db.execute("DELETE FROM transactions WHERE id <= ?", [edge[0]]).rowcount
             if deleted:
@@ -291,19 +359,8 @@ class TransactionLog(EventLinks):
         return count
 
     def _row(self, tx: Transaction) -> dict[str, Any]:
-        return {"id": tx.id, "started_at": tx.started_at, "ended_at": tx.ended_at,
-                "method": tx.method, "path": tx.path, "action": tx.action, "version": tx.version,
-                "fmt": tx.fmt, "url": self._text(tx.url), "record_id": tx.record_id,
-                "outcome": tx.outcome, "status": tx.status, "attempt_count": tx.attempt_count,
-                "rolled_back": int(tx.rolled_back), "event_id": tx.event_id,
-                "trace_id": tx.trace_id, "request_id": tx.request_id,
-                "idempotency_key": tx.idempotency_key, "elapsed_ms": tx.elapsed_ms,
-                "sla_ms": tx.sla_ms, "sla_ok": None if tx.sla_ok is None else int(tx.sla_ok),
-                "request_headers": self._headers(tx.request_headers),
-                "request_body": self._text(tx.request_body),
-                "response_headers": self._headers(tx.response_headers),
-                "response_body": self._text(tx.response_body), "error": self._text(tx.error),
-                "profile": tx.profile, "pid": tx.pid, "host": None}
+        # host stays empty: a bulk-loaded row belongs to no process on this machine.
+        return self._stored({column: getattr(tx, column, None) for column in _TX_COLUMNS})
 
     def _attempt_row(self, tx_id: str, attempt: Attempt) -> dict[str, Any]:
         return {"tx_id": tx_id, "number": attempt.number, "started_at": attempt.started_at,
@@ -316,11 +373,10 @@ class TransactionLog(EventLinks):
     def get(self, tx_id: str) -> Transaction | None:
         """One transaction with its attempts and linked events; None when unknown."""
         with self._lock:
-            row = self.db.execute("SELECT * FROM transactions WHERE id = ?", [tx_id]).fetchone()
-            if row is None:
+            rows = list(self.db.query("SELECT * FROM transactions WHERE id = ?", [tx_id]))
+            if not rows:
                 return None
-            columns = [d[0] for d in self.db.conn.execute("SELECT * FROM transactions LIMIT 0").description]
-            tx = _transaction(dict(zip(columns, row, strict=True)))
+            tx = _transaction(rows[0])
             tx.attempts = self.attempts_for(tx_id)
             tx.events = self.events_for(tx_id)
         return tx
@@ -334,14 +390,15 @@ class TransactionLog(EventLinks):
               method: str | None = None, action: str | None = None,
               since: datetime | float | None = None, until: datetime | float | None = None,
               text: str | None = None, limit: int = 50, before: str | None = None,
-              with_attempts: bool = False) -> list[Transaction]:
+              with_attempts: bool = False,
+              origin: str | Iterable[str] | None = None) -> list[Transaction]:
         """Transactions matching every filter, newest first; ``before`` is the previous page's last id.
 
-        ``text`` is a full-text search (every word must appear). Attempts and events are loaded
+        ``origin`` is who made the call (console, cli, check; older rows have none). ``text`` is a full-text search (every word must appear). Attempts and events are loaded
         only with ``with_attempts`` (list views do not need them; :meth:`get` always does).
         """
         where, args = build_where(Filters(outcome, path, method, action, to_epoch(since),
-                                          to_epoch(until), text, before))
+                                          to_epoch(until), text, before, origin))
         sql = f"SELECT * FROM transactions {where} ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = [_transaction(r) for r in self.db.query(sql, [*args, limit])]
@@ -366,9 +423,9 @@ class TransactionLog(EventLinks):
     def count(self, *, outcome: str | Iterable[str] | None = None, path: str | None = None,
               method: str | None = None, action: str | None = None,
               since: datetime | float | None = None, until: datetime | float | None = None,
-              text: str | None = None) -> int:
+              text: str | None = None, origin: str | Iterable[str] | None = None) -> int:
         where, args = build_where(Filters(outcome, path, method, action, to_epoch(since),
-                                          to_epoch(until), text, None))
+                                          to_epoch(until), text, None, origin))
         with self._lock:
             return self.db.execute(f"SELECT count(*) FROM transactions {where}", args).fetchone()[0]
 
@@ -404,16 +461,52 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-_TX_COLUMNS = ("id", "started_at", "ended_at", "method", "path", "action", "version", "fmt", "url",
-               "record_id", "outcome", "status", "attempt_count", "rolled_back", "event_id",
-               "trace_id", "request_id", "idempotency_key", "elapsed_ms", "sla_ms", "sla_ok",
-               "request_headers", "request_body", "response_headers", "response_body", "error",
-               "profile", "pid", "host")
-_ATTEMPT_COLUMNS = ("tx_id", "number", "started_at", "elapsed_ms", "status", "error",
-                    "retry_after_s", "request_id", "headers")
+def interrupted_reason(why: str, idempotency_key: str | None) -> str:
+    """The error of a call whose end the log never saw: with a key, how to retry it safely."""
+    if not idempotency_key:
+        return why
+    return (f"{why}; the gateway may have committed it: check before retrying, and retry with "
+            f"the header 'Idempotency-Key: {idempotency_key}' so it is applied once")
 
 
-def _insert_sql(table: str, columns: tuple[str, ...], conflict: str = "", *,
+def _private_files(path: Path) -> None:
+    """The log records operator activity: its directory 0700, the file and its -wal/-shm 0600.
+
+    SQLite creates -wal and -shm with the main file's mode, so creating the file 0600 before
+    SQLite opens it covers all three without touching the process umask (other threads may be
+    creating files). Looser files left by an older release are tightened. An existing
+    directory is tightened only when it is apilog's own data directory.
+    """
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+    elif directory.resolve() == data_dir().resolve():
+        _tighten(directory, 0o700)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        _tighten(candidate, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Drop group and other permissions from ``path`` when it has any (and is ours to change)."""
+    try:
+        info = path.stat()
+        # A shared sticky directory (/tmp as APILOG_DATA_DIR) is everyone's: never narrowed.
+        if info.st_mode & stat.S_ISVTX:
+            return
+        current = stat.S_IMODE(info.st_mode)
+        if current & 0o077:
+            path.chmod(current & mode)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        # Another user's file (a shared log): theirs to tighten; SQLite still opens it.
+        pass
+
+
+def _insert_sql(table: str, columns: tuple[str, ...] = (), conflict: str = "", *,
                 columns_of: dict[str, Any] | None = None) -> str:
     """``INSERT`` naming ``columns`` (or the keys of ``columns_of``, for a partial row)."""
     names = tuple(columns_of) if columns_of is not None else columns
@@ -432,10 +525,11 @@ def _attempt(r: dict[str, Any]) -> Attempt:
 
 
 def _transaction(row: dict[str, Any]) -> Transaction:
-    data = dict(row)
-    data.pop("host", None)
+    # Only the dataclass's fields: store-only columns (host), and any a newer release added
+    # while this process had the file open, stay in the file.
+    data = {name: row[name] for name in TRANSACTION_FIELDS if name in row}
     data["rolled_back"] = bool(data["rolled_back"])
     data["sla_ok"] = None if data["sla_ok"] is None else bool(data["sla_ok"])
-    data["request_headers"] = json.loads(data["request_headers"] or "{}")
-    data["response_headers"] = json.loads(data["response_headers"] or "{}")
+    for column in _HEADER_MAPS:
+        data[column] = json.loads(data[column] or "{}")
     return Transaction(**data)

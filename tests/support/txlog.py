@@ -13,6 +13,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,10 +176,53 @@ def mini_profile(mini_gateway):
                    client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
 
 
+class SmallDisk:
+    """A real tmpfs of ``size`` mounted at ``root``, that a test can fill to the last byte."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.filler = root / "filler"
+
+    def fill(self) -> None:
+        """Write until the disk refuses (ENOSPC): nothing more fits anywhere on it."""
+        import errno
+
+        with open(self.filler, "ab", buffering=0) as out:
+            for chunk in (65536, 4096, 512, 1):
+                try:
+                    while True:
+                        out.write(b"\0" * chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[SmallDisk]:
+    """A 2 MiB tmpfs (needs root and mount(8); skipped where mounting is not permitted)."""
+    import shutil
+    import subprocess
+
+    root = tmp_path / "small-disk"
+    root.mkdir()
+    mount = shutil.which("mount")
+    if mount is None:
+        pytest.skip("mount(8) is not installed")
+    done = subprocess.run([mount, "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(root)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield SmallDisk(root)
+    finally:
+        subprocess.run([shutil.which("umount") or "umount", "-l", str(root)], check=True)
+
+
 def db_bytes(path) -> bytes:
     """Every byte SQLite keeps for the log: the file, its WAL and shared memory."""
-    from pathlib import Path
-
     data = b""
     for suffix in ("", "-wal", "-shm"):
         candidate = Path(str(path) + suffix)
@@ -187,5 +231,5 @@ def db_bytes(path) -> bytes:
     return data
 
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "MiniGateway", "ServerThread", "db_bytes", "mini_gateway_app",
-           "small_catalogue"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "MiniGateway", "ServerThread", "SmallDisk", "db_bytes",
+           "mini_gateway_app", "small_catalogue"]

@@ -1,0 +1,81 @@
+"""``link_events``: a batch linked in one transaction ends exactly as linking one by one does."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from console.txlog import EventSeen, LogWriteFailed, TransactionLog
+from tests.txlog.test_store import add
+
+
+def events_table(log: TransactionLog) -> list[tuple]:
+    """Every stored link, without seen_at (the clock at linking time)."""
+    with log._lock:
+        return log.db.execute('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
+                              "round(event_time, 3), round(delay_ms, 3) FROM events "
+                              "ORDER BY event_id").fetchall()
+
+
+@pytest.fixture
+def twin_logs(tmp_path):
+    """Two copies of one log: calls finished, one pending, events linked and unlinked already."""
+    path = tmp_path / "a.db"
+    with TransactionLog(path) as log:
+        add(log, event_id="evt-1", trace_id="1" * 32)
+        add(log, trace_id="2" * 32)
+        newer_same_trace = add(log, trace_id="2" * 32)
+        log.begin(method="POST", path="/p", action="add-record", trace_id="3" * 32)
+        add(log, event_id="evt-5")
+        log.link_event("evt-5", None, "t", 0, 1, time.time())           # linked already
+        log.link_event("evt-early", None, "t", 0, 2, time.time())       # seen, nothing matched yet
+        log.db.execute("UPDATE transactions SET event_id = 'evt-early' WHERE id = ?", [newer_same_trace])
+    shutil.copy(path, tmp_path / "b.db")
+    one, batch = TransactionLog(path), TransactionLog(tmp_path / "b.db")
+    yield one, batch
+    one.close()
+    batch.close()
+
+
+def test_a_batch_links_as_one_by_one_does(twin_logs):
+    one, batch = twin_logs
+    now = time.time()
+    seen = [
+        EventSeen("evt-1", None, "t", 0, 10, now),                           # by event id
+        EventSeen("evt-2", "2" * 32, "t", 0, 11, int(now * 1000)),           # by trace: the newest call
+        EventSeen("evt-3", "3" * 32, "t", 1, 12, datetime.now(UTC)),         # the pending call's trace
+        EventSeen("evt-4", "9" * 32, "t", 1, 13, "2030-01-01T00:00:00Z"),    # nothing matches
+        EventSeen("evt-5", None, "t", 0, 1, now),                            # linked before
+        EventSeen("evt-early", None, "t", 0, 2, now),                        # matched now
+        EventSeen("evt-2", "2" * 32, "t", 0, 11, int(now * 1000)),           # the feed's redelivery
+        ("evt-6", None, None, None, None, None),                              # a bare tuple, no time
+    ]
+    expected = [one.link_event(*e) for e in seen]
+    assert batch.link_events(seen) == expected
+    assert events_table(batch) == events_table(one)
+    assert expected[3] is None and expected[0] and expected[1] != expected[0]
+    assert batch.link_events([]) == []
+
+
+def test_a_batch_is_one_write_transaction(twin_logs):
+    _, batch = twin_logs
+    statements: list[str] = []
+    batch.db.conn.set_trace_callback(statements.append)
+    batch.link_events([EventSeen(f"bulk-{i}", None, "t", 0, i, time.time()) for i in range(1200)])
+    batch.db.conn.set_trace_callback(None)
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1
+    assert len(events_table(batch)) == 1200 + 2
+
+
+def test_a_batch_that_does_not_fit_links_nothing(twin_logs):
+    _, batch = twin_logs
+    before = events_table(batch)
+    with batch._lock:
+        pages = batch.db.execute("PRAGMA page_count").fetchone()[0]
+        batch.db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(LogWriteFailed, match="is full"):
+        batch.link_events([EventSeen(f"evt-{i:05d}-{'x' * 200}", None, "t", 0, i, None) for i in range(500)])
+    assert events_table(batch) == before
