@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Select, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.select import InvalidSelectValueError
@@ -61,6 +62,16 @@ def parse_headers(text: str) -> dict[str, str]:
         if sep and name.strip():
             headers[name.strip()] = value.strip()
     return headers
+
+
+class BodyEditor(TextArea):
+    """The body editor: tab moves to the next pane, as `?` says (the editor indents by itself
+    after enter); esc leaves the editor, as Textual's indenting editor does."""
+
+    BINDINGS = [Binding("escape", "leave", "leave editor", show=False)]
+
+    def action_leave(self) -> None:
+        self.screen.focus_next()
 
 
 class CallView(View):
@@ -130,7 +141,7 @@ class CallView(View):
                 placeholder="e.g. X-Fault-Fail-Attempts: 2; X-Fault-After-Write: true",
             )
         with Horizontal(id="call-split"):
-            yield TextArea(
+            yield BodyEditor(
                 example_body("add-record", "json"),
                 language="json",
                 id="call-body",

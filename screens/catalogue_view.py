@@ -241,7 +241,7 @@ class CatalogueView(View):
         self.shown = shown
         self.applied = flt
         label = self.app.labels
-        self.table.empty_text = label("no operations match") if self.entries else label("nothing yet")
+        self.table.set_empty(label("no operations match") if self.entries else label("nothing yet"))
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)

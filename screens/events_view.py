@@ -255,7 +255,7 @@ class EventsView(TransactionActions, TableView):
                 text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
         text.append_text(filter_note(self, self.applied))
         self.query_one("#events-summary", Static).update(text)
-        self.table.empty_text = self._empty_text()
+        self.table.set_empty(self._empty_text())
 
     def _empty_text(self) -> str:
         label = self.app.labels

@@ -107,7 +107,7 @@ def _regex(expression: str, where: str) -> re.Pattern[str]:
 
 def parse_filter(text: str, known_fields: frozenset[str] = frozenset()) -> Filter:
     """Parse what the operator typed after ``/``; unknown ``name:`` prefixes stay plain words
-    (``http://`` is a word), so does a lone ``!`` or ``~``."""
+    (``http://`` is a word); a term still being typed (``!``, ``~``, ``method:``) matches all."""
     terms: list[Term] = []
     try:
         for token in TOKEN.findall(text):
@@ -118,7 +118,9 @@ def parse_filter(text: str, known_fields: frozenset[str] = frozenset()) -> Filte
             match = FIELD_TERM.match(word)
             if match and match["field"].lower() in known_fields:
                 field, word = match["field"].lower(), match["value"]
-            if word.startswith("~") and len(word) > 1:
+            if word == "~":
+                continue  # a regex about to be typed: nothing to match yet
+            if word.startswith("~"):
                 pattern = _regex(word[1:], f"{field}:" if field else "")
                 terms.append(Term("regex", word[1:].lower(), field, negate, pattern))
             elif field is not None and word:

@@ -13,6 +13,8 @@ thousands of probes and the CLI's calls are one key (``a``) away, never in the w
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.config import data_dir
 from console.txlog.outcomes import OUTCOMES
 from screens.base import TableView
 from screens.catalogue_view import METHOD_STYLE
@@ -109,6 +112,7 @@ class TransactionsView(TransactionActions, TableView):
         self.page: Page | None = None
         self.applied: Filter = self.current_filter
         self._exhausted = False
+        self._detail_id: str | None = None
 
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
@@ -159,7 +163,9 @@ class TransactionsView(TransactionActions, TableView):
         return filter_hint(self.FIELDS)
 
     def _refresh_if_shown(self) -> None:
-        if self.app.screen is self and self.table.cursor == 0 and self.txlog is not None:
+        """New calls appear while the operator watches the top; an open detail stays put."""
+        if (self.app.screen is self and self.table.cursor == 0 and self.txlog is not None
+                and not self.has_class("-detail")):
             self.reload(keep=True)
 
     # Loading -------------------------------------------------------------------------------
@@ -234,7 +240,7 @@ class TransactionsView(TransactionActions, TableView):
         self.page = page
         self.total = page.total
         table = self.table
-        table.empty_text = self._empty_text()
+        table.set_empty(self._empty_text())
         table.set_rows(len(self.rows), self._row_at, keep_cursor=keep or more)
         self.refresh_bindings()
         self._show_summary()
@@ -323,7 +329,7 @@ class TransactionsView(TransactionActions, TableView):
             self._load(self.applied, self.page.cursor, True, self.mine_only)
         self.refresh_bindings()
         if self.has_class("-detail") and event.index < len(self.rows):
-            self._open_detail(self.rows[event.index].id)
+            self.open_detail(self.rows[event.index].id)
 
     # Painting ------------------------------------------------------------------------------
 
@@ -355,12 +361,18 @@ class TransactionsView(TransactionActions, TableView):
         self.reload()
 
     def open_detail(self, item: Any) -> None:
-        self._open_detail(item)
+        if item != self._detail_id:  # a repaint of the same row does not reload its detail
+            self._detail_id = item
+            self._open_detail(item)
 
     def show_transaction(self, tx_id: str) -> None:
-        """Open one transaction's detail (the Events view's jump lands here)."""
+        """Open one transaction's detail (the Events view's jump lands here), the cursor on
+        its row when the table shows it."""
         self.add_class("-detail")
-        self._open_detail(tx_id)
+        self.open_detail(tx_id)
+        index = next((i for i, tx in enumerate(self.rows) if tx.id == tx_id), None)
+        if index is not None and self.is_mounted:
+            self.table.cursor = index
 
     @work(thread=True, exclusive=True, group="tx-detail", exit_on_error=False)
     def _open_detail(self, tx_id: str) -> None:
@@ -406,21 +418,20 @@ class TransactionsView(TransactionActions, TableView):
 
     @work(thread=True, exclusive=True, group="tx-export", exit_on_error=False)
     def _export(self, flt: Filter, mine: bool) -> None:
-        import json
-
-        from console.config import data_dir
 
         txlog = self.txlog
         if txlog is None:
             return
         stamp = self.app.clock().strftime("%Y%m%d-%H%M%S")
         target = data_dir() / "exports" / f"transactions-{stamp}.ndjson"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # Operator activity: private, like the log itself.
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         args = self._sql_args(flt, mine)
         labels = self.app.labels
         count = 0
         # What the view shows, filtered the same way (the log's own exporters have no regex).
-        with target.open("w", encoding="utf-8") as out:
+        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as out:
             for tx in txlog.iter_all(**args) if args is not None else ():
                 if flt.matches(tx_haystack(tx, labels), tx_fields(tx, labels)):
                     out.write(json.dumps(tx.to_dict(), ensure_ascii=False) + "\n")

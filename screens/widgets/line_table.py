@@ -5,7 +5,8 @@ this one asks its owner for one row at a time (``row_at(index)``) while painting
 is the height of the terminal, not the length of the data.
 
 Columns share the width the terminal has: each wants room for its title and for the widest cell
-seen so far (the first rows and every row painted), never less than its ``width``. When all fit,
+painted so far (measuring only painted rows keeps the cost the height of the terminal), never
+less than its ``width``. When all fit,
 the room left goes to the last column; when they do not, the columns that ``grow`` give up room
 first, down to their ``width``, then the others. So nothing is
 cut while there is room, and at 80 columns the narrow, fixed ones (a method, a status) stay whole.
@@ -29,10 +30,6 @@ from textual.strip import Strip
 
 #: One cell: plain text, or spans of (text, rich style string) such as contract badges.
 Cell = str | Sequence[tuple[str, str]]
-
-
-#: Rows measured up front when the data changes (the rest as they are painted).
-MEASURE_FIRST = 200
 
 
 @dataclass(frozen=True)
@@ -143,6 +140,12 @@ class LineTable(ScrollView, can_focus=True):
         self.cursor = min(self.cursor, max(count - 1, 0)) if keep_cursor else 0
         self.refresh()
 
+    def set_empty(self, text: str) -> None:
+        """What the table says while it has no rows (repainted if that changed)."""
+        if text != self.empty_text:
+            self.empty_text = text
+            self.refresh()
+
     def set_columns(self, columns: Sequence[Column]) -> None:
         self.columns = list(columns)
         self._forget_widths()
@@ -165,11 +168,10 @@ class LineTable(ScrollView, can_focus=True):
         return list(self._widths)
 
     def layout(self) -> None:
-        """Measure the rows not measured yet among the first ones and those on screen, and
-        share the width again if a column now wants more room."""
+        """Measure the rows on screen not measured yet, and share the width again if a column
+        now wants more room."""
         top = round(self.scroll_y)
-        rows = [*range(min(self.row_count, MEASURE_FIRST)),
-                *range(top, min(top + self.size.height, self.row_count))]
+        rows = range(top, min(top + self.size.height, self.row_count))
         measured = self._measured
         grew = not self._widths
         for index in rows:
