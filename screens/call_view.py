@@ -91,7 +91,7 @@ class CallView(View):
     CallView #call-split { height: 1fr; }
     CallView #call-body { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
     CallView #call-response-box { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
-    CallView #call-response { height: auto; max-height: 6; padding: 0 1; }
+    CallView #call-response { height: auto; max-height: 7; padding: 0 1; }
     CallView #call-response-tabs { height: 1fr; }
     CallView #call-response-tabs TabPane { padding: 0 1; }
     CallView #call-body.-invalid { border: round $error; }

@@ -245,7 +245,7 @@ class EventsView(TransactionActions, TableView):
             elif not self.mine_only:
                 text.append(f"  {label('all origins')} · a: {label('mine only')}", style="dim")
             if self._target is not None:
-                text.append(f"  ⏳ {self._target}: {label('event not received yet')}",
+                text.append(f"  … {self._target}: {label('event not received yet')}",
                             style="bold yellow")
             status = runtime.feed_status
             if status is not None and status.lag:

@@ -185,12 +185,12 @@ class LineTable(ScrollView, can_focus=True):
                 if size > measured[number]:
                     measured[number] = size
                     grew = True
-        if grew or sum(self._widths) != self.size.width:
+        if grew or sum(self._widths) != self.content_width:
             wanted = [
                 max(measured[n], cell_len(c.title)) + (0 if n == len(self.columns) - 1 else 1)
                 for n, c in enumerate(self.columns)
             ]
-            widths = share(self.columns, wanted, self.size.width)
+            widths = share(self.columns, wanted, self.content_width)
             if widths != self._widths:
                 self._widths = widths
                 self._cache.clear()
@@ -273,8 +273,13 @@ class LineTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * (width - used), base))
         return segments
 
+    @property
+    def content_width(self) -> int:
+        """The width rows can use: the table's, less the vertical scrollbar when one shows."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.content_width
         if y == 0:
             header = self.get_component_rich_style("line-table--header")
             return Strip(self._cells([c.title for c in self.columns], header, width), width)

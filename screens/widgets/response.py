@@ -202,6 +202,8 @@ def _summary_parts(result: Any, labels: Any, event_seen: Any) -> list[Renderable
         labels("yes") if result.rolled_back else labels("no"),
         style="bold magenta" if result.rolled_back else "",
     )
+    tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)
+    rolled.append(f"  ·  tx {tx_id}", style="dim")  # one line: the pane's summary stays short
     parts.append(rolled)
     if result.event_id:
         line = Text(f"{labels('event')}: ", style="dim")
@@ -212,8 +214,6 @@ def _summary_parts(result: Any, labels: Any, event_seen: Any) -> list[Renderable
         )
         line.append("  ctrl+g", style="dim")
         parts.append(line)
-    tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)
-    parts.append(Text(f"tx {tx_id}", style="dim"))
     if getattr(result, "error", None):
         parts.append(Text(str(result.error), style="red"))
     return parts

@@ -4,8 +4,12 @@ yet, the response pane and its body check, columns that share the width."""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
+import pytest
+from textual.widgets import Input, Select, TabbedContent, TextArea
+
+from screens.widgets.line_table import Column, share
 from tests.tui.conftest import log_session, notices, screen_text, settle, wait_for
 from tests.tui.sample import CALLS, fill_log, fill_others, pin_ids, sample_events
 
@@ -171,8 +175,6 @@ async def test_only_probe_calls_in_the_log_says_so(make_app, tmp_path):
 
 
 async def test_events_of_probe_calls_are_hidden_until_a(make_app, tmp_path):
-    from dataclasses import replace
-
     path = tmp_path / "transactions.db"
     probes = fill_others(path, 4, origin="check")
     app = make_app(session=log_session(path), start_view="events")
@@ -226,8 +228,6 @@ async def test_the_palette_finds_curl_for_the_transaction_under_the_cursor(make_
 
 
 async def test_edit_and_resend_opens_the_logged_call_in_the_composer(make_app, log):
-    from textual.widgets import Input, Select, TextArea
-
     app = make_app(session=log_session(log), start_view="tx")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -248,10 +248,6 @@ async def test_edit_and_resend_opens_the_logged_call_in_the_composer(make_app, l
 
 
 async def test_acts_on_an_events_call_and_rerun_says_what_is_missing(make_app, log):
-    from textual.widgets import Select
-
-    from dataclasses import replace
-
     app = make_app(session=log_session(log), start_view="events")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -299,21 +295,17 @@ async def test_ctrl_g_waits_for_the_calls_event_and_never_lands_on_another(make_
         assert app.current_view == "events"
         assert not events.has_class("-detail")  # not the other call's event
         assert "event not received yet" in notices(app)
-        assert f"⏳ {committed.event_id}" in screen_text(app)
-        from dataclasses import replace
-
+        assert f"… {committed.event_id}: event not received yet" in screen_text(app)
         app.runtime.add_event(replace(sample_events()[0], id=committed.event_id))
         await wait_for(pilot, lambda: events.has_class("-detail"), message="followed on arrival")
         assert events.shown[events.table.cursor].id == committed.event_id
-        assert "⏳" not in screen_text(app)
+        assert "event not received yet" not in screen_text(app)
 
 
 # Item 6: the response pane and the body check -----------------------------------------------
 
 
 async def test_response_pane_shows_the_body_first_with_tabs(make_app, log):
-    from textual.widgets import TabbedContent
-
     app = make_app(session=log_session(log))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -339,8 +331,6 @@ async def test_response_pane_shows_the_body_first_with_tabs(make_app, log):
 
 
 async def test_tab_in_the_body_moves_on_and_esc_leaves_the_editor(make_app):
-    from textual.widgets import TextArea
-
     app = make_app(start_view="call")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
@@ -362,8 +352,6 @@ async def test_tab_in_the_body_moves_on_and_esc_leaves_the_editor(make_app):
 )
 async def test_a_broken_body_is_shown_where_it_breaks_and_not_sent(make_app, log, fmt, text,
                                                                     where):
-    from textual.widgets import Select, TextArea
-
     sent = []
     app = make_app(session=log_session(log))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -392,8 +380,6 @@ async def test_a_broken_body_is_shown_where_it_breaks_and_not_sent(make_app, log
 
 
 def test_columns_share_the_width():
-    from screens.widgets.line_table import Column, share
-
     columns = [Column("method", 6), Column("path", 12, grow=1), Column("tx", 10, grow=1)]
     assert share(columns, [7, 40, 26], 200) == [7, 40, 153]  # all whole, spare at the end
     assert share(columns, [7, 40, 26], 60) == [7, 28, 25]  # the longest gives first
