@@ -11,8 +11,8 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Key
 from textual.widgets import Input, Label, Select, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.select import InvalidSelectValueError
 
@@ -68,10 +68,13 @@ class BodyEditor(TextArea):
     """The body editor: tab moves to the next pane, as `?` says (the editor indents by itself
     after enter); esc leaves the editor, as Textual's indenting editor does."""
 
-    BINDINGS = [Binding("escape", "leave", "leave editor", show=False)]
-
-    def action_leave(self) -> None:
-        self.screen.focus_next()
+    def on_key(self, event: Key) -> None:
+        # Handled as the key arrives (not as a binding), so the footer keeps showing the
+        # shell's esc, which it words "leave editor" while an editor has focus.
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.screen.focus_next()
 
 
 class CallView(View):

@@ -4,6 +4,8 @@ yet, the response pane and its body check, columns that share the width."""
 
 from __future__ import annotations
 
+import json
+import stat
 from dataclasses import replace
 
 import pytest
@@ -408,3 +410,22 @@ async def test_narrow_vietnamese_catalogue_keeps_headers_and_contracts(make_app)
         row = app.screen._row_at(0)
         badges = "".join(text for text, _ in row[-1]).strip()
         assert badges in "\n".join(lines), badges
+
+
+async def test_export_writes_what_the_view_shows_into_a_private_file(make_app, log, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("APILOG_DATA_DIR", str(tmp_path / "data"))
+    fill_others(log, 5, origin="check")
+    app = make_app(session=log_session(log), start_view="tx")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await loaded(pilot, app.screen)
+        await type_filter(pilot, "~rolled|rate")
+        await pilot.press("enter", "e")
+        await settle(pilot)
+    exports = list((tmp_path / "data" / "exports").glob("*.ndjson"))
+    assert len(exports) == 1
+    rows = [json.loads(line) for line in exports[0].read_text().splitlines()]
+    assert sorted(row["outcome"] for row in rows) == ["rate_limited", "rolled_back"]
+    assert stat.S_IMODE(exports[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(exports[0].parent.stat().st_mode) == 0o700
