@@ -73,18 +73,27 @@ class _LabelCache:
         self._terms: dict[str, str] = {}
         self._contracts: dict[object, str] = {}
 
-        self._fields: dict[object, str] = {}
+        self._fields: dict[object, str] = {}  # values, labels and contract tuples
 
     def term(self, slug: str) -> str:
         if slug not in self._terms:
             self._terms[slug] = self.labels.term(slug)
         return self._terms[slug]
 
-    def field(self, *values: str) -> str:
-        """:func:`field_text` of ``values``, made once per distinct combination."""
-        text = self._fields.get(values)
+    def field(self, value: str, label: str = "") -> str:
+        """:func:`field_text` of a value and its label, made once per distinct value."""
+        text = self._fields.get(value)
         if text is None:
-            text = self._fields[values] = field_text(*values)
+            text = self._fields[value] = field_text(value, label)
+        return text
+
+    def contracts_field(self, contracts: tuple) -> str:
+        """The contract field of a row: every contract's slug and label, once per combination."""
+        text = self._fields.get(contracts)
+        if text is None:
+            text = self._fields[contracts] = field_text(
+                *(c.slug for c in contracts), *(self.contract(c) for c in contracts)
+            )
         return text
 
     def contract(self, contract) -> str:
@@ -193,9 +202,7 @@ class CatalogueView(View):
             columns["method"].append(words.field(item.method))
             columns["action"].append(words.field(item.action, words.term(item.action)))
             columns["path"].append(words.field(item.path))
-            columns["contract"].append(
-                words.field(*(c.slug for c in contracts), *(words.contract(c) for c in contracts))
-            )
+            columns["contract"].append(words.contracts_field(tuple(contracts)))
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(
                 self._index_ready, entries, SearchIndex(haystacks), columns, hidden
