@@ -5,19 +5,28 @@ attempts, rolled back or not, the event it caused)."""
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Select, Static, TextArea
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Key
+from textual.widgets import Input, Label, Select, Static, TabbedContent, TabPane, TextArea
+from textual.widgets.select import InvalidSelectValueError
 
 from console.catalogue.vocabulary import QUERY_METHODS
 from screens.base import View
 from screens.catalogue_view import is_mutating
 from screens.keymap import bindings
-from screens.widgets.response import render_result
+from screens.widgets.response import (
+    attempts_table,
+    body_error,
+    headers_text,
+    pretty_body,
+    render_summary,
+)
 
 #: A starting body per action; GET and DELETE send these fields as query parameters.
 EXAMPLE_FIELDS: dict[str, dict[str, Any]] = {
@@ -76,6 +85,19 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
+class BodyEditor(TextArea):
+    """The body editor: tab moves to the next pane, as `?` says (the editor indents by itself
+    after enter); esc leaves the editor, as Textual's indenting editor does."""
+
+    def on_key(self, event: Key) -> None:
+        # Handled as the key arrives (not as a binding), so the footer keeps showing the
+        # shell's esc, which it words "leave editor" while an editor has focus.
+        if event.key == "escape":
+            event.stop()
+            event.prevent_default()
+            self.screen.focus_next()
+
+
 class CallView(View):
     VIEW = "call"
     FILTERABLE = False
@@ -94,8 +116,11 @@ class CallView(View):
     CallView.-faults #call-faults { display: block; }
     CallView #call-split { height: 1fr; }
     CallView #call-body { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
-    CallView #call-response-box { width: 1fr; height: 1fr; border: round $panel-lighten-2;
-                                  padding: 0 1; }
+    CallView #call-response-box { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
+    CallView #call-response { height: auto; max-height: 7; padding: 0 1; }
+    CallView #call-response-tabs { height: 1fr; }
+    CallView #call-response-tabs TabPane { padding: 0 1; }
+    CallView #call-body.-invalid { border: round $error; }
     """
 
     def __init__(self) -> None:
@@ -144,16 +169,22 @@ class CallView(View):
             # Offered only when the gateway honours the headers (its /healthz says faults: on).
             yield Select([], id="call-faults", compact=True, prompt=label("fault preset…"))
         with Horizontal(id="call-split"):
-            yield TextArea(
+            yield BodyEditor(
                 example_body("add-record", "json"),
                 language="json",
                 id="call-body",
                 soft_wrap=True,
                 show_line_numbers=False,
-                tab_behavior="indent",
+                # tab moves between panes, as `?` says; indenting is the editor's own two spaces.
+                tab_behavior="focus",
             )
-            with VerticalScroll(id="call-response-box"):
+            with Vertical(id="call-response-box"):
                 yield Static(Text(label("nothing yet"), style="dim"), id="call-response")
+                # The body first: for a 400 the reason is there, not below the headers.
+                with TabbedContent(id="call-response-tabs"):
+                    for pane in ("body", "headers", "attempts"):
+                        with TabPane(label(pane), id=f"response-{pane}"), VerticalScroll():
+                            yield Static(id=f"response-{pane}-text")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -202,9 +233,12 @@ class CallView(View):
         record_id: str | None = None,
         headers: dict[str, str] | None = None,
         body: str | None = None,
+        version: str | None = None,
+        fmt: str | None = None,
     ) -> None:
-        """Fill the form for ``operation`` (from the catalogue's enter or a re-run)."""
-        self._pending = (operation, record_id, headers, body)
+        """Fill the form for ``operation`` (from the catalogue's enter, or a logged call to edit
+        and resend: then its version and format too)."""
+        self._pending = (operation, record_id, headers, body, version, fmt)
         if self.is_mounted:
             self._apply_prefill()
 
@@ -214,13 +248,21 @@ class CallView(View):
             self._apply_prefill()
 
     def _apply_prefill(self) -> None:
-        operation, record_id, headers, body = self._pending
+        operation, record_id, headers, body, version, fmt = self._pending
         self._pending = None
         if operation != self.operation:
             self._forget_result()  # another operation's response would read as this one's
         with self.prevent(Select.Changed):
             self.query_one("#call-path", Select).value = operation.path
             self._refresh_methods(operation.method, operation.action)
+            # A logged call's format or version the operation no longer offers stays the form's.
+            if fmt is not None:
+                with suppress(InvalidSelectValueError):
+                    self.query_one("#call-format", Select).value = fmt
+                    self._set_body_language(fmt)
+            if version is not None:
+                with suppress(InvalidSelectValueError):
+                    self.query_one("#call-version", Select).value = version
         self.query_one("#call-id", Input).value = record_id or ""
         self.query_one("#call-headers", Input).value = "; ".join(
             f"{k}: {v}" for k, v in (headers or {}).items()
@@ -350,9 +392,35 @@ class CallView(View):
 
     # Sending -------------------------------------------------------------------------------
 
+    def _check_body(self) -> bool:
+        """The body parses as its format says, or the editor shows where it does not (line and
+        column, the cursor put there) and nothing is sent."""
+        editor = self.query_one("#call-body", TextArea)
+        fmt = str(self.query_one("#call-format", Select).selection or "json")
+        problem = body_error(editor.text, fmt)
+        editor.set_class(problem is not None, "-invalid")
+        editor.border_subtitle = None
+        if problem is None:
+            return True
+        where = f"{self.app.labels('line')} {problem.line}, {self.app.labels('column')} {problem.column}"
+        editor.border_subtitle = f"✗ {fmt} {where}: {problem.message}"
+        editor.cursor_location = (problem.line - 1, max(problem.column - 1, 0))
+        self.notify(f"{self.app.labels('body')}: {fmt} {where}: {problem.message} — "
+                    f"{self.app.labels('not sent')}", severity="error")
+        return False
+
+    @on(TextArea.Changed, "#call-body")
+    def _body_edited(self) -> None:
+        editor = self.query_one("#call-body", TextArea)
+        if editor.has_class("-invalid"):
+            editor.remove_class("-invalid")
+            editor.border_subtitle = None
+
     def action_send(self) -> None:
         op = self.operation
         if op is None or self.sending:
+            return
+        if not self._check_body():
             return
         if self.app.readonly and is_mutating(op):
             self.notify(self.app.labels("not offered in read-only mode"), severity="warning")
@@ -376,6 +444,7 @@ class CallView(View):
     @work(exclusive=True, group="call", exit_on_error=False)
     async def _send(self, request: Any) -> None:
         self.sending = True
+        self._clear_tabs()
         self.query_one("#call-response", Static).update(
             Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow")
         )
@@ -396,7 +465,12 @@ class CallView(View):
         self.query_one("#call-response", Static).update(
             Text(self.app.labels("nothing yet"), style="dim")
         )
+        self._clear_tabs()
         self.refresh_bindings()
+
+    def _clear_tabs(self) -> None:
+        for pane in ("body", "headers", "attempts"):
+            self.query_one(f"#response-{pane}-text", Static).update("")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Copy and jump are dimmed until there is a call to copy or an event to jump to."""
@@ -421,8 +495,18 @@ class CallView(View):
         if self.result is None:
             return
         self.event_seen = self._find_event()
+        result, labels = self.result, self.app.labels
         self.query_one("#call-response", Static).update(
-            render_result(self.result, self.app.labels, event_seen=self.event_seen)
+            render_summary(result, labels, event_seen=self.event_seen)
+        )
+        self.query_one("#response-body-text", Static).update(
+            pretty_body(result.response_body, result.response_headers or {})
+        )
+        self.query_one("#response-headers-text", Static).update(
+            headers_text(result.response_headers)
+        )
+        self.query_one("#response-attempts-text", Static).update(
+            attempts_table(result.attempts, labels)
         )
 
     def _find_event(self) -> Any:

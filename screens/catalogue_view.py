@@ -16,7 +16,8 @@ from textual.worker import get_current_worker
 
 from console.catalogue.vocabulary import may_change_state
 from screens.base import View
-from screens.filtering import Filter, SearchIndex, select
+from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
+from screens.filtering import Filter, SearchIndex, field_text, filter_hint, select
 from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
@@ -72,10 +73,28 @@ class _LabelCache:
         self._terms: dict[str, str] = {}
         self._contracts: dict[object, str] = {}
 
+        self._fields: dict[object, str] = {}  # values, labels and contract tuples
+
     def term(self, slug: str) -> str:
         if slug not in self._terms:
             self._terms[slug] = self.labels.term(slug)
         return self._terms[slug]
+
+    def field(self, value: str, label: str = "") -> str:
+        """:func:`field_text` of a value and its label, made once per distinct value."""
+        text = self._fields.get(value)
+        if text is None:
+            text = self._fields[value] = field_text(value, label)
+        return text
+
+    def contracts_field(self, contracts: tuple) -> str:
+        """The contract field of a row: every contract's slug and label, once per combination."""
+        text = self._fields.get(contracts)
+        if text is None:
+            text = self._fields[contracts] = field_text(
+                *(c.slug for c in contracts), *(self.contract(c) for c in contracts)
+            )
+        return text
 
     def contract(self, contract) -> str:
         if contract not in self._contracts:
@@ -90,7 +109,7 @@ class CatalogueView(View):
     DEFAULT_CSS = """
     CatalogueView #catalogue-detail { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
     CatalogueView #catalogue-summary { height: 1; padding: 0 1; color: $text-muted; }
-    """
+    """ + INVALID_CSS
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,6 +123,9 @@ class CatalogueView(View):
         self.findings_by_op: dict[tuple, list[str]] = {}
         self.hidden_mutating = 0
         self.linted = False
+        #: The filter the table shows: the last one typed that could be used.
+        self.applied: Filter = self.current_filter
+        self._wanted: Filter = self.current_filter
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="catalogue-summary")
@@ -133,22 +155,22 @@ class CatalogueView(View):
         label = self.app.labels
         if self.mode == "rows":
             return [
-                Column("#", 5),
-                Column(label("page")[:3], 4),
-                Column(label("method"), 7),
-                Column(label("path"), 25),
-                Column(label("action"), 16),
-                Column("⚠", 3),
-                Column(label("result"), 22),
-                Column(label("policy"), 0),
+                Column("#", 4),
+                Column(label("page"), 3),
+                Column(label("method"), 6),
+                Column(label("path"), 12, grow=1),
+                Column(label("action"), 10, grow=1),
+                Column("⚠", 2),
+                Column(label("result"), 10, grow=1),
+                Column(label("policy"), 10, grow=1),
             ]
         return [
-            Column(label("method"), 7),
-            Column(label("path"), 25),
-            Column(label("action"), 16),
-            Column("⚠", 3),
-            Column(label("source"), 10),
-            Column(label("contracts"), 0),
+            Column(label("method"), 6),
+            Column(label("path"), 12, grow=1),
+            Column(label("action"), 10, grow=1),
+            Column("⚠", 2),
+            Column(label("source"), 6, grow=1),
+            Column(label("contracts"), 12),
         ]
 
     @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
@@ -177,10 +199,10 @@ class CatalogueView(View):
                 text = f"{item.row} {item.page} {text} {item.description}"
             entries.append(item)
             haystacks.append(text.lower())
-            columns["method"].append(item.method.lower())
-            columns["action"].append(item.action)
-            columns["path"].append(item.path.lower())
-            columns["contract"].append(slugs)
+            columns["method"].append(words.field(item.method))
+            columns["action"].append(words.field(item.action, words.term(item.action)))
+            columns["path"].append(words.field(item.path))
+            columns["contract"].append(words.contracts_field(tuple(contracts)))
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(
                 self._index_ready, entries, SearchIndex(haystacks), columns, hidden
@@ -195,12 +217,19 @@ class CatalogueView(View):
     ) -> None:
         self.entries, self.haystacks, self.columns = entries, haystacks, columns
         self.hidden_mutating = hidden
-        self.apply_filter(self.current_filter)
+        self.apply_filter(self.current_filter if self.current_filter.error is None else self.applied)
         if not self.linted:
             self.linted = True
             self.run_lint()  # after the index: both hold the GIL, and the rows matter first
 
+    def filter_hint(self) -> str:
+        return filter_hint(self.FIELDS)
+
     def apply_filter(self, flt: Filter) -> None:
+        if not mark_prompt(self, flt):
+            self._show_summary()  # the rows of the last good filter stay
+            return
+        self._wanted = flt
         if len(self.entries) > THREADED_FILTER_ABOVE:
             self._filter_in_thread(flt)
         else:
@@ -214,9 +243,12 @@ class CatalogueView(View):
             self.app.call_from_thread(self._show_filtered, flt, shown)
 
     def _show_filtered(self, flt: Filter, shown: list[int]) -> None:
-        if flt is not self.current_filter:
+        if flt is not self._wanted:
             return  # the operator typed on; a newer filter is on its way
         self.shown = shown
+        self.applied = flt
+        label = self.app.labels
+        self.table.set_empty(label("no operations match") if self.entries else label("nothing yet"))
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)
@@ -228,8 +260,7 @@ class CatalogueView(View):
             f"{label(self.mode)}: {len(self.shown)} {label('shown')} "
             f"{label('of')} {len(self.entries)}"
         )
-        if self.current_filter.text:
-            text.append(f"  /{self.current_filter.text}", style="bold")
+        text.append_text(filter_note(self, self.applied))
         if self.hidden_mutating:
             text.append(
                 f"  {self.hidden_mutating} {label('hidden in read-only mode')}", style="yellow"

@@ -14,16 +14,24 @@ from typing import Any
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from screens.base import TableView
-from screens.filtering import Filter
+from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
+from screens.filtering import Filter, field_text, filter_hint
 from screens.keymap import bindings
+from screens.tx_actions import TransactionActions, TransactionCommands, tx_bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
 TICK_S = 0.1
+#: How often the view asks the log which calls the checks and the CLI made (their events are
+#: hidden until `a`), and how far back.
+OTHERS_POLL_S = 1.0
+OTHERS_WINDOW_S = 6 * 3600
+OTHERS_LIMIT = 100_000
 
 
 def event_haystack(event: Any) -> str:
@@ -35,24 +43,30 @@ def event_haystack(event: Any) -> str:
 
 
 def event_fields(event: Any) -> dict[str, str]:
+    """The fields `/` knows; a topic matches with or without its ``gateway.events.`` prefix."""
     return {
-        "type": (event.type or "").lower(),
-        "topic": event.topic.lower(),
-        "subject": (event.subject or "").lower(),
-        "tx": (event.transaction_id or "").lower(),
+        "type": field_text(event.type or "", *(event.type or "").split(".")),
+        "topic": field_text(event.topic, event.topic.removeprefix("gateway.events.")),
+        "subject": field_text(event.subject or ""),
+        "tx": field_text(event.transaction_id or ""),
     }
 
 
-class EventsView(TableView):
+class EventsView(TransactionActions, TableView):
     VIEW = "events"
     FIELDS = frozenset({"type", "topic", "subject", "tx"})
-    BINDINGS = bindings("pause", "open-tx")
+    COMMANDS = {TransactionCommands}
+    BINDINGS = [
+        *bindings("pause", "open-tx"),
+        *tx_bindings(),
+        *bindings("toggle-mine"),
+    ]
     DEFAULT_CSS = """
     EventsView #events-summary { height: 1; padding: 0 1; color: $text-muted; }
     EventsView #events-detail { height: 55%; border-top: solid $panel-lighten-2; padding: 0 1;
                                 display: none; }
     EventsView.-detail #events-detail { display: block; }
-    """
+    """ + INVALID_CSS
 
     def __init__(self) -> None:
         super().__init__()
@@ -61,20 +75,26 @@ class EventsView(TableView):
         self.shown: list[Any] = []  # newest first, after the filter
         self.seen = 0  # runtime.events_received at the last snapshot
         self.frames = 0  # repaints caused by arrivals (the benchmark reads it)
-        self._haystacks: dict[int, str] = {}
+        self._haystacks: dict[int, tuple[str, dict[str, str]]] = {}
         self._target: str | None = None
         self._updates = 0
+        self.applied: Filter = self.current_filter
+        #: Hide the events of calls the checks and the CLI made (`a` shows them).
+        self.mine_only = True
+        #: Transaction ids of this log's calls made by the checks or the CLI.
+        self.others: frozenset[str] = frozenset()
+        self.hidden = 0
 
     def compose_body(self) -> ComposeResult:
         label = self.app.labels
         yield Static(id="events-summary")
         yield LineTable(
             [
-                Column(label("time"), 13),
-                Column("topic", 16),
-                Column("type", 28),
-                Column("subject", 12),
-                Column("tx", 0),
+                Column(label("time"), 12),
+                Column("topic", 8, grow=1),
+                Column("type", 12, grow=1),
+                Column("subject", 8, grow=1),
+                Column("tx", 10, grow=1),
             ],
             empty=label("nothing yet"),
             select_label=label("detail"),
@@ -87,10 +107,35 @@ class EventsView(TableView):
         super().on_mount()
         self._show_summary()
         self.set_interval(TICK_S, self.tick)
+        self.set_interval(OTHERS_POLL_S, self._poll_others)
+
+    def filter_hint(self) -> str:
+        return filter_hint(self.FIELDS)
+
+    def _poll_others(self) -> None:
+        if self.app.screen is self and self.mine_only:
+            self._read_others()
+
+    @work(thread=True, exclusive=True, group="events-others", exit_on_error=False)
+    def _read_others(self) -> None:
+        session = self.app.session
+        if session is None or not session.is_open:
+            return
+        since = self.app.clock().timestamp() - OTHERS_WINDOW_S
+        rows = session.txlog.query(origin=("check", "cli"), since=since, limit=OTHERS_LIMIT)
+        others = frozenset(tx.id for tx in rows)
+        if others != self.others:
+            self.app.call_from_thread(self._others_changed, others)
+
+    def _others_changed(self, others: frozenset[str]) -> None:
+        self.others = others
+        self._refilter()
+        self._show_summary()
 
     def on_screen_resume(self) -> None:
         self.table.focus()
         self.tick()
+        self._say_if_waiting()
 
     @property
     def table(self) -> LineTable:
@@ -119,22 +164,28 @@ class EventsView(TableView):
         if self._target is not None:
             self._find(self._target)
 
-    def _haystack(self, event: Any) -> str:
+    def _searchable(self, event: Any) -> tuple[str, dict[str, str]]:
         key = id(event)
-        text = self._haystacks.get(key)
-        if text is None:
-            text = self._haystacks[key] = event_haystack(event)
-        return text
+        found = self._haystacks.get(key)
+        if found is None:
+            found = self._haystacks[key] = (event_haystack(event), event_fields(event))
+        return found
 
     def _refilter(self, shift: int = 0) -> None:
-        flt = self.current_filter
+        flt = self.applied
         newest_first = self.snapshot[::-1]
-        if flt.is_empty and not flt.invert:
+        if self.mine_only and self.others:
+            others = self.others
+            count = len(newest_first)
+            newest_first = [e for e in newest_first if e.transaction_id not in others]
+            self.hidden = count - len(newest_first)
+        else:
+            self.hidden = 0
+        if flt.is_empty:
             self.shown = newest_first
         else:
-            self.shown = [
-                e for e in newest_first if flt.matches(self._haystack(e), event_fields(e))
-            ]
+            searchable = self._searchable
+            self.shown = [e for e in newest_first if flt.matches(*searchable(e))]
             live = {id(e) for e in self.snapshot}
             if len(self._haystacks) > 2 * len(live) + 1000:
                 self._haystacks = {k: v for k, v in self._haystacks.items() if k in live}
@@ -145,15 +196,39 @@ class EventsView(TableView):
             table.cursor = min(cursor + shift, max(len(self.shown) - 1, 0))
 
     def apply_filter(self, flt: Filter) -> None:
+        if mark_prompt(self, flt):
+            self.applied = flt
+            self._refilter()
+        self._show_summary()
+
+    def action_toggle_mine(self) -> None:
+        self.mine_only = not self.mine_only
+        if self.mine_only:
+            self._read_others()
+        self._label_toggle_key()
         self._refilter()
         self._show_summary()
+
+    def _label_toggle_key(self) -> None:
+        """The footer says what `a` does next: show all, or hide the checks' and CLI's again."""
+        from dataclasses import replace
+
+        word = self.app.labels("all" if self.mine_only else "mine only")
+        table = self._bindings.key_to_bindings
+        for key, key_bindings in table.items():
+            table[key] = [
+                replace(b, description=word) if b.action == "toggle_mine" else b
+                for b in key_bindings
+            ]
+        self.refresh_bindings()
 
     def _show_summary(self) -> None:
         label = self.app.labels
         runtime = self.app.runtime
         text = Text(no_wrap=True, overflow="ellipsis")
         if runtime is None:
-            text.append(label("not connected"), style="dim")
+            text.append(label("no event feed") if self.app.session is None
+                        else label("connecting"), style="dim")
         else:
             text.append(f"{len(self.shown)} {label('shown')} {label('of')} {len(self.snapshot)}")
             if self.paused:
@@ -163,15 +238,33 @@ class EventsView(TableView):
                 )
             else:
                 text.append("  ▶ live", style="green")
+            if self.hidden:
+                text.append(f"  {self.hidden:,} {label('from checks/CLI hidden')} · a: "
+                            f"{label('all')}", style="dim")
+            elif not self.mine_only:
+                text.append(f"  {label('all origins')} · a: {label('mine only')}", style="dim")
+            if self._target is not None:
+                text.append(f"  … {self._target}: {label('event not received yet')}",
+                            style="bold yellow")
             status = runtime.feed_status
             if status is not None and status.lag:
                 text.append(f"  lag {status.lag}", style="yellow")
             if status is not None and status.gaps:
                 # A broker that restarted empty: say what could not be read instead of hiding it.
                 text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
-        if self.current_filter.text:
-            text.append(f"  /{self.current_filter.text}", style="bold")
+        text.append_text(filter_note(self, self.applied))
         self.query_one("#events-summary", Static).update(text)
+        self.table.set_empty(self._empty_text())
+
+    def _empty_text(self) -> str:
+        label = self.app.labels
+        if self.app.runtime is None:
+            return label("no event feed") if self.app.session is None else label("connecting")
+        if not self.snapshot:
+            return label("no events yet")
+        if self.hidden and self.hidden == len(self.snapshot):
+            return f"{label('only checks/CLI events so far')} · a: {label('all')}"
+        return label("no events match")
 
     def _row_at(self, index: int) -> Sequence[Cell]:
         event = self.shown[index]
@@ -215,11 +308,16 @@ class EventsView(TableView):
         self._show_detail(item)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`t` is dimmed unless the event under the cursor names a transaction."""
+        """The acts on a call are dimmed unless the event under the cursor names one."""
         allowed = super().check_action(action, parameters)
-        if allowed and action == "open_tx" and not self._cursor_tx():
+        if allowed and action in ("open_tx", "copy_curl", "edit_call", "rerun") and not (
+            self._cursor_tx()
+        ):
             return None
         return allowed
+
+    def cursor_tx_id(self) -> str | None:
+        return self._cursor_tx()
 
     def _cursor_tx(self) -> str | None:
         if not self.shown:
@@ -278,16 +376,36 @@ class EventsView(TableView):
             self.app.open_transaction(event.transaction_id)
 
     def show_event(self, event_id: str) -> None:
-        """Put the cursor on ``event_id`` (now, or when it arrives) and open its detail."""
+        """Put the cursor on ``event_id`` and open its detail; an event not received yet is
+        said so, and followed when it arrives (never another event in its place)."""
         self._target = event_id
-        if self.is_mounted:
-            self._find(event_id)
+        if self.is_mounted and self.app.screen is self:
+            self.tick()
+            self._say_if_waiting()
 
-    def _find(self, event_id: str) -> None:
+    def _say_if_waiting(self) -> None:
+        if self._target is None:
+            return
+        self.remove_class("-detail")  # another event's detail would read as this one's
+        self.notify(f"{self._target}: {self.app.labels('event not received yet')}",
+                    severity="warning")
+        self._show_summary()
+
+    def _find(self, event_id: str) -> bool:
         for index, event in enumerate(self.shown):
             if event.id == event_id:
                 self._target = None
                 self.table.cursor = index
                 self.add_class("-detail")
                 self._show_detail(event)
-                return
+                self._show_summary()
+                return True
+        if any(event.id == event_id for event in self.snapshot):
+            # Received, but the filter or `a` hides it: show it rather than wait for nothing.
+            self.mine_only = False
+            self.applied = self.current_filter = Filter("")
+            for bar in self.query("#filter"):
+                bar.value = ""
+            self._refilter()
+            return self._find(event_id)
+        return False

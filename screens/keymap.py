@@ -53,8 +53,11 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("open-tx", "open_tx", "open tx"),
         # Events.
         ActionSpec("pause", "pause", "pause"),
-        # Transactions.
+        # Transactions (and an event's call).
         ActionSpec("rerun", "rerun", "rerun", mutates=True),
+        ActionSpec("edit-call", "edit_call", "edit & resend"),
+        # Transactions and events: the console's own calls, or everyone's.
+        ActionSpec("toggle-mine", "toggle_mine", "all"),
         ActionSpec("export", "export", "export"),
         # Check: the probes write to the gateway, so read-only mode has no way to start them.
         ActionSpec("run-check", "run_check", "run checks", mutates=True),
@@ -79,6 +82,8 @@ DEFAULT_KEYS: dict[str, str] = {
     # ctrl+ so they work from the call view's editor too; "t" was the events view's alone.
     "open-tx": "ctrl+t",
     "rerun": "ctrl+r",
+    "edit-call": "c",
+    "toggle-mine": "a",
     "export": "e",
     "run-check": "ctrl+r",
     "verdict-filter": "v",

@@ -2,8 +2,14 @@
 
 DataTable measures every cell of every row on the UI loop and freezes far below 100,000 rows;
 this one asks its owner for one row at a time (``row_at(index)``) while painting, so its cost
-is the height of the terminal, not the length of the data. Columns have fixed widths chosen by
-the owner; the last column takes what is left.
+is the height of the terminal, not the length of the data.
+
+Columns share the width the terminal has: each wants room for its title and for the widest cell
+painted so far (measuring only painted rows keeps the cost the height of the terminal), never
+less than its ``width``. When all fit,
+the room left goes to the last column; when they do not, the columns that ``grow`` give up room
+first, down to their ``width``, then the others. So nothing is
+cut while there is room, and at 80 columns the narrow, fixed ones (a method, a status) stay whole.
 """
 
 from __future__ import annotations
@@ -29,7 +35,33 @@ Cell = str | Sequence[tuple[str, str]]
 @dataclass(frozen=True)
 class Column:
     title: str
+    #: The least room the column keeps while others give up theirs.
     width: int
+    #: Gives up room first when there is too little (a path, a free text).
+    grow: int = 0
+
+
+def share(columns: Sequence[Column], wanted: Sequence[int], width: int) -> list[int]:
+    """Each column's width out of ``width``: ``wanted`` when all fit, spare room to the last
+    column, and when they do not fit, the growing columns shrink first, then the others."""
+    widths = [max(w, c.width) for c, w in zip(columns, wanted, strict=True)]
+    spare = width - sum(widths)
+    if spare >= 0:
+        # Spare room goes to the end: the columns stay side by side, nothing floats apart.
+        widths[-1] += spare
+        return widths
+    deficit = -spare
+    for tier in ([i for i, c in enumerate(columns) if c.grow],
+                 [i for i, c in enumerate(columns) if not c.grow]):
+        while deficit > 0:
+            slack = {i: widths[i] - columns[i].width for i in tier if widths[i] > columns[i].width}
+            if not slack:
+                break
+            # The widest over its minimum gives up a column first: long paths shrink, not all.
+            widest = max(slack, key=lambda i: (slack[i], i))
+            widths[widest] -= 1
+            deficit -= 1
+    return widths
 
 
 class LineTable(ScrollView, can_focus=True):
@@ -88,6 +120,10 @@ class LineTable(ScrollView, can_focus=True):
         self._row_at: Callable[[int], Sequence[Cell]] = lambda index: ()
         self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
         self._styles: dict[str, Style] = {}
+        #: Widest cell seen per column, and the rows already measured.
+        self._measured: list[int] = [0] * len(self.columns)
+        self._measured_rows: set[int] = set()
+        self._widths: list[int] = []
 
     # The data -------------------------------------------------------------------------------
 
@@ -97,22 +133,71 @@ class LineTable(ScrollView, can_focus=True):
         """Show ``count`` rows read lazily from ``row_at``; the cursor goes back to the top."""
         self.row_count = count
         self._row_at = row_at
-        self._cache.clear()
+        self._forget_widths()
         self.virtual_size = Size(self.size.width, count + 1)
         if not keep_cursor:
             self.scroll_to(y=0, animate=False)
         self.cursor = min(self.cursor, max(count - 1, 0)) if keep_cursor else 0
         self.refresh()
 
+    def set_empty(self, text: str) -> None:
+        """What the table says while it has no rows (repainted if that changed)."""
+        if text != self.empty_text:
+            self.empty_text = text
+            self.refresh()
+
     def set_columns(self, columns: Sequence[Column]) -> None:
         self.columns = list(columns)
-        self._cache.clear()
+        self._forget_widths()
         self.refresh()
 
     def clear_cache(self) -> None:
         """Forget rendered lines (their data changed in place)."""
-        self._cache.clear()
+        self._forget_widths()
         self.refresh()
+
+    def _forget_widths(self) -> None:
+        self._cache.clear()
+        self._measured = [0] * len(self.columns)
+        self._measured_rows = set()
+        self._widths = []
+
+    @property
+    def widths(self) -> list[int]:
+        """The columns' widths now (after :meth:`layout`)."""
+        return list(self._widths)
+
+    def layout(self) -> None:
+        """Measure the rows on screen not measured yet, and share the width again if a column
+        now wants more room."""
+        top = round(self.scroll_y)
+        rows = range(top, min(top + self.size.height, self.row_count))
+        measured = self._measured
+        grew = not self._widths
+        for index in rows:
+            if index in self._measured_rows:
+                continue
+            self._measured_rows.add(index)
+            for number, cell in enumerate(self._row_at(index)[: len(measured)]):
+                size = cell_len(cell) if isinstance(cell, str) else sum(
+                    cell_len(text) for text, _ in cell
+                )
+                if size > measured[number]:
+                    measured[number] = size
+                    grew = True
+        if grew or sum(self._widths) != self.content_width:
+            wanted = [
+                max(measured[n], cell_len(c.title)) + (0 if n == len(self.columns) - 1 else 1)
+                for n, c in enumerate(self.columns)
+            ]
+            widths = share(self.columns, wanted, self.content_width)
+            if widths != self._widths:
+                self._widths = widths
+                self._cache.clear()
+
+    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+        self.layout()
+        return super().render_lines(crop)
 
     # Keys -----------------------------------------------------------------------------------
 
@@ -153,6 +238,7 @@ class LineTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, self.row_count + 1)
         self._cache.clear()
+        self._widths = []
 
     # Painting -------------------------------------------------------------------------------
 
@@ -165,9 +251,10 @@ class LineTable(ScrollView, can_focus=True):
     def _cells(self, cells: Sequence[Cell], base: Style, width: int) -> list[Segment]:
         segments: list[Segment] = []
         used = 0
-        for number, column in enumerate(self.columns):
+        widths = self._widths or [c.width for c in self.columns]
+        for number, _column in enumerate(self.columns):
             last = number == len(self.columns) - 1
-            room = max(width - used, 0) if last else min(column.width, max(width - used, 0))
+            room = max(width - used, 0) if last else min(widths[number], max(width - used, 0))
             if room <= 0:
                 break
             cell = cells[number] if number < len(cells) else ""
@@ -186,8 +273,13 @@ class LineTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * (width - used), base))
         return segments
 
+    @property
+    def content_width(self) -> int:
+        """The width rows can use: the table's, less the vertical scrollbar when one shows."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.content_width
         if y == 0:
             header = self.get_component_rich_style("line-table--header")
             return Strip(self._cells([c.title for c in self.columns], header, width), width)

@@ -7,9 +7,12 @@ both carry the same fields.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+import defusedxml.ElementTree
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.text import Text
@@ -90,10 +93,86 @@ def attempts_timeline(attempts: list[Any]) -> Text:
     return text
 
 
+@dataclass(frozen=True)
+class BodyError:
+    """Where a body fails to parse, 1-based as editors count."""
+
+    line: int
+    column: int
+    message: str
+
+
+def body_error(text: str, fmt: str) -> BodyError | None:
+    """Why ``text`` is not a ``fmt`` (json or xml) document, or None (an empty body is fine)."""
+    if not text.strip():
+        return None
+    if fmt == "xml":
+        try:
+            defusedxml.ElementTree.fromstring(text)
+        except ParseError as exc:
+            line, column = exc.position
+            message = str(exc).split(":", 1)[0]
+            return BodyError(line, column + 1, message)
+        return None
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return BodyError(exc.lineno, exc.colno, exc.msg)
+    return None
+
+
+def headers_text(headers: dict[str, str] | None) -> RenderableType:
+    lines = _headers(headers)
+    return Group(*lines) if lines else Text("(none)", style="dim")
+
+
+def attempts_table(attempts: list[Any], labels: Any) -> RenderableType:
+    """One line per attempt: number, status or error, time, Retry-After, request id."""
+    if not attempts:
+        return Text("(none)", style="dim")
+    lines = []
+    for index, attempt in enumerate(attempts):
+        ok = attempt.status is not None and attempt.status < 400
+        style = "green" if ok else ("yellow" if index < len(attempts) - 1 else "red")
+        line = Text(f"#{attempt.number}  ", style="bold")
+        line.append(status_text(attempt.status) if attempt.status is not None
+                    else (attempt.error or "error"), style=style)
+        line.append(f"  {attempt.elapsed_ms:.0f} ms")
+        if attempt.retry_after_s is not None:
+            line.append(f"  Retry-After {attempt.retry_after_s:g}s", style="dim")
+        if getattr(attempt, "request_id", None):
+            line.append(f"  {attempt.request_id}", style="dim")
+        lines.append(line)
+    return Group(*lines)
+
+
+def render_summary(result: Any, labels: Any, *, event_seen: Any = None) -> RenderableType:
+    """The few lines that say what happened: status, outcome, time against the SLA, attempts,
+    rollback, the event and the transaction (the bodies and headers have their own tabs)."""
+    return Group(*_summary_parts(result, labels, event_seen))
+
+
 def render_result(
     result: Any, labels: Any, *, event_seen: Any = None, show_request: bool = False
 ) -> RenderableType:
     """The whole exchange, most important first (status line, then evidence, then bodies)."""
+    parts = _summary_parts(result, labels, event_seen)
+    if show_request:
+        parts.append(Text(f"── {labels('request')} ──", style="bold"))
+        parts.append(Text(f"{result.method} {result.url}", style="bold"))
+        parts.extend(_headers(result.request_headers))
+        if result.request_body:
+            parts.append(pretty_body(result.request_body, result.request_headers or {}))
+        parts.append(Text(f"── {labels('response')} ──", style="bold"))
+    # The body first: for a 400 the reason is there, not below a dozen header lines.
+    parts.append(Text(f"── {labels('body')} ──", style="dim"))
+    parts.append(pretty_body(result.response_body, result.response_headers or {}))
+    parts.append(Text(f"── {labels('headers')} ──", style="dim"))
+    parts.extend(_headers(result.response_headers))
+    return Group(*parts)
+
+
+def _summary_parts(result: Any, labels: Any, event_seen: Any) -> list[RenderableType]:
     parts: list[RenderableType] = []
     head = Text()
     status = result.status
@@ -123,6 +202,8 @@ def render_result(
         labels("yes") if result.rolled_back else labels("no"),
         style="bold magenta" if result.rolled_back else "",
     )
+    tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)
+    rolled.append(f"  ·  tx {tx_id}", style="dim")  # one line: the pane's summary stays short
     parts.append(rolled)
     if result.event_id:
         line = Text(f"{labels('event')}: ", style="dim")
@@ -133,22 +214,9 @@ def render_result(
         )
         line.append("  ctrl+g", style="dim")
         parts.append(line)
-    tx_id = getattr(result, "transaction_id", None) or getattr(result, "id", None)
-    parts.append(Text(f"tx {tx_id}", style="dim"))
     if getattr(result, "error", None):
         parts.append(Text(str(result.error), style="red"))
-    if show_request:
-        parts.append(Text(f"── {labels('request')} ──", style="bold"))
-        parts.append(Text(f"{result.method} {result.url}", style="bold"))
-        parts.extend(_headers(result.request_headers))
-        if result.request_body:
-            parts.append(pretty_body(result.request_body, result.request_headers or {}))
-        parts.append(Text(f"── {labels('response')} ──", style="bold"))
-    parts.append(Text(f"── {labels('headers')} ──", style="dim"))
-    parts.extend(_headers(result.response_headers))
-    parts.append(Text(f"── {labels('body')} ──", style="dim"))
-    parts.append(pretty_body(result.response_body, result.response_headers or {}))
-    return Group(*parts)
+    return parts
 
 
 def _headers(headers: dict[str, str] | None) -> list[Text]:

@@ -63,6 +63,7 @@ def fill_log(path: Path) -> list[str]:
                     "Authorization": "Bearer secret-token",
                     "Content-Type": "application/json",
                 },
+                origin="console",
             )
             attempts = [
                 Attempt(
@@ -105,6 +106,30 @@ def fill_log(path: Path) -> list[str]:
                     request_body=None,
                 ),
             )
+            ids.append(tx_id)
+    return ids
+
+
+def fill_others(path: Path, count: int, origin: str = "check") -> list[str]:
+    """``count`` calls made by someone else than the console (a conformance run's probes, the
+    CLI), newer than :data:`CALLS`; returns their ids, oldest first."""
+    from console.caller.model import Attempt, CallResult
+    from console.txlog import TransactionLog
+
+    ids = []
+    with TransactionLog(path) as txlog:
+        for number in range(count):
+            started = (BASE + timedelta(hours=1, seconds=number)).timestamp()
+            tx_id = txlog.begin(method="POST", path="/crm/lead/import", action="add-record",
+                                started_at=started, origin=origin,
+                                url="http://127.0.0.1:8080/crm/lead/import?action=add-record")
+            txlog.record_attempt(tx_id, Attempt(1, started, 3.0, 201))
+            txlog.finish(tx_id, CallResult(
+                transaction_id=tx_id, outcome="committed", status=201,
+                attempts=[Attempt(1, started, 3.0, 201)], rolled_back=False,
+                event_id=f"probe-evt-{number}", elapsed_ms=3.0, sla_ms=None, sla_ok=None,
+                request_id=None, trace_id=None, response_headers={}, response_body="{}",
+                request_headers={}, request_body=None))
             ids.append(tx_id)
     return ids
 
