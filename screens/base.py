@@ -12,12 +12,13 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from screens.filtering import Filter, parse_filter
+from screens.host import ConsoleNode
 from screens.keymap import translate_bindings
 from screens.widgets.footer import ShellFooter
 from screens.widgets.status import StatusHeader
 
 
-class FilterBar(Input):
+class FilterBar(ConsoleNode, Input):
     """``/`` opens it; typing filters live; enter keeps the filter; esc clears it."""
 
     BINDINGS = [Binding("escape", "clear_filter", "clear filter")]
@@ -30,7 +31,7 @@ class FilterBar(Input):
     can_focus = False  # until "/" opens it: a closed bar must not take focus (esc means back)
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.labels)
+        translate_bindings(self, self.console.labels)
 
     def open(self) -> None:
         self.can_focus = True
@@ -50,7 +51,7 @@ class FilterBar(Input):
         self.close()
 
 
-class View(Screen):
+class View(ConsoleNode, Screen):
     """A console view. Subclasses set ``VIEW`` and ``FIELDS`` and implement ``compose_body``."""
 
     VIEW = ""
@@ -69,7 +70,7 @@ class View(Screen):
         self._last_focus: Widget | None = None
 
     def on_mount(self) -> None:
-        translate_bindings(self, self.app.labels)
+        translate_bindings(self, self.console.labels)
 
     # Focus: where the operator left it ----------------------------------------------------
 
@@ -111,9 +112,9 @@ class View(Screen):
         """Why ``action`` cannot run now, in words an operator can act on."""
         from screens.keymap import mutating_actions
 
-        if self.app.readonly and action in mutating_actions():
-            return self.app.labels("not available in read-only mode: it changes data")
-        return self.app.labels("nothing to act on here yet")
+        if self.console.readonly and action in mutating_actions():
+            return self.console.labels("not available in read-only mode: it changes data")
+        return self.console.labels("nothing to act on here yet")
 
     def before_back(self) -> bool:
         """Esc was pressed: True when this view handled it (the app then does not go back)."""
@@ -128,7 +129,7 @@ class View(Screen):
         return []
 
     def compose(self) -> ComposeResult:
-        yield StatusHeader(self.app.labels(self.VIEW))
+        yield StatusHeader(self.console.labels(self.VIEW))
         yield from self.compose_body()
         yield FilterBar(
             placeholder=self.filter_hint(), id="filter", compact=True, select_on_focus=False
@@ -149,7 +150,7 @@ class View(Screen):
         """Read-only mode: actions that change state are not offered at all."""
         from screens.keymap import mutating_actions
 
-        return not (self.app.readonly and action in mutating_actions())
+        return not (self.console.readonly and action in mutating_actions())
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()

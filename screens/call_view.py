@@ -4,6 +4,7 @@ attempts, rolled back or not, the event it caused)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from contextlib import suppress
 from typing import Any
@@ -12,6 +13,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.events import Key
 from textual.widgets import Input, Label, Select, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.select import InvalidSelectValueError
@@ -19,6 +21,7 @@ from textual.widgets.select import InvalidSelectValueError
 from console.catalogue.vocabulary import QUERY_METHODS
 from screens.base import View
 from screens.catalogue_view import is_mutating
+from screens.host import ConsoleNode
 from screens.keymap import bindings
 from screens.widgets.response import (
     attempts_table,
@@ -85,7 +88,7 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
-class BodyEditor(TextArea):
+class BodyEditor(ConsoleNode, TextArea):
     """The body editor: tab moves to the next pane, as `?` says (the editor indents by itself
     after enter); esc leaves the editor, as Textual's indenting editor does."""
 
@@ -133,7 +136,7 @@ class CallView(View):
         self._pending: tuple | None = None
 
     def compose_body(self) -> ComposeResult:
-        label = self.app.labels
+        label = self.console.labels
         paths = [(p, p) for p in self._paths()]
         with Horizontal(classes="form-row"):
             yield Select(
@@ -189,8 +192,8 @@ class CallView(View):
     def on_mount(self) -> None:
         super().on_mount()
         body = self.query_one("#call-body", TextArea)
-        body.border_title = self.app.labels("body")
-        self.query_one("#call-response-box").border_title = self.app.labels("response")
+        body.border_title = self.console.labels("body")
+        self.query_one("#call-response-box").border_title = self.console.labels("response")
         body.cursor_blink = False
         self._refresh_methods()
         self.set_interval(0.5, self._watch_event)
@@ -203,7 +206,7 @@ class CallView(View):
         self._fill_fault_presets()
 
     def _fill_fault_presets(self) -> None:
-        label = self.app.labels
+        label = self.console.labels
         select = self.query_one("#call-faults", Select)
         with self.prevent(Select.Changed):
             select.set_options([(label(name), name) for name in fault_presets(self.operation)])
@@ -216,11 +219,11 @@ class CallView(View):
         headers.value = with_faults(headers.value, fault_presets(self.operation)[event.value])
 
     def _paths(self) -> list[str]:
-        return [p for p in self.app.catalogue.paths if self._operations(p)]
+        return [p for p in self.console.catalogue.paths if self._operations(p)]
 
     def _operations(self, path: str, method: str | None = None) -> list[Any]:
-        ops = self.app.catalogue.operations_for(path, method)
-        if self.app.readonly:
+        ops = self.console.catalogue.operations_for(path, method)
+        if self.console.readonly:
             ops = [op for op in ops if not is_mutating(op)]
         return ops
 
@@ -294,7 +297,7 @@ class CallView(View):
         action_select = self.query_one("#call-action", Select)
         actions = [op.action for op in ops]
         with self.prevent(Select.Changed):
-            action_select.set_options([(self.app.labels.term(op.action), op.action) for op in ops])
+            action_select.set_options([(self.console.labels.term(op.action), op.action) for op in ops])
             action_select.value = (
                 action if action in actions else (actions[0] if actions else Select.NULL)
             )
@@ -362,7 +365,7 @@ class CallView(View):
         action = self.query_one("#call-action", Select).selection
         if None in (path, method, action):
             return None
-        return self.app.catalogue.operation(path, method, action)
+        return self.console.catalogue.operation(path, method, action)
 
     def build_request(self) -> Any:
         from console.caller import CallRequest
@@ -402,11 +405,11 @@ class CallView(View):
         editor.border_subtitle = None
         if problem is None:
             return True
-        where = f"{self.app.labels('line')} {problem.line}, {self.app.labels('column')} {problem.column}"
+        where = f"{self.console.labels('line')} {problem.line}, {self.console.labels('column')} {problem.column}"
         editor.border_subtitle = f"✗ {fmt} {where}: {problem.message}"
         editor.cursor_location = (problem.line - 1, max(problem.column - 1, 0))
-        self.notify(f"{self.app.labels('body')}: {fmt} {where}: {problem.message} — "
-                    f"{self.app.labels('not sent')}", severity="error")
+        self.notify(f"{self.console.labels('body')}: {fmt} {where}: {problem.message} — "
+                    f"{self.console.labels('not sent')}", severity="error")
         return False
 
     @on(TextArea.Changed, "#call-body")
@@ -422,17 +425,17 @@ class CallView(View):
             return
         if not self._check_body():
             return
-        if self.app.readonly and is_mutating(op):
-            self.notify(self.app.labels("not offered in read-only mode"), severity="warning")
+        if self.console.readonly and is_mutating(op):
+            self.notify(self.console.labels("not offered in read-only mode"), severity="warning")
             return
-        session = self.app.session
+        session = self.console.session
         if session is None or not session.connected:
-            self.notify(self.app.labels("not connected"), severity="warning")
+            self.notify(self.console.labels("not connected"), severity="warning")
             return
         if op.action == "delete-info" or op.method == "DELETE":
             from screens.widgets.prompts import Confirm
 
-            label = self.app.labels
+            label = self.console.labels
             question = f"{label('send')} {op.label()}?\n⚠ {label('deletes data')}"
             self.app.push_screen(
                 Confirm(question),
@@ -446,11 +449,11 @@ class CallView(View):
         self.sending = True
         self._clear_tabs()
         self.query_one("#call-response", Static).update(
-            Text(f"{self.app.labels('sending')} {request.method} {request.path}…", style="yellow")
+            Text(f"{self.console.labels('sending')} {request.method} {request.path}…", style="yellow")
         )
         try:
-            assert self.app.session is not None
-            self.result = await self.app.session.call(request)
+            assert self.console.session is not None
+            self.result = await self.console.session.call(request)
         except Exception as exc:
             self.query_one("#call-response", Static).update(
                 Text(f"{type(exc).__name__}: {exc}", style="bold red")
@@ -463,7 +466,7 @@ class CallView(View):
     def _forget_result(self) -> None:
         self.result = self.event_seen = None
         self.query_one("#call-response", Static).update(
-            Text(self.app.labels("nothing yet"), style="dim")
+            Text(self.console.labels("nothing yet"), style="dim")
         )
         self._clear_tabs()
         self.refresh_bindings()
@@ -485,9 +488,9 @@ class CallView(View):
 
     def why_unavailable(self, action: str) -> str:
         if action in ("copy_curl", "open_event", "open_tx") and self.result is None:
-            return self.app.labels("send the call first (ctrl+s)")
+            return self.console.labels("send the call first (ctrl+s)")
         if action == "open_event":
-            return self.app.labels("this call published no event")
+            return self.console.labels("this call published no event")
         return super().why_unavailable(action)
 
     def _show_result(self) -> None:
@@ -495,7 +498,7 @@ class CallView(View):
         if self.result is None:
             return
         self.event_seen = self._find_event()
-        result, labels = self.result, self.app.labels
+        result, labels = self.result, self.console.labels
         self.query_one("#call-response", Static).update(
             render_summary(result, labels, event_seen=self.event_seen)
         )
@@ -510,7 +513,7 @@ class CallView(View):
         )
 
     def _find_event(self) -> Any:
-        runtime = self.app.runtime
+        runtime = self.console.runtime
         if runtime is None or not getattr(self.result, "event_id", None):
             return None
         return next((e for e in reversed(runtime.events) if e.id == self.result.event_id), None)
@@ -518,7 +521,9 @@ class CallView(View):
     def _watch_event(self) -> None:
         """Twice a second until the call's event has come through the feed, then mark it seen."""
         if self.result is not None and self.event_seen is None and self._find_event() is not None:
-            self._show_result()
+            # The timer can fire while the app tears the view down: nothing left to mark.
+            with contextlib.suppress(NoMatches):
+                self._show_result()
 
     def action_copy_curl(self) -> None:
         from console.caller.curl import to_curl
@@ -526,15 +531,15 @@ class CallView(View):
         if self.result is None:
             return
         self.app.copy_to_clipboard(to_curl(self.result))
-        self.notify(f"curl {self.app.labels('copied')} (OSC 52)")
+        self.notify(f"curl {self.console.labels('copied')} (OSC 52)")
 
     def action_open_event(self) -> None:
         if self.result is not None and self.result.event_id:
-            self.app.open_event(self.result.event_id)
+            self.console.open_event(self.result.event_id)
 
     def action_open_tx(self) -> None:
         if self.result is not None:
-            self.app.open_transaction(self.result.transaction_id)
+            self.console.open_transaction(self.result.transaction_id)
 
     def focus_main(self) -> None:
         self.query_one("#call-body", TextArea).focus()

@@ -131,8 +131,8 @@ class CatalogueView(View):
         yield Static(id="catalogue-summary")
         yield LineTable(
             self._columns(),
-            empty=self.app.labels("nothing yet"),
-            select_label=self.app.labels("open call"),
+            empty=self.console.labels("nothing yet"),
+            select_label=self.console.labels("open call"),
             id="catalogue-table",
         )
         yield Static(id="catalogue-detail")
@@ -152,7 +152,7 @@ class CatalogueView(View):
     # Index and filter ---------------------------------------------------------------------
 
     def _columns(self) -> list[Column]:
-        label = self.app.labels
+        label = self.console.labels
         if self.mode == "rows":
             return [
                 Column("#", 4),
@@ -176,9 +176,9 @@ class CatalogueView(View):
     @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
     def build_index(self) -> None:
         """Lower-case search text and fields per line, once, off the UI loop."""
-        catalogue = self.app.catalogue
-        labels = self.app.labels
-        readonly = self.app.readonly
+        catalogue = self.console.catalogue
+        labels = self.console.labels
+        readonly = self.console.readonly
         words = _LabelCache(labels)
         entries: list[object] = []
         haystacks: list[str] = []
@@ -247,14 +247,14 @@ class CatalogueView(View):
             return  # the operator typed on; a newer filter is on its way
         self.shown = shown
         self.applied = flt
-        label = self.app.labels
+        label = self.console.labels
         self.table.set_empty(label("no operations match") if self.entries else label("nothing yet"))
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)
 
     def _show_summary(self) -> None:
-        label = self.app.labels
+        label = self.console.labels
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(
             f"{label(self.mode)}: {len(self.shown)} {label('shown')} "
@@ -271,7 +271,7 @@ class CatalogueView(View):
 
     def _row_at(self, index: int) -> Sequence[Cell]:
         item = self.entries[self.shown[index]]
-        labels = self.app.labels
+        labels = self.console.labels
         if self.mode == "rows":
             findings = serious(self.findings_by_row.get(item.row, []))
             return [
@@ -312,7 +312,7 @@ class CatalogueView(View):
             detail.update("")
             return
         item = self.entries[self.shown[index]]
-        labels = self.app.labels
+        labels = self.console.labels
         from screens.widgets.legend import contract_legend
 
         text = Text(no_wrap=False)
@@ -355,9 +355,9 @@ class CatalogueView(View):
             return
         item = self.entries[self.shown[self.table.cursor]]
         if self.mode == "rows":
-            item = self.app.catalogue.operation(item.path, item.method, item.action)
+            item = self.console.catalogue.operation(item.path, item.method, item.action)
         if item is not None:
-            self.app.open_call(item)
+            self.console.open_call(item)
 
     def on_line_table_selected(self, event: LineTable.Selected) -> None:
         event.stop()
@@ -368,7 +368,7 @@ class CatalogueView(View):
     @work(thread=True, exclusive=True, group="catalogue-lint", exit_on_error=False)
     def run_lint(self) -> None:
         """Findings from the catalogue lint, beside the rows and operations they concern."""
-        by_row, by_op = lint_findings(self.app.catalogue)
+        by_row, by_op = lint_findings(self.console.catalogue)
         self.app.call_from_thread(self._lint_ready, by_row, by_op)
 
     def _lint_ready(self, by_row: dict, by_op: dict) -> None:

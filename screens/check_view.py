@@ -78,14 +78,14 @@ class CheckView(TableView):
 
         yield Static(id="check-summary")
         yield ProgressBar(total=1, show_eta=False, id="check-progress")
-        columns = [Column(self.app.labels("operations"), 22)]
+        columns = [Column(self.console.labels("operations"), 22)]
         columns += [
             Column(SHORT[slug], 5 if len(SHORT[slug]) > 3 else 4) for slug in CONTRACT_SLUGS
         ]
         yield LineTable(
             columns,
-            empty=self.app.labels("nothing yet"),
-            select_label=self.app.labels("detail"),
+            empty=self.console.labels("nothing yet"),
+            select_label=self.console.labels("detail"),
             id="check-table",
         )
         with VerticalScroll(id="check-detail"):
@@ -105,7 +105,7 @@ class CheckView(TableView):
     def _plan(self) -> None:
         from console.conformance.plan import make_plan
 
-        plan = make_plan(self.app.catalogue)
+        plan = make_plan(self.console.catalogue)
         self.operations = list(dict.fromkeys(item.operation for item in plan))
         for item in plan:
             self.cells[(*item.operation.key, item.slug)] = item.decided or "planned"
@@ -146,7 +146,7 @@ class CheckView(TableView):
     def _show_summary(self) -> None:
         from console.conformance import VERDICTS
 
-        label = self.app.labels
+        label = self.console.labels
         counts = dict.fromkeys(VERDICTS, 0)
         for value in self.cells.values():
             if not isinstance(value, str):
@@ -155,7 +155,7 @@ class CheckView(TableView):
         if not self.ran:
             # What the catalogue alone decided is not a result: nothing has been sent yet.
             chunks.append((label("not run yet"), "bold"))
-            if self.app.readonly:
+            if self.console.readonly:
                 chunks.append((label("read-only: the probes write, so no run from here"), "dim"))
             else:
                 key = self.app.get_key_display_for("run-check")
@@ -195,7 +195,7 @@ class CheckView(TableView):
     def legend(self) -> list[tuple[str, str]]:
         from screens.widgets.legend import check_legend
 
-        return check_legend(self.app.labels, SHORT, GLYPHS)
+        return check_legend(self.console.labels, SHORT, GLYPHS)
 
     def action_verdict_filter(self) -> None:
         """All → failed → catalogue defects → passed → skipped → all."""
@@ -204,8 +204,8 @@ class CheckView(TableView):
         self.apply_filter(self.current_filter)
 
     def why_unavailable(self, action: str) -> str:
-        if action == "run_check" and self.app.readonly:
-            return self.app.labels(
+        if action == "run_check" and self.console.readonly:
+            return self.console.labels(
                 "read-only mode: the probes write and delete test records; "
                 "`apilog check` runs the read-only probes"
             )
@@ -214,14 +214,14 @@ class CheckView(TableView):
     # Esc while running: stop the run (after asking) ---------------------------------------
 
     def back_label(self) -> str | None:
-        return self.app.labels("stop check") if self.running else None
+        return self.console.labels("stop check") if self.running else None
 
     def before_back(self) -> bool:
         if not self.running:
             return False
         from screens.widgets.prompts import Confirm
 
-        label = self.app.labels
+        label = self.console.labels
         question = (
             f"{label('Stop the check run?')} {self.done}/{self.total} "
             f"{label('done; the verdicts so far stay on screen.')}"
@@ -233,22 +233,22 @@ class CheckView(TableView):
         if self.running:
             self.workers.cancel_group(self, "check-run")
             self.notify(
-                f"{self.app.labels('check stopped')}: {self.done}/{self.total}", severity="warning"
+                f"{self.console.labels('check stopped')}: {self.done}/{self.total}", severity="warning"
             )
 
     # Running -------------------------------------------------------------------------------
 
     def action_run_check(self) -> None:
-        session = self.app.session
+        session = self.console.session
         if self.running:
             return
         if session is None or not session.connected:
-            self.notify(self.app.labels("not connected"), severity="warning")
+            self.notify(self.console.labels("not connected"), severity="warning")
             return
         from screens.widgets.prompts import Confirm
 
         # The probes add, change and delete records on the profile's gateway: ask first.
-        label = self.app.labels
+        label = self.console.labels
         target = session.base_url or ""
         question = (
             f"{label('run checks')}: {len(self.shown)} {label('operations')} → {target}?\n"
@@ -261,7 +261,7 @@ class CheckView(TableView):
 
     @work(exclusive=True, group="check-run", exit_on_error=False)
     async def _run(self) -> None:
-        session = self.app.session
+        session = self.console.session
         if session is None:
             return
         self.running = True
@@ -269,7 +269,7 @@ class CheckView(TableView):
         self.add_class("-ran")
         self.done = 0
         # The plan's size before the first verdict: the operations on screen, their contracts.
-        self.total = len(make_plan(self.app.catalogue, operations=[op.key for op in self.shown]))
+        self.total = len(make_plan(self.console.catalogue, operations=[op.key for op in self.shown]))
         self.table.clear_cache()
         self._show_summary()
         self.refresh_bindings()
@@ -318,7 +318,7 @@ class CheckView(TableView):
                 continue
             word = "planned" if isinstance(value, str) else value.verdict
             glyph, style = GLYPHS[word]
-            line = Text.assemble((f"{glyph} {slug:<18}", style), (self.app.labels(word), style))
+            line = Text.assemble((f"{glyph} {slug:<18}", style), (self.console.labels(word), style))
             if not isinstance(value, str):
                 if value.reason:
                     line.append(f"  {value.reason}")

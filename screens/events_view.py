@@ -86,7 +86,7 @@ class EventsView(TransactionActions, TableView):
         self.hidden = 0
 
     def compose_body(self) -> ComposeResult:
-        label = self.app.labels
+        label = self.console.labels
         yield Static(id="events-summary")
         yield LineTable(
             [
@@ -118,10 +118,10 @@ class EventsView(TransactionActions, TableView):
 
     @work(thread=True, exclusive=True, group="events-others", exit_on_error=False)
     def _read_others(self) -> None:
-        session = self.app.session
+        session = self.console.session
         if session is None or not session.is_open:
             return
-        since = self.app.clock().timestamp() - OTHERS_WINDOW_S
+        since = self.console.clock().timestamp() - OTHERS_WINDOW_S
         rows = session.txlog.query(origin=("check", "cli"), since=since, limit=OTHERS_LIMIT)
         others = frozenset(tx.id for tx in rows)
         if others != self.others:
@@ -148,7 +148,7 @@ class EventsView(TransactionActions, TableView):
 
     def tick(self) -> None:
         """Take what arrived since the last tick, in one repaint (skipped while paused)."""
-        runtime = self.app.runtime
+        runtime = self.console.runtime
         if runtime is None or self.app.screen is not self:
             return  # not on screen: catch up in one go when shown again (on_screen_resume)
         received = runtime.events_received
@@ -213,7 +213,7 @@ class EventsView(TransactionActions, TableView):
         """The footer says what `a` does next: show all, or hide the checks' and CLI's again."""
         from dataclasses import replace
 
-        word = self.app.labels("all" if self.mine_only else "mine only")
+        word = self.console.labels("all" if self.mine_only else "mine only")
         table = self._bindings.key_to_bindings
         for key, key_bindings in table.items():
             table[key] = [
@@ -223,11 +223,11 @@ class EventsView(TransactionActions, TableView):
         self.refresh_bindings()
 
     def _show_summary(self) -> None:
-        label = self.app.labels
-        runtime = self.app.runtime
+        label = self.console.labels
+        runtime = self.console.runtime
         text = Text(no_wrap=True, overflow="ellipsis")
         if runtime is None:
-            text.append(label("no event feed") if self.app.session is None
+            text.append(label("no event feed") if self.console.session is None
                         else label("connecting"), style="dim")
         else:
             text.append(f"{len(self.shown)} {label('shown')} {label('of')} {len(self.snapshot)}")
@@ -257,9 +257,9 @@ class EventsView(TransactionActions, TableView):
         self.table.set_empty(self._empty_text())
 
     def _empty_text(self) -> str:
-        label = self.app.labels
-        if self.app.runtime is None:
-            return label("no event feed") if self.app.session is None else label("connecting")
+        label = self.console.labels
+        if self.console.runtime is None:
+            return label("no event feed") if self.console.session is None else label("connecting")
         if not self.snapshot:
             return label("no events yet")
         if self.hidden and self.hidden == len(self.snapshot):
@@ -293,7 +293,7 @@ class EventsView(TransactionActions, TableView):
         """The footer says what space does next: "resume" while paused, "pause" while live."""
         from dataclasses import replace
 
-        word = self.app.labels("resume" if self.paused else "pause")
+        word = self.console.labels("resume" if self.paused else "pause")
         table = self._bindings.key_to_bindings
         for key, key_bindings in table.items():
             table[key] = [
@@ -373,7 +373,7 @@ class EventsView(TransactionActions, TableView):
             return
         event = self.shown[self.table.cursor]
         if event.transaction_id:
-            self.app.open_transaction(event.transaction_id)
+            self.console.open_transaction(event.transaction_id)
 
     def show_event(self, event_id: str) -> None:
         """Put the cursor on ``event_id`` and open its detail; an event not received yet is
@@ -387,7 +387,7 @@ class EventsView(TransactionActions, TableView):
         if self._target is None:
             return
         self.remove_class("-detail")  # another event's detail would read as this one's
-        self.notify(f"{self._target}: {self.app.labels('event not received yet')}",
+        self.notify(f"{self._target}: {self.console.labels('event not received yet')}",
                     severity="warning")
         self._show_summary()
 

@@ -142,7 +142,7 @@ class OverviewView(View):
 
     def on_mount(self) -> None:
         super().on_mount()
-        label = self.app.labels
+        label = self.console.labels
         for widget_id, title in (
             ("state", "status"),
             ("traffic-box", "calls/min"),
@@ -176,11 +176,11 @@ class OverviewView(View):
 
     @work(thread=True, group="overview", exit_on_error=False)
     def _load(self) -> None:
-        session = self.app.session
+        session = self.console.session
         if session is None or not session.is_open:
             return
         txlog = session.txlog
-        now = self.app.clock().timestamp()
+        now = self.console.clock().timestamp()
         since = now - WINDOW.total_seconds()
         stats = txlog.stats(since=since)
         rows = txlog.query(since=since, limit=ROWS)
@@ -199,7 +199,7 @@ class OverviewView(View):
         self._show_figures()
 
     def _show_state(self, state: ConnectionState) -> None:
-        label = self.app.labels
+        label = self.console.labels
         table = Table.grid(padding=(0, 1))
         table.add_column(style="dim")
         table.add_column()
@@ -210,7 +210,7 @@ class OverviewView(View):
             label("gateway"), _state_text(label(state.gateway), state.gateway, state.gateway_error)
         )
         token = (
-            f"{label('expires in')} {expires_in(state.token_expires_at, self.app.clock())}"
+            f"{label('expires in')} {expires_in(state.token_expires_at, self.console.clock())}"
             if state.token_expires_at
             else (state.token_error or label("no token"))
         )
@@ -218,20 +218,20 @@ class OverviewView(View):
         table.add_row(
             label("kafka"), _state_text(label(state.kafka), state.kafka, state.kafka_error)
         )
-        session = self.app.session
+        session = self.console.session
         if session is not None and session.base_url:
             table.add_row("url", session.base_url)
         self.query_one("#overview-state", Static).update(table)
 
     def _show_figures(self) -> None:
-        label = self.app.labels
+        label = self.console.labels
         stats = self.stats
         if stats is None:
             for widget_id in ("traffic", "outcomes", "contracts", "recent"):
                 self.query_one(f"#overview-{widget_id}", Static).update(
                     Text(
                         label("not connected")
-                        if self.app.session is None
+                        if self.console.session is None
                         else label("nothing yet"),
                         style="dim",
                     )
@@ -302,7 +302,7 @@ class OverviewView(View):
             text.append(f"{name} ×{calls}")
             rows.append(Horizontal(Static(text), Sparkline(series), classes="op-row"))
         if not rows:
-            rows.append(Static(Text(self.app.labels("nothing yet"), style="dim")))
+            rows.append(Static(Text(self.console.labels("nothing yet"), style="dim")))
         box.mount_all(rows)
 
     def _check_failures(self) -> Text:

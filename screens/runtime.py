@@ -19,6 +19,7 @@ import httpx2
 from console.caller.client import explain
 from console.events.status import FeedStatus
 from console.session import Session
+from screens.i18n import Labels
 
 #: How many events the console keeps for the Events view when the profile does not say
 #: (its ``event_buffer``).
@@ -31,7 +32,7 @@ class Host(Protocol):
 
     session: Session | None
     events_from: Any
-    labels: Callable[[str], str]
+    labels: Labels
     clock: Callable[[], datetime]
 
     def connect_session(self) -> Session: ...

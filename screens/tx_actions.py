@@ -20,6 +20,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from console.catalogue.vocabulary import QUERY_METHODS
 from console.errors import ApilogError
 from screens.catalogue_view import is_mutating
+from screens.host import ConsoleNode
 from screens.keymap import bindings
 
 #: Query parameters the caller sets from the request itself (not the operator's fields).
@@ -40,7 +41,7 @@ def composer_body(tx: Any) -> str | None:
     return json.dumps(fields, indent=2, ensure_ascii=False) + "\n" if fields else None
 
 
-class TransactionActions:
+class TransactionActions(ConsoleNode):
     """Mixed into a view: ``cursor_tx_id()`` names the transaction the acts apply to."""
 
     app: Any
@@ -49,7 +50,7 @@ class TransactionActions:
         raise NotImplementedError
 
     def _logged(self, tx_id: str) -> Any:
-        session = self.app.session
+        session = self.console.session
         if session is None or not session.is_open:
             return None
         return session.txlog.get(tx_id)
@@ -61,7 +62,7 @@ class TransactionActions:
         tx = self._logged(tx_id)
         if tx is None:
             self.notify(  # type: ignore[attr-defined]
-                f"tx {tx_id}: {self.app.labels('not in this log')}", severity="warning"
+                f"tx {tx_id}: {self.console.labels('not in this log')}", severity="warning"
             )
         return tx
 
@@ -71,11 +72,11 @@ class TransactionActions:
         tx = self._tx_or_say(self.cursor_tx_id())
         if tx is None:
             return
-        session = self.app.session
+        session = self.console.session
         # A log opened without a gateway still copies: curl needs only what the log kept.
         command = session.curl(tx) if session.connected else to_curl(tx)
         self.app.copy_to_clipboard(command)
-        self.notify(f"curl {self.app.labels('copied')} (OSC 52)")  # type: ignore[attr-defined]
+        self.notify(f"curl {self.console.labels('copied')} (OSC 52)")  # type: ignore[attr-defined]
 
     def action_edit_call(self) -> None:
         from console.caller import CallRequest
@@ -84,15 +85,15 @@ class TransactionActions:
         if tx is None:
             return
         request = CallRequest.from_transaction(tx)
-        op = self.app.catalogue.operation(request.path, request.method, request.action)
+        op = self.console.catalogue.operation(request.path, request.method, request.action)
         if op is None:
             self.notify(  # type: ignore[attr-defined]
                 f"{request.method} {request.path}?action={request.action}: "
-                f"{self.app.labels('not in the catalogue')}",
+                f"{self.console.labels('not in the catalogue')}",
                 severity="warning",
             )
             return
-        self.app.open_call(
+        self.console.open_call(
             op,
             record_id=request.record_id,
             headers=request.headers,
@@ -105,12 +106,12 @@ class TransactionActions:
         tx = self._tx_or_say(self.cursor_tx_id())
         if tx is None:
             return
-        op = self.app.catalogue.operation(tx.path, tx.method, tx.action)
+        op = self.console.catalogue.operation(tx.path, tx.method, tx.action)
         if op is not None and is_mutating(op):
             from screens.widgets.prompts import Confirm, rerun_question
 
             self.app.push_screen(
-                Confirm(rerun_question(op, self.app.labels)),
+                Confirm(rerun_question(op, self.console.labels)),
                 lambda yes: self._rerun(tx.id) if yes else None,
             )
         else:
@@ -118,8 +119,8 @@ class TransactionActions:
 
     @work(exclusive=True, group="tx-rerun", exit_on_error=False)
     async def _rerun(self, tx_id: str) -> None:
-        label = self.app.labels
-        session = self.app.session
+        label = self.console.labels
+        session = self.console.session
         if session is None or not session.connected:
             self.notify(label("not connected"), severity="warning")  # type: ignore[attr-defined]
             return
@@ -143,12 +144,12 @@ class TransactionActions:
         tx_id = self.cursor_tx_id()
         if tx_id is None:
             return []
-        label = self.app.labels
+        label = self.console.labels
         found = [
             ("copy as curl", self.action_copy_curl),
             ("edit & resend", self.action_edit_call),
         ]
-        if not self.app.readonly:
+        if not self.console.readonly:
             found.append(("rerun", self.action_rerun))
         return [(f"{label(name)} · tx {tx_id}", name, call) for name, call in found]
 

@@ -114,7 +114,7 @@ class TransactionsView(TransactionActions, TableView):
         self._detail_id: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        label = self.app.labels
+        label = self.console.labels
         yield Static(id="tx-summary")
         yield LineTable(
             [
@@ -152,7 +152,7 @@ class TransactionsView(TransactionActions, TableView):
 
     @property
     def txlog(self) -> Any:
-        session = self.app.session
+        session = self.console.session
         return session.txlog if session is not None and session.is_open else None
 
     def focus_main(self) -> None:
@@ -178,7 +178,7 @@ class TransactionsView(TransactionActions, TableView):
         args: dict[str, Any] = {"origin": MINE} if mine else {}
         wanted = flt.field_values("outcome")
         if wanted:
-            labels = self.app.labels
+            labels = self.console.labels
             probe = Filter("", tuple(t for t in flt.terms if t.field == "outcome" and not t.negate))
             outcomes = [o for o in OUTCOMES if probe.matches("", {"outcome": outcome_field(o, labels)})]
             if not outcomes:
@@ -207,7 +207,7 @@ class TransactionsView(TransactionActions, TableView):
             total = txlog.count(**args)
             cursor = rows[-1].id if rows else before
             return Page(rows, cursor, len(rows) < PAGE, len(rows), total, logged, ours)
-        labels = self.app.labels
+        labels = self.console.labels
         matched: list[Any] = []
         scanned = 0
         cursor = before
@@ -246,8 +246,8 @@ class TransactionsView(TransactionActions, TableView):
 
     def _empty_text(self) -> str:
         """What an empty table means, truly: no log, nothing logged, nothing of mine, no match."""
-        label = self.app.labels
-        session = self.app.session
+        label = self.console.labels
+        session = self.console.session
         if session is None:
             return label("no transaction log")
         page = self.page
@@ -265,7 +265,7 @@ class TransactionsView(TransactionActions, TableView):
         return label("no transactions yet")
 
     def _show_summary(self) -> None:
-        label = self.app.labels
+        label = self.console.labels
         page = self.page
         text = Text(no_wrap=True, overflow="ellipsis")
         if page is None:
@@ -303,7 +303,7 @@ class TransactionsView(TransactionActions, TableView):
         """The footer says what `a` does next: show all, or back to mine only."""
         from dataclasses import replace
 
-        word = self.app.labels("all" if self.mine_only else "mine only")
+        word = self.console.labels("all" if self.mine_only else "mine only")
         table = self._bindings.key_to_bindings
         for key, key_bindings in table.items():
             table[key] = [
@@ -339,8 +339,8 @@ class TransactionsView(TransactionActions, TableView):
             when,
             [(tx.method, METHOD_STYLE.get(tx.method, ""))],
             tx.path,
-            self.app.labels.term(tx.action),
-            outcome_badge(tx.outcome, tx.attempt_count, self.app.labels),
+            self.console.labels.term(tx.action),
+            outcome_badge(tx.outcome, tx.attempt_count, self.console.labels),
             str(tx.status or "–"),
             f"{tx.elapsed_ms:.0f}" if tx.elapsed_ms is not None else "–",
             tx.id if tx.origin in (None, MINE) else f"{tx.id} ({tx.origin})",
@@ -384,13 +384,13 @@ class TransactionsView(TransactionActions, TableView):
         self.refresh_bindings()
         body = self.query_one("#tx-detail-body", Static)
         if tx is None:
-            body.update(Text(self.app.labels("nothing yet"), style="dim"))
+            body.update(Text(self.console.labels("nothing yet"), style="dim"))
             return
         # The log links the events the feed delivered: one with the call's id has reached Kafka.
         seen = next((link for link in tx.events if link.event_id == tx.event_id), None)
-        parts = [render_result(tx, self.app.labels, event_seen=seen, show_request=True)]
+        parts = [render_result(tx, self.console.labels, event_seen=seen, show_request=True)]
         if tx.events:
-            parts.append(Text(f"── {self.app.labels('events')} ──", style="bold"))
+            parts.append(Text(f"── {self.console.labels('events')} ──", style="bold"))
             for link in tx.events:
                 delay = f" +{link.delay_ms:.0f} ms" if link.delay_ms is not None else ""
                 parts.append(
@@ -408,7 +408,7 @@ class TransactionsView(TransactionActions, TableView):
     def action_open_event(self) -> None:
         event_id = self._cursor_event()
         if event_id:
-            self.app.open_event(event_id)
+            self.console.open_event(event_id)
 
     # Export --------------------------------------------------------------------------------
 
@@ -421,12 +421,12 @@ class TransactionsView(TransactionActions, TableView):
         txlog = self.txlog
         if txlog is None:
             return
-        stamp = self.app.clock().strftime("%Y%m%d-%H%M%S")
+        stamp = self.console.clock().strftime("%Y%m%d-%H%M%S")
         target = data_dir() / "exports" / f"transactions-{stamp}.ndjson"
         # Operator activity: private, like the log itself.
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         args = self._sql_args(flt, mine)
-        labels = self.app.labels
+        labels = self.console.labels
         count = 0
         # What the view shows, filtered the same way (the log's own exporters have no regex).
         descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

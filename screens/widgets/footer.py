@@ -13,6 +13,8 @@ from textual.containers import HorizontalGroup
 from textual.widgets import Footer, TextArea
 from textual.widgets._footer import FooterKey
 
+from screens.host import ConsoleNode
+
 #: Below this width the footer drops its padding and the palette key (`?` still lists it).
 WIDE = 110
 
@@ -26,7 +28,7 @@ def _way_out_rank(binding: Binding) -> int | None:
     return WAY_OUT.index(binding.action) if binding.action in WAY_OUT else None
 
 
-class ShellFooter(Footer):
+class ShellFooter(ConsoleNode, Footer):
     DEFAULT_CSS = """
     ShellFooter HorizontalGroup.-way-out { dock: right; width: auto; height: 1;
                                            border-left: vkey $foreground 20%; }
@@ -68,7 +70,7 @@ class ShellFooter(Footer):
         """Esc in a text editor leaves the editor (Textual's TextArea), and a view may give esc
         another meaning first (stop a running check): say that instead of "back"."""
         if binding.action == "app.back" and isinstance(self.screen.focused, TextArea):
-            return self.app.labels("leave editor")
+            return self.console.labels("leave editor")
         if binding.action == "app.back":
             instead = getattr(self.screen, "back_label", lambda: None)()
             if instead:

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Static
 
+from screens.host import ConsoleNode
+
 #: View names the jump prompt accepts, with the short aliases operators type (k9s style).
 VIEW_ALIASES: dict[str, str] = {
     "catalogue": "catalogue",
@@ -58,7 +60,7 @@ def completions(text: str) -> list[str]:
     return found
 
 
-class JumpPrompt(ModalScreen[str | None]):
+class JumpPrompt(ConsoleNode, ModalScreen[str | None]):
     """``:`` then a view name, on one line over the view (k9s): what is typed, the completion
     inline (tab or → takes it) and the views it can still become; enter jumps; esc cancels."""
 
@@ -98,14 +100,14 @@ class JumpPrompt(ModalScreen[str | None]):
         names = completions(value)
         text = Text(no_wrap=True, overflow="ellipsis")
         if not names:
-            text.append(f"{self.app.labels('unknown view')}: {value.lstrip(':')}", style="yellow")
+            text.append(f"{self.console.labels('unknown view')}: {value.lstrip(':')}", style="yellow")
         for index, name in enumerate(names):
             text.append("  " if index else "", style="")
-            label = self.app.labels("quit" if name == "quit" else name)
+            label = self.console.labels("quit" if name == "quit" else name)
             text.append(f":{name}", style="bold" if index == 0 else "")
             if label != name:
                 text.append(f" {label}", style="dim")
-        text.append(f"   tab ⇥  ⏎  esc {self.app.labels('cancel')}", style="dim")
+        text.append(f"   tab ⇥  ⏎  esc {self.console.labels('cancel')}", style="dim")
         self.query_one("#jump-hint", Static).update(text)
 
     def on_key(self, event) -> None:
@@ -133,7 +135,7 @@ class JumpPrompt(ModalScreen[str | None]):
         self.dismiss(event.value)
 
 
-class KeysHelp(ModalScreen[None]):
+class KeysHelp(ConsoleNode, ModalScreen[None]):
     """The keys of the view it was opened from, the grammar shared by every view, and what the
     view's badges mean. A panel on the right over the view, which stays visible beside it."""
 
@@ -183,7 +185,7 @@ def _grid(rows: Sequence[tuple[str, str]]) -> Table:
     return table
 
 
-class Confirm(ModalScreen[bool]):
+class Confirm(ConsoleNode, ModalScreen[bool]):
     """Asks before anything destructive; only ``y`` says yes, anything else backs out.
 
     A band at the bottom, over the view: the row being acted on stays in sight above it.
@@ -202,7 +204,7 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         # The keys are the bindings' own (y, n, esc) in every language; only the words change.
-        label = self.app.labels
+        label = self.console.labels
         text = Text(self.question + "\n", style="bold")
         text.append(f"[y] {label('yes')} / [n, esc] {label('no')}", style="dim")
         yield Static(text)

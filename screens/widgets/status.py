@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from screens.host import ConsoleNode
 from screens.state import ConnectionState, expires_in
 
 #: A glyph per state as well as a colour: at 80 columns the words are gone, and with NO_COLOR
@@ -18,7 +19,7 @@ _DOT = {
 }
 
 
-class StatusHeader(Static):
+class StatusHeader(ConsoleNode, Static):
     """Follows ``app.connection`` on every screen; ticks once a second for the token countdown."""
 
     DEFAULT_CSS = """
@@ -35,14 +36,14 @@ class StatusHeader(Static):
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
-        if self.app.connection.token_expires_at is not None:
-            self._show(self.app.connection)
+        if self.console.connection.token_expires_at is not None:
+            self._show(self.console.connection)
 
     def on_resize(self) -> None:
-        self._show(self.app.connection)
+        self._show(self.console.connection)
 
     def _show(self, state: ConnectionState) -> None:
-        label = self.app.labels
+        label = self.console.labels
         #: Under 110 columns the words give way to dots, so all four states stay visible at 80.
         self.compact = self.size.width < 110
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -54,7 +55,7 @@ class StatusHeader(Static):
         self._part(text, "gw" if self.compact else label("gateway"), state.gateway)
         text.append(f"  {label('token')} ", style="dim")
         if state.token_expires_at is not None:
-            left = expires_in(state.token_expires_at, self.app.clock())
+            left = expires_in(state.token_expires_at, self.console.clock())
             prefix = "" if self.compact else f"{label('expires in')} "
             text.append(f"{prefix}{left}", style="green" if left != "expired" else "red")
         elif state.token_error:
@@ -69,4 +70,4 @@ class StatusHeader(Static):
         glyph, style = _DOT.get(value, ("○", "grey50"))
         text.append(glyph, style=style)
         if not self.compact:
-            text.append(f" {self.app.labels(value)}")
+            text.append(f" {self.console.labels(value)}")

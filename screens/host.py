@@ -1,0 +1,50 @@
+"""What the console's screens and widgets need of the app, as a type: ``self.console``.
+
+Textual types ``self.app`` as a plain ``App``; the views need the console's own members (the
+session, the labels, the catalogue, the header's state). ``ConsoleApp`` names exactly those, and
+:class:`ConsoleNode` gives every screen and widget a typed ``self.console`` — without the views
+importing ``screens.app``, which creates them (that would be an import cycle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from textual.dom import DOMNode
+
+if TYPE_CHECKING:
+    from console.catalogue import Catalogue, Operation
+    from console.session import Session
+    from screens.i18n import Labels
+    from screens.runtime import Runtime
+    from screens.state import ConnectionState
+
+
+class ConsoleApp(Protocol):
+    """The members of ``screens.app.ApilogApp`` that views and widgets use."""
+
+    catalogue: Catalogue
+    session: Session | None
+    runtime: Runtime | None
+    readonly: bool
+    labels: Labels
+    clock: Callable[[], datetime]
+    events_from: Any
+
+    @property
+    def connection(self) -> ConnectionState: ...
+
+    def update_connection(self, **changes: Any) -> None: ...
+    def open_call(self, operation: Operation, **prefill: Any) -> None: ...
+    def open_transaction(self, tx_id: str) -> None: ...
+    def open_event(self, event_id: str) -> None: ...
+
+
+class ConsoleNode:
+    """Mixin for the console's screens and widgets: ``self.console`` is the app, typed."""
+
+    @property
+    def console(self) -> ConsoleApp:
+        return cast("ConsoleApp", cast(DOMNode, self).app)
