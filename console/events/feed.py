@@ -24,7 +24,7 @@ from typing import Any
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import BackgroundLinker, Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record
-from console.events.fanout import END, Fanout, call
+from console.events.fanout import END, QUEUE_SIZE, Fanout, Skipped, call
 from console.events.positions import (
     Fingerprint,
     Start,
@@ -43,7 +43,7 @@ DEFAULT_TOPIC_PATTERN = r"^gateway\.events\..*"
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_TOPIC_PATTERN", "EventFeed", "FeedError", "FeedEvent", "FeedGap",
-           "FeedStatus", "State", "event_matching"]
+           "FeedStatus", "Skipped", "State", "event_matching"]
 
 
 class _ConnectionLost(Exception):
@@ -62,7 +62,7 @@ class EventFeed:
                  txlog: EventLinker | None = None, link_inline: bool = False,
                  refresh_interval: float = 1.0,
                  request_timeout: float = 5.0, max_backoff: float = 5.0,
-                 max_batch: int = 500) -> None:
+                 max_batch: int = 500, queue_size: int = QUEUE_SIZE) -> None:
         try:
             self.pattern = re.compile(topic_pattern)
         except re.error as exc:
@@ -74,7 +74,7 @@ class EventFeed:
         self.buffer = EventBuffer(buffer_size)
         self.kafka_kwargs = dict(kafka_kwargs or {})
         self.on_status = on_status
-        self.readers = Fanout(on_event, on_update)
+        self.readers = Fanout(on_event, on_update, queue_size)
         self.correlator = Correlator(txlog) if txlog is not None else None
         self.link_inline = link_inline
         self._linker: BackgroundLinker | None = None
@@ -111,6 +111,8 @@ class EventFeed:
     async def stop(self) -> None:
         """Stop reading and release the consumer; iterators of :meth:`events` end."""
         self._stopping.set()
+        # First, so that a feed waiting for a reader that will take nothing more goes on.
+        self.readers.close()
         if self._task is not None:
             task, self._task = self._task, None
             try:
@@ -133,24 +135,40 @@ class EventFeed:
 
     # Reading -------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[FeedEvent]:
-        """Every new event from now on, in arrival order, until the feed stops."""
-        queue = self.readers.subscribe()
+    async def events(self, live: bool = False) -> AsyncIterator[FeedEvent | Skipped]:
+        """Every new event from now on, in arrival order, until the feed stops.
+
+        The feed reads no further ahead than the iterating code takes (nothing is lost). A
+        ``live`` reader instead never holds the feed back: past ``queue_size`` waiting events
+        it loses the oldest and gets a :class:`Skipped` naming them in their place.
+        """
+        reader = self.readers.subscribe(live=live)
         try:
-            while (item := await queue.get()) is not END:
+            while (item := await reader.get()) is not END:
                 yield item
         finally:
-            self.readers.unsubscribe(queue)
+            self.readers.unsubscribe(reader)
 
-    async def read_until_end(self, connect_timeout: float = 15.0,
-                             stop_at_end: bool = True) -> AsyncIterator[FeedEvent]:
+    async def read_until_end(self, connect_timeout: float = 15.0, stop_at_end: bool = True,
+                             live: bool = False) -> AsyncIterator[FeedEvent | Skipped]:
         """Start, and yield every event up to the end offsets seen at start, then stop.
 
         With ``stop_at_end=False`` go on yielding new events after that, until :meth:`stop`
         (``apilog events --follow``). Raises :class:`FeedError` when the broker does not
         answer within ``connect_timeout``: a wrong address must not look like a quiet topic.
+        ``live`` as for :meth:`events`.
         """
-        queue = self.readers.subscribe(until_end=True)
+        async for batch in self.read_batches(connect_timeout, stop_at_end, live):
+            for item in batch:
+                yield item
+
+    async def read_batches(self, connect_timeout: float = 15.0, stop_at_end: bool = True,
+                           live: bool = False,
+                           limit: int = 1000) -> AsyncIterator[list[FeedEvent | Skipped]]:
+        """As :meth:`read_until_end`, in lists of up to ``limit`` of what is already waiting:
+        a reader that writes somewhere slow can write a list at a time off the event loop
+        while the feed reads on."""
+        reader = self.readers.subscribe(until_end=True, live=live)
         await self.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + connect_timeout
@@ -162,20 +180,70 @@ class EventFeed:
                                         f"within {connect_timeout:.0f} s ({self._error or 'no reply'}): "
                                         "check the bootstrap address or the profile")
                     try:
-                        item = await asyncio.wait_for(queue.get(), 0.1)
+                        items = await asyncio.wait_for(reader.get_many(limit), 0.1)
                     except TimeoutError:
                         continue
                 else:
-                    item = await queue.get()
-                if item is END:
-                    if stop_at_end or self._task is None:
-                        return
-                    continue
-                yield item
+                    items = await reader.get_many(limit)
+                ended = items[-1] is END
+                if ended:
+                    items.pop()
+                if items:
+                    yield items
+                if ended and (stop_at_end or self._task is None):
+                    return
         finally:
-            self.readers.unsubscribe(queue)
+            self.readers.unsubscribe(reader)
             if stop_at_end or self._task is None:
                 await self.stop()
+
+    async def load(self, skipped: Skipped, limit: int = 10_000) -> list[FeedEvent]:
+        """The events a live reader skipped (at most ``limit``), oldest first.
+
+        The buffer's copy where it still has one (linked to its transaction), else the record
+        read again from the broker. Raises :class:`FeedError` when the broker does not answer.
+        """
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka import TopicPartition as KafkaTP
+
+        tp = KafkaTP(skipped.topic, skipped.partition)
+        last = min(skipped.last, skipped.first + limit - 1)
+        kwargs = {**self.kafka_kwargs, "enable_auto_commit": False, "group_id": None,
+                  "request_timeout_ms": int(self.request_timeout * 1000),
+                  "client_id": "apilog-events-load", "bootstrap_servers": self.bootstrap}
+        consumer = AIOKafkaConsumer(**kwargs)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout * 2
+        records: list[Any] = []
+        try:
+            await asyncio.wait_for(consumer.start(), self.request_timeout * 2)
+            consumer.assign([tp])
+            consumer.seek(tp, skipped.first)
+            position = skipped.first
+            while position <= last:
+                batch = await consumer.getmany(tp, timeout_ms=200, max_records=self.max_batch)
+                got = [r for r in batch.get(tp, []) if r.offset <= last]
+                records += got
+                if got:
+                    position = got[-1].offset + 1
+                    deadline = loop.time() + self.request_timeout * 2
+                elif (end := consumer.highwater(tp)) is not None and end <= position:
+                    break  # the log ends before the range does (e.g. it was reset)
+                elif loop.time() > deadline:
+                    raise FeedError(f"the Kafka broker at {self.bootstrap} sent nothing for "
+                                    f"{skipped.where} within {self.request_timeout * 2:.0f} s: "
+                                    "check that it is up, then try again")
+        except (OSError, TimeoutError) as exc:
+            raise FeedError(f"could not re-read {skipped.where} from the Kafka broker at "
+                            f"{self.bootstrap}: {_describe(exc, self.bootstrap)}") from None
+        finally:
+            await _quietly_stop(consumer, self.request_timeout)
+        events = [self.buffer.get(r.topic, r.partition, r.offset) or decode_record(
+            r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+            for r in records]
+        if self.correlator is not None:
+            events = await self.correlator.link(events)
+        return events
 
     def snapshot(self, limit: int | None = None,
                  filter: str | Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:  # noqa: A002
@@ -344,14 +412,22 @@ class EventFeed:
             self._fingerprints[tp] = Fingerprint.of(last)
             if skip is not None and last.offset + 1 >= skip.until_offset:
                 del self._skips[tp]
-        if self.correlator is not None and self.link_inline:
+        # Duplicates go before linking: every consumer (readers, the correlator's counts, the
+        # transaction log) sees an event id once.
+        fresh = [event for event in fresh if self.buffer.add(event)]
+        if self.correlator is not None and self.link_inline and fresh:
             fresh = await self.correlator.link(fresh)
+            for event in fresh:
+                if event.transaction_id is not None:
+                    self.buffer.replace(event)
         to_link = []
+        readers = self.readers
         for event in fresh:
-            if self.buffer.add(event):
-                self.readers.deliver(event)
-                if event.is_cloudevent and event.transaction_id is None:
-                    to_link.append(event)
+            if readers.blocked:
+                await readers.room()
+            readers.deliver(event)
+            if event.is_cloudevent and event.transaction_id is None:
+                to_link.append(event)
         if to_link and self._linker is not None:
             await self._linker.submit(to_link)
         for ktp in batch:
