@@ -1,0 +1,74 @@
+"""A reader's queue: complete readers hold the feed back, live readers say what they skip."""
+
+from __future__ import annotations
+
+import asyncio
+
+from console.events.decode import decode_record
+from console.events.fanout import END, Fanout, Reader, Skipped
+
+
+def event(offset: int, partition: int = 0):
+    return decode_record("gateway.events.customer", partition, offset, 0, None, b"x", None)
+
+
+async def test_a_complete_reader_never_loses_an_event_and_holds_the_feed_back():
+    fanout = Fanout(queue_size=3)
+    reader = fanout.subscribe()
+    for offset in range(3):
+        fanout.deliver(event(offset))
+    assert fanout.blocked
+    waiting = asyncio.create_task(fanout.room())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the feed would wait here
+    assert (await reader.get()).offset == 0
+    await asyncio.wait_for(waiting, 1)
+    fanout.deliver(event(3))
+    fanout.deliver(event(4))  # past the bound without waiting: kept all the same
+    assert [(await reader.get()).offset for _ in range(4)] == [1, 2, 3, 4]
+
+
+async def test_a_reader_that_goes_away_no_longer_holds_the_feed_back():
+    fanout = Fanout(queue_size=1)
+    reader = fanout.subscribe()
+    fanout.deliver(event(0))
+    assert fanout.blocked
+    fanout.unsubscribe(reader)
+    assert not fanout.blocked
+    await asyncio.wait_for(fanout.room(), 1)
+    stopped = fanout.subscribe()
+    fanout.deliver(event(1))
+    fanout.close()
+    fanout.deliver(event(2))  # a batch finishing after stop()
+    await asyncio.wait_for(fanout.room(), 1)
+    assert [await stopped.get() for _ in range(2)][1] is END
+
+
+async def test_a_live_reader_skips_the_oldest_and_is_told_exactly_which():
+    reader = Reader(size=3, live=True)
+    for offset in range(10):
+        reader.put(event(offset, partition=offset % 2))
+    reader.end()
+    items = [await reader.get() for _ in range(6)]
+    skips = [Skipped("gateway.events.customer", 1, 1, 5, 3),
+             Skipped("gateway.events.customer", 0, 0, 6, 4)]
+    assert items == [skips[0], event(7, 1), skips[1], event(8, 0), event(9, 1), END]
+    assert reader.skipped == skips
+
+async def test_one_notice_per_run_of_skipped_events_given_before_the_next_of_its_partition():
+    reader = Reader(size=2, live=True)
+    for offset in range(5):
+        reader.put(event(offset))
+    assert await reader.get() == Skipped("gateway.events.customer", 0, 0, 2, 3)
+    assert (await reader.get()).offset == 3
+    reader.put(event(5))
+    reader.put(event(6))  # drops 4
+    assert await reader.get_many(10) == [Skipped("gateway.events.customer", 0, 4, 4, 1),
+                                         event(5), event(6)]
+
+
+def test_a_skip_describes_itself_as_the_operator_reads_it():
+    many = Skipped("T", 0, 17747, 18536, 790)
+    assert many.describe() == "skipped 790 events (offsets 17747–18536 of T[0])"
+    assert many.where == "T[0]@17747-18536"
+    assert Skipped("T", 2, 5, 5, 1).describe() == "skipped 1 event (offset 5 of T[2])"
