@@ -49,6 +49,7 @@ ACTIONS: dict[str, ActionSpec] = {
         # Events.
         ActionSpec("pause", "pause", "pause"),
         ActionSpec("open-tx", "open_tx", "open tx"),
+        ActionSpec("load-skipped", "load_skipped", "load skipped"),
         # Transactions.
         ActionSpec("rerun", "rerun", "rerun", mutates=True),
         ActionSpec("export", "export", "export"),
@@ -71,6 +72,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "open-event": "ctrl+g",
     "pause": "space",
     "open-tx": "t",
+    "load-skipped": "l",
     "rerun": "ctrl+r",
     "export": "e",
     "run-check": "ctrl+r",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +161,52 @@ class Reader:
         return notice
 
 
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """How many events of one partition the feed has delivered, and the first and last offset,
+    since the partition's log last started over (``epoch``: how many times it did)."""
+
+    count: int
+    first: int
+    last: int
+    epoch: int = 0
+
+
+class WindowWatch:
+    """What a view of the newest delivered events never showed.
+
+    A screen that copies a bounded window of the newest events (the console's Events view)
+    sees, at each look, the events that arrived since its last look and are still in the
+    window; the rest of those arrivals fell out of the window unseen. Per partition the
+    feed's :class:`Tally` says how many were delivered, so the count is exact, and the offsets
+    run from just after what the view last accounted for to just before what it sees now.
+    """
+
+    def __init__(self) -> None:
+        #: tp -> (epoch, count, last offset) accounted for: shown, or reported skipped
+        self._accounted: dict[tuple[str, int], tuple[int, int, int]] = {}
+
+    def look(self, new: Sequence[FeedEvent], tallies: Mapping[tuple[str, int], Tally]
+             ) -> list[Skipped]:
+        """``new``: the events that arrived since the last look and are still in the window,
+        oldest first; ``tallies``: the feed's :meth:`Fanout.tallies` now."""
+        seen: dict[tuple[str, int], list[int]] = {}
+        for event in new:
+            seen.setdefault((event.topic, event.partition), []).append(event.offset)
+        skips = []
+        for tp, tally in tallies.items():
+            epoch, count, last = self._accounted.get(tp, (tally.epoch, 0, tally.first - 1))
+            if epoch != tally.epoch:  # the partition's log started over: so does the count
+                count, last = 0, tally.first - 1
+            offsets = seen.get(tp, [])
+            missed = tally.count - count - len(offsets)
+            if missed > 0:
+                upto = offsets[0] - 1 if offsets else tally.last
+                skips.append(Skipped(tp[0], tp[1], last + 1, upto, missed))
+            self._accounted[tp] = (tally.epoch, tally.count, offsets[-1] if offsets else tally.last)
+        return skips
+
+
 class Fanout:
     """The readers of one feed."""
 
@@ -173,6 +219,17 @@ class Fanout:
         self._readers: set[Reader] = set()
         self._complete: set[Reader] = set()
         self._waiters: list[tuple[Predicate, asyncio.Future[FeedEvent]]] = []
+        self._tallies: dict[tuple[str, int], list[int]] = {}  # tp -> [count, first, last, epoch]
+
+    def tallies(self) -> dict[tuple[str, int], Tally]:
+        """Per partition: how many events were delivered, the first and the last offset."""
+        return {tp: Tally(*values) for tp, values in self._tallies.items()}
+
+    def new_epoch(self, topic: str, partition: int) -> None:
+        """The partition's log started over (a broker with memory storage restarted)."""
+        tally = self._tallies.get((topic, partition))
+        if tally is not None:
+            tally[:] = [0, -1, -1, tally[3] + 1]
 
     def subscribe(self, until_end: bool = False, live: bool = False,
                   size: int | None = None) -> Reader:
@@ -210,6 +267,14 @@ class Fanout:
         Never drops for a complete reader: a caller that did not wait for :meth:`room` only
         makes its queue longer.
         """
+        tally = self._tallies.get((event.topic, event.partition))
+        if tally is None:
+            self._tallies[(event.topic, event.partition)] = [1, event.offset, event.offset, 0]
+        else:
+            if tally[0] == 0:
+                tally[1] = event.offset
+            tally[0] += 1
+            tally[2] = event.offset
         for reader in self._readers:
             reader.put(event)
         self._notify_waiters(event)

@@ -24,7 +24,7 @@ from typing import Any
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import BackgroundLinker, Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record
-from console.events.fanout import END, QUEUE_SIZE, Fanout, Skipped, call
+from console.events.fanout import END, QUEUE_SIZE, Fanout, Skipped, Tally, call
 from console.events.positions import (
     Fingerprint,
     Start,
@@ -244,6 +244,11 @@ class EventFeed:
         if self.correlator is not None:
             events = await self.correlator.link(events)
         return events
+
+    def delivered(self) -> dict[TopicPartition, Tally]:
+        """Per partition, how many events the feed delivered and their first and last offset
+        (what a view compares with what it showed: :class:`console.events.fanout.WindowWatch`)."""
+        return self.readers.tallies()
 
     def snapshot(self, limit: int | None = None,
                  filter: str | Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:  # noqa: A002
@@ -466,6 +471,7 @@ class EventFeed:
             del self._gaps[:-100]
             log.warning("event feed gap: %s", gap.describe())
         self.buffer.new_epoch(*tp)
+        self.readers.new_epoch(*tp)
         self._fingerprints.pop(tp, None)
         self._skips.pop(tp, None)
         if self._targets is not None and tp in self._targets:
