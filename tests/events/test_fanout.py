@@ -72,3 +72,25 @@ def test_a_skip_describes_itself_as_the_operator_reads_it():
     assert many.describe() == "skipped 790 events (offsets 17747–18536 of T[0])"
     assert many.where == "T[0]@17747-18536"
     assert Skipped("T", 2, 5, 5, 1).describe() == "skipped 1 event (offset 5 of T[2])"
+
+
+def test_a_window_watch_counts_exactly_what_fell_out_between_two_looks():
+    from console.events.fanout import WindowWatch
+
+    fanout, watch = Fanout(), WindowWatch()
+    for offset in range(5):
+        fanout.deliver(event(offset))
+    assert watch.look([event(o) for o in range(5)], fanout.tallies()) == []
+    for offset in range(5, 30):
+        fanout.deliver(event(offset, partition=offset % 2))
+    # a window of 4 now holds 26..29: 5..25 arrived and fell out unseen (the offsets of one
+    # partition are every other number here, so a range may name one the partition lacks)
+    window = [event(o, partition=o % 2) for o in range(26, 30)]
+    assert watch.look(window, fanout.tallies()) == [
+        Skipped("gateway.events.customer", 0, 5, 25, 10),
+        Skipped("gateway.events.customer", 1, 5, 26, 11)]
+    fanout.deliver(event(31, partition=1))
+    assert watch.look([], fanout.tallies()) == [Skipped("gateway.events.customer", 1, 30, 31, 1)]
+    fanout.new_epoch("gateway.events.customer", 0)  # the broker came back empty
+    fanout.deliver(event(0))
+    assert watch.look([event(0)], fanout.tallies()) == []
