@@ -205,6 +205,7 @@ class EventFeed:
         """
         from aiokafka import AIOKafkaConsumer
         from aiokafka import TopicPartition as KafkaTP
+        from aiokafka.errors import KafkaError
 
         tp = KafkaTP(skipped.topic, skipped.partition)
         last = min(skipped.last, skipped.first + limit - 1)
@@ -233,7 +234,7 @@ class EventFeed:
                     raise FeedError(f"the Kafka broker at {self.bootstrap} sent nothing for "
                                     f"{skipped.where} within {self.request_timeout * 2:.0f} s: "
                                     "check that it is up, then try again")
-        except (OSError, TimeoutError) as exc:
+        except (KafkaError, OSError, TimeoutError) as exc:
             raise FeedError(f"could not re-read {skipped.where} from the Kafka broker at "
                             f"{self.bootstrap}: {_describe(exc, self.bootstrap)}") from None
         finally:
