@@ -12,7 +12,7 @@ counting as duplicates while their events stay visible.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,7 +20,7 @@ from console.events.decode import FeedEvent
 
 TopicPartition = tuple[str, int]
 PositionKey = tuple[str, int, int, int]  # topic, partition, epoch, offset
-#: CloudEvent ids remembered for duplicate suppression (~10 MB at 100 bytes an id).
+#: CloudEvent ids remembered for duplicate suppression (~8 MB for 100,000 36-character ids).
 ID_MEMORY = 100_000
 
 
@@ -44,7 +44,8 @@ class EventBuffer:
             raise ValueError(f"buffer size must be at least 1, not {size}")
         self.size = size
         self._events: OrderedDict[PositionKey, FeedEvent] = OrderedDict()
-        self._ids: OrderedDict[str, PositionKey] = OrderedDict()
+        self._ids: set[str] = set()
+        self._id_order: deque[str] = deque()
         self._id_memory = max(size, id_memory)
         self._epochs: dict[TopicPartition, int] = {}
         self._progress: dict[TopicPartition, PartitionProgress] = {}
@@ -61,7 +62,7 @@ class EventBuffer:
 
     def holds(self, event: FeedEvent) -> bool:
         """True when this event (same position, or same CloudEvent id) is already here."""
-        return self._key(event) in self._events or (event.id is not None and event.id in self._ids)
+        return self._key(event) in self._events or event.id in self._ids
 
     def add(self, event: FeedEvent) -> bool:
         """Keep ``event`` unless it is a duplicate; evict the oldest past ``size``."""
@@ -71,9 +72,10 @@ class EventBuffer:
         key = self._key(event)
         self._events[key] = event
         if event.id is not None:
-            self._ids[event.id] = key
-            if len(self._ids) > self._id_memory:
-                self._ids.popitem(last=False)
+            self._ids.add(event.id)
+            self._id_order.append(event.id)
+            if len(self._id_order) > self._id_memory:
+                self._ids.discard(self._id_order.popleft())
         self.accepted += 1
         while len(self._events) > self.size:
             self._events.popitem(last=False)
@@ -82,8 +84,8 @@ class EventBuffer:
 
     def replace(self, event: FeedEvent) -> bool:
         """Swap in a newer copy of an event still held (e.g. once it is linked to a call)."""
-        key = self._ids.get(event.id) if event.id is not None else self._key(event)
-        if key is None or key not in self._events:
+        key = self._key(event)
+        if key not in self._events:
             return False
         self._events[key] = event
         return True
