@@ -12,11 +12,13 @@ was read but not delivered makes the command end with status 1 and one line on s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,7 +160,7 @@ async def _write(batch: list[Any], line: Any, report: Report) -> bool:
     if not lines:
         return True
     try:
-        await asyncio.to_thread(_write_out, "".join(f"{text}\n" for text in lines))
+        await _write_out("".join(f"{text}\n" for text in lines))
     except OSError as exc:
         first = next((i for i in batch if not isinstance(i, Skipped)), batch[0])
         report.write_error = (f"could not write to the output ({exc.strerror or exc}); the "
@@ -170,9 +172,40 @@ async def _write(batch: list[Any], line: Any, report: Report) -> bool:
     return True
 
 
-def _write_out(text: str) -> None:
-    sys.stdout.write(text)
+async def _write_out(text: str) -> None:
+    """Write to stdout's file descriptor on a thread of its own, so that the feed reads on.
+
+    A daemon thread and ``os.write``, not an executor and ``sys.stdout``: when Ctrl-C comes
+    while the output is blocked (``apilog events -f | less``, not paging), the command must
+    still exit, which an executor's thread (joined at exit) or stdout's lock would prevent.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    data = text.encode(sys.stdout.encoding or "utf-8", "replace")
     sys.stdout.flush()
+
+    def write() -> None:
+        error = None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(sys.stdout.fileno(), view):]
+        except OSError as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (Ctrl-C)
+            loop.call_soon_threadsafe(_settle, done, error)
+
+    threading.Thread(target=write, name="apilog-events-output", daemon=True).start()
+    await done
+
+
+def _settle(future: asyncio.Future[None], error: OSError | None) -> None:
+    if future.done():  # cancelled by Ctrl-C meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _silence_stdout() -> None:

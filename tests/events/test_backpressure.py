@@ -222,3 +222,34 @@ def test_a_terminal_that_falls_behind_is_told_what_it_skipped_and_can_load_it(
     assert loaded.returncode == 0, loaded.stderr
     assert [(r["partition"], r["offset"]) for r in map(json.loads, loaded.stdout.splitlines())] \
         == [(partition, offset) for offset in range(first, last + 1)]
+
+
+def test_ctrl_c_ends_the_command_while_its_output_is_blocked(kafka_broker, full_topic, tmp_path):
+    # `apilog events -f | less`, the operator not paging: the pipe is full, the writes wait.
+    process = subprocess.Popen(command(kafka_broker.bootstrap, full_topic, "--follow"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=environment(tmp_path), preexec_fn=restore_ctrl_c)
+    try:
+        first = process.stdout.readline()  # it is writing; nobody reads any more
+        assert json.loads(first)["offset"] == 0
+        wait_until(lambda: unread(process.stdout) >= pipe_size(process.stdout), 30,
+                   message="the pipe to fill (the command's writes then wait)")
+        code = interrupt(process, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 130
+    assert "Traceback" not in process.stderr.read().decode()
+
+
+def unread(stream) -> int:
+    import fcntl
+    import termios
+
+    return int.from_bytes(fcntl.ioctl(stream.fileno(), termios.FIONREAD, b"\0" * 4), "little")
+
+
+def pipe_size(stream) -> int:
+    import fcntl
+
+    return fcntl.fcntl(stream.fileno(), 1032)  # F_GETPIPE_SZ (Linux)
