@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
@@ -179,6 +180,12 @@ async def _write_out(text: str) -> None:
     while the output is blocked (``apilog events -f | less``, not paging), the command must
     still exit, which an executor's thread (joined at exit) or stdout's lock would prevent.
     """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, io.UnsupportedOperation):  # in memory (click's test runner)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     data = text.encode(sys.stdout.encoding or "utf-8", "replace")
@@ -189,7 +196,7 @@ async def _write_out(text: str) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(sys.stdout.fileno(), view):]
+                view = view[os.write(fd, view):]
         except OSError as exc:
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (Ctrl-C)
