@@ -93,7 +93,8 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
     try:
         feed = EventFeed(bootstrap, topic_pattern=topic_pattern, start=start_at,
                          group_id=group_id, kafka_kwargs=kafka_kwargs, txlog=txlog,
-                         link_inline=True, on_status=_status_reporter(), queue_size=queue_size)
+                         link_inline=True, on_status=_status_reporter(group_id),
+                         queue_size=queue_size)
     except FeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
     live = follow and sys.stdout.isatty()
@@ -324,11 +325,16 @@ def _open_txlog() -> Any:
         return None
 
 
-def _status_reporter() -> Any:
-    """Tell the operator on stderr when the broker goes away, comes back, or a gap appears."""
-    seen = {"state": "connecting", "gaps": 0}
+def _status_reporter(group_id: str | None = None) -> Any:
+    """Tell the operator on stderr when the broker goes away, comes back, or a gap appears, and
+    in a consumer group which partitions the group gives this reader."""
+    seen: dict[str, Any] = {"state": "connecting", "gaps": 0, "assigned": None}
 
     def report(status: Any) -> None:
+        if status.assigned is not None and status.assigned != seen["assigned"]:
+            seen["assigned"] = status.assigned
+            names = ", ".join(f"{t}[{p}]" for t, p in status.assigned) or "no partitions"
+            click.echo(f"apilog events: group {group_id} assigned {names}", err=True)
         if status.state != seen["state"] and status.state != "connecting":
             if status.state == "down":
                 click.echo(f"apilog events: broker down since {status.since:%H:%M:%S}: "

@@ -79,6 +79,8 @@ class Reader:
         self._room.set()
         self._open: dict[tuple[str, int], Skipped] = {}
         self._closed = False
+        #: What the last get()/get_many() returned: handled once the reader asks again.
+        self._handed: list[Any] = []
 
     def __len__(self) -> int:
         return len(self._items)
@@ -113,7 +115,34 @@ class Reader:
         await self._room.wait()
 
     async def get(self) -> Any:
-        """The next event, :class:`Skipped` notice, or :data:`END`."""
+        """The next event, :class:`Skipped` notice, or :data:`END`.
+
+        Asking again means the reader is done with what it was given before (see
+        :meth:`pending_from`)."""
+        self._handed = [await self._next()]
+        return self._handed[0]
+
+    async def get_many(self, limit: int) -> list[Any]:
+        """At least one item, and up to ``limit`` of those already waiting (ending at END)."""
+        self._handed = []
+        out = self._handed
+        out.append(await self._next())
+        while len(out) < limit and out[-1] is not END and (self._items or self._open):
+            out.append(await self._next())  # returns at once: something is waiting
+        return list(out)
+
+    def pending_from(self, topic: str, partition: int) -> int | None:
+        """The offset of the oldest event of the partition this reader has not finished with
+        (still queued, or handed out and not yet followed by another request), if any."""
+        for item in self._handed:
+            if isinstance(item, FeedEvent) and (item.topic, item.partition) == (topic, partition):
+                return item.offset
+        for item in self._items:
+            if isinstance(item, FeedEvent) and (item.topic, item.partition) == (topic, partition):
+                return item.offset
+        return None
+
+    async def _next(self) -> Any:
         while True:
             if self._open:
                 notice = self._due_notice()
@@ -126,13 +155,6 @@ class Reader:
                 return item
             self._ready.clear()
             await self._ready.wait()
-
-    async def get_many(self, limit: int) -> list[Any]:
-        """At least one item, and up to ``limit`` of those already waiting (ending at END)."""
-        out = [await self.get()]
-        while len(out) < limit and out[-1] is not END and (self._items or self._open):
-            out.append(await self.get())  # returns at once: something is waiting
-        return out
 
     def _drop_oldest(self) -> None:
         items = self._items
@@ -260,6 +282,13 @@ class Fanout:
         """Return once every complete reader can take another event."""
         for reader in list(self._complete):
             await reader.room()
+
+    def handled_position(self, topic: str, partition: int, delivered: int) -> int:
+        """Where a consumer group may resume this partition without losing anything: the
+        oldest event a complete reader has not finished with, else ``delivered``."""
+        pending = [offset for reader in self._complete
+                   if (offset := reader.pending_from(topic, partition)) is not None]
+        return min(pending, default=delivered)
 
     def deliver(self, event: FeedEvent) -> None:
         """A new event: to every reader, every matching waiter, and ``on_event``.

@@ -8,6 +8,11 @@ seconds (which doubles as the broker health probe), and tracks its own positions
 positions are what lets it resume after an outage without restarting apilog, and notice when
 the broker came back with an empty log (Tansu's memory storage): it then reports the gap and
 reads the new log from its start.
+
+With a ``group_id`` it is a member of that consumer group instead: the group's coordinator
+assigns it a share of the partitions (and moves them when members come and go), it resumes from
+the group's committed offsets, and it commits only what its complete readers have finished
+with, so that a member that leaves loses nothing for the others.
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ class EventFeed:
                             f"expression ({exc}): e.g. 'gateway\\.events\\..*'") from None
         self.bootstrap = bootstrap
         self.start_at = parse_start(start)
+        if group_id is not None and self.start_at not in ("earliest", "latest"):
+            raise FeedError(f"a consumer group starts where it last committed, else at the "
+                            f"earliest or latest offset, not at {start!r}: use --from earliest "
+                            "or --from latest with --group")
         self.group_id = group_id
         self.buffer = EventBuffer(buffer_size)
         self.kafka_kwargs = dict(kafka_kwargs or {})
@@ -92,6 +101,8 @@ class EventFeed:
         self._fingerprints: dict[TopicPartition, Fingerprint] = {}
         self._skips: dict[TopicPartition, TimeSkip] = {}
         self._targets: dict[TopicPartition, int] | None = None
+        self._assigned: set[TopicPartition] = set()  # in a group: this member's share
+        self._committed: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._connection_lost = False
@@ -271,7 +282,8 @@ class EventFeed:
             state=self._state, since=self._since, error=self._error,
             lag_by_partition=self.buffer.lag(), positions=dict(self._positions),
             gaps=tuple(self._gaps), received=self.buffer.accepted,
-            duplicates=self.buffer.duplicates, buffered=len(self.buffer))
+            duplicates=self.buffer.duplicates, buffered=len(self.buffer),
+            assigned=tuple(sorted(self._assigned)) if self.group_id is not None else None)
 
     # The loop ------------------------------------------------------------------------------
 
@@ -299,6 +311,8 @@ class EventFeed:
                     await asyncio.wait_for(self._stopping.wait(), delay)
             finally:
                 if consumer is not None:
+                    if self.group_id is not None and self._assigned:
+                        await self._commit_quietly(consumer)
                     await _quietly_stop(consumer, self.request_timeout)
 
     def _make_consumer(self) -> Any:
@@ -311,7 +325,12 @@ class EventFeed:
                                   "request_timeout_ms": int(self.request_timeout * 1000),
                                   "client_id": "apilog-events", "fetch_max_wait_ms": 200}
         if self.group_id is not None:
-            kwargs.update(group_id=self.group_id, enable_auto_commit=True)
+            # Commits are the feed's own (what its readers finished with); a new topic must
+            # join the subscription within seconds, not aiokafka's default five minutes.
+            # A JoinGroup request waits for the whole rebalance (5-18 s on Tansu): aiokafka's
+            # default request timeout, not the feed's short one, or the join never completes.
+            kwargs.update(group_id=self.group_id, auto_offset_reset=self.start_at,
+                          metadata_max_age_ms=5000, request_timeout_ms=40_000)
         kwargs.update(self.kafka_kwargs)
         kwargs["bootstrap_servers"] = self.bootstrap
         consumer = AIOKafkaConsumer(**kwargs)
@@ -336,6 +355,11 @@ class EventFeed:
         With ``verify`` (after a reconnect or an out-of-range fetch) first check that the
         remembered positions still point into the same logs, and report a gap where not.
         """
+        if self.group_id is not None:
+            # aiokafka's pattern is matched with re.match: anchor the end for a whole-name match.
+            consumer.subscribe(pattern=f"(?:{self.pattern.pattern})\\Z",
+                               listener=_group_listener(self, consumer))
+            return
         found = await list_partitions(consumer, self.pattern, self.request_timeout)
         if verify:
             resets = await verify_after_reconnect(consumer, self._positions, self._fingerprints,
@@ -384,6 +408,8 @@ class EventFeed:
                 raise _ConnectionLost("the connection to the broker was lost")
             if batch:
                 await self._handle(consumer, batch)
+            if self.group_id is not None:
+                await self._check_group_caught_up(consumer)
             if self.link_inline and self.correlator is not None and self.correlator.pending:
                 await self._relink()
             if loop.time() >= next_refresh:
@@ -395,7 +421,9 @@ class EventFeed:
         from aiokafka import TopicPartition as KafkaTP
 
         found = await list_partitions(consumer, self.pattern, self.request_timeout)
-        if found - set(self._positions):
+        if self.group_id is not None:
+            await self._commit(consumer)
+        elif found - set(self._positions):
             await self._position(consumer, verify=False)
         for tp, position in self._positions.items():
             self.buffer.set_progress(*tp, position, consumer.highwater(KafkaTP(*tp)))
@@ -404,7 +432,7 @@ class EventFeed:
         fresh: list[FeedEvent] = []
         for ktp, records in batch.items():
             tp = (ktp.topic, ktp.partition)
-            if not records or tp not in self._positions:
+            if not records or (tp not in self._positions and tp not in self._assigned):
                 continue
             skip = self._skips.get(tp)
             for record in records:
@@ -452,6 +480,48 @@ class EventFeed:
         if self.buffer.replace(event):
             self.readers.update(event)
 
+    async def _commit(self, consumer: Any, tps: set[TopicPartition] | None = None) -> None:
+        """Commit, for this member's partitions, what every complete reader has finished with."""
+        from aiokafka import TopicPartition as KafkaTP
+
+        offsets = {}
+        for tp in self._assigned if tps is None else tps:
+            if tp not in self._positions:
+                continue
+            position = self.readers.handled_position(*tp, self._positions[tp])
+            if self._committed.get(tp) != position:
+                offsets[tp] = position
+        if offsets:
+            await asyncio.wait_for(consumer.commit({KafkaTP(*tp): o for tp, o in offsets.items()}),
+                                   self.request_timeout)
+            self._committed.update(offsets)
+
+    async def _commit_quietly(self, consumer: Any) -> None:
+        try:
+            await self._commit(consumer)
+        except Exception as exc:  # noqa: BLE001 - leaving anyway; the group re-reads from before
+            log.warning("event feed: committing before leaving group %s failed: %s",
+                        self.group_id, _describe(exc, self.bootstrap))
+
+    async def _check_group_caught_up(self, consumer: Any) -> None:
+        """In a group, the end is each assigned partition's log end when first seen."""
+        from aiokafka import TopicPartition as KafkaTP
+
+        if not self.readers.waiting_for_end or not self._assigned:
+            return
+        targets = self._targets if self._targets is not None else {}
+        self._targets = targets
+        for tp in self._assigned:
+            end = consumer.highwater(KafkaTP(*tp))
+            if end is None and tp not in targets:
+                return  # not fetched yet: its end is not known
+            target = targets.setdefault(tp, end)
+            position = await consumer.position(KafkaTP(*tp))
+            self._positions.setdefault(tp, position)
+            if position < target:
+                return
+        self.readers.caught_up()
+
     def _check_caught_up(self) -> None:
         if self._targets is None or not self.readers.waiting_for_end:
             return
@@ -494,6 +564,30 @@ class EventFeed:
     def _emit_status(self) -> None:
         if self.on_status is not None:
             call(self.on_status, self.status)
+
+
+def _group_listener(feed: EventFeed, consumer: Any) -> Any:
+    """What aiokafka tells when the group's coordinator takes partitions away or hands some
+    over (a class made here: aiokafka is imported only once a feed runs)."""
+    from aiokafka.abc import ConsumerRebalanceListener
+
+    class Listener(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            gone = {(tp.topic, tp.partition) for tp in revoked}
+            try:
+                await feed._commit(consumer, gone & feed._assigned)
+            except Exception as exc:  # noqa: BLE001 - the next owner re-reads from the last commit
+                log.warning("event feed: committing revoked partitions failed: %s", exc)
+            feed._assigned -= gone
+            for tp in gone:
+                feed._positions.pop(tp, None)
+                feed._committed.pop(tp, None)
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            feed._assigned = {(tp.topic, tp.partition) for tp in assigned}
+            feed._emit_status()
+
+    return Listener()
 
 
 def _is_expected(exc: BaseException) -> bool:

@@ -48,6 +48,8 @@ class FeedStatus:
     received: int = 0
     duplicates: int = 0
     buffered: int = 0
+    #: In a consumer group, the partitions the group gave this member (None without a group).
+    assigned: tuple[TopicPartition, ...] | None = None
 
     @property
     def lag(self) -> int:

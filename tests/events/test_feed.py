@@ -143,6 +143,7 @@ async def test_events_iterator_snapshot_filter_status_and_callbacks(kafka_broker
         await anext(stream)
 
 
+@pytest.mark.slow
 async def test_a_consumer_group_resumes_where_it_left_off(kafka_broker, topic, pattern):
     group = f"apilog-test-{uuid.uuid4().hex[:8]}"
     await produce(kafka_broker.bootstrap, topic, [binary_event("g-1"), binary_event("g-2")])
