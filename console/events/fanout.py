@@ -142,6 +142,14 @@ class Reader:
                 return item.offset
         return None
 
+    def unfinished(self) -> dict[tuple[str, int], int]:
+        """Per partition, the oldest offset this reader has not finished with."""
+        oldest: dict[tuple[str, int], int] = {}
+        for item in (*self._handed, *self._items):
+            if isinstance(item, FeedEvent):
+                oldest.setdefault((item.topic, item.partition), item.offset)
+        return oldest
+
     async def _next(self) -> Any:
         while True:
             if self._open:
@@ -242,6 +250,8 @@ class Fanout:
         self._complete: set[Reader] = set()
         self._waiters: list[tuple[Predicate, asyncio.Future[FeedEvent]]] = []
         self._tallies: dict[tuple[str, int], list[int]] = {}  # tp -> [count, first, last, epoch]
+        #: tp -> oldest offset a complete reader left behind unfinished when it unsubscribed
+        self._abandoned: dict[tuple[str, int], int] = {}
 
     def tallies(self) -> dict[tuple[str, int], Tally]:
         """Per partition: how many events were delivered, the first and the last offset."""
@@ -265,9 +275,17 @@ class Fanout:
         return reader
 
     def unsubscribe(self, reader: Reader) -> None:
+        """The reader is gone; what it left unfinished still holds a group's commit back."""
         reader.close()
         self._readers.discard(reader)
-        self._complete.discard(reader)
+        if reader in self._complete:
+            self._complete.discard(reader)
+            for tp, offset in reader.unfinished().items():
+                self._abandoned[tp] = min(offset, self._abandoned.get(tp, offset))
+
+    def forget(self, topic: str, partition: int) -> None:
+        """The partition is no longer this feed's to commit (a group took it away)."""
+        self._abandoned.pop((topic, partition), None)
 
     @property
     def waiting_for_end(self) -> bool:
@@ -288,6 +306,8 @@ class Fanout:
         oldest event a complete reader has not finished with, else ``delivered``."""
         pending = [offset for reader in self._complete
                    if (offset := reader.pending_from(topic, partition)) is not None]
+        if (topic, partition) in self._abandoned:
+            pending.append(self._abandoned[(topic, partition)])
         return min(pending, default=delivered)
 
     def deliver(self, event: FeedEvent) -> None:

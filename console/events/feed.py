@@ -103,6 +103,9 @@ class EventFeed:
         self._targets: dict[TopicPartition, int] | None = None
         self._assigned: set[TopicPartition] = set()  # in a group: this member's share
         self._committed: dict[TopicPartition, int] = {}
+        #: Next offset after what was handed to readers: ``_positions`` runs ahead of it while
+        #: a batch is being delivered (a rebalance can commit meanwhile).
+        self._delivered: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._connection_lost = False
@@ -456,10 +459,12 @@ class EventFeed:
                     self.buffer.replace(event)
         to_link = []
         readers = self.readers
+        delivered = self._delivered
         for event in fresh:
             if readers.blocked:
                 await readers.room()
             readers.deliver(event)
+            delivered[(event.topic, event.partition)] = event.offset + 1
             if event.is_cloudevent and event.transaction_id is None:
                 to_link.append(event)
         if to_link and self._linker is not None:
@@ -467,6 +472,7 @@ class EventFeed:
         for ktp in batch:
             tp = (ktp.topic, ktp.partition)
             if tp in self._positions:
+                delivered[tp] = self._positions[tp]  # past duplicates and skipped records too
                 self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
         self._check_caught_up()
 
@@ -486,9 +492,9 @@ class EventFeed:
 
         offsets = {}
         for tp in self._assigned if tps is None else tps:
-            if tp not in self._positions:
+            if tp not in self._delivered:
                 continue
-            position = self.readers.handled_position(*tp, self._positions[tp])
+            position = self.readers.handled_position(*tp, self._delivered[tp])
             if self._committed.get(tp) != position:
                 offsets[tp] = position
         if offsets:
@@ -516,8 +522,9 @@ class EventFeed:
             if end is None and tp not in targets:
                 return  # not fetched yet: its end is not known
             target = targets.setdefault(tp, end)
-            position = await consumer.position(KafkaTP(*tp))
-            self._positions.setdefault(tp, position)
+            position = self._positions.get(tp)
+            if position is None:  # nothing delivered from it: anything to read?
+                position = await consumer.position(KafkaTP(*tp))
             if position < target:
                 return
         self.readers.caught_up()
@@ -582,6 +589,8 @@ def _group_listener(feed: EventFeed, consumer: Any) -> Any:
             for tp in gone:
                 feed._positions.pop(tp, None)
                 feed._committed.pop(tp, None)
+                feed._delivered.pop(tp, None)
+                feed.readers.forget(*tp)
 
         async def on_partitions_assigned(self, assigned: Any) -> None:
             feed._assigned = {(tp.topic, tp.partition) for tp in assigned}

@@ -94,3 +94,19 @@ def test_a_window_watch_counts_exactly_what_fell_out_between_two_looks():
     fanout.new_epoch("gateway.events.customer", 0)  # the broker came back empty
     fanout.deliver(event(0))
     assert watch.look([event(0)], fanout.tallies()) == []
+
+
+async def test_a_group_commits_no_further_than_every_complete_reader_finished():
+    fanout = Fanout()
+    reader = fanout.subscribe()
+    for offset in range(5):
+        fanout.deliver(event(offset))
+    assert fanout.handled_position("gateway.events.customer", 0, 5) == 0
+    assert [e.offset for e in await reader.get_many(2)] == [0, 1]
+    assert fanout.handled_position("gateway.events.customer", 0, 5) == 0  # 0, 1 still in hand
+    await reader.get()  # asking again: done with 0 and 1
+    assert fanout.handled_position("gateway.events.customer", 0, 5) == 2
+    fanout.unsubscribe(reader)  # went away holding 2, with 3 and 4 queued
+    assert fanout.handled_position("gateway.events.customer", 0, 5) == 2
+    fanout.forget("gateway.events.customer", 0)  # the group gave the partition to another
+    assert fanout.handled_position("gateway.events.customer", 0, 5) == 5

@@ -97,3 +97,39 @@ def test_two_members_share_the_partitions_and_one_that_leaves_loses_nothing(
     seen = Counter((row["partition"], row["offset"]) for row in first.rows + second.rows)
     assert len(seen) == 4000 and max(seen.values()) == 1  # each record once, none lost
     assert {row["id"] for row in first.rows + second.rows} == {f"g-{i}" for i in range(4000)}
+
+
+def test_a_member_that_leaves_with_events_unprinted_leaves_them_to_the_group(
+        kafka_broker, topic, tmp_path):
+    """Its output blocked (nobody reading), the member has read far more than it printed when
+    Ctrl-C comes: it commits only what it printed, so the next member reads the rest."""
+    from tests.events.test_backpressure import pipe_size, unread
+
+    group = f"apilog-test-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_topic(kafka_broker.bootstrap, topic))
+    stuck = subprocess.Popen(
+        [APILOG, "events", "--bootstrap", kafka_broker.bootstrap, "--topic", re.escape(topic),
+         "--group", group, "--from", "earliest", "--follow", "--json", "--no-link"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment(tmp_path / "a"),
+        preexec_fn=restore_ctrl_c)
+    try:
+        wait_until(lambda: b" assigned " in stuck.stderr.peek(), 60, message="the first join")
+        asyncio.run(produce_spread(kafka_broker.bootstrap, topic, records("u", 2000)))
+        # The operator reads a while (whole batches printed), then stops reading.
+        printed = [json.loads(stuck.stdout.readline()) for _ in range(1200)]
+        wait_until(lambda: unread(stuck.stdout) >= pipe_size(stuck.stdout), 60,
+                   message="its output to fill up")
+        assert interrupt(stuck, timeout=30) == 130
+    finally:
+        if stuck.poll() is None:
+            stuck.kill()
+    printed += [json.loads(line) for line in stuck.stdout.read().split(b"\n")[:-1]]
+    assert len(printed) < 2000
+    stayed = Member(kafka_broker.bootstrap, topic, group, tmp_path / "b")
+    try:
+        wait_until(lambda: {(r["partition"], r["offset"]) for r in printed + stayed.rows}
+                   == {(p, o) for p in range(PARTITIONS) for o in range(2000 // PARTITIONS)},
+                   90, message="the next member reading every record the first did not print")
+    finally:
+        stayed.stop()
+    assert len(stayed.rows) < 2000  # it resumed from the commit, not from the start
