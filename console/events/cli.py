@@ -47,7 +47,8 @@ _RANGE = re.compile(r"^(?P<topic>.+)\[(?P<partition>\d+)\]@(?P<first>\d+)-(?P<la
 @click.option("--bootstrap", default=None, metavar="HOST:PORT",
               help="Kafka bootstrap servers (overrides the profile's).")
 @click.option("--group", "group_id", default=None,
-              help="Consumer group to read as (default: none, so reading changes nothing).")
+              help="Join this consumer group: read the partitions it assigns, resume from and "
+                   "commit its offsets (default: no group, so reading changes nothing).")
 @click.option("--no-link", is_flag=True, help="Do not link events to the transaction log.")
 @click.option("--timeout", "connect_timeout", type=click.FloatRange(min=0.1), default=15.0,
               metavar="SECONDS",
