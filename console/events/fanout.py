@@ -142,6 +142,10 @@ class Reader:
                 return item.offset
         return None
 
+    def done(self) -> None:
+        """The reader has finished with everything it was given."""
+        self._handed = []
+
     def unfinished(self) -> dict[tuple[str, int], int]:
         """Per partition, the oldest offset this reader has not finished with."""
         oldest: dict[tuple[str, int], int] = {}

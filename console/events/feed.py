@@ -204,6 +204,7 @@ class EventFeed:
                     items.pop()
                 if items:
                     yield items
+                    reader.done()  # the caller asked for more: it is done with those
                 if ended and (stop_at_end or self._task is None):
                     return
         finally:
