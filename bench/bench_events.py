@@ -12,7 +12,11 @@ record id) to one fresh topic, then reads them all back five ways:
 4. the feed: consume, decode, dedupe, buffer (``EventFeed`` without a transaction log);
 5. the feed with correlation: as 4, plus ``TransactionLog.link_event`` for every event, a tenth
    of which match a transaction; linked in the background (the screens: events are shown at
-   once and their transaction filled in) and inline (the CLI: linked before printing).
+   once and their transaction filled in) and inline (the CLI: linked before printing);
+6. ``apilog events --json --no-link`` (the installed entry point) into a pipe, lines counted.
+
+Every feed run and the CLI run count what they received, each (partition, offset) once: a
+count that differs from what was produced ends the benchmark with status 1, whatever the rates.
 
 Prints a Markdown table (rates in events per second, best of ``--repeat`` runs).
 """
@@ -23,6 +27,8 @@ import argparse
 import asyncio
 import json
 import platform
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,19 +106,27 @@ def decode_only(records: list) -> float:
     return time.perf_counter() - start
 
 
+class CountMismatch(Exception):
+    """A reader received other than what was produced: the benchmark's numbers mean nothing."""
+
+
+def check_count(path: str, positions: list[tuple[int, int]], count: int) -> None:
+    distinct = len(set(positions))
+    if len(positions) != count or distinct != count:
+        raise CountMismatch(f"{path}: produced {count:,} events, received {len(positions):,} "
+                            f"({distinct:,} distinct offsets)")
+
+
 async def feed_rate(bootstrap: str, topic: str, count: int, txlog=None,
                     inline: bool = False) -> tuple[float, float]:
     """Seconds until every event was delivered, and until every one was also checked
     against the transaction log (the same when there is no log or linking is inline)."""
-    import re
-
     done = asyncio.Event()
-    seen = 0
+    positions: list[tuple[int, int]] = []
 
-    def on_event(_event) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= count:
+    def on_event(event) -> None:
+        positions.append((event.partition, event.offset))
+        if len(positions) >= count:
             done.set()
 
     feed = EventFeed(bootstrap, topic_pattern=re.escape(topic), start="earliest",
@@ -124,9 +138,33 @@ async def feed_rate(bootstrap: str, topic: str, count: int, txlog=None,
         delivered = time.perf_counter() - start
         while feed.correlator is not None and feed.correlator.checked < count:
             await asyncio.sleep(0.01)
-        return delivered, time.perf_counter() - start
+        linked = time.perf_counter() - start
+        # The feed has read the whole partition: whatever it delivered is in ``positions``.
+        while feed.status.positions.get((topic, 0), 0) < count:
+            await asyncio.sleep(0.01)
+        check_count("the feed" + (" with correlation" if txlog else ""), positions, count)
+        return delivered, linked
     finally:
         await feed.stop()
+
+
+def cli_rate(bootstrap: str, topic: str, count: int) -> float:
+    """Seconds for ``apilog events --json`` to print the topic into a pipe, lines counted."""
+    apilog = str(Path(sys.executable).with_name("apilog"))
+    start = time.perf_counter()
+    process = subprocess.Popen([apilog, "events", "--bootstrap", bootstrap, "--topic",
+                                re.escape(topic), "--from", "earliest", "--json", "--no-link"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    positions = []
+    for line in process.stdout:
+        row = json.loads(line)
+        positions.append((row["partition"], row["offset"]))
+    code = process.wait()
+    seconds = time.perf_counter() - start
+    if code != 0:
+        raise CountMismatch(f"apilog events exited {code}: {process.stderr.read().decode()}")
+    check_count("apilog events --json", positions, count)
+    return seconds
 
 
 def txlog_with_matches(path: Path, count: int):
@@ -175,6 +213,9 @@ async def main() -> None:
             seconds = decode_only(records)
             best["decode_record only (in memory)"] = min(
                 best.get("decode_record only (in memory)", seconds), seconds)
+            seconds = await asyncio.to_thread(cli_rate, bootstrap, topic, n)
+            name = "apilog events --json into a pipe (lines counted)"
+            best[name] = min(best.get(name, seconds), seconds)
         for inline in (False, True):
             with tempfile.TemporaryDirectory() as tmp:
                 log = txlog_with_matches(Path(tmp) / "tx.db", n)
@@ -191,7 +232,8 @@ async def main() -> None:
         order = ["raw aiokafka getmany", "getmany + json.loads", "decode_record only (in memory)",
                  "feed: consume + decode + buffer", "feed + correlate in background: delivered",
                  "feed + correlate in background: all linked",
-                 "feed + correlate inline (CLI): delivered linked"]
+                 "feed + correlate inline (CLI): delivered linked",
+                 "apilog events --json into a pipe (lines counted)"]
         rows = [(name, n / best[name]) for name in order]
         print(f"{n:,} events, ~{size} bytes each (value + headers), 1 partition, "
               f"Python {platform.python_version()}, {platform.machine()}; "
@@ -201,6 +243,10 @@ async def main() -> None:
         raw = rows[0][1]
         for name, rate in rows:
             print(f"| {name} | {rate:,.0f} | {rate / raw:.2f}× |")
+        print(f"\nEvery feed run and the CLI received exactly {n:,} events, each offset once.")
+    except CountMismatch as exc:
+        print(f"bench_events: FAILED: {exc}", file=sys.stderr)
+        sys.exit(1)
     finally:
         if broker is not None:
             broker.stop()

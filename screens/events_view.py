@@ -3,12 +3,17 @@
 Arrivals are not painted one by one: a 10 Hz timer takes what came since the last tick and
 repaints once (a burst of thousands per second costs ten repaints), and the Line API paints only
 the visible lines of the buffer.
+
+The view shows a bounded window of the newest events, so what arrives faster than it looks
+(or while it is paused or hidden) can fall out unseen. It says so in the summary, with the
+offsets, and `l` reads those events again from the broker (console.events.fanout.WindowWatch).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Group
@@ -19,6 +24,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.events.fanout import WindowWatch
+from console.events.status import FeedError
 from screens.base import TableView
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
 from screens.filtering import Filter, field_text, filter_hint
@@ -32,6 +39,8 @@ TICK_S = 0.1
 OTHERS_POLL_S = 1.0
 OTHERS_WINDOW_S = 6 * 3600
 OTHERS_LIMIT = 100_000
+#: Skipped events read again per press of `l` (the newest first; press again for older ones).
+LOAD_LIMIT = 10_000
 
 
 def event_haystack(event: Any) -> str:
@@ -57,7 +66,7 @@ class EventsView(TransactionActions, TableView):
     FIELDS = frozenset({"type", "topic", "subject", "tx"})
     COMMANDS = {TransactionCommands}
     BINDINGS = [
-        *bindings("pause", "open-tx"),
+        *bindings("pause", "open-tx", "load-skipped"),
         *tx_bindings(),
         *bindings("toggle-mine"),
     ]
@@ -84,6 +93,8 @@ class EventsView(TransactionActions, TableView):
         #: Transaction ids of this log's calls made by the checks or the CLI.
         self.others: frozenset[str] = frozenset()
         self.hidden = 0
+        self._watch = WindowWatch()
+        self.skipped: list[Any] = []  # console.events.fanout.Skipped, not loaded yet
 
     def compose_body(self) -> ComposeResult:
         label = self.console.labels
@@ -158,6 +169,12 @@ class EventsView(TransactionActions, TableView):
             self.seen = received
             self._updates = runtime.events_updated
             self.snapshot = list(runtime.events)
+            if runtime.feed is not None:
+                new = self.snapshot[len(self.snapshot) - min(added, len(self.snapshot)):]
+                skipped = self._watch.look(new, runtime.feed.delivered())
+                if skipped:
+                    self.skipped += skipped
+                    self.refresh_bindings()
             self._refilter(shift=added)
             self.frames += 1
         self._show_summary()
@@ -249,6 +266,8 @@ class EventsView(TransactionActions, TableView):
             status = runtime.feed_status
             if status is not None and status.lag:
                 text.append(f"  lag {status.lag}", style="yellow")
+            if self.skipped:
+                text.append(f"  ⚠ {self._skipped_text()}", style="bold yellow")
             if status is not None and status.gaps:
                 # A broker that restarted empty: say what could not be read instead of hiding it.
                 text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
@@ -265,6 +284,15 @@ class EventsView(TransactionActions, TableView):
         if self.hidden and self.hidden == len(self.snapshot):
             return f"{label('only checks/CLI events so far')} · a: {label('all')}"
         return label("no events match")
+
+    def _skipped_text(self) -> str:
+        latest = self.skipped[-1].describe()
+        if len(self.skipped) > 1:
+            total = sum(s.count for s in self.skipped)
+            latest = f"skipped {total} events in {len(self.skipped)} runs; latest: {latest}"
+        key = next((key for key, found in self._bindings.key_to_bindings.items()
+                    if any(b.action == "load_skipped" for b in found)), "l")
+        return f"{latest}; press {key} to load them"
 
     def _row_at(self, index: int) -> Sequence[Cell]:
         event = self.shown[index]
@@ -289,6 +317,44 @@ class EventsView(TransactionActions, TableView):
         self._show_summary()
         self._label_pause_key()
 
+    def action_load_skipped(self) -> None:
+        runtime = self.app.runtime
+        if self.skipped and runtime is not None and runtime.feed is not None:
+            self.run_worker(self._load_skipped(runtime.feed), group="load-skipped",
+                            exclusive=True, exit_on_error=False)
+
+    async def _load_skipped(self, feed: Any) -> None:
+        """Read the skipped events again, pause, and show them at the old end of the list (they
+        arrived before every event in the window, which is why they fell out of it). Newest
+        first, so that what is left for the next press is older than what is shown."""
+        loaded: list[Any] = []
+        for skip in reversed(list(self.skipped)):
+            budget = LOAD_LIMIT - len(loaded)
+            if budget <= 0:
+                break
+            part = replace(skip, first=max(skip.first, skip.last - budget + 1))
+            try:
+                events = await feed.load(part, limit=budget)
+            except FeedError as exc:
+                self.app.notify(str(exc), severity="error", timeout=10)
+                break
+            loaded = events + loaded
+            index = self.skipped.index(skip)
+            if part.first > skip.first:  # the budget ran out: keep the older rest
+                self.skipped[index] = replace(skip, last=part.first - 1,
+                                              count=max(1, skip.count - len(events)))
+            else:
+                del self.skipped[index]
+        self.refresh_bindings()
+        if not loaded:
+            return
+        self.paused = True
+        self._label_pause_key()
+        self.snapshot = sorted(loaded, key=lambda e: e.timestamp) + self.snapshot
+        self._refilter()
+        self._show_summary()
+        self.app.notify(f"loaded {len(loaded)} skipped events; paused (space resumes live)")
+
     def _label_pause_key(self) -> None:
         """The footer says what space does next: "resume" while paused, "pause" while live."""
         from dataclasses import replace
@@ -308,8 +374,11 @@ class EventsView(TransactionActions, TableView):
         self._show_detail(item)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The acts on a call are dimmed unless the event under the cursor names one."""
+        """The acts on a call are dimmed unless the event under the cursor names one; `l` is
+        only there when something was skipped."""
         allowed = super().check_action(action, parameters)
+        if allowed and action == "load_skipped" and not self.skipped:
+            return False
         if allowed and action in ("open_tx", "copy_curl", "edit_call", "rerun") and not (
             self._cursor_tx()
         ):

@@ -58,6 +58,7 @@ _VI: dict[str, str] = {
     "waiting": "đang chờ",
     "detail": "chi tiết",
     "open tx": "mở giao dịch",
+    "load skipped": "tải phần bỏ qua",
     "open event": "mở sự kiện",
     "rerun": "chạy lại",
     "export": "xuất",

@@ -53,6 +53,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("open-tx", "open_tx", "open tx"),
         # Events.
         ActionSpec("pause", "pause", "pause"),
+        ActionSpec("load-skipped", "load_skipped", "load skipped"),
         # Transactions (and an event's call).
         ActionSpec("rerun", "rerun", "rerun", mutates=True),
         ActionSpec("edit-call", "edit_call", "edit & resend"),
@@ -81,6 +82,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "pause": "space",
     # ctrl+ so they work from the call view's editor too; "t" was the events view's alone.
     "open-tx": "ctrl+t",
+    "load-skipped": "l",
     "rerun": "ctrl+r",
     "edit-call": "c",
     "toggle-mine": "a",

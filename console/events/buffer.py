@@ -2,15 +2,17 @@
 
 The feed may run for days: the ring keeps the newest ``size`` events and forgets the rest, so
 memory stays flat. Kafka delivery is at-least-once and the feed re-reads after a broker outage,
-so the ring refuses an event it already holds, by position (topic, partition, offset) and by
-CloudEvent id. When a partition's log is reset (a broker with memory storage restarted), its
+so the ring refuses an event it already holds, by position (topic, partition, offset), and
+an event whose CloudEvent id it has seen among the last ``id_memory`` (or ``size``, if more)
+ids, whether or not the event is still in the ring: a redelivery after a long flood still
+counts once. When a partition's log is reset (a broker with memory storage restarted), its
 offsets start again from 0: :meth:`EventBuffer.new_epoch` makes the old positions stop
 counting as duplicates while their events stay visible.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +20,8 @@ from console.events.decode import FeedEvent
 
 TopicPartition = tuple[str, int]
 PositionKey = tuple[str, int, int, int]  # topic, partition, epoch, offset
+#: CloudEvent ids remembered for duplicate suppression (~8 MB for 100,000 36-character ids).
+ID_MEMORY = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +39,14 @@ class PartitionProgress:
 class EventBuffer:
     """The newest ``size`` events in arrival order, each at most once."""
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 10_000, id_memory: int = ID_MEMORY) -> None:
         if size < 1:
             raise ValueError(f"buffer size must be at least 1, not {size}")
         self.size = size
         self._events: OrderedDict[PositionKey, FeedEvent] = OrderedDict()
-        self._ids: dict[str, PositionKey] = {}
+        self._ids: set[str] = set()
+        self._id_order: deque[str] = deque()
+        self._id_memory = max(size, id_memory)
         self._epochs: dict[TopicPartition, int] = {}
         self._progress: dict[TopicPartition, PartitionProgress] = {}
         self.duplicates = 0
@@ -56,7 +62,7 @@ class EventBuffer:
 
     def holds(self, event: FeedEvent) -> bool:
         """True when this event (same position, or same CloudEvent id) is already here."""
-        return self._key(event) in self._events or (event.id is not None and event.id in self._ids)
+        return self._key(event) in self._events or event.id in self._ids
 
     def add(self, event: FeedEvent) -> bool:
         """Keep ``event`` unless it is a duplicate; evict the oldest past ``size``."""
@@ -66,22 +72,28 @@ class EventBuffer:
         key = self._key(event)
         self._events[key] = event
         if event.id is not None:
-            self._ids[event.id] = key
+            self._ids.add(event.id)
+            self._id_order.append(event.id)
+            if len(self._id_order) > self._id_memory:
+                self._ids.discard(self._id_order.popleft())
         self.accepted += 1
         while len(self._events) > self.size:
-            old_key, old = self._events.popitem(last=False)
-            if old.id is not None and self._ids.get(old.id) == old_key:
-                del self._ids[old.id]
+            self._events.popitem(last=False)
             self.evicted += 1
         return True
 
     def replace(self, event: FeedEvent) -> bool:
         """Swap in a newer copy of an event still held (e.g. once it is linked to a call)."""
-        key = self._ids.get(event.id) if event.id is not None else self._key(event)
-        if key is None or key not in self._events:
+        key = self._key(event)
+        if key not in self._events:
             return False
         self._events[key] = event
         return True
+
+    def get(self, topic: str, partition: int, offset: int) -> FeedEvent | None:
+        """The held event at this position (of the partition's current log), if any."""
+        return self._events.get((topic, partition, self._epochs.get((topic, partition), 0),
+                                 offset))
 
     def new_epoch(self, topic: str, partition: int) -> None:
         """The partition's log was reset: its offsets start over and are new events again."""

@@ -8,6 +8,10 @@ event can reach the feed before the caller has written its transaction. Only rec
 retried: an old event (read from the start of a topic) whose call is not in the log now never
 will be, and most events on a shared cluster belong to other operators' calls.
 
+Delivery is at least once, so the same event id can come again (a redelivery, or the operator
+loading what a screen skipped): the correlator asks about each id once and counts it once,
+answering a repeat from what it learnt (for the last ``ID_MEMORY`` ids).
+
 SQLite wants one thread per connection and must not block the event loop, so every call to the
 log runs on one dedicated worker thread.
 """
@@ -19,6 +23,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait before each new attempt for an event no transaction matched yet.
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: Event ids whose answer is remembered, so that a repeat is neither asked nor counted again.
+ID_MEMORY = 100_000
 
 
 class EventLinker(Protocol):
@@ -61,6 +68,8 @@ class Correlator:
         self._own_executor = executor is None
         self._executor = executor
         self._pending: list[_Pending] = []
+        #: event id -> its transaction id, or None while none matched (pending or given up)
+        self._answers: OrderedDict[str, str | None] = OrderedDict()
         self._counter = itertools.count()
         self.linked = 0
         self.checked = 0
@@ -77,18 +86,21 @@ class Correlator:
 
         Events no transaction matched yet are kept for a few retries (see :meth:`retry_due`).
         """
-        todo = [ev for ev in events if ev.is_cloudevent and ev.id and ev.transaction_id is None]
-        if not todo:
-            return list(events)
-        found = await self._run(todo)
-        linked = {}
-        now = time.monotonic()
-        for event, transaction_id in zip(todo, found, strict=True):
-            if transaction_id:
-                linked[event.position] = replace(event, transaction_id=transaction_id)
-            else:
-                self._schedule(event, 0, now)
-        return [linked.get(ev.position, ev) for ev in events]
+        todo: dict[str, FeedEvent] = {}
+        for ev in events:
+            if (ev.is_cloudevent and ev.id and ev.transaction_id is None
+                    and ev.id not in self._answers):
+                todo.setdefault(ev.id, ev)
+        if todo:
+            found = await self._run(list(todo.values()))
+            now = time.monotonic()
+            for event, transaction_id in zip(todo.values(), found, strict=True):
+                self._remember(event.id, transaction_id)
+                if not transaction_id:
+                    self._schedule(event, 0, now)
+        return [replace(ev, transaction_id=self._answers[ev.id])
+                if ev.transaction_id is None and ev.id and self._answers.get(ev.id) else ev
+                for ev in events]
 
     async def retry_due(self) -> list[FeedEvent]:
         """Ask again for the events whose retry time has come; return those now linked."""
@@ -102,6 +114,7 @@ class Correlator:
         linked = []
         for item, transaction_id in zip(due, found, strict=True):
             if transaction_id:
+                self._remember(item.event.id, transaction_id)
                 linked.append(replace(item.event, transaction_id=transaction_id))
             else:
                 self._schedule(item.event, item.attempt + 1, now)
@@ -112,6 +125,12 @@ class Correlator:
         if self._own_executor and self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+    def _remember(self, event_id: str, transaction_id: str | None) -> None:
+        self._answers[event_id] = transaction_id
+        self._answers.move_to_end(event_id)
+        if len(self._answers) > ID_MEMORY:
+            self._answers.popitem(last=False)
 
     def _schedule(self, event: FeedEvent, attempt: int, now: float) -> None:
         age = (datetime.now(UTC) - (event.time or event.timestamp)).total_seconds()

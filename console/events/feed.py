@@ -8,6 +8,11 @@ seconds (which doubles as the broker health probe), and tracks its own positions
 positions are what lets it resume after an outage without restarting apilog, and notice when
 the broker came back with an empty log (Tansu's memory storage): it then reports the gap and
 reads the new log from its start.
+
+With a ``group_id`` it is a member of that consumer group instead: the group's coordinator
+assigns it a share of the partitions (and moves them when members come and go), it resumes from
+the group's committed offsets, and it commits only what its complete readers have finished
+with, so that a member that leaves loses nothing for the others.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import BackgroundLinker, Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record
-from console.events.fanout import END, Fanout, call
+from console.events.fanout import END, QUEUE_SIZE, Fanout, Skipped, Tally, call
 from console.events.positions import (
     Fingerprint,
     Start,
@@ -44,7 +49,7 @@ DEFAULT_TOPIC_PATTERN = r"^gateway\.events\..*"
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_TOPIC_PATTERN", "EventFeed", "FeedError", "FeedEvent", "FeedGap",
-           "FeedStatus", "State", "event_matching"]
+           "FeedStatus", "Skipped", "State", "event_matching"]
 
 
 class _ConnectionLost(Exception):
@@ -63,7 +68,7 @@ class EventFeed:
                  txlog: EventLinker | None = None, link_inline: bool = False,
                  refresh_interval: float = 1.0,
                  request_timeout: float = 5.0, max_backoff: float = 5.0,
-                 max_batch: int = 500) -> None:
+                 max_batch: int = 500, queue_size: int = QUEUE_SIZE) -> None:
         try:
             self.pattern = re.compile(topic_pattern)
         except re.error as exc:
@@ -71,11 +76,15 @@ class EventFeed:
                             f"expression ({exc}): e.g. 'gateway\\.events\\..*'") from None
         self.bootstrap = bootstrap
         self.start_at = parse_start(start)
+        if group_id is not None and self.start_at not in ("earliest", "latest"):
+            raise FeedError(f"a consumer group starts where it last committed, else at the "
+                            f"earliest or latest offset, not at {start!r}: use --from earliest "
+                            "or --from latest with --group")
         self.group_id = group_id
         self.buffer = EventBuffer(buffer_size)
         self.kafka_kwargs = dict(kafka_kwargs or {})
         self.on_status = on_status
-        self.readers = Fanout(on_event, on_update)
+        self.readers = Fanout(on_event, on_update, queue_size)
         self.correlator = Correlator(txlog) if txlog is not None else None
         self.link_inline = link_inline
         self._linker: BackgroundLinker | None = None
@@ -93,6 +102,11 @@ class EventFeed:
         self._fingerprints: dict[TopicPartition, Fingerprint] = {}
         self._skips: dict[TopicPartition, TimeSkip] = {}
         self._targets: dict[TopicPartition, int] | None = None
+        self._assigned: set[TopicPartition] = set()  # in a group: this member's share
+        self._committed: dict[TopicPartition, int] = {}
+        #: Next offset after what was handed to readers: ``_positions`` runs ahead of it while
+        #: a batch is being delivered (a rebalance can commit meanwhile).
+        self._delivered: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._connection_lost = False
@@ -114,6 +128,8 @@ class EventFeed:
     async def stop(self) -> None:
         """Stop reading and release the consumer; iterators of :meth:`events` end."""
         self._stopping.set()
+        # First, so that a feed waiting for a reader that will take nothing more goes on.
+        self.readers.close()
         if self._task is not None:
             task, self._task = self._task, None
             try:
@@ -136,24 +152,40 @@ class EventFeed:
 
     # Reading -------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[FeedEvent]:
-        """Every new event from now on, in arrival order, until the feed stops."""
-        queue = self.readers.subscribe()
+    async def events(self, live: bool = False) -> AsyncIterator[FeedEvent | Skipped]:
+        """Every new event from now on, in arrival order, until the feed stops.
+
+        The feed reads no further ahead than the iterating code takes (nothing is lost). A
+        ``live`` reader instead never holds the feed back: past ``queue_size`` waiting events
+        it loses the oldest and gets a :class:`Skipped` naming them in their place.
+        """
+        reader = self.readers.subscribe(live=live)
         try:
-            while (item := await queue.get()) is not END:
+            while (item := await reader.get()) is not END:
                 yield item
         finally:
-            self.readers.unsubscribe(queue)
+            self.readers.unsubscribe(reader)
 
-    async def read_until_end(self, connect_timeout: float = 15.0,
-                             stop_at_end: bool = True) -> AsyncIterator[FeedEvent]:
+    async def read_until_end(self, connect_timeout: float = 15.0, stop_at_end: bool = True,
+                             live: bool = False) -> AsyncIterator[FeedEvent | Skipped]:
         """Start, and yield every event up to the end offsets seen at start, then stop.
 
         With ``stop_at_end=False`` go on yielding new events after that, until :meth:`stop`
         (``apilog events --follow``). Raises :class:`FeedError` when the broker does not
         answer within ``connect_timeout``: a wrong address must not look like a quiet topic.
+        ``live`` as for :meth:`events`.
         """
-        queue = self.readers.subscribe(until_end=True)
+        async for batch in self.read_batches(connect_timeout, stop_at_end, live):
+            for item in batch:
+                yield item
+
+    async def read_batches(self, connect_timeout: float = 15.0, stop_at_end: bool = True,
+                           live: bool = False,
+                           limit: int = 1000) -> AsyncIterator[list[FeedEvent | Skipped]]:
+        """As :meth:`read_until_end`, in lists of up to ``limit`` of what is already waiting:
+        a reader that writes somewhere slow can write a list at a time off the event loop
+        while the feed reads on."""
+        reader = self.readers.subscribe(until_end=True, live=live)
         await self.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + connect_timeout
@@ -167,20 +199,77 @@ class EventFeed:
                                         f"within {connect_timeout:.0f} s ({self._error or 'no reply'}): "
                                         "check the bootstrap address or the profile")
                     try:
-                        item = await asyncio.wait_for(queue.get(), 0.1)
+                        items = await asyncio.wait_for(reader.get_many(limit), 0.1)
                     except TimeoutError:
                         continue
                 else:
-                    item = await queue.get()
-                if item is END:
-                    if stop_at_end or self._task is None:
-                        return
-                    continue
-                yield item
+                    items = await reader.get_many(limit)
+                ended = items[-1] is END
+                if ended:
+                    items.pop()
+                if items:
+                    yield items
+                    reader.done()  # the caller asked for more: it is done with those
+                if ended and (stop_at_end or self._task is None):
+                    return
         finally:
-            self.readers.unsubscribe(queue)
+            self.readers.unsubscribe(reader)
             if stop_at_end or self._task is None:
                 await self.stop()
+
+    async def load(self, skipped: Skipped, limit: int = 10_000) -> list[FeedEvent]:
+        """The events a live reader skipped (at most ``limit``), oldest first.
+
+        The buffer's copy where it still has one (linked to its transaction), else the record
+        read again from the broker. Raises :class:`FeedError` when the broker does not answer.
+        """
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka import TopicPartition as KafkaTP
+        from aiokafka.errors import KafkaError
+
+        tp = KafkaTP(skipped.topic, skipped.partition)
+        last = min(skipped.last, skipped.first + limit - 1)
+        kwargs = {**self.kafka_kwargs, "enable_auto_commit": False, "group_id": None,
+                  "request_timeout_ms": int(self.request_timeout * 1000),
+                  "client_id": "apilog-events-load", "bootstrap_servers": self.bootstrap}
+        consumer = AIOKafkaConsumer(**kwargs)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout * 2
+        records: list[Any] = []
+        try:
+            await asyncio.wait_for(consumer.start(), self.request_timeout * 2)
+            consumer.assign([tp])
+            consumer.seek(tp, skipped.first)
+            position = skipped.first
+            while position <= last:
+                batch = await consumer.getmany(tp, timeout_ms=200, max_records=self.max_batch)
+                got = [r for r in batch.get(tp, []) if r.offset <= last]
+                records += got
+                if got:
+                    position = got[-1].offset + 1
+                    deadline = loop.time() + self.request_timeout * 2
+                elif (end := consumer.highwater(tp)) is not None and end <= position:
+                    break  # the log ends before the range does (e.g. it was reset)
+                elif loop.time() > deadline:
+                    raise FeedError(f"the Kafka broker at {self.bootstrap} sent nothing for "
+                                    f"{skipped.where} within {self.request_timeout * 2:.0f} s: "
+                                    "check that it is up, then try again")
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise FeedError(f"could not re-read {skipped.where} from the Kafka broker at "
+                            f"{self.bootstrap}: {_describe(exc, self.bootstrap)}") from None
+        finally:
+            await _quietly_stop(consumer, self.request_timeout)
+        events = [self.buffer.get(r.topic, r.partition, r.offset) or decode_record(
+            r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+            for r in records]
+        if self.correlator is not None:
+            events = await self.correlator.link(events)
+        return events
+
+    def delivered(self) -> dict[TopicPartition, Tally]:
+        """Per partition, how many events the feed delivered and their first and last offset
+        (what a view compares with what it showed: :class:`console.events.fanout.WindowWatch`)."""
+        return self.readers.tallies()
 
     def snapshot(self, limit: int | None = None,
                  filter: str | Callable[[FeedEvent], bool] | None = None) -> list[FeedEvent]:  # noqa: A002
@@ -203,7 +292,8 @@ class EventFeed:
             lag_by_partition=self.buffer.lag(), positions=dict(self._positions),
             gaps=tuple(self._gaps), received=self.buffer.accepted,
             duplicates=self.buffer.duplicates, buffered=len(self.buffer),
-            refused=self._refused is not None)
+            refused=self._refused is not None,
+            assigned=tuple(sorted(self._assigned)) if self.group_id is not None else None)
 
     # The loop ------------------------------------------------------------------------------
 
@@ -235,6 +325,8 @@ class EventFeed:
                     await asyncio.wait_for(self._stopping.wait(), delay)
             finally:
                 if consumer is not None:
+                    if self.group_id is not None and self._assigned:
+                        await self._commit_quietly(consumer)
                     await _quietly_stop(consumer, self.request_timeout)
 
     def _make_consumer(self) -> Any:
@@ -247,7 +339,12 @@ class EventFeed:
                                   "request_timeout_ms": int(self.request_timeout * 1000),
                                   "client_id": "apilog-events", "fetch_max_wait_ms": 200}
         if self.group_id is not None:
-            kwargs.update(group_id=self.group_id, enable_auto_commit=True)
+            # Commits are the feed's own (what its readers finished with); a new topic must
+            # join the subscription within seconds, not aiokafka's default five minutes.
+            # A JoinGroup request waits for the whole rebalance (5-18 s on Tansu): aiokafka's
+            # default request timeout, not the feed's short one, or the join never completes.
+            kwargs.update(group_id=self.group_id, auto_offset_reset=self.start_at,
+                          metadata_max_age_ms=5000, request_timeout_ms=40_000)
         kwargs.update(self.kafka_kwargs)
         kwargs["bootstrap_servers"] = self.bootstrap
         consumer = AIOKafkaConsumer(**kwargs)
@@ -272,6 +369,11 @@ class EventFeed:
         With ``verify`` (after a reconnect or an out-of-range fetch) first check that the
         remembered positions still point into the same logs, and report a gap where not.
         """
+        if self.group_id is not None:
+            # aiokafka's pattern is matched with re.match: anchor the end for a whole-name match.
+            consumer.subscribe(pattern=f"(?:{self.pattern.pattern})\\Z",
+                               listener=_group_listener(self, consumer))
+            return
         found = await list_partitions(consumer, self.pattern, self.request_timeout)
         if verify:
             resets = await verify_after_reconnect(consumer, self._positions, self._fingerprints,
@@ -320,6 +422,8 @@ class EventFeed:
                 raise _ConnectionLost("the connection to the broker was lost")
             if batch:
                 await self._handle(consumer, batch)
+            if self.group_id is not None:
+                await self._check_group_caught_up(consumer)
             if self.link_inline and self.correlator is not None and self.correlator.pending:
                 await self._relink()
             if loop.time() >= next_refresh:
@@ -331,7 +435,9 @@ class EventFeed:
         from aiokafka import TopicPartition as KafkaTP
 
         found = await list_partitions(consumer, self.pattern, self.request_timeout)
-        if found - set(self._positions):
+        if self.group_id is not None:
+            await self._commit(consumer)
+        elif found - set(self._positions):
             await self._position(consumer, verify=False)
         for tp, position in self._positions.items():
             self.buffer.set_progress(*tp, position, consumer.highwater(KafkaTP(*tp)))
@@ -340,7 +446,7 @@ class EventFeed:
         fresh: list[FeedEvent] = []
         for ktp, records in batch.items():
             tp = (ktp.topic, ktp.partition)
-            if not records or tp not in self._positions:
+            if not records or (tp not in self._positions and tp not in self._assigned):
                 continue
             skip = self._skips.get(tp)
             for record in records:
@@ -354,19 +460,30 @@ class EventFeed:
             self._fingerprints[tp] = Fingerprint.of(last)
             if skip is not None and last.offset + 1 >= skip.until_offset:
                 del self._skips[tp]
-        if self.correlator is not None and self.link_inline:
+        # Duplicates go before linking: every consumer (readers, the correlator's counts, the
+        # transaction log) sees an event id once.
+        fresh = [event for event in fresh if self.buffer.add(event)]
+        if self.correlator is not None and self.link_inline and fresh:
             fresh = await self.correlator.link(fresh)
+            for event in fresh:
+                if event.transaction_id is not None:
+                    self.buffer.replace(event)
         to_link = []
+        readers = self.readers
+        delivered = self._delivered
         for event in fresh:
-            if self.buffer.add(event):
-                self.readers.deliver(event)
-                if event.is_cloudevent and event.transaction_id is None:
-                    to_link.append(event)
+            if readers.blocked:
+                await readers.room()
+            readers.deliver(event)
+            delivered[(event.topic, event.partition)] = event.offset + 1
+            if event.is_cloudevent and event.transaction_id is None:
+                to_link.append(event)
         if to_link and self._linker is not None:
             await self._linker.submit(to_link)
         for ktp in batch:
             tp = (ktp.topic, ktp.partition)
             if tp in self._positions:
+                delivered[tp] = self._positions[tp]  # past duplicates and skipped records too
                 self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
         self._check_caught_up()
 
@@ -379,6 +496,49 @@ class EventFeed:
         """A linked copy replaces the buffered event and goes to waiters and ``on_update``."""
         if self.buffer.replace(event):
             self.readers.update(event)
+
+    async def _commit(self, consumer: Any, tps: set[TopicPartition] | None = None) -> None:
+        """Commit, for this member's partitions, what every complete reader has finished with."""
+        from aiokafka import TopicPartition as KafkaTP
+
+        offsets = {}
+        for tp in self._assigned if tps is None else tps:
+            if tp not in self._delivered:
+                continue
+            position = self.readers.handled_position(*tp, self._delivered[tp])
+            if self._committed.get(tp) != position:
+                offsets[tp] = position
+        if offsets:
+            await asyncio.wait_for(consumer.commit({KafkaTP(*tp): o for tp, o in offsets.items()}),
+                                   self.request_timeout)
+            self._committed.update(offsets)
+
+    async def _commit_quietly(self, consumer: Any) -> None:
+        try:
+            await self._commit(consumer)
+        except Exception as exc:  # noqa: BLE001 - leaving anyway; the group re-reads from before
+            log.warning("event feed: committing before leaving group %s failed: %s",
+                        self.group_id, _describe(exc, self.bootstrap))
+
+    async def _check_group_caught_up(self, consumer: Any) -> None:
+        """In a group, the end is each assigned partition's log end when first seen."""
+        from aiokafka import TopicPartition as KafkaTP
+
+        if not self.readers.waiting_for_end or not self._assigned:
+            return
+        targets = self._targets if self._targets is not None else {}
+        self._targets = targets
+        for tp in self._assigned:
+            end = consumer.highwater(KafkaTP(*tp))
+            if end is None and tp not in targets:
+                return  # not fetched yet: its end is not known
+            target = targets.setdefault(tp, end)
+            position = self._positions.get(tp)
+            if position is None:  # nothing delivered from it: anything to read?
+                position = await consumer.position(KafkaTP(*tp))
+            if position < target:
+                return
+        self.readers.caught_up()
 
     def _check_caught_up(self) -> None:
         if self._targets is None or not self.readers.waiting_for_end:
@@ -400,6 +560,7 @@ class EventFeed:
             del self._gaps[:-100]
             log.warning("event feed gap: %s", gap.describe())
         self.buffer.new_epoch(*tp)
+        self.readers.new_epoch(*tp)
         self._fingerprints.pop(tp, None)
         self._skips.pop(tp, None)
         if self._targets is not None and tp in self._targets:
@@ -421,6 +582,32 @@ class EventFeed:
     def _emit_status(self) -> None:
         if self.on_status is not None:
             call(self.on_status, self.status)
+
+
+def _group_listener(feed: EventFeed, consumer: Any) -> Any:
+    """What aiokafka tells when the group's coordinator takes partitions away or hands some
+    over (a class made here: aiokafka is imported only once a feed runs)."""
+    from aiokafka.abc import ConsumerRebalanceListener
+
+    class Listener(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            gone = {(tp.topic, tp.partition) for tp in revoked}
+            try:
+                await feed._commit(consumer, gone & feed._assigned)
+            except Exception as exc:  # noqa: BLE001 - the next owner re-reads from the last commit
+                log.warning("event feed: committing revoked partitions failed: %s", exc)
+            feed._assigned -= gone
+            for tp in gone:
+                feed._positions.pop(tp, None)
+                feed._committed.pop(tp, None)
+                feed._delivered.pop(tp, None)
+                feed.readers.forget(*tp)
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            feed._assigned = {(tp.topic, tp.partition) for tp in assigned}
+            feed._emit_status()
+
+    return Listener()
 
 
 def _is_expected(exc: BaseException) -> bool:

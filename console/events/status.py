@@ -51,6 +51,8 @@ class FeedStatus:
     #: The broker refused the login or the profile does not trust its certificate: the feed
     #: stopped instead of retrying, and ``error`` says what to fix.
     refused: bool = False
+    #: In a consumer group, the partitions the group gave this member (None without a group).
+    assigned: tuple[TopicPartition, ...] | None = None
 
     @property
     def lag(self) -> int:

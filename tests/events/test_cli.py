@@ -164,3 +164,25 @@ def test_outages_and_gaps_are_told_on_stderr(capsys):
         "events after offset 6 of the old log, if any, were not read; reading the new log "
         "from offset 0",
     ]
+
+
+def test_a_bad_load_range_or_queue_size_gets_a_one_line_error():
+    bad_range = run("--bootstrap", "127.0.0.1:1", "--load", "gateway.events.customer@5")
+    assert bad_range.exit_code == 2
+    assert ("Invalid value for --load: 'gateway.events.customer@5' is not a range of offsets: "
+            "give TOPIC[PARTITION]@FIRST-LAST") in bad_range.output
+    backwards = run("--bootstrap", "127.0.0.1:1", "--load", "t[0]@9-3")
+    assert backwards.exit_code == 2 and "is not a range of offsets" in backwards.output
+    bad_queue = run("--bootstrap", "127.0.0.1:1", env={"APILOG_EVENTS_QUEUE": "lots"})
+    assert bad_queue.exit_code == 2
+    assert "APILOG_EVENTS_QUEUE='lots' is not a number of events" in bad_queue.output
+    from console.events.broker import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    nobody = run("--bootstrap", address, "--load", "gateway.events.customer[0]@0-3")
+    assert nobody.exit_code == 1
+    assert nobody.output.startswith("Error: could not re-read gateway.events.customer[0]@0-3 "
+                                    f"from the Kafka broker at {address}: ")
+    assert len(nobody.output.splitlines()) == 1
+    for result in (bad_range, backwards, bad_queue, nobody):
+        assert "Traceback" not in result.output

@@ -90,3 +90,19 @@ async def test_a_closed_correlator_links_again_when_asked():
     finally:
         correlator.close()
     assert out[0].transaction_id == "tx-1"
+
+
+async def test_an_event_id_is_asked_and_counted_once_however_often_it_comes():
+    log = StandInLog()
+    log.known["e-1"] = "tx-1"
+    correlator = Correlator(log, retry_delays=(0.0,))
+    try:
+        first = await correlator.link([ce(0, "e-1"), ce(1, "e-1"), ce(2, "e-2"), ce(3, "e-2")])
+        again = await correlator.link([ce(7, "e-1"), ce(8, "e-2")])
+        retried = await correlator.retry_due()
+    finally:
+        correlator.close()
+    assert [e.transaction_id for e in first + again] == ["tx-1", "tx-1", None, None, "tx-1", None]
+    assert [call[0] for call in log.calls] == ["e-1", "e-2", "e-2"]  # the last: e-2's one retry
+    assert retried == [] and correlator.pending == 0
+    assert (correlator.linked, correlator.unmatched) == (1, 1)

@@ -143,6 +143,7 @@ async def test_events_iterator_snapshot_filter_status_and_callbacks(kafka_broker
         await anext(stream)
 
 
+@pytest.mark.slow
 async def test_a_consumer_group_resumes_where_it_left_off(kafka_broker, topic, pattern):
     group = f"apilog-test-{uuid.uuid4().hex[:8]}"
     await produce(kafka_broker.bootstrap, topic, [binary_event("g-1"), binary_event("g-2")])
@@ -184,3 +185,34 @@ async def test_profile_client_settings_are_taken_as_they_are(kafka_broker, topic
     events = await read_all(EventFeed(kafka_broker.bootstrap, topic_pattern=pattern,
                                       start="earliest", kafka_kwargs=profile.kafka_client_kwargs()))
     assert [e.id for e in events] == ["k-1"]
+
+
+@pytest.mark.slow
+async def test_a_redelivered_event_counts_once_even_after_a_flood(kafka_broker, topic, pattern,
+                                                                   tmp_path):
+    """The gateway's outbox delivers at least once: the same CloudEvent id at two offsets, more
+    events between them than the ring holds, is delivered, linked and counted once."""
+    from types import SimpleNamespace
+
+    from console.txlog import TransactionLog
+
+    log = TransactionLog(tmp_path / "tx.db")
+    tx_id = log.begin(method="POST", path="/customer", action="add-record")
+    log.finish(tx_id, SimpleNamespace(
+        outcome="committed", status=201, rolled_back=False, event_id="dup-1", elapsed_ms=1.0,
+        sla_ms=None, sla_ok=None, request_id=None, trace_id=None, response_headers={},
+        response_body="", request_headers={}, request_body="", error=None, attempts=[1]))
+    await produce(kafka_broker.bootstrap, topic,
+                  [binary_event("dup-1")] + [binary_event(f"other-{i}") for i in range(30)]
+                  + [binary_event("dup-1")])
+    feed = EventFeed(kafka_broker.bootstrap, topic_pattern=pattern, start="earliest",
+                     buffer_size=10, txlog=log, link_inline=True)
+    try:
+        events = await read_all(feed)
+    finally:
+        log.close()
+    ids = [e.id for e in events]
+    assert len(ids) == 31 and ids.count("dup-1") == 1
+    assert events[0].transaction_id == tx_id
+    assert (feed.status.received, feed.status.duplicates) == (31, 1)
+    assert feed.correlator.linked == 1 and feed.correlator.checked == 31
