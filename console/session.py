@@ -246,6 +246,40 @@ class Session:
             await asyncio.sleep(0.05)
         return feed
 
+    def event_feed(self, *, bootstrap: str | None = None, link: bool = True,
+                   **options: Any) -> EventFeed:
+        """A feed (not started) for reading Kafka without calling a gateway (``apilog events``).
+
+        The profile's cluster and SASL/SSL settings, or ``bootstrap`` (then with the profile's
+        security settings when it has a cluster of its own, else plain). The embedded profile
+        reads a sandbox that already runs and never starts one. With ``link``, events are tied to
+        the operator's transaction log when it exists (it is never created here); the log closes
+        with the session. Raises :class:`SessionError` naming the fix when there is no cluster.
+        """
+        profile = self.profile
+        if profile is not None and not bootstrap and not profile.kafka_bootstrap and profile.embedded:
+            info = Sandbox(catalogue=self.catalogue_path).status()
+            profile = profile if info is None else profile.with_sandbox(info)
+        kwargs: dict[str, Any] = {}
+        if profile is not None and profile.kafka_bootstrap:
+            kwargs = profile.kafka_client_kwargs()
+            kwargs.pop("bootstrap_servers", None)
+        servers = bootstrap or (profile.kafka_bootstrap if profile is not None else None)
+        if not servers:
+            name = profile.name if profile is not None else "(none)"
+            raise SessionError(f"profile {name!r} names no Kafka cluster: give --bootstrap "
+                               "HOST:PORT, set kafka_bootstrap in the profile or "
+                               "APILOG_KAFKA_BOOTSTRAP, or start the sandbox (apilog sandbox start)")
+        txlog = None
+        if link and self.log_path.exists():
+            try:
+                txlog = open_log(self.log_path, redact_keys=self.config.redact_keys,
+                                 mark_interrupted=False)
+                self._stack.callback(txlog.close)
+            except ApilogError as exc:  # linking is a bonus: reading the feed goes on
+                self.warnings.append(f"not linking to the transaction log: {exc}")
+        return EventFeed(servers, kafka_kwargs=kwargs, txlog=txlog, **options)
+
     # -- conformance ----------------------------------------------------------------------------
 
     async def check(

@@ -19,21 +19,9 @@ from screens.base import View
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
 from screens.filtering import Filter, SearchIndex, field_text, filter_hint, select
 from screens.keymap import bindings
+from screens.widgets.legend import BADGES, badge_text, contract_legend
 from screens.widgets.line_table import Cell, Column, LineTable
 
-#: Short badges for the contract columns; the detail pane gives the full words.
-BADGES: dict[str, tuple[str, str]] = {
-    "rollback-on-error": ("RB", "bold magenta"),
-    "kafka-event": ("EV", "bold cyan"),
-    "latency-sla": ("SLA", "bold green"),
-    "full-log": ("LOG", "bold blue"),
-    "retry": ("RT", "bold yellow"),
-    "rate-limit": ("RL", "bold red"),
-    "api-gateway": ("GW", "dim"),
-    "versioning": ("V", "bold"),
-    "json-xml": ("XML", "bold"),
-    "restful": ("REST", "dim"),
-}
 METHOD_STYLE = {
     "GET": "bold green",
     "POST": "bold yellow",
@@ -41,19 +29,6 @@ METHOD_STYLE = {
     "PATCH": "bold cyan",
     "DELETE": "bold red",
 }
-
-
-def badge_text(slug: str, params: dict) -> str:
-    short, _ = BADGES.get(slug, (slug[:4].upper(), ""))
-    if slug == "latency-sla" and "max_ms" in params:
-        return f"<{params['max_ms'] / 1000:g}s"
-    if slug == "retry" and "max_retries" in params:
-        return f"RT{params['max_retries']}"
-    if slug == "rate-limit" and "limit" in params:
-        return f"RL{params['limit']}"
-    if slug == "versioning" and params.get("versions"):
-        return "/".join(params["versions"])
-    return short
 
 
 def is_mutating(operation) -> bool:
@@ -313,8 +288,6 @@ class CatalogueView(View):
             return
         item = self.entries[self.shown[index]]
         labels = self.console.labels
-        from screens.widgets.legend import contract_legend
-
         text = Text(no_wrap=False)
         if self.mode == "rows":
             text.append(f"{item.method} {item.path}?action={item.action}", style="bold")

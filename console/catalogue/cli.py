@@ -100,12 +100,15 @@ def export(file: Path | None, fmt: str, output: Path | None, server: str | None)
     `--format openapi` writes the same OpenAPI 3.1 document the gateway serves at /openapi.json.
     """
     from console.catalogue.formats import write_catalogue
+    from console.gateway.openapi import openapi_text
 
     if server is not None and fmt != "openapi":
         raise click.UsageError("--server applies to --format openapi only")
     if server is not None and not server.startswith(("http://", "https://")):
         raise click.UsageError(f"--server {server}: not an http(s) URL; give e.g. https://gateway.example:8443")
-    text = write_catalogue(_load(file), fmt, server=server)
+    catalogue = _load(file)
+    # The OpenAPI document is the gateway's own (one generator for /openapi.json and the export).
+    text = openapi_text(catalogue, server) if fmt == "openapi" else write_catalogue(catalogue, fmt)
     if output is None:
         sys.stdout.write(text)
         return

@@ -287,9 +287,8 @@ def _read_openapi(text: str, source: str, strict: bool) -> Catalogue:
 
 # --- writers ----------------------------------------------------------------------------------
 
-def write_catalogue(catalogue: Catalogue, fmt: str, *, server: str | None = None) -> str:
-    """The catalogue as text in ``fmt`` (csv, json, jsonl, md, openapi); ``server`` is the
-    OpenAPI document's gateway URL."""
+def write_catalogue(catalogue: Catalogue, fmt: str) -> str:
+    """The catalogue as text in ``fmt`` (csv, json, jsonl, md)."""
     if fmt == "jsonl":
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in catalogue.rows)
     if fmt == "json":
@@ -309,11 +308,8 @@ def write_catalogue(catalogue: Catalogue, fmt: str, *, server: str | None = None
             values = _printed(row)
             lines.append("| " + " | ".join(str(values[f]).replace("|", "\\|") for f in CSV_FIELDS) + " |")
         return "\n".join(lines) + "\n"
-    if fmt == "openapi":
-        from console.catalogue.openapi import to_openapi
-
-        return json.dumps(to_openapi(catalogue, server), ensure_ascii=False, indent=2) + "\n"
-    raise ValueError(f"cannot write format {fmt!r}; use one of csv, json, jsonl, md, openapi")
+    raise ValueError(f"cannot write format {fmt!r}; use one of csv, json, jsonl, md (OpenAPI is "
+                     "the gateway's document: console.gateway.openapi.openapi_text)")
 
 
 def _printed(row: Row) -> dict[str, Any]:

@@ -21,8 +21,7 @@ import yaml
 
 from console.catalogue import vocabulary as vocab
 from console.catalogue.errors import CatalogueError
-from console.catalogue.model import Catalogue, Contract, ImportNote
-from console.gateway.openapi import DEFAULT_SERVER, openapi_document
+from console.catalogue.model import Contract, ImportNote
 
 #: Methods an OpenAPI path item may hold that the catalogue has no place for.
 _UNSERVED_METHODS = ("head", "options", "trace")
@@ -31,11 +30,6 @@ _SERVER_VERSION = re.compile(r"/(v\d+)(?:/|$)")
 #: Rate-limit response headers: the IETF drafts', Kong's and the common X- forms.
 _RATE_HEADER = re.compile(r"^(?:x-)?rate-?limit(?:-(?:policy|limit(?:-(second|minute|hour|day))?))?$", re.I)
 _WINDOW_OF_UNIT = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-
-
-def to_openapi(catalogue: Catalogue, server: str | None = None) -> dict[str, Any]:
-    """The catalogue's OpenAPI 3.1 document: the one the gateway serves at ``/openapi.json``."""
-    return openapi_document(catalogue, server or DEFAULT_SERVER)
 
 
 def parse_document(text: str, source: str) -> dict[str, Any]:
@@ -80,7 +74,7 @@ def written_by_apilog(document: dict[str, Any]) -> bool:
 
 
 def rows_from_openapi(document: dict[str, Any], source: str) -> Iterator[dict[str, Any]]:
-    """Row records from a document written by :func:`to_openapi`."""
+    """Row records from a document written by ``console.gateway.openapi``."""
     for path, item in document["paths"].items():
         for method, op_doc in (item or {}).items():
             if method.upper() not in vocab.METHODS or not isinstance(op_doc, dict):

@@ -25,8 +25,11 @@ from typing import Any
 
 import click
 
+from console.cli import Refused
+from console.errors import ApilogError
 from console.events.fanout import QUEUE_SIZE, Skipped
 from console.events.feed import DEFAULT_TOPIC_PATTERN
+from console.session import Session, open_session
 
 _VALUE_WIDTH = 80
 #: Environment variable: events read ahead of the output (default QUEUE_SIZE).
@@ -69,7 +72,7 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
     not delivered.
     """
     from console.events.buffer import text_filter
-    from console.events.feed import EventFeed, FeedError
+    from console.events.feed import FeedError
     from console.events.positions import parse_start
 
     try:
@@ -78,10 +81,9 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
         raise click.BadParameter(str(exc), param_hint="--from") from None
     wanted = _parse_range(load_range) if load_range is not None else None
     queue_size = _queue_size()
-    profile = profile or (ctx.obj or {}).get("profile")
-    bootstrap, kafka_kwargs = _kafka_settings(profile, bootstrap)
+    session = _session(profile or (ctx.obj or {}).get("profile"), bootstrap,
+                       (ctx.obj or {}).get("catalogue"))
     predicate = text_filter(filter_text)
-    txlog = None if no_link else _open_txlog()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     logging.getLogger("console.events").setLevel(logging.ERROR)
 
@@ -92,27 +94,35 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
                 if as_json else format_line(event))
 
     try:
-        feed = EventFeed(bootstrap, topic_pattern=topic_pattern, start=start_at,
-                         group_id=group_id, kafka_kwargs=kafka_kwargs, txlog=txlog,
-                         link_inline=True, on_status=_status_reporter(group_id),
-                         queue_size=queue_size)
+        feed = session.event_feed(bootstrap=bootstrap, link=not no_link,
+                                  topic_pattern=topic_pattern, start=start_at, group_id=group_id,
+                                  link_inline=True, on_status=_status_reporter(group_id),
+                                  queue_size=queue_size)
     except FeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
+    except ApilogError as exc:
+        raise Refused(str(exc)) from None
+    for warning in session.warnings:
+        click.echo(f"apilog events: {warning}", err=True)
     live = follow and sys.stdout.isatty()
     report = Report()
+
+    async def run() -> None:
+        try:
+            if wanted is not None:
+                await _load(feed, wanted, line, report)
+            else:
+                await _read(feed, follow, live, line, connect_timeout, report)
+        finally:
+            await session.close()
+
     try:
-        if wanted is not None:
-            asyncio.run(_load(feed, wanted, line, report))
-        else:
-            asyncio.run(_read(feed, follow, live, line, connect_timeout, report))
+        asyncio.run(run())
     except FeedError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         _tell_losses(report)
         sys.exit(130)
-    finally:
-        if txlog is not None:
-            txlog.close()
     if _tell_losses(report):
         sys.exit(1)
 
@@ -282,48 +292,15 @@ def format_line(event: Any) -> str:
     return f"{when}  {where}  RAW  key={event.key or '-'}  headers={headers}  value={value}{why}"
 
 
-def _kafka_settings(profile_name: str | None, bootstrap: str | None) -> tuple[str, dict[str, Any]]:
-    """Bootstrap servers and client settings (SASL/SSL) from ``--bootstrap`` or the profile."""
-    from console.config import ConfigError, resolve_profile
-
+def _session(profile_name: str | None, bootstrap: str | None, catalogue: str | None) -> Session:
+    """The session whose profile names the Kafka cluster; with --bootstrap a broken or missing
+    profile is no obstacle (the cluster is named on the command line)."""
     try:
-        profile = resolve_profile(profile_name)
-        if bootstrap is None and not profile.kafka_bootstrap and profile.embedded:
-            profile = _with_running_sandbox(profile)
-        if bootstrap is None and not profile.kafka_bootstrap:
-            raise click.UsageError(
-                f"profile {profile.name!r} names no Kafka cluster: give --bootstrap HOST:PORT, "
-                "set kafka_bootstrap in the profile or APILOG_KAFKA_BOOTSTRAP, or start the "
-                "sandbox (apilog sandbox start)")
-        kwargs = profile.kafka_client_kwargs() if profile.kafka_bootstrap else {}
-    except ConfigError as exc:
+        return open_session(profile_name, catalogue_path=catalogue)
+    except ApilogError as exc:
         if bootstrap is None:
             raise click.ClickException(str(exc)) from None
-        kwargs = {}
-    kwargs.pop("bootstrap_servers", None)
-    return bootstrap or str(profile.kafka_bootstrap), kwargs
-
-
-def _with_running_sandbox(profile: Any) -> Any:
-    """The sandbox profile filled from the sandbox already running, if one is (never started
-    here: watching events must not start a gateway)."""
-    from console.sandbox import Sandbox
-
-    info = Sandbox().status()
-    return profile if info is None else profile.with_sandbox(info)
-
-
-def _open_txlog() -> Any:
-    """The operator's transaction log, when there is one to link to (never created here)."""
-    try:
-        from console.txlog import default_log_path, open_default_log
-
-        if not default_log_path().exists():
-            return None
-        return open_default_log(mark_interrupted=False)
-    except Exception as exc:  # noqa: BLE001 - linking is a bonus; reading must go on
-        click.echo(f"apilog events: not linking to the transaction log: {exc}", err=True)
-        return None
+        return open_session(catalogue_path=catalogue, log_only=True)
 
 
 def _status_reporter(group_id: str | None = None) -> Any:

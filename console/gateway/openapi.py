@@ -419,3 +419,9 @@ def openapi_document(catalogue: Catalogue, base_url: str = DEFAULT_SERVER,
 def gateway_openapi(catalogue: Catalogue, base_url: str, scopes: list[str]) -> dict[str, Any]:
     """The document served at ``/openapi.json``."""
     return openapi_document(catalogue, base_url, scopes)
+
+
+def openapi_text(catalogue: Catalogue, server: str | None = None) -> str:
+    """The document as ``apilog catalogue export --format openapi`` writes it (JSON, indented)."""
+    return json.dumps(openapi_document(catalogue, server or DEFAULT_SERVER), ensure_ascii=False,
+                      indent=2) + "\n"

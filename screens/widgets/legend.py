@@ -13,7 +13,32 @@ from typing import Any
 from rich.text import Text
 
 from console.catalogue.vocabulary import term
-from screens.catalogue_view import BADGES, badge_text
+
+#: Short badges for the contract columns; the detail pane gives the full words.
+BADGES: dict[str, tuple[str, str]] = {
+    "rollback-on-error": ("RB", "bold magenta"),
+    "kafka-event": ("EV", "bold cyan"),
+    "latency-sla": ("SLA", "bold green"),
+    "full-log": ("LOG", "bold blue"),
+    "retry": ("RT", "bold yellow"),
+    "rate-limit": ("RL", "bold red"),
+    "api-gateway": ("GW", "dim"),
+    "versioning": ("V", "bold"),
+    "json-xml": ("XML", "bold"),
+    "restful": ("REST", "dim"),
+}
+
+def badge_text(slug: str, params: dict) -> str:
+    short, _ = BADGES.get(slug, (slug[:4].upper(), ""))
+    if slug == "latency-sla" and "max_ms" in params:
+        return f"<{params['max_ms'] / 1000:g}s"
+    if slug == "retry" and "max_retries" in params:
+        return f"RT{params['max_retries']}"
+    if slug == "rate-limit" and "limit" in params:
+        return f"RL{params['limit']}"
+    if slug == "versioning" and params.get("versions"):
+        return "/".join(params["versions"])
+    return short
 
 #: Conformance contracts that are not catalogue words: the console names them itself.
 _CHECK_ONLY = {

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from console.catalogue.formats import write_catalogue
 from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.events.broker import free_port
+from console.gateway.openapi import openapi_text
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def exported(catalogue, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("openapi") / "td448.openapi.json"
-    path.write_text(write_catalogue(catalogue, "openapi"), encoding="utf-8")
+    path.write_text(openapi_text(catalogue), encoding="utf-8")
     return path
 
 
