@@ -25,6 +25,7 @@ from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS, QUERY_METHODS
 from console.gateway.auth import ADMIN_SCOPE, all_scopes
 from console.gateway.domains import MAX_ID_LENGTH, MAX_PAGE
 from console.gateway.idempotency import MAX_KEY_LENGTH
+from console.gateway.inputs import RECORD_ID_PATTERN
 from console.gateway.ratelimit import Decision, rate_limit_headers
 from console.gateway.routing import versions_of
 from console.gateway.settings import GatewaySettings
@@ -40,7 +41,10 @@ SUCCESS_STATUS = {"add-record": 201, "delete-info": 204, "check-status": 200, "e
 NEEDS_RECORD_ID = frozenset({"delete-info"})
 
 #: A record id: a string or an integer; null or "" counts as absent.
-_ID_SCHEMA = {"type": ["string", "integer", "null"], "maxLength": MAX_ID_LENGTH}
+#: What the gateway takes as a record id wherever it comes from (console.gateway.inputs).
+_ID_PATTERN = f"^{RECORD_ID_PATTERN.pattern}$"
+_ID_SCHEMA = {"type": ["string", "integer", "null"], "maxLength": MAX_ID_LENGTH,
+              "pattern": _ID_PATTERN}
 _LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
 _CURSOR_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**62}
 
@@ -50,7 +54,8 @@ _CURSOR_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 2**62}
 ACTION_INPUT: dict[str, dict[str, dict[str, Any]]] = {
     "add-record": {"id": _ID_SCHEMA},
     "check-status": {"id": _ID_SCHEMA},
-    "delete-info": {"id": {"type": ["string", "integer"], "minLength": 1, "maxLength": MAX_ID_LENGTH}},
+    "delete-info": {"id": {"type": ["string", "integer"], "minLength": 1, "maxLength": MAX_ID_LENGTH,
+                           "pattern": _ID_PATTERN}},
     "export-data": {"limit": _LIMIT_SCHEMA, "cursor": _CURSOR_SCHEMA},
     "update-config": {},
 }
@@ -285,14 +290,18 @@ def _operation(path: str, method: str, ops: list[Operation], version: str | None
             "name": name, "in": "query", "required": False,
             "description": f"{_INPUT_DESCRIPTIONS[name]}, read by {', '.join(readers)}"
                            + (f"; required by {', '.join(needed)} (here or in the body)" if needed else ""),
-            # With a body, a member there wins over the query parameter, which then goes unchecked.
-            "schema": _shared(name, actions, query=True) if method in QUERY_METHODS else {"type": "string"}})
+            # With a body, a member there wins over the query parameter, which then goes
+            # unchecked; the record id is checked wherever it comes from, for every action.
+            "schema": {**(_shared(name, actions, query=True) if method in QUERY_METHODS
+                          else {"type": "string"}),
+                       **({"maxLength": MAX_ID_LENGTH, "pattern": _ID_PATTERN}
+                          if name == "id" else {})}})
     if method in QUERY_METHODS:
         parameters.append({"name": "fields", "in": "query", "required": False, "style": "form", "explode": True,
                            "description": "Record fields or configuration keys other than action, id, "
                                           "limit and cursor (GET and DELETE carry their fields as query "
-                                          "parameters)",
-                           "schema": {"type": "object", "additionalProperties": True}})
+                                          "parameters, each once: a repeated parameter is 400)",
+                           "schema": {"type": "object", "additionalProperties": {"type": "string"}}})
     if any(op.has("retry") for op in ops):
         keyed = [a for a in actions if "Idempotency-Key" in rules[a]["requires"]]
         parameters.append({
