@@ -142,7 +142,7 @@ class Gateway:
             "faults": self.settings.faults,
             "kafka": {"bootstrap": self.settings.kafka_bootstrap, "topics": self.topics,
                       "last_error": self.relay.last_error, **counts},
-            "database": {"group_commits": self.store.groups,
+            "database": {"queued": self.store.queued, "group_commits": self.store.groups,
                          "actions_per_commit": round(self.store.grouped / max(1, self.store.groups), 2)},
         })
 

@@ -191,6 +191,11 @@ class DomainStore:
             self._conn.close()
             self._conn = None
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for the database thread (it is busy with the one before them)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` on the database thread."""
         return await self._submit(fn, args, grouped=False)
