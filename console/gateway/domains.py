@@ -242,6 +242,13 @@ class DomainStore:
                 else:
                     self._answer([batch[i]], [self._call(batch[i])])
                     i += 1
+        while True:  # queued behind the stop: answered, so that no caller waits forever
+            try:
+                late = jobs.get_nowait()
+            except queue.Empty:
+                return
+            if late is not None:
+                self._answer([late], [(False, RuntimeError("the gateway database is closed"))])
 
     def _call(self, job: _Job) -> tuple[bool, Any]:
         try:
