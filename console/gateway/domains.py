@@ -260,6 +260,10 @@ class DomainStore:
         try:
             outcomes = perform_group(self._conn, [job.args[0] for job in group])
         except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group was kept
+            # Even a ROLLBACK that failed must not leave the next group inside this transaction.
+            if self._conn is not None and self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
             return [(False, exc)] * len(group)
         self.groups += 1
         self.grouped += len(group)
