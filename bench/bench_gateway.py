@@ -1,12 +1,14 @@
 """Throughput and latency of the reference gateway beside a bare Starlette endpoint, same run.
 
 The gateway operation does everything a catalogued write does: RS256 JWT check, rate limit,
-SQLite insert and outbox row in one transaction, the outbox relay publishing to a real Kafka
-broker (Tansu), the access log. The bare endpoint reads the same body and answers JSON. Both
-run under uvicorn (1 worker) in their own processes; the load comes from ``wrk``
-(``apt-get install -y wrk``), because a Python client tops out far below either server.
+SQLite insert and outbox row in one transaction (group commit), the outbox relay publishing to
+a real Kafka broker (Tansu), the access log. The bare endpoint reads the same body and answers
+JSON. Both are served by the same :func:`console.gateway.server.uvicorn_config` (1 worker, same
+HTTP protocol class and event loop) in their own child processes; the load comes from ``wrk``
+(``apt-get install -y wrk``), because a Python client tops out far below either server. Each
+server stack named by ``--stacks`` is measured on both sides, one after the other.
 
-    .venv/bin/python bench/bench_gateway.py [--duration 10] [--connections 32] [--threads 2]
+    .venv/bin/python -m bench.bench_gateway [--duration 10] [--connections 32] [--threads 2] [--stacks h11-uvloop,httptools-uvloop,h11]
 """
 
 from __future__ import annotations
@@ -23,22 +25,31 @@ from pathlib import Path
 
 BODY = '{"name": "bench", "tier": "gold", "n": 1}'
 PATH = "/customer/update"
+SECRET = "bench-secret"
 
 
-def serve_bare(port: int) -> None:
-    """The baseline: a Starlette endpoint that reads the body and answers JSON."""
+def serve(kind: str, port: int, stack: str, catalogue: Path, kafka: str, db: Path) -> None:
+    """A child process: the bare endpoint or the gateway, under the gateway's uvicorn config."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from console.gateway.app import create_app
+    from console.gateway.server import uvicorn_config
+    from console.gateway.settings import GatewaySettings
+
     async def endpoint(request: Request) -> JSONResponse:
         await request.body()
         return JSONResponse({"ok": True}, status_code=201)
 
-    app = Starlette(routes=[Route(PATH, endpoint, methods=["PUT"])])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    if kind == "bare":
+        app = Starlette(routes=[Route(PATH, endpoint, methods=["PUT"])])
+    else:
+        app = create_app(GatewaySettings(port=port, catalogue=catalogue, kafka_bootstrap=kafka, db_path=db,
+                                         client_secret=SECRET))
+    uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, stack=stack)).run()
 
 
 def write_catalogue(path: Path) -> None:
@@ -84,22 +95,36 @@ def wrk(url: str, duration: int, connections: int, threads: int, headers: dict[s
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
+def start(kind: str, stack: str, tmp: Path, catalogue: Path, kafka: str) -> tuple[subprocess.Popen[bytes], int]:
+    from console.events.broker import free_port
+
+    port = free_port()
+    log = open(tmp / f"{kind}-{stack}.log", "wb")  # noqa: SIM115 - the child writes it until it ends
+    process = subprocess.Popen([sys.executable, "-m", "bench.bench_gateway", "--serve", kind, str(port), stack,
+                                str(catalogue), kafka, str(tmp / f"g-{stack}.db")],
+                               env={**os.environ, "APILOG_DATA_DIR": str(tmp)}, stdout=subprocess.DEVNULL,
+                               stderr=log)
+    return process, port
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--stacks", default="h11-uvloop,httptools-uvloop,h11", help="server stacks to compare (console.gateway.server.STACKS)")
+    parser.add_argument("--serve", nargs=6, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_bare:
-        serve_bare(args.serve_bare)
+    if args.serve:
+        kind, port, stack, catalogue, kafka, db = args.serve
+        serve(kind, int(port), stack, Path(catalogue), kafka, Path(db))
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
     import httpx2
 
-    from console.events.broker import EmbeddedBroker, free_port
+    from console.events.broker import EmbeddedBroker
 
     tmp = Path(tempfile.mkdtemp(prefix="apilog-bench-"))
     catalogue = tmp / "bench.jsonl"
@@ -108,39 +133,49 @@ def main() -> None:
     script.write_text(f"wrk.method = \"PUT\"\nwrk.body = '{BODY}'\n"
                       "wrk.headers[\"Content-Type\"] = \"application/json\"\n")
     broker = EmbeddedBroker(log_path=tmp / "broker.log").start()
-    gw_port, bare_port = free_port(), free_port()
-    env = {**os.environ, "APILOG_SANDBOX_CLIENT_SECRET": "bench-secret", "APILOG_DATA_DIR": str(tmp)}
-    gateway = subprocess.Popen([sys.executable, "-m", "console.cli", "--catalogue", str(catalogue), "gateway",
-                                "--port", str(gw_port), "--kafka", broker.bootstrap, "--db", str(tmp / "g.db")],
-                               env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "gateway.log", "wb"))  # noqa: SIM115
-    bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port)], stdout=subprocess.DEVNULL)
+    results: dict[tuple[str, str], dict] = {}
+    health: dict[str, dict] = {}
     try:
-        base = f"http://127.0.0.1:{gw_port}"
-        wait_healthy(f"{base}/healthz", gateway)
-        wait_healthy(f"http://127.0.0.1:{bare_port}{PATH}", bare)
-        token = httpx2.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=("apilog-sandbox", "bench-secret")).json()["access_token"]
-        results = {
-            "bare Starlette endpoint": wrk(f"http://127.0.0.1:{bare_port}{PATH}", args.duration,
-                                           args.connections, args.threads, {}, script),
-            "gateway PUT add-record": wrk(f"{base}{PATH}?action=add-record", args.duration, args.connections,
-                                          args.threads, {"Authorization": f"Bearer {token}"}, script),
-        }
-        time.sleep(1)
-        health = httpx2.get(f"{base}/healthz").json()["kafka"]
+        for stack in args.stacks.split(","):
+            gateway, gw_port = start("gateway", stack, tmp, catalogue, broker.bootstrap)
+            bare, bare_port = start("bare", stack, tmp, catalogue, broker.bootstrap)
+            try:
+                base = f"http://127.0.0.1:{gw_port}"
+                wait_healthy(f"{base}/healthz", gateway)
+                wait_healthy(f"http://127.0.0.1:{bare_port}{PATH}", bare)
+                token = httpx2.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"},
+                                    auth=("apilog-sandbox", SECRET)).json()["access_token"]
+                results[stack, "bare"] = wrk(f"http://127.0.0.1:{bare_port}{PATH}", args.duration,
+                                             args.connections, args.threads, {}, script)
+                results[stack, "gateway"] = wrk(f"{base}{PATH}?action=add-record", args.duration,
+                                                args.connections, args.threads,
+                                                {"Authorization": f"Bearer {token}"}, script)
+                deadline = time.monotonic() + 30
+                while True:
+                    health[stack] = httpx2.get(f"{base}/healthz").json()
+                    if health[stack]["kafka"]["pending"] == 0 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+            finally:
+                for process in (gateway, bare):
+                    process.terminate()
+                    process.wait(10)
     finally:
-        for process in (gateway, bare):
-            process.terminate()
-            process.wait(10)
         broker.stop()
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, 1 uvicorn worker each, loopback")
-    print("| endpoint | req/s | p50 ms | p99 ms | requests | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['requests']} | {r['non_2xx']} |")
-    ratio = results["gateway PUT add-record"]["rps"] / results["bare Starlette endpoint"]["rps"]
-    print(f"\ngateway / bare throughput: {ratio:.2f}")
-    print(f"outbox after the run: {health['delivered']} delivered, {health['pending']} pending")
+    print("| stack | endpoint | req/s | p50 ms | p99 ms | requests | non-2xx |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for (stack, kind), r in results.items():
+        name = "bare Starlette endpoint" if kind == "bare" else "gateway PUT add-record"
+        print(f"| {stack} | {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['requests']} "
+              f"| {r['non_2xx']} |")
+    print()
+    for stack in args.stacks.split(","):
+        ratio = results[stack, "gateway"]["rps"] / results[stack, "bare"]["rps"]
+        kafka, db = health[stack]["kafka"], health[stack].get("database", {})
+        group = f", {db['actions_per_commit']:.1f} writes per commit" if db.get("actions_per_commit") else ""
+        print(f"{stack}: gateway / bare throughput {ratio:.2f}; outbox {kafka['delivered']} delivered, "
+              f"{kafka['pending']} pending{group}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

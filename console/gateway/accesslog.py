@@ -22,6 +22,10 @@ from console.private_files import open_private
 from console.redact import REDACTED, redact_headers, redact_text
 
 OUTCOMES = ("committed", "rolled_back", "rejected", "error")
+#: Redacted paths and query strings remembered (:meth:`AccessLog._short`); cleared when full.
+REDACTED_MEMO_SIZE = 4096
+#: Only texts up to this length are remembered, so the memo stays under ~1 MiB.
+REDACTED_MEMO_CHARS = 256
 
 
 @dataclass
@@ -81,6 +85,9 @@ class AccessLog:
         self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self._file: Any = None
+        #: Redacted forms of recent paths and query strings: the same few repeat on every call,
+        #: and redacting them anew was a tenth of the gateway's time per request.
+        self._redacted: dict[str, str] = {}
         if self.path is not None:
             self._file = open_private(self.path, "a", encoding="utf-8", buffering=1)
 
@@ -110,6 +117,7 @@ class AccessLog:
         """The redacted record for one finished exchange."""
         total_ms = round((ended - ex.t0) * 1000, 3)
         req_size = int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
+        path, query = self._short(ex.path), self._short(ex.query)
         record: dict[str, Any] = {
             "request_id": ex.request_id,
             "client_request_id": self._text(ex.client_request_id) if ex.client_request_id else None,
@@ -120,9 +128,9 @@ class AccessLog:
             "client_id": ex.client_id,
             "request": {
                 "method": ex.method,
-                "uri": self._text(ex.path) + (f"?{self._text(ex.query)}" if ex.query else ""),
-                "path": self._text(ex.path),
-                "querystring": self._text(ex.query),
+                "uri": path + (f"?{query}" if query else ""),
+                "path": path,
+                "querystring": query,
                 "size": req_size,
             },
             "response": {"status": status, "size": response_size},
@@ -152,6 +160,17 @@ class AccessLog:
 
     def _text(self, text: str) -> str:
         return redact_text(text, secrets=self.secrets, keys=self.redact_keys)
+
+    def _short(self, text: str) -> str:
+        """:meth:`_text` of a path or query string, remembered (redaction is a pure function)."""
+        if len(text) > REDACTED_MEMO_CHARS:
+            return self._text(text)
+        redacted = self._redacted.get(text)
+        if redacted is None:
+            if len(self._redacted) >= REDACTED_MEMO_SIZE:
+                self._redacted.clear()
+            redacted = self._redacted[text] = self._text(text)
+        return redacted
 
     def _headers(self, headers: list[tuple[str, str]]) -> dict[str, str]:
         merged: dict[str, str] = {}

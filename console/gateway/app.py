@@ -142,6 +142,8 @@ class Gateway:
             "faults": self.settings.faults,
             "kafka": {"bootstrap": self.settings.kafka_bootstrap, "topics": self.topics,
                       "last_error": self.relay.last_error, **counts},
+            "database": {"queued": self.store.queued, "group_commits": self.store.groups,
+                         "actions_per_commit": round(self.store.grouped / max(1, self.store.groups), 2)},
         })
 
     async def admin_log(self, request: Request) -> Response:

@@ -25,7 +25,6 @@ from console.gateway.domains import (
     InjectedFault,
     Intent,
     RolledBack,
-    perform,
 )
 from console.gateway.envelope import exchange_of
 from console.gateway.idempotency import (
@@ -288,8 +287,9 @@ class OperationHandler:
         return answered[0] if answered else self._respond(request, route, result, fmt, extra)
 
     async def _perform(self, intent: Intent, deadline: float | None) -> ActionResult:
-        """Run on the database thread; past the deadline answer late only if it really committed."""
-        future = asyncio.ensure_future(self.gw.store.run(perform, intent))
+        """Run in the database thread's next group commit; past the deadline answer late only if it
+        really committed."""
+        future = asyncio.ensure_future(self.gw.store.perform(intent))
         if deadline is None:
             return await future
         try:

@@ -273,7 +273,7 @@ class OutboxRelay:
         await self._drop_producer()
 
     async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
+        """Wait for a wake-up or ``seconds``; a wake-up since the last read ends it at once."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
@@ -292,11 +292,15 @@ class OutboxRelay:
             if waiting is not None:
                 log.warning("outbox relay: Kafka unavailable (%s); %d event(s) wait", self.last_error, waiting)
                 await self._drop_producer()
+            self._wake.clear()  # a back-off is not cut short by the commits made meanwhile
             await self._pause(backoff)
             backoff = min(backoff * 2, 3.0)
 
     async def _cycle(self) -> int:
         """Publish one batch and settle it; return how many of its rows must be retried."""
+        # Cleared before the read, not before the wait: a commit that wakes the relay while
+        # the read runs is then not lost (it used to wait out the poll, up to poll_s).
+        self._wake.clear()
         rows = await self.store.run(_pending, BATCH, max(BATCH_BYTES, self.max_event_bytes))
         if not rows:
             await self._pause(self.poll_s)
@@ -404,7 +408,7 @@ class OutboxRelay:
         if self._producer is None:
             # No idempotence and no transactions: Tansu 0.6 answers both with UnknownError.
             producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
-                                        acks=1, enable_idempotence=False, linger_ms=2,
+                                        acks=1, enable_idempotence=False, linger_ms=0,
                                         max_request_size=self.max_event_bytes,
                                         request_timeout_ms=5000, retry_backoff_ms=100)
             try:

@@ -17,6 +17,7 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from console.errors import ApilogError
 from console.events.broker import free_port
@@ -30,39 +31,67 @@ class GatewayError(ApilogError, RuntimeError):
     """The gateway could not start; the message says why."""
 
 
+def _malformed_request() -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and problem+json body answering a request that is not valid HTTP/1.1."""
+    request_id = str(uuid.uuid4())
+    body, media_type = problem_body(Problem(
+        400, "Bad Request",
+        "the request is not valid HTTP/1.1 (request line, header syntax or "
+        f"Content-Length); send a well-formed request (request id {request_id})"), "json")
+    headers = [(b"content-type", media_type.encode()),
+               (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+               (b"x-request-id", request_id.encode()),
+               (b"traceparent", parse_traceparent(None)[0].encode()), (b"via", VIA.encode())]
+    return headers, body
+
+
 class ProblemH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457 body
-    carrying the headers every gateway response carries (a new request id and trace)."""
+    """uvicorn's pure-Python HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457
+    body carrying the headers every gateway response carries (a new request id and trace)."""
 
     def send_400_response(self, msg: str) -> None:
-        request_id = str(uuid.uuid4())
-        body, media_type = problem_body(Problem(
-            400, "Bad Request",
-            "the request is not valid HTTP/1.1 (request line, header syntax or "
-            f"Content-Length); send a well-formed request (request id {request_id})"), "json")
-        headers = [(b"content-type", media_type.encode()),
-                   (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
-                   (b"x-request-id", request_id.encode()),
-                   (b"traceparent", parse_traceparent(None)[0].encode()), (b"via", VIA.encode())]
+        headers, body = _malformed_request()
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
                       h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))
         self.transport.close()
 
 
+class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools (C parser) protocol, with the same problem+json 400."""
+
+    def send_400_response(self, msg: str) -> None:
+        headers, body = _malformed_request()
+        head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + body)
+        self.transport.close()
+
+
+#: Server stacks by name: the HTTP protocol class and the event loop. The gateway's is
+#: "h11-uvloop": uvloop served 722 req/s where asyncio's loop served 614 in the same run
+#: (docs/benchmarks.md). httptools' C parser was faster still (951) but refuses a method it does
+#: not know (``FOO``) with its own 400 before the app sees it, where the gateway promises
+#: 405 + Allow; it stays here for the benchmark.
+STACKS: dict[str, tuple[type, str]] = {"h11-uvloop": (ProblemH11Protocol, "uvloop"),
+                                       "httptools-uvloop": (ProblemHttpToolsProtocol, "uvloop"),
+                                       "h11": (ProblemH11Protocol, "asyncio")}
+
+
 def uvicorn_config(app: Any, host: str, port: int, *, tls_cert: Path | None = None,
-                   tls_key: Path | None = None) -> Any:
+                   tls_key: Path | None = None, stack: str = "h11-uvloop") -> Any:
     """The one uvicorn configuration of the gateway, for ``apilog gateway`` and embedded servers.
 
-    With ``tls_cert`` (and its ``tls_key``) it serves HTTPS.
+    With ``tls_cert`` (and its ``tls_key``) it serves HTTPS. ``stack`` names one of
+    :data:`STACKS`.
 
     uvicorn answers a request it cannot parse (bad request line, header syntax or
-    Content-Length) itself, before the app sees it, in ``text/plain``; :class:`ProblemH11Protocol`
-    answers those in problem+json too, as every other gateway error.
+    Content-Length) itself, before the app sees it, in ``text/plain``; the protocols of
+    :data:`STACKS` answer those in problem+json too, as every other gateway error.
     """
+    protocol, loop = STACKS[stack]
     return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                           lifespan="on", timeout_graceful_shutdown=5, backlog=4096,
-                          http=ProblemH11Protocol,
+                          http=protocol, loop=loop,
                           ssl_certfile=str(tls_cert) if tls_cert else None,
                           ssl_keyfile=str(tls_key) if tls_key else None)
 

@@ -139,3 +139,23 @@ def test_a_remembered_token_still_needs_each_operations_scope(gateway, gateway_t
                        json={"k": 1}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert write.status_code == 403
     assert 'scope="ivr:write"' in write.headers["www-authenticate"]
+
+
+def test_a_remembered_tokens_signature_vouches_for_nothing_else(gateway):
+    token = _signed(gateway, _claims(gateway, scope="ivr:read"))
+    assert _call(gateway, token).status_code == 200  # verified once, now remembered
+    head, _claims_part, signature = token.split(".")
+    wider = _b64(json.dumps(_claims(gateway, scope="ivr:read ivr:write gateway:admin", sub="intruder")).encode())
+    response = _call(gateway, f"{head}.{wider}.{signature}")
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+@pytest.mark.slow  # waits for the token's exp, ~3 s
+def test_a_remembered_token_is_refused_once_it_expires(gateway):
+    from tests.support.broker import wait_until
+
+    token = _signed(gateway, _claims(gateway, exp=int(time.time()) + 2))
+    assert _call(gateway, token).status_code == 200  # remembered until its exp
+    wait_until(lambda: _call(gateway, token).status_code == 401, timeout=20,
+               message="the remembered token to be refused after its exp")

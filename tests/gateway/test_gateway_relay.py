@@ -156,3 +156,41 @@ async def test_unpublishable_rows_are_parked_the_rest_delivered_once_and_redrive
     assert parked_ids(db) == {malformed}
     counts = await event_id_counts(kafka_broker.bootstrap, TOPICS, [too_big, *ahead])
     assert counts[too_big] == 1 and {counts[i] for i in ahead + behind} == {1}
+
+
+async def test_a_commit_that_wakes_the_relay_during_its_read_is_published_without_a_poll(
+        kafka_broker, tmp_path, monkeypatch):
+    """The relay is woken while its read of the outbox is in flight (and found nothing yet): the
+    event must go out on that wake-up, not wait for the next poll (here an hour away)."""
+    import asyncio
+
+    from console.gateway import outbox
+    from console.gateway.domains import DomainStore
+
+    store = DomainStore(tmp_path / "gateway.db")
+    store.open()
+    relay = outbox.OutboxRelay(store, kafka_broker.bootstrap, poll_s=3600)
+    loop = asyncio.get_running_loop()
+    committed: list[str] = []
+    read = outbox._pending
+
+    def pending_while_a_commit_lands(conn, limit, max_bytes):
+        rows = read(conn, limit, max_bytes)
+        if not rows and not committed:  # the read saw nothing; now a request commits and wakes it
+            conn.execute("BEGIN IMMEDIATE")
+            committed.append(outbox.enqueue(conn, domain="wake", action="add-record", subject="w1",
+                                            data={"n": 1}, source="http://gw/x", traceparent=None))
+            conn.execute("COMMIT")
+            loop.call_soon_threadsafe(relay.wake)  # reaches the loop before this read's result
+        return rows
+
+    monkeypatch.setattr(outbox, "_pending", pending_while_a_commit_lands)
+    await relay.start()
+    try:
+        await async_wait_until(lambda: relay.delivered == 1, timeout=30,
+                               message="the event committed during the relay's read to be published")
+    finally:
+        await relay.stop()
+        store.close()
+    counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.wake"], committed)
+    assert counts[committed[0]] == 1
