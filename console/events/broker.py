@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from console.errors import ApilogError
 from console.private_files import open_private
@@ -97,7 +98,7 @@ class EmbeddedBroker:
     #: SIGKILL), on Linux; start it from a thread that lives as long as the broker should.
     die_with_parent: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _log_file: object = field(default=None, init=False, repr=False)
+    _log_file: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def bootstrap(self) -> str:
@@ -123,9 +124,7 @@ class EmbeddedBroker:
         env.setdefault("RUST_LOG", "warn")
         if self.log_path is not None:
             self._log_file = open_private(self.log_path, "ab")
-            out = self._log_file
-        else:
-            out = subprocess.DEVNULL
+        out: IO[bytes] | int = self._log_file if self._log_file is not None else subprocess.DEVNULL
         try:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             stdin=subprocess.DEVNULL, start_new_session=True,

@@ -142,6 +142,8 @@ async def initial_positions(consumer: Any, tps: set[TopicPartition], start: Star
         return dict(end), {}
     if isinstance(start, int):
         return {tp: min(max(start, begin[tp]), end[tp]) for tp in tps}, {}
+    if not isinstance(start, datetime):
+        raise ValueError(f"start {start!r}: use latest, earliest, an offset or a time")
     return await _positions_at_time(consumer, tps, start, begin, end, timeout)
 
 

@@ -257,8 +257,11 @@ class DomainStore:
             return False, exc
 
     def _perform(self, group: list[_Job]) -> list[tuple[bool, Any]]:
+        conn = self._conn
+        if conn is None:  # closed while the group waited
+            return [(False, RuntimeError("the gateway database is closed"))] * len(group)
         try:
-            outcomes = perform_group(self._conn, [job.args[0] for job in group])
+            outcomes = perform_group(conn, [job.args[0] for job in group])
         except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the group was kept
             # Even a ROLLBACK that failed must not leave the next group inside this transaction.
             if self._conn is not None and self._conn.in_transaction:

@@ -10,18 +10,20 @@ from tests.events.conftest import ce_headers
 
 
 class StandInLog:
-    """Answers ``link_event`` like the transaction log: a tx id once the call is known."""
+    """Answers ``link_events`` like the transaction log: a tx id once the call is known; a
+    failure fails the whole batch, as the log's one write transaction does."""
 
     def __init__(self) -> None:
         self.known: dict[str, str] = {}
         self.calls: list[tuple] = []
         self.fail = False
 
-    def link_event(self, event_id, trace_id, topic, partition, offset, event_time):
-        self.calls.append((event_id, trace_id, topic, partition, offset, event_time))
+    def link_events(self, events):
+        batch = [tuple(event) for event in events]
+        self.calls.extend(batch)
         if self.fail:
             raise RuntimeError("database is locked")
-        return self.known.get(event_id)
+        return [self.known.get(event_id) for event_id, *_ in batch]
 
 
 def ce(offset: int, event_id: str, age_s: float = 0.0):

@@ -13,26 +13,26 @@ import uuid
 import pytest
 
 from tests.events.conftest import binary_event, produce
-from tests.tui.conftest import live_services, make_app, screen_text, settle, wait_for
+from tests.tui.conftest import live_session, make_app, screen_text, settle, wait_for
 
 pytestmark = pytest.mark.slow
-__all__ = ["live_services", "make_app"]  # fixtures, used by name
+__all__ = ["live_session", "make_app"]  # fixtures, used by name
 
 WINDOW = 50
 
 
-async def test_a_paused_view_reports_what_fell_out_and_loads_it_on_l(make_app, live_services,
+async def test_a_paused_view_reports_what_fell_out_and_loads_it_on_l(make_app, live_session,
                                                                      monkeypatch):
-    live_services.profile = dataclasses.replace(live_services.profile, event_buffer=WINDOW)
+    live_session.profile = dataclasses.replace(live_session.profile, event_buffer=WINDOW)
     topic = f"gateway.events.skip-{uuid.uuid4().hex[:8]}"
-    app = make_app(services=live_services, start_view="events")
+    app = make_app(session=live_session, start_view="events")
     async with app.run_test(size=(200, 40)) as pilot:
         await settle(pilot)
         await wait_for(pilot, lambda: app.connection.kafka == "connected", message="feed up")
         view = app.screen
         await pilot.press("space")
         assert view.paused
-        await produce(live_services.profile.kafka_bootstrap, topic,
+        await produce(live_session.profile.kafka_bootstrap, topic,
                       [binary_event(f"skip-{i}", subject=f"r{i}") for i in range(200)])
         await wait_for(pilot, lambda: app.runtime.feed.delivered().get((topic, 0)) and
                        app.runtime.feed.delivered()[(topic, 0)].count == 200,
