@@ -23,6 +23,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx2
+
 from console.caller import Caller, CallRequest, CallResult, RateBudget, connect_profile
 from console.catalogue import Catalogue, load_catalogue
 from console.catalogue.vocabulary import may_change_state
@@ -40,6 +42,8 @@ from console.txlog.schema import Origin
 FEED_CONNECT_S = 15.0
 #: The retry backoff base during checks: small, so that retry checks stay quick.
 CHECK_RETRY_BASE_S = 0.05
+#: The scope that reads the gateway's own log (docs/contracts.md, Fixed names).
+GATEWAY_ADMIN_SCOPE = "gateway:admin"
 
 
 
@@ -214,6 +218,39 @@ class Session:
         if tx is None:
             raise SessionError(f"transaction {tx_id} is not in the log {self.log_path}")
         return await self.call(CallRequest.from_transaction(tx))
+
+    async def gateway_log(self, request_id: str) -> dict[str, Any]:
+        """The gateway's own log record of one request (``GET /admin/log/{request_id}``).
+
+        Asks the token endpoint for ``gateway:admin`` on its own (the caller's token keeps its
+        scopes); raises :class:`SessionError` with one line when the profile may not read the
+        log (401/403) or the gateway has no record of that request (404).
+        """
+        profile = self.profile
+        if profile is None or not profile.connected:
+            raise SessionClosed("the gateway's log needs a gateway: open the session with a profile")
+        async with httpx2.AsyncClient(timeout=10.0, verify=profile.http_verify()) as http:
+            token = await http.post(profile.token_url or "", auth=(profile.client_id or "",
+                                                                   profile.client_secret or ""),
+                                    data={"grant_type": "client_credentials",
+                                          "scope": GATEWAY_ADMIN_SCOPE})
+            if token.status_code != 200:
+                raise SessionError(f"profile {profile.name!r} may not read the gateway's log: the "
+                                   f"token endpoint refused scope {GATEWAY_ADMIN_SCOPE} "
+                                   f"({token.status_code}); ask for that scope for client "
+                                   f"{profile.client_id!r}")
+            bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            answer = await http.get(f"{profile.base_url}/admin/log/{request_id}", headers=bearer)
+        if answer.status_code in (401, 403):
+            raise SessionError(f"profile {profile.name!r} may not read the gateway's log "
+                               f"({answer.status_code}): it needs scope {GATEWAY_ADMIN_SCOPE}")
+        if answer.status_code == 404:
+            raise SessionError(f"the gateway has no log record of request {request_id} (it keeps "
+                               "the newest ones in memory; its access log file keeps them all)")
+        if answer.status_code != 200:
+            raise SessionError(f"the gateway's log answered {answer.status_code} for {request_id}")
+        record: dict[str, Any] = answer.json()
+        return record
 
     def curl(self, tx: Any) -> str:
         """The call as a curl command line, the token as ``$TOKEN``."""
