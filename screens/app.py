@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import App, SystemCommand
+from textual.binding import BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
@@ -25,8 +26,12 @@ from screens.widgets.line_table import LineTable
 from screens.widgets.prompts import QUIT_WORDS, VIEWS, JumpPrompt, KeysHelp, resolve_view
 
 if TYPE_CHECKING:  # the session module costs ~0.3 s to import: it loads after the first frame
+    from console.catalogue import Operation
     from console.session import Session
+    from screens.call_view import CallView
+    from screens.events_view import EventsView
     from screens.runtime import Runtime
+    from screens.tx_view import TransactionsView
 
 CSS_PATH = Path(__file__).with_name("apilog.tcss")
 
@@ -48,7 +53,7 @@ class ApilogApp(App[int]):
     CSS_PATH = CSS_PATH
     TITLE = "apilog"
     ENABLE_COMMAND_PALETTE = True
-    BINDINGS = bindings("filter", "jump", "keys", "back", "palette", "focus-pane", "quit")
+    BINDINGS: ClassVar[list[BindingType]] = bindings("filter", "jump", "keys", "back", "palette", "focus-pane", "quit")
 
     connection: reactive[ConnectionState] = reactive(ConnectionState, always_update=True)
 
@@ -136,7 +141,8 @@ class ApilogApp(App[int]):
         self.current_view = view
         self.switch_screen(self.view(view))
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
+        # Async as Textual declares it: the action runner awaits it either way.
         # A view may need esc first (the check view asks whether to stop a running check).
         handled = getattr(self.screen, "before_back", None)
         if handled is not None and handled():
@@ -254,20 +260,25 @@ class ApilogApp(App[int]):
         return True
 
     def action_filter(self) -> None:
-        self.screen.action_filter()
+        from screens.base import View
+
+        if isinstance(self.screen, View):  # check_action offers the key only on a view
+            self.screen.action_filter()
 
     # Cross-view navigation -------------------------------------------------------------------
 
-    def open_call(self, operation: Any, **prefill: Any) -> None:
-        self.view("call").prefill(operation, **prefill)
+    # views.create makes each name's one class, so the casts below say what it returns.
+
+    def open_call(self, operation: Operation, **prefill: Any) -> None:
+        cast("CallView", self.view("call")).prefill(operation, **prefill)
         self.jump("call")
 
     def open_transaction(self, tx_id: str) -> None:
-        self.view("tx").show_transaction(tx_id)
+        cast("TransactionsView", self.view("tx")).show_transaction(tx_id)
         self.jump("tx")
 
     def open_event(self, event_id: str) -> None:
-        self.view("events").show_event(event_id)
+        cast("EventsView", self.view("events")).show_event(event_id)
         self.jump("events")
 
     # Connecting --------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ class FilterBar(ConsoleNode, Input):
         """Hide it and take it out of the focus chain, so esc means "back" again."""
         self.remove_class("-active")
         self.can_focus = False
-        self.screen.focus_main()
+        if isinstance(self.screen, View):  # the bar lives only in views
+            self.screen.focus_main()
 
     def action_clear_filter(self) -> None:
         self.value = ""

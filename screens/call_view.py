@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib
 import json
 from contextlib import suppress
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.events import Key
@@ -104,7 +105,7 @@ class BodyEditor(ConsoleNode, TextArea):
 class CallView(View):
     VIEW = "call"
     FILTERABLE = False
-    BINDINGS = bindings("send", "copy-curl", "open-event", "open-tx")
+    BINDINGS: ClassVar[list[BindingType]] = bindings("send", "copy-curl", "open-event", "open-tx")
     DEFAULT_CSS = """
     CallView .form-row { height: 1; }
     CallView .form-row Label { padding: 0 1 0 0; color: $text-muted; }
@@ -213,7 +214,7 @@ class CallView(View):
 
     @on(Select.Changed, "#call-faults")
     def _fault_chosen(self, event: Select.Changed) -> None:
-        if event.value is Select.NULL:
+        if not isinstance(event.value, str):  # Select.NULL: the prompt, no preset
             return
         headers = self.query_one("#call-headers", Input)
         headers.value = with_faults(headers.value, fault_presets(self.operation)[event.value])
@@ -251,8 +252,10 @@ class CallView(View):
             self._apply_prefill()
 
     def _apply_prefill(self) -> None:
-        operation, record_id, headers, body, version, fmt = self._pending
-        self._pending = None
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        operation, record_id, headers, body, version, fmt = pending
         if operation != self.operation:
             self._forget_result()  # another operation's response would read as this one's
         with self.prevent(Select.Changed):
@@ -276,7 +279,7 @@ class CallView(View):
     def _refresh_methods(self, method: str | None = None, action: str | None = None) -> None:
         path = self.query_one("#call-path", Select).value
         self._set_by_form["path"] = path
-        if path is Select.NULL:
+        if not isinstance(path, str):  # Select.NULL: no path chosen
             return
         methods = list(dict.fromkeys(op.method for op in self._operations(path)))
         method_select = self.query_one("#call-method", Select)
@@ -291,7 +294,7 @@ class CallView(View):
     def _refresh_actions(self, action: str | None = None) -> None:
         path = self.query_one("#call-path", Select).value
         method = self.query_one("#call-method", Select).value
-        if path is Select.NULL or method is Select.NULL:
+        if not isinstance(path, str) or not isinstance(method, str):  # Select.NULL: not chosen
             return
         ops = self._operations(path, method)
         action_select = self.query_one("#call-action", Select)
@@ -363,7 +366,7 @@ class CallView(View):
         path = self.query_one("#call-path", Select).selection
         method = self.query_one("#call-method", Select).selection
         action = self.query_one("#call-action", Select).selection
-        if None in (path, method, action):
+        if path is None or method is None or action is None:
             return None
         return self.console.catalogue.operation(path, method, action)
 
@@ -372,7 +375,10 @@ class CallView(View):
 
         op = self.operation
         version = self.query_one("#call-version", Select).selection
-        fmt = self.query_one("#call-format", Select).selection or "json"
+        # The format select offers only these two, and never a blank.
+        fmt: Literal["json", "xml"] = (
+            "xml" if self.query_one("#call-format", Select).selection == "xml" else "json"
+        )
         text = self.query_one("#call-body", TextArea).text
         body: Any = text if text.strip() else None
         if body is not None and fmt == "json":
@@ -387,7 +393,7 @@ class CallView(View):
             method=op.method,
             action=op.action,
             version=version,
-            fmt=str(fmt),
+            fmt=fmt,
             record_id=self.query_one("#call-id", Input).value or None,
             body=body,
             headers=parse_headers(self.query_one("#call-headers", Input).value),
@@ -437,10 +443,12 @@ class CallView(View):
 
             label = self.console.labels
             question = f"{label('send')} {op.label()}?\n⚠ {label('deletes data')}"
-            self.app.push_screen(
-                Confirm(question),
-                lambda yes: self._send(self.build_request()) if yes else None,
-            )
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._send(self.build_request())
+
+            self.app.push_screen(Confirm(question), answered)
             return
         self._send(self.build_request())
 

@@ -7,13 +7,16 @@ costs one pass to index (in a thread) and then only the visible lines to paint.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from console.catalogue.model import Operation, Row
 from console.catalogue.vocabulary import may_change_state
 from screens.base import View
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
@@ -31,7 +34,7 @@ METHOD_STYLE = {
 }
 
 
-def is_mutating(operation) -> bool:
+def is_mutating(operation: Row | Operation) -> bool:
     """A call that may change state: a write action, or a method that is not safe."""
     return may_change_state(operation.method, operation.action)
 
@@ -80,7 +83,7 @@ class _LabelCache:
 class CatalogueView(View):
     VIEW = "catalogue"
     FIELDS = frozenset({"method", "action", "contract", "path"})
-    BINDINGS = bindings("toggle-rows")
+    BINDINGS: ClassVar[list[BindingType]] = bindings("toggle-rows")
     DEFAULT_CSS = """
     CatalogueView #catalogue-detail { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
     CatalogueView #catalogue-summary { height: 1; padding: 0 1; color: $text-muted; }
@@ -89,7 +92,7 @@ class CatalogueView(View):
     def __init__(self) -> None:
         super().__init__()
         self.mode = "operations"
-        self.entries: list[object] = []
+        self.entries: list[Row | Operation] = []
         self.haystacks: SearchIndex = SearchIndex([])
         self.columns: dict[str, list[str]] = {}
         self.shown: list[int] = []
@@ -155,22 +158,24 @@ class CatalogueView(View):
         labels = self.console.labels
         readonly = self.console.readonly
         words = _LabelCache(labels)
-        entries: list[object] = []
+        entries: list[Row | Operation] = []
         haystacks: list[str] = []
         columns: dict[str, list[str]] = {"method": [], "action": [], "path": [], "contract": []}
         hidden = 0
-        rows_mode = self.mode == "rows"
-        for item in catalogue.rows if rows_mode else catalogue.operations:
-            if readonly and (is_mutating_row(item) if rows_mode else is_mutating(item)):
+        items: Sequence[Row | Operation] = (
+            catalogue.rows if self.mode == "rows" else catalogue.operations
+        )
+        for item in items:
+            if readonly and is_mutating(item):
                 hidden += 1
                 continue
-            contracts = (item.result, item.policy) if rows_mode else item.contracts
+            contracts = (item.result, item.policy) if isinstance(item, Row) else item.contracts
             slugs = " ".join(c.slug for c in contracts)
             text = (
                 f"{item.method} {item.path} {item.action} {words.term(item.action)} {slugs} "
                 + " ".join(words.contract(c) for c in contracts)
             )
-            if rows_mode:
+            if isinstance(item, Row):
                 text = f"{item.row} {item.page} {text} {item.description}"
             entries.append(item)
             haystacks.append(text.lower())
@@ -185,7 +190,7 @@ class CatalogueView(View):
 
     def _index_ready(
         self,
-        entries: list[object],
+        entries: list[Row | Operation],
         haystacks: SearchIndex,
         columns: dict[str, list[str]],
         hidden: int,
@@ -247,7 +252,7 @@ class CatalogueView(View):
     def _row_at(self, index: int) -> Sequence[Cell]:
         item = self.entries[self.shown[index]]
         labels = self.console.labels
-        if self.mode == "rows":
+        if isinstance(item, Row):  # the rows mode's entries
             findings = serious(self.findings_by_row.get(item.row, []))
             return [
                 str(item.row),
@@ -289,7 +294,7 @@ class CatalogueView(View):
         item = self.entries[self.shown[index]]
         labels = self.console.labels
         text = Text(no_wrap=False)
-        if self.mode == "rows":
+        if isinstance(item, Row):
             text.append(f"{item.method} {item.path}?action={item.action}", style="bold")
             text.append(
                 f"  {labels('row')} {item.row}, {labels('page')} {item.page}\n", style="dim"
@@ -327,10 +332,13 @@ class CatalogueView(View):
         if not self.shown:
             return
         item = self.entries[self.shown[self.table.cursor]]
-        if self.mode == "rows":
-            item = self.console.catalogue.operation(item.path, item.method, item.action)
-        if item is not None:
-            self.console.open_call(item)
+        operation = (
+            self.console.catalogue.operation(item.path, item.method, item.action)
+            if isinstance(item, Row)
+            else item
+        )
+        if operation is not None:
+            self.console.open_call(operation)
 
     def on_line_table_selected(self, event: LineTable.Selected) -> None:
         event.stop()
@@ -348,10 +356,6 @@ class CatalogueView(View):
         self.findings_by_row, self.findings_by_op = by_row, by_op
         self.table.clear_cache()
         self._show_detail(self.table.cursor)
-
-
-def is_mutating_row(row) -> bool:
-    return may_change_state(row.method, row.action)
 
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

@@ -7,13 +7,14 @@ defects); the rest fill in as ``console.conformance.runner.Runner`` reports each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import ProgressBar, Static
 
@@ -50,7 +51,7 @@ SHORT: dict[str, str] = {
 class CheckView(TableView):
     VIEW = "check"
     FIELDS = frozenset({"method", "action", "path", "verdict"})
-    BINDINGS = bindings("run-check", "verdict-filter")
+    BINDINGS: ClassVar[list[BindingType]] = bindings("run-check", "verdict-filter")
     DEFAULT_CSS = """
     CheckView #check-summary { height: auto; max-height: 3; padding: 0 1; }
     CheckView ProgressBar { height: 1; padding: 0 1; display: none; }
@@ -158,7 +159,7 @@ class CheckView(TableView):
             if self.console.readonly:
                 chunks.append((label("read-only: the probes write, so no run from here"), "dim"))
             else:
-                key = self.app.get_key_display_for("run-check")
+                key = self.console.get_key_display_for("run-check")
                 chunks.append((f"{key} {label('run checks')} ({len(self.shown)})", "dim"))
         else:
             if self.running:
@@ -254,10 +255,12 @@ class CheckView(TableView):
             f"{label('run checks')}: {len(self.shown)} {label('operations')} → {target}?\n"
             f"⚠ {label('the probes write and delete test records')}"
         )
-        self.app.push_screen(
-            Confirm(question),
-            lambda yes: self._run() if yes else None,
-        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run()
+
+        self.app.push_screen(Confirm(question), answered)
 
     @work(exclusive=True, group="check-run", exit_on_error=False)
     async def _run(self) -> None:

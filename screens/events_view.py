@@ -26,7 +26,7 @@ from textual.widgets import Static
 
 from console.events.fanout import WindowWatch
 from console.events.status import FeedError
-from screens.base import TableView
+from screens.base import FilterBar, TableView
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
 from screens.filtering import Filter, field_text, filter_hint
 from screens.keymap import bindings
@@ -413,7 +413,7 @@ class EventsView(TransactionActions, TableView):
                 Text.assemble(
                     ("tx ", "dim"),
                     (event.transaction_id, "bold cyan"),
-                    (f"  {self.app.get_key_display_for('open-tx')}", "dim"),
+                    (f"  {self.console.get_key_display_for('open-tx')}", "dim"),
                 )
             )
         if event.note:
@@ -473,7 +473,7 @@ class EventsView(TransactionActions, TableView):
             # Received, but the filter or `a` hides it: show it rather than wait for nothing.
             self.mine_only = False
             self.applied = self.current_filter = Filter("")
-            for bar in self.query("#filter"):
+            for bar in self.query("#filter").results(FilterBar):
                 bar.value = ""
             self._refilter()
             return self._find(event_id)

@@ -169,7 +169,7 @@ class SearchIndex:
 
 
 def select(
-    flt: Filter, haystacks: Sequence[str], columns: Mapping[str, Sequence[str]]
+    flt: Filter, haystacks: Sequence[str] | SearchIndex, columns: Mapping[str, Sequence[str]]
 ) -> list[int]:
     """Indices of the rows that pass ``flt``, in order.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ DEFAULT_KEYS: dict[str, str] = {
 }
 
 
-def bindings(*ids: str, labels=None) -> list[Binding]:
+def bindings(*ids: str, labels=None) -> list[BindingType]:
     """Bindings for ``ids`` with their default keys; ``labels`` translates descriptions."""
-    result = []
+    result: list[BindingType] = []
     for action_id in ids:
         spec = ACTIONS[action_id]
         label = labels(spec.label) if labels else spec.label

@@ -19,10 +19,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from console.txlog.outcomes import SUCCESS_OUTCOMES
 from screens.base import View
+from screens.check_view import CheckView
 from screens.state import ConnectionState, expires_in
 from screens.widgets.response import OUTCOME_STYLE
 
@@ -294,7 +296,7 @@ class OverviewView(View):
         """One line per busy operation: its name, p50 / p95 and a sparkline of p95 over time."""
         box = self.query_one("#overview-latency", Vertical)
         box.remove_children()
-        rows = []
+        rows: list[Widget] = []
         for name, calls, p50, p95, series in trends.operations:
             text = Text(no_wrap=True, overflow="ellipsis")
             # Figures first and short (ms in the title): at 80 columns the name is what gets cut.
@@ -311,6 +313,8 @@ class OverviewView(View):
         if not self.app.is_screen_installed("check"):
             return text
         check = self.app.get_screen("check")
+        if not isinstance(check, CheckView):
+            return text
         for value in list(check.cells.values()):
             if getattr(value, "verdict", None) == "failed":
                 text.append(f"{value.contract} ", style="bold red")

@@ -178,6 +178,6 @@ def _faults_on(response: Any) -> bool:
     return isinstance(body, dict) and body.get("faults") is True
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from textual import work
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from console.catalogue.vocabulary import QUERY_METHODS
@@ -27,7 +27,7 @@ from screens.keymap import bindings
 _OWN_PARAMS = frozenset({"action", "id"})
 
 
-def tx_bindings() -> list[Binding]:
+def tx_bindings() -> list[BindingType]:
     """copy as curl (ctrl+o, as in the composer), edit in the composer (c), rerun (ctrl+r)."""
     return bindings("copy-curl", "edit-call", "rerun")
 
@@ -74,7 +74,9 @@ class TransactionActions(ConsoleNode):
             return
         session = self.console.session
         # A log opened without a gateway still copies: curl needs only what the log kept.
-        command = session.curl(tx) if session.connected else to_curl(tx)
+        command = (
+            session.curl(tx) if session is not None and session.connected else to_curl(tx)
+        )
         self.app.copy_to_clipboard(command)
         self.notify(f"curl {self.console.labels('copied')} (OSC 52)")  # type: ignore[attr-defined]
 

@@ -22,7 +22,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -164,10 +164,10 @@ class LineTable(ScrollView, can_focus=True):
 
     @property
     def widths(self) -> list[int]:
-        """The columns' widths now (after :meth:`layout`)."""
+        """The columns' widths now (after :meth:`fit_columns`)."""
         return list(self._widths)
 
-    def layout(self) -> None:
+    def fit_columns(self) -> None:
         """Measure the rows on screen not measured yet, and share the width again if a column
         now wants more room."""
         top = round(self.scroll_y)
@@ -195,8 +195,8 @@ class LineTable(ScrollView, can_focus=True):
                 self._widths = widths
                 self._cache.clear()
 
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
-        self.layout()
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self.fit_columns()
         return super().render_lines(crop)
 
     # Keys -----------------------------------------------------------------------------------
