@@ -20,6 +20,7 @@ from textual.widgets import Input, Label, Select, Static, TabbedContent, TabPane
 from textual.widgets.select import InvalidSelectValueError
 
 from console.catalogue.vocabulary import QUERY_METHODS
+from console.errors import ApilogError
 from screens.base import View
 from screens.catalogue_view import is_mutating
 from screens.host import ConsoleNode
@@ -87,6 +88,10 @@ def parse_headers(text: str) -> dict[str, str]:
         if sep and name.strip():
             headers[name.strip()] = value.strip()
     return headers
+
+
+#: The response's tabs, the body first: for a 400 the reason is there, not below the headers.
+RESPONSE_PANES = ("body", "headers", "attempts", "log")
 
 
 class BodyEditor(ConsoleNode, TextArea):
@@ -186,7 +191,7 @@ class CallView(View):
                 yield Static(Text(label("nothing yet"), style="dim"), id="call-response")
                 # The body first: for a 400 the reason is there, not below the headers.
                 with TabbedContent(id="call-response-tabs"):
-                    for pane in ("body", "headers", "attempts"):
+                    for pane in RESPONSE_PANES:
                         with TabPane(label(pane), id=f"response-{pane}"), VerticalScroll():
                             yield Static(id=f"response-{pane}-text")
 
@@ -480,7 +485,7 @@ class CallView(View):
         self.refresh_bindings()
 
     def _clear_tabs(self) -> None:
-        for pane in ("body", "headers", "attempts"):
+        for pane in RESPONSE_PANES:
             self.query_one(f"#response-{pane}-text", Static).update("")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -519,6 +524,33 @@ class CallView(View):
         self.query_one("#response-attempts-text", Static).update(
             attempts_table(result.attempts, labels)
         )
+        self.query_one("#response-log-text", Static).update(
+            Text(labels("the gateway's record of this call loads when this tab opens"), style="dim")
+        )
+        if self.query_one("#call-response-tabs", TabbedContent).active == "response-log":
+            self._load_gateway_log()
+
+    @on(TabbedContent.TabActivated, "#call-response-tabs")
+    def _tab_opened(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "response-log" and self.result is not None:
+            self._load_gateway_log()
+
+    @work(exclusive=True, group="gateway-log", exit_on_error=False)
+    async def _load_gateway_log(self) -> None:
+        """The gateway's own log record of the call (``/admin/log/{request_id}``), fetched only
+        when the tab is opened: it needs a token with the admin scope, which a profile may lack."""
+        result, session = self.result, self.console.session
+        pane = self.query_one("#response-log-text", Static)
+        if result is None or session is None or not result.request_id:
+            pane.update(Text(self.console.labels("no request id to look up"), style="dim"))
+            return
+        try:
+            record = await session.gateway_log(result.request_id)
+        except ApilogError as exc:  # no admin scope, no record: say which, in the tab
+            pane.update(Text(str(exc), style="yellow"))
+            return
+        if self.result is result:
+            pane.update(pretty_body(json.dumps(record), {"content-type": "application/json"}))
 
     def _find_event(self) -> Any:
         runtime = self.console.runtime

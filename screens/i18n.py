@@ -190,6 +190,11 @@ _VI: dict[str, str] = {
     "line": "dòng",
     "column": "cột",
     "not sent": "chưa gửi",
+    # The response pane's gateway log tab.
+    "log": "nhật ký gateway",
+    "the gateway's record of this call loads when this tab opens": "bản ghi của gateway cho lệnh "
+    "gọi này được tải khi mở thẻ này",
+    "no request id to look up": "không có mã yêu cầu để tra",
 }
 
 

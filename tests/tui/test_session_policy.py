@@ -70,3 +70,23 @@ async def test_a_read_only_profile_refuses_a_write_in_the_console(make_app, gate
         call._send(CallRequest(write.path, write.method, write.action, body={"id": "x1"}))
         await wait_for(pilot, lambda: "is read-only" in screen_text(app), message="the refusal")
         assert session.txlog.count() == 0, "nothing was sent"
+
+
+async def test_the_log_tab_shows_the_gateways_own_record_of_the_call(make_app, live_session, catalogue):
+    from textual.widgets import TabbedContent
+
+    app = make_app(session=live_session)
+    op = next(o for o in catalogue.operations if o.method == "GET" and o.action == "check-status")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await connected(pilot)
+        app.open_call(op)
+        await settle(pilot)
+        call = app.screen
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+        call.query_one("#call-response-tabs", TabbedContent).active = "response-log"
+        await wait_for(pilot, lambda: '"client_id"' in screen_text(app),
+                       message="the gateway's record on screen")
+        text = screen_text(app)
+        assert '"route"' in text and '"request"' in text, text
