@@ -78,7 +78,7 @@ class TransactionLog(EventLinks):
                 self.db.execute("PRAGMA busy_timeout=10000")
                 # Before anything is written: a newer release's log is left exactly as it is.
                 refuse_newer(self.path, user_version(self.db))
-                self.db.execute("PRAGMA journal_mode=WAL")
+                _use_wal(self.db.conn)
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 create_or_migrate(self.db, self._write, self.path)
         except BaseException:
@@ -410,6 +410,26 @@ class TransactionLog(EventLinks):
             start = time.time() - 3600
         with self._lock:
             return compute_stats(self.db.conn, start)
+
+
+def _use_wal(conn: sqlite3.Connection, patience_s: float = 10.0) -> None:
+    """Switch the file to WAL (it stays so: the mode is stored in the file).
+
+    Changing the journal mode does not wait on the busy handler: a second process opening a new
+    log while the first creates its schema got "database is locked" at once. Once any opener has
+    switched, the mode reads back as ``wal`` and nothing needs to change; until then, retry.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _alive(pid: int | None) -> bool:

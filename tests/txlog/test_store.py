@@ -214,3 +214,24 @@ def test_several_writers_share_one_file(tmp_path):
     assert errors == []
     log = TransactionLog(path)
     assert log.count(outcome="committed") == 160 and log.count(text="w3") == 40
+
+
+def test_opening_waits_while_another_opener_holds_a_new_file(tmp_path):
+    """Changing to WAL does not wait on SQLite's busy handler: a second process opening a new
+    log while the first held it answered "database is locked" at once. It now waits."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "new.db"
+    first = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("CREATE TABLE creating_schema (x)")
+    release = threading.Timer(0.3, lambda: first.execute("COMMIT"))
+    release.start()
+    try:
+        log = TransactionLog(path)
+    finally:
+        release.join()
+        first.close()
+    assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    log.close()
