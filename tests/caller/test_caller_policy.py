@@ -196,7 +196,7 @@ async def test_get_body_fields_travel_as_query_and_versions_prefix_the_path(mini
 async def test_cancelled_call_is_recorded_interrupted(mini_gateway, mini_profile, txlog):
     async with caller(mini_profile, small_catalogue(), txlog) as c:
         task = asyncio.create_task(c.call(CallRequest(PATH, "GET", "check-status",
-                                                      headers={"X-Fault-Delay-Ms": "5000"})))
+                                                      headers={"X-Fault-Delay-Ms": "1500"})))
         deadline = time.monotonic() + 5
         while not mini_gateway.requests and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
