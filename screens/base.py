@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from textual import events
@@ -58,6 +59,14 @@ class View(ConsoleNode, Screen):
     VIEW = ""
     #: Field names the filter understands in this view (``method:post``).
     FIELDS: frozenset[str] = frozenset()
+
+    def relabel(self, action: str, description: str) -> None:
+        """Change what the footer says a key of this view does (pause/resume, all/mine only)."""
+        table = self._bindings.key_to_bindings
+        for key, key_bindings in table.items():
+            table[key] = [replace(b, description=description) if b.action == action else b
+                          for b in key_bindings]
+        self.refresh_bindings()
     #: Whether `/` means something here (a form has nothing to filter).
     FILTERABLE = True
     #: No automatic focus on the first field: a view is entered at its main widget, then

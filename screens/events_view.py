@@ -228,16 +228,7 @@ class EventsView(TransactionActions, TableView):
 
     def _label_toggle_key(self) -> None:
         """The footer says what `a` does next: show all, or hide the checks' and CLI's again."""
-        from dataclasses import replace
-
-        word = self.console.labels("all" if self.mine_only else "mine only")
-        table = self._bindings.key_to_bindings
-        for key, key_bindings in table.items():
-            table[key] = [
-                replace(b, description=word) if b.action == "toggle_mine" else b
-                for b in key_bindings
-            ]
-        self.refresh_bindings()
+        self.relabel("toggle_mine", self.console.labels("all" if self.mine_only else "mine only"))
 
     def _show_summary(self) -> None:
         label = self.console.labels
@@ -357,15 +348,7 @@ class EventsView(TransactionActions, TableView):
 
     def _label_pause_key(self) -> None:
         """The footer says what space does next: "resume" while paused, "pause" while live."""
-        from dataclasses import replace
-
-        word = self.console.labels("resume" if self.paused else "pause")
-        table = self._bindings.key_to_bindings
-        for key, key_bindings in table.items():
-            table[key] = [
-                replace(b, description=word) if b.action == "pause" else b for b in key_bindings
-            ]
-        self.refresh_bindings()
+        self.relabel("pause", self.console.labels("resume" if self.paused else "pause"))
 
     def selected_item(self) -> Any | None:
         return self.shown[self.table.cursor] if self.shown else None

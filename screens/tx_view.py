@@ -301,16 +301,7 @@ class TransactionsView(TransactionActions, TableView):
 
     def _label_toggle_key(self) -> None:
         """The footer says what `a` does next: show all, or back to mine only."""
-        from dataclasses import replace
-
-        word = self.console.labels("all" if self.mine_only else "mine only")
-        table = self._bindings.key_to_bindings
-        for key, key_bindings in table.items():
-            table[key] = [
-                replace(b, description=word) if b.action == "toggle_mine" else b
-                for b in key_bindings
-            ]
-        self.refresh_bindings()
+        self.relabel("toggle_mine", self.console.labels("all" if self.mine_only else "mine only"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys with nothing to act on are dimmed, not silently ignored."""

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.support.gateway",
     "tests.support.secure_kafka",
     "tests.support.txlog",
+    "tests.support.tls",
 ]
 
 

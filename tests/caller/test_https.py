@@ -11,19 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from console.cli import main
-from tests.support.gateway import start_gateway
-from tests.support.tls import make_tls_files
 
 #: Each test serves a gateway over HTTPS in this process.
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def tls_gateway(tmp_path):
-    files = make_tls_files(tmp_path / "tls")
-    gw = start_gateway(db_path=tmp_path / "gateway.db", tls_cert=files.cert, tls_key=files.key)
-    yield gw, files
-    gw.server.stop()
 
 
 def write_profile(tmp_path, gw, ca_file, *, verify: bool = True) -> None:

@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.gateway import start_gateway
-from tests.support.tls import make_tls_files
 from tests.tui.conftest import settle, wait_for
-
-
-@pytest.fixture
-def tls_gateway(tmp_path):
-    files = make_tls_files(tmp_path / "tls")
-    gw = start_gateway(db_path=tmp_path / "gateway.db", tls_cert=files.cert, tls_key=files.key)
-    yield gw, files
-    gw.server.stop()
 
 
 @pytest.mark.parametrize("trusted", [True, False])
