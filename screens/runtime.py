@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx2
 
 from console.caller.client import explain
+from console.events.feed import LIVE_FETCH_WAIT_MS
 from console.events.status import FeedStatus
 from console.session import Session
 from screens.i18n import Labels
@@ -107,6 +108,7 @@ class Runtime:
             on_event=self.add_event,
             on_update=self.update_event,
             on_status=self._feed_status,
+            fetch_wait_ms=LIVE_FETCH_WAIT_MS,
         )
 
     def add_event(self, event: Any) -> None:

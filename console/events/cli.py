@@ -28,7 +28,7 @@ import click
 from console.cli import Refused
 from console.errors import ApilogError
 from console.events.fanout import QUEUE_SIZE, Skipped
-from console.events.feed import DEFAULT_TOPIC_PATTERN
+from console.events.feed import DEFAULT_TOPIC_PATTERN, LIVE_FETCH_WAIT_MS
 from console.session import Session, open_session
 
 _VALUE_WIDTH = 80
@@ -97,7 +97,8 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
         feed = session.event_feed(bootstrap=bootstrap, link=not no_link,
                                   topic_pattern=topic_pattern, start=start_at, group_id=group_id,
                                   link_inline=True, on_status=_status_reporter(group_id),
-                                  queue_size=queue_size)
+                                  queue_size=queue_size,
+                                  fetch_wait_ms=LIVE_FETCH_WAIT_MS if follow else 200)
     except FeedError as exc:
         raise click.BadParameter(str(exc), param_hint="--topic") from None
     except ApilogError as exc:
