@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from console import serve as serve_module
 from console.cli import main
+from tests.support.profiles import write_config
 
 
 @pytest.fixture
@@ -18,10 +19,8 @@ def no_listening(monkeypatch, tmp_path):
     for kind in ("DATA", "CONFIG", "STATE"):
         monkeypatch.setenv(f"XDG_{kind}_HOME", str(tmp_path / kind.lower()))
     # A profile of its own: on the embedded default the server would start the sandbox.
-    config = tmp_path / "config" / "apilog" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text('[profiles.ops]\nbase_url = "https://gw.example"\n'
-                      'token_url = "https://gw.example/token"\nclient_id = "ops"\n')
+    write_config('[profiles.ops]\nbase_url = "https://gw.example"\n'
+                 'token_url = "https://gw.example/token"\nclient_id = "ops"\n')
     monkeypatch.setenv("APILOG_PROFILE", "ops")
     served: list[serve_module.ConsoleServer] = []
     monkeypatch.setattr(serve_module.ConsoleServer, "serve", lambda self: served.append(self))

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from console.cli import main
+from tests.support.profiles import write_config
 
 #: Each test serves a gateway over HTTPS in this process.
 pytestmark = pytest.mark.slow
@@ -19,9 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def write_profile(tmp_path, gw, ca_file, *, verify: bool = True) -> None:
-    config = tmp_path / "config" / "apilog" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"""
+    write_config(f"""
 [profiles.secure]
 base_url = "{gw.base_url}"
 token_url = "{gw.token_url}"

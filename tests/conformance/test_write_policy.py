@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from console.cli import main
+from tests.support.profiles import write_config
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +34,7 @@ def write_profile(tmp_path, target, *, readonly: bool) -> str:
 
     catalogue = tmp_path / "catalogue.json"
     catalogue.write_text(write_catalogue(target.catalogue, "json"), encoding="utf-8")
-    config = tmp_path / "config" / "apilog" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"""
+    write_config(f"""
 [profiles.prod]
 base_url = "{target.base_url}"
 token_url = "{target.token_url}"

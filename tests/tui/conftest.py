@@ -31,6 +31,17 @@ async def wait_for(
     return await async_wait_until(condition, timeout, 0.05, message, pause=pilot.pause)
 
 
+async def send_call(pilot: Any, operation: Any, **prefill: Any) -> Any:
+    """Open ``operation`` in the composer, send it with ctrl+s as an operator would, wait for its
+    result; the call view."""
+    pilot.app.open_call(operation, **prefill)
+    await settle(pilot)
+    call = pilot.app.screen
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+    return call
+
+
 def screen_text(app: Any) -> str:
     """What the terminal shows now, as plain text (from the same SVG export snapshots use)."""
     import html

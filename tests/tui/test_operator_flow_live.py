@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Select
 
-from tests.tui.conftest import notices, screen_text, settle, wait_for
+from tests.tui.conftest import notices, screen_text, send_call, settle, wait_for
 from tests.tui.test_flows_live import connected
 
 pytestmark = pytest.mark.slow
@@ -69,11 +69,7 @@ async def test_rerun_answers_with_the_operation_and_its_outcome(make_app, live_s
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
-        app.open_call(op)
-        await settle(pilot)
-        call = app.screen
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+        await send_call(pilot, op)
         await pilot.press("ctrl+t")  # the call's transaction, the same key as from an event
         await settle(pilot)
         assert app.current_view == "tx"

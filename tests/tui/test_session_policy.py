@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import screen_text, settle, wait_for
+from tests.support.profiles import write_config
+from tests.tui.conftest import screen_text, send_call, settle, wait_for
 from tests.tui.test_flows_live import connected
 
 pytestmark = pytest.mark.slow
 
 SECRET = "s3cr3t-partner-9d1e"
-
-
-def write_config(tmp_path, text: str) -> None:
-    config = tmp_path / "config" / "apilog" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(text)
 
 
 async def test_a_configured_redact_key_leaves_no_trace_in_the_log_file(
@@ -24,7 +19,7 @@ async def test_a_configured_redact_key_leaves_no_trace_in_the_log_file(
     from console.config import Profile
     from console.session import Session
 
-    write_config(tmp_path, 'redact_keys = ["x-partner-key"]\n')
+    write_config('redact_keys = ["x-partner-key"]\n')
     profile = Profile(name="test", base_url=gateway.base_url, token_url=gateway.token_url,
                       client_id=gateway.client_id, client_secret=gateway.client_secret,
                       kafka_bootstrap=gateway.kafka_bootstrap)
@@ -34,11 +29,7 @@ async def test_a_configured_redact_key_leaves_no_trace_in_the_log_file(
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
-        app.open_call(op, headers={"X-Partner-Key": SECRET})
-        await settle(pilot)
-        call = app.screen
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+        call = await send_call(pilot, op, headers={"X-Partner-Key": SECRET})
         tx = app.session.txlog.get(call.result.transaction_id)
         assert tx.request_headers["X-Partner-Key"] == "REDACTED"
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("transactions.db*"))
@@ -80,11 +71,7 @@ async def test_the_log_tab_shows_the_gateways_own_record_of_the_call(make_app, l
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await connected(pilot)
-        app.open_call(op)
-        await settle(pilot)
-        call = app.screen
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: call.result is not None, message="the call's result")
+        call = await send_call(pilot, op)
         call.query_one("#call-response-tabs", TabbedContent).active = "response-log"
         await wait_for(pilot, lambda: '"client_id"' in screen_text(app),
                        message="the gateway's record on screen")
