@@ -65,7 +65,8 @@ class TransactionLog(EventLinks):
                  redact_keys: Iterable[str] = (), mark_interrupted: bool = True) -> None:
         self.path = Path(path)
         private_files(self.path)
-        self._secrets: set[str] = {s for s in secrets if s}
+        # Frozen so that redaction finds the secrets' forms in its cache by the set's hash.
+        self._secrets: frozenset[str] = frozenset(s for s in secrets if s)
         self._keys = tuple(redact_keys)
         self._lock = threading.RLock()
         self._executor: ThreadPoolExecutor | None = None
@@ -96,7 +97,7 @@ class TransactionLog(EventLinks):
         """Treat ``value`` (a client secret, a fresh token) as a secret from now on."""
         if value:
             with self._lock:
-                self._secrets.add(value)
+                self._secrets = self._secrets | {value}
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a method of this log on its dedicated thread (for asyncio callers)."""

@@ -173,6 +173,23 @@ def test_secrets_never_reach_the_file(tmp_path):
         assert secret.encode() not in data, secret
 
 
+def test_a_token_fetched_after_calls_were_logged_is_redacted_too(tmp_path):
+    """The secrets' redaction forms are cached per set: a new token must not hit a stale entry."""
+    path = tmp_path / "tx.db"
+    log = TransactionLog(path, secrets=["client-secret-123"])
+    log.begin(method="GET", path="/p", action="check-status", url="http://gw/p",
+              request_body="client-secret-123 before any token")
+    log.add_secret("opaque-token-aaa")
+    log.add_secret("opaque-token-bbb")
+    log.begin(method="GET", path="/p", action="check-status", url="http://gw/p",
+              request_headers={"X-Echo": "opaque-token-bbb"},
+              request_body=json.dumps({"note": "opaque-token-aaa client-secret-123"}))
+    log.close()
+    data = db_bytes(path)
+    for secret in ["client-secret-123", "opaque-token-aaa", "opaque-token-bbb"]:
+        assert secret.encode() not in data, secret
+
+
 def test_async_callers_use_the_dedicated_thread(txlog):
     import asyncio
     import threading
