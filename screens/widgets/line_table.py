@@ -14,7 +14,7 @@ cut while there is room, and at 80 columns the narrow, fixed ones (a method, a s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
@@ -155,6 +155,18 @@ class LineTable(ScrollView, can_focus=True):
         """Forget rendered lines (their data changed in place)."""
         self._forget_widths()
         self.refresh()
+
+    def refresh_rows(self, indices: Iterable[int]) -> None:
+        """Repaint only these rows (their data changed in place); the columns are fitted again
+        if one of them now needs more room. Cheaper than :meth:`clear_cache` while a run
+        updates a few rows at a time."""
+        width = self.content_width
+        for index in indices:
+            self._measured_rows.discard(index)
+            for selected in (False, True):
+                for focused in (False, True):
+                    self._cache.discard((index, width, selected, focused))
+            self.refresh_line(index + 1)  # line 0 is the header
 
     def _forget_widths(self) -> None:
         self._cache.clear()
