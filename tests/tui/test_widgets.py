@@ -7,7 +7,7 @@ import re
 from textual.app import App, ComposeResult
 
 from screens.widgets.line_table import Column, LineTable
-from tests.tui.conftest import log_session, settle
+from tests.tui.conftest import log_session, screen_text, settle
 from tests.tui.sample import sample_events
 
 
@@ -40,6 +40,26 @@ async def test_a_million_rows_cost_only_the_visible_lines():
         await pilot.pause()
         assert table.cursor == 999_999
         assert min(app.asked) >= 1_000_000 - 24 and len(app.asked) <= 24
+
+
+async def test_refresh_rows_repaints_a_row_changed_in_place_and_reads_no_other():
+    app = TableApp(100)
+    labels: dict[int, str] = {}
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(LineTable)
+
+        def row_at(index: int) -> list[str]:
+            app.asked.add(index)
+            return [str(index), labels.get(index, f"row {index}")]
+
+        table.set_rows(100, row_at)
+        await pilot.pause()
+        labels[7] = "row 7 changed in place"
+        app.asked.clear()
+        table.refresh_rows([7])
+        await pilot.pause()
+        assert "row 7 changed in place" in screen_text(app)
+        assert app.asked == {7}
 
 
 async def test_no_color_paints_in_grey_only(make_app, monkeypatch):
