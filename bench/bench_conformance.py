@@ -5,6 +5,10 @@ a temporary data directory, exactly as ``apilog check`` without a profile would 
 run goes through ``console.session.Session.check`` like the CLI. Each run uses a
 fresh sandbox so an earlier run's exhausted quota cannot slow the next one down.
 
+Each run also prints the CPU seconds (user + system) each process spent during the checks: the
+checking process (this one: the probes, the caller, the transaction log, the feed), the gateway
+and the broker. On two cores their sum over two is the floor under the wall time.
+
     .venv/bin/python bench/bench_conformance.py --runs 3
     .venv/bin/python bench/bench_conformance.py --concurrency 2 --concurrency 6 --concurrency 12
 """
@@ -13,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -23,8 +29,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-async def one_run(concurrency: int, thorough: bool) -> tuple[float, dict[str, int], float]:
-    """(seconds for the checks, verdict counts, seconds to start the sandbox)."""
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> dict[int, str]:
+    """``pid`` and its descendants, with their command names."""
+    found = {pid: Path(f"/proc/{pid}/comm").read_text().strip()}
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        found.update(_tree(int(child)))
+    return found
+
+
+def _self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def one_run(concurrency: int, thorough: bool
+                  ) -> tuple[float, dict[str, int], float, dict[str, float]]:
+    """(seconds for the checks, verdict counts, seconds to start the sandbox, CPU seconds per
+    process during the checks)."""
     from console.catalogue import load_catalogue
     from console.config import SANDBOX_PROFILE
     from console.conformance.verdict import summarise
@@ -41,13 +68,20 @@ async def one_run(concurrency: int, thorough: bool) -> tuple[float, dict[str, in
         try:
             session = Session(SANDBOX_PROFILE.with_sandbox(info), catalogue, origin="check",
                               log_path=Path(tmp) / "transactions.db")
+            processes = _tree(json.loads(sandbox.state_path.read_text())["gateway_pid"])
             async with session:
+                before = {pid: _cpu_s(pid) for pid in processes}
+                own = _self_cpu_s()
                 started = time.perf_counter()
                 verdicts = await session.check(concurrency=concurrency, thorough=thorough)
                 elapsed = time.perf_counter() - started
+                cpu = {"check": _self_cpu_s() - own}
+                for pid, name in processes.items():
+                    role = "broker" if "tansu" in name else "gateway"
+                    cpu[role] = cpu.get(role, 0.0) + _cpu_s(pid) - before[pid]
         finally:
             sandbox.stop()
-    return elapsed, summarise(verdicts), boot
+    return elapsed, summarise(verdicts), boot, cpu
 
 
 def main() -> None:
@@ -62,11 +96,15 @@ def main() -> None:
     for concurrency in args.concurrency or [6]:
         times = []
         for run in range(1, args.runs + 1):
-            elapsed, counts, boot = asyncio.run(one_run(concurrency, args.thorough))
+            elapsed, counts, boot, cpu = asyncio.run(one_run(concurrency, args.thorough))
             times.append(elapsed)
             verdicts = ", ".join(f"{n} {word}" for word, n in counts.items())
+            spent = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in cpu.items())
             print(f"concurrency {concurrency:>2} run {run}: {elapsed:6.1f} s "
-                  f"(sandbox start {boot:.1f} s) — {sum(counts.values())} verdicts: {verdicts}")
+                  f"(sandbox start {boot:.1f} s) — {sum(counts.values())} verdicts: {verdicts}\n"
+                  f"    CPU during the checks: {spent}; sum / 2 cores = "
+                  f"{sum(cpu.values()) / 2:.1f} s; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
         print(f"concurrency {concurrency:>2}: median {statistics.median(times):.1f} s, "
               f"min {min(times):.1f} s, max {max(times):.1f} s over {len(times)} runs")
 
