@@ -90,6 +90,41 @@ class CommitDespiteRollback:
         await send({"type": "http.response.body", "body": body})
 
 
+class EventDespiteRollback:
+    """A rollback that still publishes: the faulted add is rolled back as it should be, but an
+    event carrying the call's trace goes out (a committed add of a ghost record, sent with the
+    call's ``traceparent``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or header(scope["headers"], "x-fault-after-write") is None:
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        record = json.loads(body)
+        ghost = json.dumps({**record, "id": f"{record['id']}-ghost"}).encode()
+        clean = replaced(without(scope["headers"], "x-fault-after-write"), "content-length",
+                         str(len(ghost)))
+        if header(clean, "idempotency-key"):
+            clean = replaced(clean, "idempotency-key", f'"broken-{uuid.uuid4()}"')
+        await _buffered(self.app, {**scope, "headers": clean}, _once(ghost))
+        await self.app(scope, _once(body), send)
+
+
+def _once(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` that hands over ``body`` in one message."""
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+    return receive
+
+
 class SlowWithoutDeadline:
     """A gateway that waits out ``X-Fault-Delay-Ms`` itself and never gives up with 504."""
 

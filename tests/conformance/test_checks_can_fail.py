@@ -61,6 +61,9 @@ BREAKAGES: dict[str, Breakage] = {
         "rollback-on-error", ADD, broken.CommitDespiteRollback, "exists after the rolled-back add"),
     "rollback-keeps-the-delete": Breakage(
         "rollback-on-error", DELETE, broken.CommitDespiteRollback, "is gone after the rolled-back delete"),
+    "rollback-still-publishes": Breakage(
+        "rollback-on-error", ADD, broken.EventDespiteRollback,
+        "was published for the rolled-back call"),
     "event-never-published": Breakage(
         "kafka-event", READ, lambda app: app, "did not arrive", {"kafka": False}),
     "event-carries-another-trace": Breakage(

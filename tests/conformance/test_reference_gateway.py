@@ -24,6 +24,11 @@ async def test_every_check_passes_on_the_reference_gateway(broken_gateway, check
     event = verdicts[(PATH, "POST", "add-record", "kafka-event")].evidence["event"]
     assert event["type"] == "apilog.customer.add-record"
     assert all(v.request_ids or v.transaction_ids for v in verdicts.values()), "every verdict has evidence"
+    # "No event" for each rolled-back action is proven by a fence on a one-partition topic.
+    for method, action in (("POST", "add-record"), ("DELETE", "delete-info"), ("PUT", "update-config")):
+        rollback = verdicts[(PATH, method, action, "rollback-on-error")]
+        assert "read up to the fence event" in rollback.reason, rollback.reason
+        assert rollback.evidence["fence_event"]
 
 
 async def test_fault_checks_are_skipped_with_the_reason_when_faults_are_off(broken_gateway, check):
