@@ -42,6 +42,8 @@ class Exchange:
     query: str
     client_ip: str | None
     request_headers: list[tuple[str, str]]
+    #: The request's headers by lower-case name (the first of a repeated one).
+    headers: dict[str, str] = field(default_factory=dict)
     #: The caller's own ``X-Request-Id`` (when sane): recorded, never the record's key.
     client_request_id: str | None = None
     route: str | None = None

@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import sqlite3
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +39,7 @@ from aiokafka.errors import (
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from console.gateway.domains import DomainStore, now_iso
+from console.gateway.ids import uuid4
 from console.gateway.problems import Problem
 
 log = logging.getLogger("apilog.gateway.outbox")
@@ -83,7 +83,7 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
     which rolls the caller's transaction back: a change whose event cannot be published is
     never committed.
     """
-    event_id = str(uuid.uuid4())
+    event_id = uuid4()
     headers = {
         "ce_specversion": "1.0",
         "ce_id": event_id,
