@@ -307,6 +307,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 # --- the five actions (run on the database thread, inside a transaction) ---------------------
 
+#: Built once (``json.dumps`` with options builds an encoder per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _record_view(row: sqlite3.Row) -> dict[str, Any]:
     return {"id": row["id"], "domain": row["domain"], "fields": json.loads(row["fields"]),
             "status": "active", "created_at": row["created_at"], "updated_at": row["updated_at"]}
@@ -335,7 +339,7 @@ def add_record(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
     try:
         conn.execute("INSERT INTO records (domain, id, fields, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?)",
-                     (domain, record_id, json.dumps(stored, ensure_ascii=False), stamp, stamp))
+                     (domain, record_id, _ENCODER.encode(stored), stamp, stamp))
     except sqlite3.IntegrityError:
         raise Problem(409, "Record exists",
                       f"{domain} already holds a record with id {record_id!r}; "

@@ -96,7 +96,7 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
         headers["ce_subject"] = subject
     if traceparent:
         headers["ce_traceparent"] = traceparent
-    value = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    value = _ENCODER.encode(data).encode()
     if max_bytes is not None:
         size = event_bytes(subject.encode() if subject is not None else None, value,
                            [(k, v.encode()) for k, v in headers.items()])
@@ -113,6 +113,9 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
                  (event_id, topic_for(domain), subject, json.dumps(headers), value, headers["ce_time"]))
     return event_id
 
+
+#: Built once (``json.dumps`` with options builds an encoder per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _WAITING = "delivered_at IS NULL AND parked_at IS NULL"
 
