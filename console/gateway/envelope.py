@@ -124,9 +124,8 @@ class Envelope:
             try:
                 headers = ([(k.decode("latin-1"), v.decode("latin-1")) for k, v in state["raw"]]
                            if ex.full else [])
-                record = self.access_log.build(ex, state["status"], headers, bytes(captured),
-                                               state["size"], ended, time.time())
-                self.access_log.add(record)
+                self.access_log.record(ex, state["status"], headers, bytes(captured), state["size"],
+                                       ended, time.time())
             except Exception:  # the log must never take a response down with it
                 log.exception("could not write the access-log record for request %s", request_id)
 

@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from console.gateway.accesslog import AccessLog
+from console.gateway.accesslog import AccessLog, Exchange
 from console.gateway.envelope import Envelope
 from console.gateway.problems import Problem
 
@@ -68,3 +68,26 @@ async def test_records_are_appended_to_the_ndjson_file(tmp_path):
     log.close()
     lines = [json.loads(line) for line in (tmp_path / "access.ndjson").read_text().splitlines()]
     assert [r["client_request_id"] for r in lines] == ["file-0", "file-1", "file-2"]
+
+
+def _exchange(request_id: str) -> Exchange:
+    return Exchange(request_id=request_id, trace_id="a" * 32, traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
+                    started_at=1_700_000_000.0, t0=100.0, method="PUT", path="/customer/update",
+                    query="action=add-record&token=s3cret", client_ip="127.0.0.1",
+                    request_headers=[("content-length", "8"), ("authorization", "Bearer s3cret")],
+                    headers={"content-length": "8", "authorization": "Bearer s3cret"},
+                    route="PUT /customer/update add-record", client_id="apilog-sandbox",
+                    request_body=b'{"a": 1}', action_ms=2.5)
+
+
+def test_a_record_built_when_first_asked_for_is_the_one_built_at_once():
+    expected = AccessLog(secrets=("s3cret",)).build(_exchange("r1"), 201, [], None, 99, 100.012, 1_700_000_001.0)
+    log = AccessLog(secrets=("s3cret",), capacity=2)
+    kept = _exchange("r1")
+    log.record(kept, 201, [], None, 99, 100.012, 1_700_000_001.0)
+    assert kept.request_body is None and not kept.request_headers  # not held until asked for
+    assert log.get("r1") == expected
+    assert expected["request"]["size"] == 8 and "s3cret" not in str(expected)
+    for request_id in ("r2", "r3"):
+        log.record(_exchange(request_id), 201, [], None, 99, 100.012, 1_700_000_001.0)
+    assert log.get("r1") is None and log.get("r3")["request_id"] == "r3" and len(log) == 2
