@@ -10,7 +10,9 @@ every failure is a problem-details body.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -47,6 +49,31 @@ log = logging.getLogger("apilog.gateway")
 #: Verified tokens remembered (by their exact Authorization header) until they expire.
 VERIFIED_CACHE_SIZE = 4096
 #: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
+#: The collector's thresholds while a gateway serves (gen0 allocations, gen1 and gen2 passes).
+#: Every request leaves objects behind on purpose (its access-log record, up to
+#: ``log_capacity``), so with Python's defaults (700, 10, 10) the collector ran ~25 times a
+#: second and walked the growing heap in full now and then: 80–170 µs per request and pauses
+#: in the tail. With these, 5–7 µs per request and +20 % throughput (docs/benchmarks.md).
+GC_THRESHOLDS = (20_000, 50, 1000)
+_gc_lock = threading.Lock()
+_gc_serving: list[tuple[int, int, int]] = []  # the thresholds before the first gateway, per running gateway
+
+
+def _tune_gc() -> None:
+    with _gc_lock:
+        if not _gc_serving:
+            gc.freeze()  # what start-up made (modules, catalogue, keys) is never garbage: not walked again
+        _gc_serving.append(gc.get_threshold() if not _gc_serving else _gc_serving[0])
+        gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _untune_gc() -> None:
+    """The last gateway of the process to stop gives the collector back its settings."""
+    with _gc_lock:
+        before = _gc_serving.pop()
+        if not _gc_serving:
+            gc.set_threshold(*before)
+            gc.unfreeze()
 FIXED = {"/oauth/token": "POST", "/.well-known/jwks.json": "GET", "/openapi.json": "GET",
          "/healthz": "GET"}
 
@@ -106,9 +133,11 @@ class Gateway:
         private_file(self.settings.db_path, companions=("-wal", "-shm"))
         self.store.open()
         await self.relay.start()
+        _tune_gc()
         try:
             yield
         finally:
+            _untune_gc()
             await self.relay.stop()
             self.store.close()
             self.access_log.close()

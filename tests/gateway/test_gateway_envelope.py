@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx2
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -91,3 +92,24 @@ def test_a_record_built_when_first_asked_for_is_the_one_built_at_once():
     for request_id in ("r2", "r3"):
         log.record(_exchange(request_id), 201, [], None, 99, 100.012, 1_700_000_001.0)
     assert log.get("r1") is None and log.get("r3")["request_id"] == "r3" and len(log) == 2
+
+
+@pytest.mark.slow  # two embedded gateways, an RSA key each
+def test_gateways_tune_the_collector_while_they_serve_and_the_last_one_restores_it(tmp_path):
+    import gc
+
+    from console.gateway.app import GC_THRESHOLDS
+    from console.gateway.server import GatewayServer
+    from console.gateway.settings import GatewaySettings
+
+    before = gc.get_threshold()
+    first = GatewayServer(GatewaySettings(port=0, db_path=tmp_path / "a.db", client_secret="s")).start()
+    second = GatewayServer(GatewaySettings(port=0, db_path=tmp_path / "b.db", client_secret="s")).start()
+    try:
+        assert gc.get_threshold() == GC_THRESHOLDS
+        first.stop()
+        assert gc.get_threshold() == GC_THRESHOLDS  # the second still serves
+    finally:
+        first.stop()
+        second.stop()
+    assert gc.get_threshold() == before
