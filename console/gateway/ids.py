@@ -25,6 +25,14 @@ class _Pool(threading.local):
 _pool = _Pool()
 
 
+def _forget_after_fork() -> None:
+    # A forked child would otherwise cut the very ids its parent is about to cut.
+    _pool.data, _pool.at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def random_hex(nbytes: int) -> str:
     """``2 * nbytes`` lower-case hex digits of fresh randomness (``secrets.token_hex(nbytes)``)."""
     pool = _pool
