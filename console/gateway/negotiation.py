@@ -243,18 +243,21 @@ def _parse_json(raw: bytes) -> Any:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
     declared = request.headers.get("content-length")
-    too_large = Problem(413, "Content Too Large",
-                        f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
-                        max_bytes=max_bytes)
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+        raise _too_large(max_bytes)
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > max_bytes:
-            raise too_large
+            raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, "Content Too Large",
+                   f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
+                   max_bytes=max_bytes)
 
 
 def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_bytes: int | None = None) -> Any:
