@@ -48,12 +48,11 @@ log = logging.getLogger("apilog.gateway")
 
 #: Verified tokens remembered (by their exact Authorization header) until they expire.
 VERIFIED_CACHE_SIZE = 4096
-#: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
 #: The collector's thresholds while a gateway serves (gen0 allocations, gen1 and gen2 passes).
 #: Every request leaves objects behind on purpose (its access-log record, up to
-#: ``log_capacity``), so with Python's defaults (700, 10, 10) the collector ran ~25 times a
+#: ``log_capacity``), so with Python's defaults (700, 10, 10) the collector ran 40–70 times a
 #: second and walked the growing heap in full now and then: 80–170 µs per request and pauses
-#: in the tail. With these, 5–7 µs per request and +20 % throughput (docs/benchmarks.md).
+#: in the tail. With these, 5–7 µs per request and 8–30 % more throughput (docs/benchmarks.md).
 GC_THRESHOLDS = (20_000, 50, 1000)
 _gc_lock = threading.Lock()
 _gc_serving: list[tuple[int, int, int]] = []  # the thresholds before the first gateway, per running gateway
@@ -74,6 +73,9 @@ def _untune_gc() -> None:
         if not _gc_serving:
             gc.set_threshold(*before)
             gc.unfreeze()
+
+
+#: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
 FIXED = {"/oauth/token": "POST", "/.well-known/jwks.json": "GET", "/openapi.json": "GET",
          "/healthz": "GET"}
 

@@ -7,7 +7,6 @@ the host's Ctrl-C; :meth:`stop` asks it to exit and joins the thread.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import replace
@@ -16,8 +15,7 @@ from typing import Any
 
 import h11
 import uvicorn
-from h11._abnf import field_name, field_value
-from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol, RequestResponseCycle
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from console.errors import ApilogError
@@ -47,78 +45,9 @@ def _malformed_request() -> tuple[list[tuple[bytes, bytes]], bytes]:
     return headers, body
 
 
-#: h11's own grammar for header names and values (RFC 9110 §5.1, §5.5), for a whole header
-#: block at once: names and values joined by newlines, which neither may contain.
-_NAMES = re.compile(f"(?:{field_name})(?:\n(?:{field_name}))*".encode())
-_VALUES = re.compile(f"(?:{field_value})(?:\n(?:{field_value}))*".encode())
-
-
-class OneWriteCycle(RequestResponseCycle):
-    """uvicorn's h11 request/response cycle, answering a response sent as a start and one body
-    message (every gateway answer) with one validation pass and one write.
-
-    uvicorn hands h11 each header to check on its own (``h11.Response`` runs two regular
-    expressions per header through Python helpers: ~90 µs for the gateway's ~16 headers, a
-    tenth of its loop time per write) and writes the head and the body with a system call
-    each. Here the same grammar is checked over the whole block in two matches, h11 is told
-    the headers are checked (``_parsed``), and head and body leave in one ``write``. h11 still
-    runs its state machine and Content-Length framing. Anything else — a streamed body, HEAD,
-    uvicorn's access log, a paused or gone client — takes uvicorn's own path.
-    """
-
-    _start: Any = None
-
-    async def send(self, message: Any) -> None:
-        start = self._start
-        if start is None:
-            if (message["type"] == "http.response.start" and not self.response_started
-                    and not self.access_log and self.scope["method"] != "HEAD"):
-                self._start = message
-                self.response_started = True  # as uvicorn's run_asgi must see it
-                return
-            await super().send(message)
-            return
-        self._start = None
-        if (message["type"] != "http.response.body" or message.get("more_body", False)
-                or self.disconnected or self.flow.write_paused):
-            self.response_started = False
-            await super().send(start)
-            await super().send(message)
-            return
-        status = start["status"]
-        headers = [*self.default_headers, *start.get("headers", ())]
-        if (b"connection", b"close") in self.scope["headers"] and (b"connection", b"close") not in headers:
-            headers.append((b"connection", b"close"))
-        names = [name for name, _ in headers]
-        values = [value for _, value in headers]
-        if not (_NAMES.fullmatch(b"\n".join(names)) and _VALUES.fullmatch(b"\n".join(values))):
-            raise h11.LocalProtocolError(f"illegal response header among {names!r}")
-        body = message.get("body", b"")
-        self.waiting_for_100_continue = False
-        conn = self.conn
-        head = conn.send(h11.Response(status_code=status, headers=headers, reason=STATUS_PHRASES[status],
-                                      _parsed=True))
-        self.response_complete = True
-        self.message_event.set()
-        self.transport.write(b"".join((head, conn.send(h11.Data(data=body)), conn.send(h11.EndOfMessage()))))
-        if conn.our_state is h11.MUST_CLOSE or not self.keep_alive:
-            conn.send(h11.ConnectionClosed())
-            self.transport.close()
-        self.on_response()
-
-
 class ProblemH11Protocol(H11Protocol):
     """uvicorn's pure-Python HTTP/1.1 protocol, with its "malformed request" 400 as an RFC 9457
-    body carrying the headers every gateway response carries (a new request id and trace), and
-    each response written by :class:`OneWriteCycle`."""
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        # The cycle uvicorn just made has not run yet (its task is only scheduled): from its
-        # first send on, it is a OneWriteCycle. Earlier cycles of a pipelined burst stay plain.
-        cycle = getattr(self, "cycle", None)
-        if type(cycle) is RequestResponseCycle and not cycle.response_started:
-            cycle.__class__ = OneWriteCycle
+    body carrying the headers every gateway response carries (a new request id and trace)."""
 
     def send_400_response(self, msg: str) -> None:
         headers, body = _malformed_request()

@@ -1,4 +1,5 @@
-"""The gateway's HTTP/1.1 protocol writes a response in one piece yet checks it as h11 would."""
+"""The gateway's HTTP/1.1 protocol: no response header that would split a response, pipelined
+requests answered in order (guards for anyone who makes its response path faster)."""
 
 from __future__ import annotations
 
