@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 BODY = '{"name": "bench", "tier": "gold", "n": 1}'
+#: The goals of issue 15 for this row: gateway / bare throughput, and the gateway's p99 in ms.
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 50.0
 PATH = "/customer/update"
 SECRET = "bench-secret"
 
@@ -132,6 +135,7 @@ def main() -> None:
     script = tmp / "put.lua"
     script.write_text(f"wrk.method = \"PUT\"\nwrk.body = '{BODY}'\n"
                       "wrk.headers[\"Content-Type\"] = \"application/json\"\n")
+    load_before = os.getloadavg()
     broker = EmbeddedBroker(log_path=tmp / "broker.log").start()
     results: dict[tuple[str, str], dict] = {}
     health: dict[str, dict] = {}
@@ -162,7 +166,9 @@ def main() -> None:
                     process.wait(10)
     finally:
         broker.stop()
-    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, 1 uvicorn worker each, loopback")
+    load_after = os.getloadavg()
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, 1 uvicorn worker each, loopback; "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
     print("| stack | endpoint | req/s | p50 ms | p99 ms | requests | non-2xx |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for (stack, kind), r in results.items():
@@ -174,8 +180,11 @@ def main() -> None:
         ratio = results[stack, "gateway"]["rps"] / results[stack, "bare"]["rps"]
         kafka, db = health[stack]["kafka"], health[stack].get("database", {})
         group = f", {db['actions_per_commit']:.1f} writes per commit" if db.get("actions_per_commit") else ""
-        print(f"{stack}: gateway / bare throughput {ratio:.2f}; outbox {kafka['delivered']} delivered, "
-              f"{kafka['pending']} pending{group}")
+        p99 = results[stack, "gateway"]["p99"]
+        verdict = (f"goal >= {GOAL_RATIO}x {'met' if ratio >= GOAL_RATIO else 'not met'}, "
+                   f"p99 <= {GOAL_P99_MS:.0f} ms {'met' if p99 <= GOAL_P99_MS else 'not met'}")
+        print(f"{stack}: gateway / bare throughput {ratio:.2f}, gateway p99 {p99:.1f} ms ({verdict}); "
+              f"outbox {kafka['delivered']} delivered, {kafka['pending']} pending{group}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -42,6 +42,8 @@ class Exchange:
     query: str
     client_ip: str | None
     request_headers: list[tuple[str, str]]
+    #: The request's headers by lower-case name (the first of a repeated one).
+    headers: dict[str, str] = field(default_factory=dict)
     #: The caller's own ``X-Request-Id`` (when sane): recorded, never the record's key.
     client_request_id: str | None = None
     route: str | None = None
@@ -60,6 +62,8 @@ class Exchange:
     action_ms: float | None = None
     replayed: bool = False
     problem: dict[str, Any] | None = None
+    #: The request's size, once its headers and body are no longer kept (:meth:`AccessLog.record`).
+    request_size: int | None = None
 
 
 def _iso(ts: float) -> str:
@@ -82,7 +86,8 @@ class AccessLog:
         self.body_limit = body_limit
         self.redact_keys = tuple(redact_keys)
         self.secrets = tuple(s for s in secrets if s)
-        self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: A record, or the arguments of :meth:`build` for one nobody has asked for yet.
+        self._records: OrderedDict[str, dict[str, Any] | _Deferred] = OrderedDict()
         self._lock = threading.Lock()
         self._file: Any = None
         #: Redacted forms of recent paths and query strings: the same few repeat on every call,
@@ -93,7 +98,30 @@ class AccessLog:
 
     def get(self, request_id: str) -> dict[str, Any] | None:
         with self._lock:
-            return self._records.get(request_id)
+            record = self._records.get(request_id)
+            if isinstance(record, _Deferred):
+                record = self._records[request_id] = self.build(*record.args)
+            return record
+
+    def record(self, ex: Exchange, status: int, response_headers: list[tuple[str, str]],
+               response_body: bytes | None, response_size: int, ended: float, finished_at: float) -> None:
+        """Keep the record of one finished exchange (arguments as :meth:`build`).
+
+        Without an NDJSON file, a record that holds no headers or bodies (no ``full-log``) is
+        built when first asked for: most never are, and building each one was ~3 % of the
+        loop's time per request. What it is built from is cut down to what the record shows
+        first: the request's headers and body are dropped, its size kept.
+        """
+        if self._file is not None or ex.full:
+            self.add(self.build(ex, status, response_headers, response_body, response_size, ended,
+                                finished_at))
+            return
+        ex.request_size = _request_size(ex)
+        ex.request_headers, ex.headers, ex.request_body = [], {}, None
+        with self._lock:
+            self._records[ex.request_id] = _Deferred((ex, status, [], None, response_size, ended, finished_at))
+            if len(self._records) > self.capacity:
+                self._records.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -116,7 +144,7 @@ class AccessLog:
               response_body: bytes | None, response_size: int, ended: float, finished_at: float) -> dict[str, Any]:
         """The redacted record for one finished exchange."""
         total_ms = round((ended - ex.t0) * 1000, 3)
-        req_size = int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
+        req_size = ex.request_size if ex.request_size is not None else _request_size(ex)
         path, query = self._short(ex.path), self._short(ex.query)
         record: dict[str, Any] = {
             "request_id": ex.request_id,
@@ -214,6 +242,19 @@ class AccessLog:
             if self._text(wide) != wide:
                 return base64.b64encode(REDACTED.encode()).decode()
         return base64.b64encode(body).decode()
+
+
+class _Deferred:
+    """The arguments of :meth:`AccessLog.build` for a record not built yet."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+
+def _request_size(ex: Exchange) -> int:
+    return int(_header(ex.request_headers, "content-length") or len(ex.request_body or b""))
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

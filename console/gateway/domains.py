@@ -20,13 +20,13 @@ import queue
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console.gateway.ids import uuid4
 from console.gateway.problems import Problem
 
 T = TypeVar("T")
@@ -200,12 +200,13 @@ class DomainStore:
         """Run ``fn(conn, *args)`` on the database thread."""
         return await self._submit(fn, args, grouped=False)
 
-    async def perform(self, intent: Intent) -> ActionResult:
-        """Run ``intent`` in the next group commit; its result once that COMMIT returned.
+    def perform(self, intent: Intent) -> asyncio.Future[ActionResult]:
+        """Queue ``intent`` for the next group commit: a future of its result, set once that
+        COMMIT returned (a plain future, not a coroutine: no task per request to await it).
 
         Raises as :func:`perform` does: a ``Problem`` the action raised, or :class:`RolledBack`.
         """
-        return await self._submit(perform_group, (intent,), grouped=True)
+        return self._submit(perform_group, (intent,), grouped=True)
 
     def _submit(self, fn: Callable[..., Any], args: tuple[Any, ...], *, grouped: bool) -> asyncio.Future[Any]:
         if self._queue is None:
@@ -306,6 +307,10 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 # --- the five actions (run on the database thread, inside a transaction) ---------------------
 
+#: Built once (``json.dumps`` with options builds an encoder per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _record_view(row: sqlite3.Row) -> dict[str, Any]:
     return {"id": row["id"], "domain": row["domain"], "fields": json.loads(row["fields"]),
             "status": "active", "created_at": row["created_at"], "updated_at": row["updated_at"]}
@@ -328,13 +333,13 @@ def _record_id(value: Any, *, required: bool) -> str | None:
 
 def add_record(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
                query: dict[str, str]) -> ActionResult:
-    record_id = _record_id(fields.get("id", query.get("id")), required=False) or str(uuid.uuid4())
+    record_id = _record_id(fields.get("id", query.get("id")), required=False) or uuid4()
     stored = {k: v for k, v in fields.items() if k != "id"}
     stamp = now_iso()
     try:
         conn.execute("INSERT INTO records (domain, id, fields, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?)",
-                     (domain, record_id, json.dumps(stored, ensure_ascii=False), stamp, stamp))
+                     (domain, record_id, _ENCODER.encode(stored), stamp, stamp))
     except sqlite3.IntegrityError:
         raise Problem(409, "Record exists",
                       f"{domain} already holds a record with id {record_id!r}; "
@@ -487,7 +492,7 @@ def perform_group(conn: sqlite3.Connection, intents: list[Intent]) -> list[Actio
 
 def _in_savepoint(conn: sqlite3.Connection, intent: Intent) -> ActionResult | BaseException:
     """One intent inside the open transaction; its failure undoes only its own writes."""
-    transaction_id = str(uuid.uuid4())
+    transaction_id = uuid4()
     if intent.deadline is not None and time.monotonic() > intent.deadline:
         # Queued behind other work past the deadline: do not start what must be rolled back.
         return _rolled_back(transaction_id, DeadlineExceeded(transaction_id))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from console.gateway.accesslog import AccessLog, Exchange
+from console.gateway.ids import random_hex, uuid4
 from console.gateway.negotiation import prefers_xml
 from console.gateway.problems import Problem, problem_response
 
@@ -30,6 +29,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 VIA = "1.1 apilog-gateway"
+_VIA_HEADER = (b"via", VIA.encode())
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
 
@@ -48,8 +48,9 @@ def parse_traceparent(value: str | None) -> tuple[str, str]:
             if (version != "ff" and not (version == "00" and rest)
                     and trace_id != "0" * 32 and parent_id != "0" * 16):
                 return f"00-{trace_id}-{parent_id}-{flags}", trace_id
-    trace_id = secrets.token_hex(16)
-    return f"00-{trace_id}-{secrets.token_hex(8)}-01", trace_id
+    ids = random_hex(24)
+    trace_id = ids[:32]
+    return f"00-{trace_id}-{ids[32:]}-01", trace_id
 
 
 def exchange_of(scope: Scope) -> Exchange:
@@ -69,35 +70,35 @@ class Envelope:
             await self.app(scope, receive, send)
             return
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        lookup = dict(headers)
+        lookup = dict(reversed(headers))  # the first of a repeated header, as Request.headers.get
         # The caller's id is kept beside ours (and echoed as X-Client-Request-Id) but never used
         # as the record's key: /admin/log/{id} must not return what another client chose to write.
         incoming_id = lookup.get("x-request-id", "")
         client_request_id = incoming_id if _REQUEST_ID.match(incoming_id) else None
-        request_id = str(uuid.uuid4())
+        request_id = uuid4()
         traceparent, trace_id = parse_traceparent(lookup.get("traceparent"))
         client = scope.get("client")
         ex = Exchange(request_id=request_id, trace_id=trace_id, traceparent=traceparent,
                       started_at=time.time(), t0=time.perf_counter(), method=scope["method"],
                       path=scope["path"], query=scope.get("query_string", b"").decode("latin-1"),
                       client_ip=client[0] if client else None, request_headers=headers,
-                      client_request_id=client_request_id)
+                      headers=lookup, client_request_id=client_request_id)
         scope.setdefault("state", {})["exchange"] = ex
-        state: dict[str, Any] = {"started": False, "status": 500, "headers": [], "size": 0}
+        # The response's headers are decoded for the record only when it keeps them (full-log).
+        state: dict[str, Any] = {"started": False, "status": 500, "raw": (), "size": 0}
         captured = bytearray()
         limit = self.access_log.body_limit + 1
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 elapsed = (time.perf_counter() - ex.t0) * 1000
-                raw = list(message.get("headers", []))
+                raw = list(message.get("headers", ()))
                 raw += [(b"x-request-id", request_id.encode()), (b"traceparent", traceparent.encode()),
-                        (b"via", VIA.encode()), (b"server-timing", f"total;dur={elapsed:.1f}".encode())]
+                        _VIA_HEADER, (b"server-timing", b"total;dur=%.1f" % elapsed)]
                 if client_request_id is not None:
                     raw.append((b"x-client-request-id", client_request_id.encode()))
                 message["headers"] = raw
-                state.update(started=True, status=message["status"],
-                             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw])
+                state["started"], state["status"], state["raw"] = True, message["status"], raw
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 state["size"] += len(chunk)
@@ -121,9 +122,10 @@ class Envelope:
         finally:
             ended = time.perf_counter()
             try:
-                record = self.access_log.build(ex, state["status"], state["headers"], bytes(captured),
-                                               state["size"], ended, time.time())
-                self.access_log.add(record)
+                headers = ([(k.decode("latin-1"), v.decode("latin-1")) for k, v in state["raw"]]
+                           if ex.full else [])
+                self.access_log.record(ex, state["status"], headers, bytes(captured), state["size"],
+                                       ended, time.time())
             except Exception:  # the log must never take a response down with it
                 log.exception("could not write the access-log record for request %s", request_id)
 

@@ -205,21 +205,29 @@ def _json_text(raw: bytes) -> str:
     its documentation, reads UTF-8 only. Raw NUL is never part of a JSON text, and UTF-16 or
     UTF-32 text without a BOM is full of them.
     """
+    # The "utf-8" codec has a fast path that "utf-8-sig" (looked up by name) lacks.
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     try:
-        text = raw.decode("utf-8-sig")
+        text = (raw[bom:] if bom else raw).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Problem(400, "Bad Request", f"the JSON body is not UTF-8 text ({exc.reason} at byte "
-                      f"{exc.start}); send it encoded as UTF-8") from None
+                      f"{exc.start + bom}); send it encoded as UTF-8") from None
     if "\x00" in text:
         raise Problem(400, "Bad Request", "the JSON body is not UTF-8 text (it holds NUL bytes, as "
                       "UTF-16 and UTF-32 do); send it encoded as UTF-8")
     return text
 
 
+#: Built once: ``json.loads`` and ``json.dumps`` with options build a new decoder or encoder
+#: per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def _parse_json(raw: bytes) -> Any:
     text = _json_text(raw)
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise Problem(
             400, "Bad Request",
@@ -235,18 +243,21 @@ def _parse_json(raw: bytes) -> Any:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
     declared = request.headers.get("content-length")
-    too_large = Problem(413, "Content Too Large",
-                        f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
-                        max_bytes=max_bytes)
     if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+        raise _too_large(max_bytes)
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > max_bytes:
-            raise too_large
+            raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> Problem:
+    return Problem(413, "Content Too Large",
+                   f"the request body is larger than this gateway accepts ({max_bytes} bytes)",
+                   max_bytes=max_bytes)
 
 
 def parse_body(content_type: str | None, raw: bytes, xml_allowed: bool, max_bytes: int | None = None) -> Any:
@@ -294,4 +305,4 @@ def render(data: Any, fmt: str) -> tuple[bytes, str]:
     """``(body, media type)`` for a successful response in ``fmt`` (``"json"`` or ``"xml"``)."""
     if fmt == "xml":
         return to_xml(data), "application/xml"
-    return json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8"), "application/json"
+    return _ENCODER.encode(data).encode("utf-8"), "application/json"

@@ -9,12 +9,56 @@ another version list) → 404.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from console.catalogue import Catalogue, Operation
+from console.catalogue import Catalogue, Contract, Operation
+from console.catalogue.vocabulary import NON_IDEMPOTENT_METHODS
 from console.gateway.problems import Problem
 from console.gateway.versioning import split_version
 
 ROUTING_TYPE = "https://apilog.dev/problems/routing"
+#: Resolved routes remembered by (method, path, action). Only catalogued combinations resolve,
+#: so the memo is bounded by the catalogue; the cap is a guard all the same.
+ROUTE_MEMO_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What serving an operation reads of it, read once when the router is built.
+
+    ``Operation.has``/``contract``/``domain``/``scope`` compute their answer anew on each call;
+    a request asked them a dozen times (docs/benchmarks.md, gateway section).
+    """
+
+    domain: str
+    scope: str
+    label: str
+    #: Route name for the access log: ``PATCH /customer/update add-record``.
+    name: str
+    #: The ``operation`` member of the access-log record (shared by records, never mutated).
+    log_operation: dict[str, Any]
+    json_xml: bool
+    full_log: bool
+    kafka_event: bool
+    retry: bool
+    #: ``(limit, window_s)`` of the rate-limit contract, else None.
+    rate_limit: tuple[int, int] | None
+    latency_sla: Contract | None
+    versions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, op: Operation) -> Facts:
+        limit = op.contract("rate-limit")
+        return cls(
+            domain=op.domain, scope=op.scope, label=op.label(),
+            name=f"{op.method} {op.path} {op.action}",
+            log_operation={"path": op.path, "method": op.method, "action": op.action,
+                           "contracts": [c.slug for c in op.contracts]},
+            json_xml=op.has("json-xml"), full_log=op.has("full-log"), kafka_event=op.has("kafka-event"),
+            retry=op.has("retry") and op.method in NON_IDEMPOTENT_METHODS,
+            rate_limit=(None if limit is None else
+                        (int(limit.params.get("limit", 1000)), int(limit.params.get("window_s", 60)))),
+            latency_sla=op.contract("latency-sla"), versions=tuple(versions_of(op)))
 
 
 @dataclass(frozen=True)
@@ -24,11 +68,12 @@ class Route:
     operation: Operation
     version: str | None
     bare_path: str
+    facts: Facts
 
     @property
     def name(self) -> str:
         """Route name for the access log: ``PATCH /customer/update add-record``."""
-        return f"{self.operation.method} {self.operation.path} {self.operation.action}"
+        return self.facts.name
 
 
 def versions_of(operation: Operation) -> list[str]:
@@ -49,6 +94,8 @@ class Router:
         for op in catalogue.operations:
             self._ops.setdefault((op.path, op.method), {})[op.action] = op
         self.versions = sorted({v for op in catalogue.operations for v in versions_of(op)})
+        self._facts = {op.key: Facts.of(op) for op in catalogue.operations}
+        self._resolved: dict[tuple[str, str, str | None], Route] = {}
 
     def split(self, path: str) -> tuple[str | None, str]:
         """``("v1", "/customer/update")`` for ``/v1/customer/update``; ``(None, path)`` otherwise."""
@@ -67,6 +114,17 @@ class Router:
                 if any(version in versions_of(op) for op in self._ops[(bare, m)].values())]
 
     def resolve(self, method: str, path: str, action: str | None) -> Route:
+        """The route ``method path?action=`` names, or the refusal (see the module docstring)."""
+        key = (method, path, action)
+        route = self._resolved.get(key)
+        if route is None:
+            route = self._resolve(method, path, action)
+            if len(self._resolved) >= ROUTE_MEMO_SIZE:
+                self._resolved.clear()
+            self._resolved[key] = route
+        return route
+
+    def _resolve(self, method: str, path: str, action: str | None) -> Route:
         version, bare = self.split(path)
         if bare not in self._known:
             raise Problem(404, "Not Found",
@@ -97,4 +155,4 @@ class Router:
             detail = (f"{operation.label()} is served under {', '.join('/' + v for v in served)}"
                       if served else f"{operation.label()} is not versioned; call {bare} without a prefix")
             raise Problem(404, "Version not served", detail, type=ROUTING_TYPE)
-        return Route(operation, version, bare)
+        return Route(operation, version, bare, self._facts[operation.key])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from console.errors import ApilogError
 from console.events.broker import free_port
 from console.gateway.app import create_app
 from console.gateway.envelope import VIA, parse_traceparent
+from console.gateway.ids import uuid4
 from console.gateway.problems import Problem, problem_body
 from console.gateway.settings import GatewaySettings
 
@@ -33,7 +33,7 @@ class GatewayError(ApilogError, RuntimeError):
 
 def _malformed_request() -> tuple[list[tuple[bytes, bytes]], bytes]:
     """Headers and problem+json body answering a request that is not valid HTTP/1.1."""
-    request_id = str(uuid.uuid4())
+    request_id = uuid4()
     body, media_type = problem_body(Problem(
         400, "Bad Request",
         "the request is not valid HTTP/1.1 (request line, header syntax or "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx2
+import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from console.gateway.accesslog import AccessLog
+from console.gateway.accesslog import AccessLog, Exchange
 from console.gateway.envelope import Envelope
 from console.gateway.problems import Problem
 
@@ -68,3 +69,47 @@ async def test_records_are_appended_to_the_ndjson_file(tmp_path):
     log.close()
     lines = [json.loads(line) for line in (tmp_path / "access.ndjson").read_text().splitlines()]
     assert [r["client_request_id"] for r in lines] == ["file-0", "file-1", "file-2"]
+
+
+def _exchange(request_id: str) -> Exchange:
+    return Exchange(request_id=request_id, trace_id="a" * 32, traceparent=f"00-{'a' * 32}-{'b' * 16}-01",
+                    started_at=1_700_000_000.0, t0=100.0, method="PUT", path="/customer/update",
+                    query="action=add-record&token=s3cret", client_ip="127.0.0.1",
+                    request_headers=[("content-length", "8"), ("authorization", "Bearer s3cret")],
+                    headers={"content-length": "8", "authorization": "Bearer s3cret"},
+                    route="PUT /customer/update add-record", client_id="apilog-sandbox",
+                    request_body=b'{"a": 1}', action_ms=2.5)
+
+
+def test_a_record_built_when_first_asked_for_is_the_one_built_at_once():
+    expected = AccessLog(secrets=("s3cret",)).build(_exchange("r1"), 201, [], None, 99, 100.012, 1_700_000_001.0)
+    log = AccessLog(secrets=("s3cret",), capacity=2)
+    kept = _exchange("r1")
+    log.record(kept, 201, [], None, 99, 100.012, 1_700_000_001.0)
+    assert kept.request_body is None and not kept.request_headers  # not held until asked for
+    assert log.get("r1") == expected
+    assert expected["request"]["size"] == 8 and "s3cret" not in str(expected)
+    for request_id in ("r2", "r3"):
+        log.record(_exchange(request_id), 201, [], None, 99, 100.012, 1_700_000_001.0)
+    assert log.get("r1") is None and log.get("r3")["request_id"] == "r3" and len(log) == 2
+
+
+@pytest.mark.slow  # two embedded gateways, an RSA key each
+def test_gateways_tune_the_collector_while_they_serve_and_the_last_one_restores_it(tmp_path):
+    import gc
+
+    from console.gateway.app import GC_THRESHOLDS
+    from console.gateway.server import GatewayServer
+    from console.gateway.settings import GatewaySettings
+
+    before = gc.get_threshold()
+    first = GatewayServer(GatewaySettings(port=0, db_path=tmp_path / "a.db", client_secret="s")).start()
+    second = GatewayServer(GatewaySettings(port=0, db_path=tmp_path / "b.db", client_secret="s")).start()
+    try:
+        assert gc.get_threshold() == GC_THRESHOLDS
+        first.stop()
+        assert gc.get_threshold() == GC_THRESHOLDS  # the second still serves
+    finally:
+        first.stop()
+        second.stop()
+    assert gc.get_threshold() == before

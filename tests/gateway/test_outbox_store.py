@@ -156,3 +156,14 @@ def test_a_row_failing_alone_while_others_go_through_is_parked_after_strikes(tmp
     assert [o.parked for o in outcomes[:-1]] == [[]] * (STRIKES - 1)
     assert outcomes[-1].parked[0][0] == 7 and "while other events went through" in outcomes[-1].parked[0][1]
     assert relay._strikes == {}
+
+
+def test_events_are_partitioned_by_key_as_kafkas_default_partitioner_does():
+    from aiokafka.partitioner import murmur2
+
+    from console.gateway.outbox import partition_for
+
+    partitions = [0, 1, 2, 3]
+    for key in (b"rec-1", b"rec-2", b"0c6f1b2e-8a7c-4c8e-9a5e-3f6c2d1b0a9e"):
+        assert partition_for(key, partitions, partitions) == (murmur2(key) & 0x7FFFFFFF) % 4
+        assert partition_for(key, [0], [0]) == 0
