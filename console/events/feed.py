@@ -104,7 +104,6 @@ class EventFeed:
         # Decoding runs on the event loop (the console's UI loop too): 500 records are ~15 ms,
         # short enough not to stall a screen, long enough to cost nothing in throughput.
         self.max_batch = max_batch
-        self.fetch_records = max_batch * 8
         self._state: State = "connecting"
         self._since = datetime.now(UTC)
         self._error: str | None = None
@@ -426,7 +425,7 @@ class EventFeed:
         next_refresh = loop.time() + self.refresh_interval
         while not self._stopping.is_set():
             try:
-                batch = await consumer.getmany(timeout_ms=100, max_records=self.fetch_records)
+                batch = await consumer.getmany(timeout_ms=100, max_records=self.max_batch)
             except OffsetOutOfRangeError:
                 await self._position(consumer, verify=True)
                 continue
@@ -455,24 +454,20 @@ class EventFeed:
             self.buffer.set_progress(*tp, position, consumer.highwater(KafkaTP(*tp)))
 
     async def _handle(self, consumer: Any, batch: dict[Any, list[Any]]) -> None:
-        """Decode, dedupe, link and deliver a fetched batch, ``max_batch`` records at a time,
-        letting the loop run between slices (a screen redraws, the next fetch goes out)."""
         for ktp, records in batch.items():
             tp = (ktp.topic, ktp.partition)
-            for start in range(0, len(records), self.max_batch):
-                if tp not in self._positions and tp not in self._assigned:
-                    break  # not (or no longer: a group took it away) this feed's to read
-                if start:
-                    await asyncio.sleep(0)
-                await self._handle_slice(tp, records[start:start + self.max_batch])
-            if tp in self._positions:
+            if not records or (tp not in self._positions and tp not in self._assigned):
+                continue
+            await self._handle_records(tp, records)
+            if tp in self._positions:  # still this feed's (a group may take it away meanwhile)
                 # past duplicates and skipped records too
                 self._delivered[tp] = self._positions[tp]
                 self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
         self._check_caught_up()
 
-    async def _handle_slice(self, tp: TopicPartition, records: list[Any]) -> None:
-        """Consecutive records of one partition, each event to every consumer once."""
+    async def _handle_records(self, tp: TopicPartition, records: list[Any]) -> None:
+        """Consecutive records of one partition, decoded, deduplicated and linked as one batch,
+        each event to every consumer once."""
         skip = self._skips.get(tp)
         last = records[-1]
         if skip is not None:

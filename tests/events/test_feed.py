@@ -219,11 +219,10 @@ async def test_a_redelivered_event_counts_once_even_after_a_flood(kafka_broker, 
 
 
 @pytest.mark.slow
-async def test_fetches_handled_in_slices_lose_nothing_and_keep_each_partitions_order(
-        kafka_broker, topic, pattern):
-    """A fetch is handled a slice at a time while the next one is on its way, and delivered
-    only as far as a reader's small queue has room: every event once, in offset order per
-    partition, a redelivered id dropped wherever in a slice it falls."""
+async def test_batches_lose_nothing_and_keep_each_partitions_order(kafka_broker, topic, pattern):
+    """Each fetched batch is decoded, deduplicated and delivered at once, but only as far as
+    a reader's small queue has room: every event once, in offset order per partition, a
+    redelivered id dropped wherever in a batch it falls."""
     import asyncio
 
     from tests.events.test_backpressure import PARTITIONS, create_topic, produce_spread
@@ -234,9 +233,14 @@ async def test_fetches_handled_in_slices_lose_nothing_and_keep_each_partitions_o
     await create_topic(kafka_broker.bootstrap, topic)
     await produce_spread(kafka_broker.bootstrap, topic, items)
     called: list[tuple[int, int]] = []
+    queued: list[int] = []  # what the reader had waiting at each delivery: never past 5
+
+    def on_event(event) -> None:
+        called.append((event.partition, event.offset))
+        queued.append(max(len(reader) for reader in feed.readers._readers))
+
     feed = EventFeed(kafka_broker.bootstrap, topic_pattern=pattern, start="earliest",
-                     buffer_size=50, max_batch=7, queue_size=5,
-                     on_event=lambda e: called.append((e.partition, e.offset)))
+                     buffer_size=50, max_batch=7, queue_size=5, on_event=on_event)
     read: list[tuple[int, int]] = []
     async for event in feed.read_until_end(connect_timeout=10):
         read.append((event.partition, event.offset))
@@ -250,5 +254,6 @@ async def test_fetches_handled_in_slices_lose_nothing_and_keep_each_partitions_o
             by_partition.setdefault(partition, []).append(offset)
         assert by_partition == expected
     assert (feed.status.received, feed.status.duplicates) == (len(read), 1)
+    assert max(queued) == 5
     assert {tp[1]: tally.count for tp, tally in feed.delivered().items()} == {
         p: len(offsets) for p, offsets in expected.items()}
