@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait before each new attempt for an event no transaction matched yet.
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: Events the background linker hands the log at most in one go (one write transaction).
+MAX_LINK_BATCH = 5000
 #: Event ids whose answer is remembered, so that a repeat is neither asked nor counted again.
 ID_MEMORY = 100_000
 
@@ -199,13 +201,22 @@ class BackgroundLinker:
         await task
 
     async def _run(self) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             try:
                 batch = await asyncio.wait_for(self._queue.get(), 0.2)
             except TimeoutError:
                 batch = []
             if batch is None:
                 return
+            # What else waits goes along in the same write transaction of the log: when the
+            # log is behind, fewer and larger transactions let it catch up.
+            while not self._queue.empty() and len(batch) < MAX_LINK_BATCH:
+                more = self._queue.get_nowait()
+                if more is None:
+                    stopping = True
+                    break
+                batch = batch + more
             try:
                 linked = [e for e in await self.correlator.link(batch) if e.transaction_id]
                 if self.correlator.pending:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -91,14 +92,23 @@ class Reader:
 
     def put(self, event: FeedEvent) -> None:
         """Queue ``event``; a live reader past ``size`` drops its oldest event (noting it)."""
+        self.put_many((event,))
+
+    def put_many(self, events: Sequence[FeedEvent]) -> None:
+        """Queue ``events`` in order; a live reader past ``size`` drops its oldest events."""
         items = self._items
-        items.append(event)
+        items.extend(events)
         if self.live:
-            if len(items) > self.size:
+            for _ in range(len(items) - self.size):
                 self._drop_oldest()
         elif len(items) >= self.size and not self._closed:
             self._room.clear()
         self._ready.set()
+
+    @property
+    def room_left(self) -> int:
+        """Events this reader takes before it holds a complete feed back."""
+        return sys.maxsize if self._closed or self.live else self.size - len(self._items)
 
     def end(self) -> None:
         """Nothing more for now: the reader's iteration ends once it has taken what is queued."""
@@ -314,25 +324,45 @@ class Fanout:
             pending.append(self._abandoned[(topic, partition)])
         return min(pending, default=delivered)
 
+    @property
+    def room_left(self) -> int:
+        """Events every complete reader takes before the feed must wait for :meth:`room`."""
+        return min((reader.room_left for reader in self._complete), default=sys.maxsize)
+
+    def deliver_many(self, events: Sequence[FeedEvent]) -> None:
+        """:meth:`deliver` for each of ``events``: consecutive new events of one partition.
+
+        Every reader gets them all in one go, then waiters and ``on_event`` see each in turn.
+        """
+        if not events:
+            return
+        first, last = events[0], events[-1]
+        tally = self._tallies.get((first.topic, first.partition))
+        if tally is None:
+            self._tallies[(first.topic, first.partition)] = [len(events), first.offset,
+                                                             last.offset, 0]
+        else:
+            if tally[0] == 0:
+                tally[1] = first.offset
+            tally[0] += len(events)
+            tally[2] = last.offset
+        for reader in self._readers:
+            reader.put_many(events)
+        if self._waiters:
+            for event in events:
+                self._notify_waiters(event)
+        if self.on_event is not None:
+            on_event = self.on_event
+            for event in events:
+                call(on_event, event)
+
     def deliver(self, event: FeedEvent) -> None:
         """A new event: to every reader, every matching waiter, and ``on_event``.
 
         Never drops for a complete reader: a caller that did not wait for :meth:`room` only
         makes its queue longer.
         """
-        tally = self._tallies.get((event.topic, event.partition))
-        if tally is None:
-            self._tallies[(event.topic, event.partition)] = [1, event.offset, event.offset, 0]
-        else:
-            if tally[0] == 0:
-                tally[1] = event.offset
-            tally[0] += 1
-            tally[2] = event.offset
-        for reader in self._readers:
-            reader.put(event)
-        self._notify_waiters(event)
-        if self.on_event is not None:
-            call(self.on_event, event)
+        self.deliver_many((event,))
 
     def update(self, event: FeedEvent) -> None:
         """A newer copy of a delivered event (now linked): to waiters and ``on_update``."""

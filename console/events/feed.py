@@ -28,7 +28,7 @@ from typing import Any
 
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import BackgroundLinker, Correlator, EventLinker
-from console.events.decode import FeedEvent, decode_record
+from console.events.decode import FeedEvent, decode_record, decode_records
 from console.events.fanout import END, QUEUE_SIZE, Fanout, Skipped, Tally, call
 from console.events.positions import (
     Fingerprint,
@@ -454,49 +454,52 @@ class EventFeed:
             self.buffer.set_progress(*tp, position, consumer.highwater(KafkaTP(*tp)))
 
     async def _handle(self, consumer: Any, batch: dict[Any, list[Any]]) -> None:
-        fresh: list[FeedEvent] = []
         for ktp, records in batch.items():
             tp = (ktp.topic, ktp.partition)
             if not records or (tp not in self._positions and tp not in self._assigned):
                 continue
-            skip = self._skips.get(tp)
-            for record in records:
-                if skip is not None and skip.skips(record.offset, record.timestamp):
-                    continue
-                fresh.append(decode_record(record.topic, record.partition, record.offset,
-                                           record.timestamp, record.key, record.value,
-                                           record.headers))
-            last = records[-1]
-            self._positions[tp] = last.offset + 1
-            self._fingerprints[tp] = Fingerprint.of(last)
-            if skip is not None and last.offset + 1 >= skip.until_offset:
+            await self._handle_records(tp, records)
+            if tp in self._positions:  # still this feed's (a group may take it away meanwhile)
+                # past duplicates and skipped records too
+                self._delivered[tp] = self._positions[tp]
+                self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
+        self._check_caught_up()
+
+    async def _handle_records(self, tp: TopicPartition, records: list[Any]) -> None:
+        """Consecutive records of one partition, decoded, deduplicated and linked as one batch,
+        each event to every consumer once."""
+        skip = self._skips.get(tp)
+        last = records[-1]
+        if skip is not None:
+            records = [r for r in records if not skip.skips(r.offset, r.timestamp)]
+            if last.offset + 1 >= skip.until_offset:
                 del self._skips[tp]
+        self._positions[tp] = last.offset + 1
+        self._fingerprints[tp] = Fingerprint.of(last)
         # Duplicates go before linking: every consumer (readers, the correlator's counts, the
         # transaction log) sees an event id once.
-        fresh = [event for event in fresh if self.buffer.add(event)]
-        if self.correlator is not None and self.link_inline and fresh:
+        fresh = self.buffer.add_many(decode_records(records))
+        if not fresh:
+            return
+        if self.correlator is not None and self.link_inline:
             fresh = await self.correlator.link(fresh)
             for event in fresh:
                 if event.transaction_id is not None:
                     self.buffer.replace(event)
-        to_link = []
         readers = self.readers
-        delivered = self._delivered
-        for event in fresh:
+        done = 0
+        while done < len(fresh):
+            # A complete reader holds at most its queue's size: deliver what fits, then wait.
             if readers.blocked:
                 await readers.room()
-            readers.deliver(event)
-            delivered[(event.topic, event.partition)] = event.offset + 1
-            if event.is_cloudevent and event.transaction_id is None:
-                to_link.append(event)
-        if to_link and self._linker is not None:
-            await self._linker.submit(to_link)
-        for ktp in batch:
-            tp = (ktp.topic, ktp.partition)
-            if tp in self._positions:
-                delivered[tp] = self._positions[tp]  # past duplicates and skipped records too
-                self.buffer.set_progress(*tp, self._positions[tp], consumer.highwater(ktp))
-        self._check_caught_up()
+            upto = done + max(1, readers.room_left)
+            readers.deliver_many(fresh[done:upto])
+            done = min(upto, len(fresh))
+            self._delivered[tp] = fresh[done - 1].offset + 1
+        if self._linker is not None:
+            to_link = [e for e in fresh if e.is_cloudevent and e.transaction_id is None]
+            if to_link:
+                await self._linker.submit(to_link)
 
     async def _relink(self) -> None:
         assert self.correlator is not None

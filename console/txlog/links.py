@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from console.txlog import outcomes as oc
 from console.txlog.model import EventLink, EventSeen
 
 #: Events looked up per ``IN (...)`` query: well under SQLite's limit on bound parameters.
@@ -21,7 +22,13 @@ _UPSERT = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "of
 
 
 class EventLinks:
-    """Event-linking half of the transaction log."""
+    """Event-linking half of the transaction log.
+
+    An event no transaction matches is kept only while a call in the log is unfinished: only
+    :meth:`finish` of such a call can claim it later (a call is begun, and so pending, before
+    its request leaves; its event comes after). Reading a topic's history while no call is
+    under way, the log gains nothing for the other operators' events (most of them).
+    """
 
     db: Any
     _lock: Any
@@ -58,6 +65,8 @@ class EventLinks:
                 "UNION ALL SELECT id, ended_at FROM transactions WHERE trace_id IS NOT NULL AND trace_id = ? "
                 "ORDER BY id DESC LIMIT 1", [event_id, trace_id]).fetchone()
             tx_id, ended_at = match if match else (None, None)
+            if tx_id is None and not self._calls_under_way():
+                return None
             delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
             self.db.execute(_UPSERT, [event_id, tx_id, trace_id, topic, partition, offset, when,
                                       delay, time.time()])
@@ -79,6 +88,7 @@ class EventLinks:
             linked = self._linked_already({e.event_id for e in batch})
             by_event = self._newest_match("event_id", {e.event_id for e in batch})
             by_trace = self._newest_match("trace_id", {e.trace_id for e in batch if e.trace_id})
+            keep_unmatched = self._calls_under_way()
             out: list[str | None] = []
             rows: list[tuple[Any, ...]] = []
             for e in batch:
@@ -88,14 +98,20 @@ class EventLinks:
                 candidates = [m for m in (by_event.get(e.event_id),
                                           by_trace.get(e.trace_id) if e.trace_id else None) if m]
                 tx_id, ended_at = max(candidates) if candidates else (None, None)
+                linked[e.event_id] = tx_id
+                out.append(tx_id)
+                if tx_id is None and not keep_unmatched:
+                    continue
                 when = to_epoch(e.event_time)
                 delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
                 rows.append((e.event_id, tx_id, e.trace_id, e.topic, e.partition, e.offset, when,
                              delay, seen_at))
-                linked[e.event_id] = tx_id
-                out.append(tx_id)
             self.db.conn.executemany(_UPSERT, rows)
         return out
+
+    def _calls_under_way(self) -> bool:
+        return self.db.execute("SELECT 1 FROM transactions WHERE outcome = ? LIMIT 1",
+                               [oc.PENDING]).fetchone() is not None
 
     def _linked_already(self, event_ids: set[str]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}

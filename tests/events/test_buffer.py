@@ -124,3 +124,25 @@ def test_never_more_than_size_and_never_the_same_event_twice(operations, size):
         ids = [e.id for e in held if e.id is not None]
         assert len(held) <= size and len(ids) == len(set(ids))
         assert len(buffer._ids) <= size
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(0, 30), st.sampled_from(
+    [None, "a", "b", "c", "d", "e", "f"])), max_size=60),
+       st.integers(1, 8), st.integers(1, 10), st.integers(1, 20))
+def test_adding_a_batch_keeps_and_counts_what_adding_one_by_one_does(items, size, id_memory,
+                                                                     cut):
+    """The feed adds each fetched batch at once: duplicates within it, by position or id, ids
+    forgotten and events evicted along the way, all as when added one at a time."""
+    events = [raw(offset, partition) if event_id is None else ce(offset, event_id, partition)
+              for partition, offset, event_id in items]
+    one, many = EventBuffer(size, id_memory), EventBuffer(size, id_memory)
+    many.new_epoch("gateway.events.customer", 1)
+    one.new_epoch("gateway.events.customer", 1)
+    kept_one = [event for event in events if one.add(event)]
+    kept_many = many.add_many(events[:cut]) + many.add_many(events[cut:])
+    assert kept_many == kept_one
+    assert list(many) == list(one)
+    assert (many.accepted, many.duplicates, many.evicted) == (
+        one.accepted, one.duplicates, one.evicted)
+    assert many._ids == one._ids

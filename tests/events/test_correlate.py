@@ -108,3 +108,42 @@ async def test_an_event_id_is_asked_and_counted_once_however_often_it_comes():
     assert [call[0] for call in log.calls] == ["e-1", "e-2", "e-2"]  # the last: e-2's one retry
     assert retried == [] and correlator.pending == 0
     assert (correlator.linked, correlator.unmatched) == (1, 1)
+
+
+async def test_the_background_linker_links_every_submitted_event_in_order_while_the_log_lags():
+    """Batches that queue up while the log is busy go to it together; each event is still
+    asked about once, and every linked copy comes back, in the order submitted, before stop
+    returns."""
+    import asyncio
+    import threading
+
+    from console.events.correlate import BackgroundLinker
+
+    log = StandInLog()
+    log.known = {f"e-{i}": f"tx-{i}" for i in range(0, 60, 3)}
+    gate = threading.Event()
+    link_events = log.link_events
+    sizes: list[int] = []
+
+    def slow_link_events(events):
+        gate.wait(10)  # the log is busy until every batch has been submitted
+        found = link_events(events)
+        sizes.append(len(found))
+        return found
+
+    log.link_events = slow_link_events
+    correlator = Correlator(log)
+    linked: list[str] = []
+    linker = BackgroundLinker(correlator, lambda event: linked.append(event.id), max_batches=4)
+    linker.start()
+    events = [ce(i, f"e-{i}") for i in range(60)]
+    submitting = asyncio.gather(*(linker.submit(events[i:i + 5]) for i in range(0, 60, 5)))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await submitting
+    await linker.stop(10)
+    correlator.close()
+    assert sorted(event_id for event_id, *_ in log.calls) == sorted(e.id for e in events)
+    assert len(log.calls) == 60  # each asked once
+    assert linked == [f"e-{i}" for i in range(0, 60, 3)]
+    assert max(sizes) > 5  # queued batches went to the log together

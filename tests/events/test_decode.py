@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.events.decode import decode_record, trace_id_of
+from console.events.decode import FeedEvent, decode_record, decode_records, trace_id_of
 from tests.events.conftest import ce_headers
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -151,3 +153,79 @@ def test_deeply_nested_data_neither_raises_nor_shows_a_secret(depth):
     for headers in (ce_headers("e-deep"), None):
         event = decode(value, headers)
         assert "t0ps3cret" not in str(event.data)
+
+
+def test_a_secret_member_named_with_json_escapes_is_redacted():
+    """The parsed name is what a screen shows, so ``pass\\u0077ord`` is a password too."""
+    value = b'{"id": "r1", "pass\\u0077ord": "hunter2", "nested": [{"T\\u006fken": "t0k"}]}'
+    for event in (decode(value, ce_headers("e-escaped")), decode(value, None)):
+        assert event.data["password"] == "REDACTED"
+        assert event.data["nested"] == [{"Token": "REDACTED"}]
+        shown = json.dumps(event.to_json()) + event.search_text()
+        assert "hunter2" not in shown and "t0k" not in shown
+
+
+# What the feed decodes a fetched batch with (decode_records) must be what decode_record
+# gives, record for record: the gateway's events take a short path, everything else the long.
+
+def record(offset: int, value: bytes | None, headers, key: bytes | None = b"r1",
+           timestamp: int | None = 1_700_000_000_000):
+    return SimpleNamespace(topic="gateway.events.customer", partition=2, offset=offset,
+                           timestamp=timestamp, key=key, value=value, headers=headers)
+
+
+def decoded_one_by_one(records) -> list:
+    return [decode_record(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+            for r in records]
+
+
+def test_a_batch_decodes_as_each_record_alone_for_every_kind_of_record():
+    gateway = ce_headers("e-1", traceparent=TRACEPARENT)
+    odd = [
+        gateway,
+        [*gateway, ("ce_partitionkey", b"p1"), ("Authorization", b"Bearer abc.def")],
+        [("CE_SPECVERSION", b"1.0"), *[h for h in gateway if h[0] != "ce_specversion"]],
+        [*gateway, ("ce_id", b"e-second")],                          # an attribute named twice
+        [*gateway, ("content-type", b"text/plain")],                 # the last one counts
+        [*gateway[:-1], ("content-type", b"application/vnd.x+json; charset=utf-8")],
+        [h for h in gateway if h[0] != "content-type"],              # no content type: JSON
+        [h if h[0] != "ce_subject" else ("ce_subject", b"two\nlines") for h in gateway],
+        [h if h[0] != "ce_type" else ("ce_type", b"\xc3\x28") for h in gateway],
+        [h if h[0] != "ce_time" else ("ce_time", b"") for h in gateway],
+        [h if h[0] != "ce_specversion" else ("ce_specversion", b"0.3") for h in gateway],
+        [h for h in gateway if h[0] != "ce_source"],
+        [h if h[0] != "ce_id" else ("ce_id", b"") for h in gateway],
+        [h if h[0] != "x" else h for h in gateway] + [("x-none", None)],
+        [("content-type", b"application/cloudevents+json")],
+        [("x-origin", b"legacy")],
+        None,
+    ]
+    values = [b'{"id": "r1", "name": "Nguy\xe1\xbb\x85n"}', b'[1, {"password": "p"}]',
+              b'{"pass\\u0077ord": "hunter2"}', b"\xef\xbb\xbf{}", b'{\x00"\x00}\x00',
+              b'{"a": "\xed\xa0\x80"}', b"{oops", b"not json", b"", None, b"\xff\xfe",
+              b'{"specversion": "1.0", "id": "s", "source": "/s", "type": "t", "data": 1, '
+              b'"time": "2026-11-26T18:00:00Z"}']  # with a time: the SDK makes up a missing one
+    records = [record(i, value, headers, timestamp=1_700_000_000_000 + i // 7)
+               for i, (headers, value) in enumerate(
+                   (h, v) for h in odd for v in values)]
+    batch = decode_records(records)
+    assert batch == decoded_one_by_one(records)
+    assert all(type(event) is FeedEvent for event in batch)
+    assert sum(event.mode == "binary" for event in batch) > 20  # the short path was taken
+    with pytest.raises(FrozenInstanceError):
+        batch[0].id = "changed"  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.none(), st.binary(max_size=64),
+                       st.sampled_from([b'{"a": 1}', b"[]", b'{"token": "t"}', b"{"])),
+       key=st.one_of(st.none(), st.binary(max_size=8)),
+       headers=st.lists(st.tuples(header_names, st.one_of(
+           st.none(), st.binary(max_size=24),
+           st.sampled_from([b"1.0", b"/gateway", b"e-1", b"application/json",
+                            b"2026-11-26T18:00:00Z"]))), max_size=8),
+       timestamp=st.one_of(st.none(), st.integers(0, 2**41)))
+def test_any_batch_decodes_as_each_record_alone(value, key, headers, timestamp):
+    records = [record(0, value, headers, key, timestamp),
+               record(1, value, list(reversed(headers)), key, timestamp)]
+    assert decode_records(records) == decoded_one_by_one(records)

@@ -110,3 +110,29 @@ async def test_a_group_commits_no_further_than_every_complete_reader_finished():
     assert fanout.handled_position("gateway.events.customer", 0, 5) == 2
     fanout.forget("gateway.events.customer", 0)  # the group gave the partition to another
     assert fanout.handled_position("gateway.events.customer", 0, 5) == 5
+
+
+def test_a_batch_to_a_live_reader_drops_and_notes_as_one_at_a_time():
+    one, many = Reader(size=3, live=True), Reader(size=3, live=True)
+    events = [event(offset, partition=offset % 2) for offset in range(9)]
+    for item in events:
+        one.put(item)
+    many.put_many(events[:2])
+    many.put_many(events[2:])
+    assert list(many._items) == list(one._items) and many._open == one._open
+
+
+async def test_a_batch_is_delivered_in_order_and_counted_per_partition():
+    seen = []
+    fanout = Fanout(on_event=seen.append, queue_size=4)
+    reader = fanout.subscribe()
+    assert fanout.room_left == 4
+    fanout.deliver_many([event(offset, partition=1) for offset in range(5, 8)])
+    assert fanout.room_left == 1 and not fanout.blocked
+    fanout.deliver_many([event(8, partition=1)])
+    assert fanout.room_left == 0 and fanout.blocked
+    assert [e.offset for e in seen] == [5, 6, 7, 8]
+    assert [(await reader.get()).offset for _ in range(4)] == [5, 6, 7, 8]
+    assert fanout.tallies()[("gateway.events.customer", 1)].count == 4
+    assert (fanout.tallies()[("gateway.events.customer", 1)].first,
+            fanout.tallies()[("gateway.events.customer", 1)].last) == (5, 8)

@@ -216,3 +216,44 @@ async def test_a_redelivered_event_counts_once_even_after_a_flood(kafka_broker, 
     assert events[0].transaction_id == tx_id
     assert (feed.status.received, feed.status.duplicates) == (31, 1)
     assert feed.correlator.linked == 1 and feed.correlator.checked == 31
+
+
+@pytest.mark.slow
+async def test_batches_lose_nothing_and_keep_each_partitions_order(kafka_broker, topic, pattern):
+    """Each fetched batch is decoded, deduplicated and delivered at once, but only as far as
+    a reader's small queue has room: every event once, in offset order per partition, a
+    redelivered id dropped wherever in a batch it falls."""
+    import asyncio
+
+    from tests.events.test_backpressure import PARTITIONS, create_topic, produce_spread
+
+    per_partition = 300
+    items = [binary_event(f"s-{i}") for i in range(PARTITIONS * per_partition)]
+    items[-PARTITIONS] = binary_event("s-0")  # partition 0 ends with its first id again
+    await create_topic(kafka_broker.bootstrap, topic)
+    await produce_spread(kafka_broker.bootstrap, topic, items)
+    called: list[tuple[int, int]] = []
+    queued: list[int] = []  # what the reader had waiting at each delivery: never past 5
+
+    def on_event(event) -> None:
+        called.append((event.partition, event.offset))
+        queued.append(max(len(reader) for reader in feed.readers._readers))
+
+    feed = EventFeed(kafka_broker.bootstrap, topic_pattern=pattern, start="earliest",
+                     buffer_size=50, max_batch=7, queue_size=5, on_event=on_event)
+    read: list[tuple[int, int]] = []
+    async for event in feed.read_until_end(connect_timeout=10):
+        read.append((event.partition, event.offset))
+        if len(read) % 3 == 0:
+            await asyncio.sleep(0)  # a reader slower than the feed: its queue fills
+    expected = {p: list(range(per_partition)) for p in range(PARTITIONS)}
+    expected[0].remove(per_partition - 1)
+    for seen in (read, called):
+        by_partition: dict[int, list[int]] = {}
+        for partition, offset in seen:
+            by_partition.setdefault(partition, []).append(offset)
+        assert by_partition == expected
+    assert (feed.status.received, feed.status.duplicates) == (len(read), 1)
+    assert max(queued) == 5
+    assert {tp[1]: tally.count for tp, tally in feed.delivered().items()} == {
+        p: len(offsets) for p, offsets in expected.items()}

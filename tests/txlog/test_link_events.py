@@ -79,3 +79,24 @@ def test_a_batch_that_does_not_fit_links_nothing(twin_logs):
     with pytest.raises(LogWriteFailed, match="is full"):
         batch.link_events([EventSeen(f"evt-{i:05d}-{'x' * 200}", None, "t", 0, i, None) for i in range(500)])
     assert events_table(batch) == before
+
+
+def test_an_unmatched_event_is_kept_only_while_a_call_could_still_claim_it(tmp_path):
+    """Only a call still under way can claim an event later (finish): reading a topic's
+    history with no call under way, the log gains no rows for other operators' events."""
+    from tests.txlog.test_store import result
+
+    with TransactionLog(tmp_path / "tx.db") as log:
+        done = add(log, event_id="evt-done")
+        now = time.time()
+        assert log.link_events([EventSeen("evt-done", None, "t", 0, 1, now),
+                                EventSeen("other-1", None, "t", 0, 2, now)]) == [done, None]
+        assert log.link_event("other-2", None, "t", 0, 3, now) is None
+        assert [row[:2] for row in events_table(log)] == [("evt-done", done)]
+
+        under_way = log.begin(method="POST", path="/p", action="add-record")
+        assert log.link_events([EventSeen("evt-early", None, "t", 0, 4, now)]) == [None]
+        assert log.link_event("evt-early-2", None, "t", 0, 5, now) is None
+        log.finish(under_way, result(event_id="evt-early"))
+        assert [e.event_id for e in log.events_for(under_way)] == ["evt-early"]
+        assert {row[0] for row in events_table(log)} == {"evt-done", "evt-early", "evt-early-2"}
