@@ -14,13 +14,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.catalogue.model import Operation, Row
 from console.catalogue.vocabulary import may_change_state
 from screens.base import View
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
-from screens.filtering import Filter, SearchIndex, field_text, filter_hint, select
+from screens.filtering import Filter, FilterCache, SearchIndex, Stale, field_text, filter_hint
 from screens.keymap import bindings
 from screens.widgets.legend import BADGES, badge_text, contract_legend
 from screens.widgets.line_table import Cell, Column, LineTable
@@ -84,6 +84,8 @@ class CatalogueView(View):
     VIEW = "catalogue"
     FIELDS = frozenset({"method", "action", "contract", "path"})
     BINDINGS: ClassVar[list[BindingType]] = bindings("toggle-rows")
+    #: Drawn from the catalogue alone: the app reaches the session once the rows are on screen.
+    DRAWS_OFFLINE = True
     DEFAULT_CSS = """
     CatalogueView #catalogue-detail { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
     CatalogueView #catalogue-summary { height: 1; padding: 0 1; color: $text-muted; }
@@ -95,6 +97,7 @@ class CatalogueView(View):
         self.entries: list[Row | Operation] = []
         self.haystacks: SearchIndex = SearchIndex([])
         self.columns: dict[str, list[str]] = {}
+        self.filters = FilterCache(self.haystacks, self.columns)
         self.shown: list[int] = []
         #: Lint messages by row number and by operation key.
         self.findings_by_row: dict[int, list[str]] = {}
@@ -196,11 +199,13 @@ class CatalogueView(View):
         hidden: int,
     ) -> None:
         self.entries, self.haystacks, self.columns = entries, haystacks, columns
+        self.filters = FilterCache(haystacks, columns)
         self.hidden_mutating = hidden
         self.apply_filter(self.current_filter if self.current_filter.error is None else self.applied)
         if not self.linted:
             self.linted = True
-            self.run_lint()  # after the index: both hold the GIL, and the rows matter first
+            # After the rows are drawn: lint and drawing both hold the GIL, the rows matter first.
+            self.app.call_after_refresh(self.run_lint)
 
     def filter_hint(self) -> str:
         return filter_hint(self.FIELDS)
@@ -213,13 +218,19 @@ class CatalogueView(View):
         if len(self.entries) > THREADED_FILTER_ABOVE:
             self._filter_in_thread(flt)
         else:
-            self._show_filtered(flt, select(flt, self.haystacks, self.columns))
+            self._show_filtered(flt, self.filters.select(flt))
 
     @work(thread=True, exclusive=True, group="catalogue-filter", exit_on_error=False)
     def _filter_in_thread(self, flt: Filter) -> None:
-        """Big catalogues filter off the UI loop; a newer keystroke cancels an older filter."""
-        shown = select(flt, self.haystacks, self.columns)
-        if not get_current_worker().is_cancelled:
+        """Big catalogues filter off the UI loop; a newer keystroke cancels an older filter,
+        which then stops within a few thousand rows instead of competing with the new one."""
+        worker = get_current_worker()
+        filters = self.filters
+        try:
+            shown = filters.select(flt, stop=lambda: worker.is_cancelled)
+        except Stale:
+            return
+        if not worker.is_cancelled:
             self.app.call_from_thread(self._show_filtered, flt, shown)
 
     def _show_filtered(self, flt: Filter, shown: list[int]) -> None:
@@ -232,6 +243,12 @@ class CatalogueView(View):
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)
+        self.app.call_after_refresh(self.console.start_runtime)  # once; later calls do nothing
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # No rows to wait for (the index failed): the session must still be reached.
+        if event.worker.group == "catalogue-index" and event.state == WorkerState.ERROR:
+            self.console.start_runtime()
 
     def _show_summary(self) -> None:
         label = self.console.labels
@@ -325,6 +342,7 @@ class CatalogueView(View):
         self.mode = "rows" if self.mode == "operations" else "operations"
         self.table.set_columns(self._columns())
         self.entries, self.haystacks, self.columns, self.shown = [], SearchIndex([]), {}, []
+        self.filters = FilterCache(self.haystacks, self.columns)
         self.table.set_rows(0, self._row_at)
         self.build_index()
 
