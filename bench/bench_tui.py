@@ -147,9 +147,11 @@ def bench_posting_first_frame(runs: int) -> list[float] | None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         # tree-sitter 0.26 segfaults under Textual's TextArea (as in apilog's own pin).
         done = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "posting", "tree-sitter<0.26"], check=False
+            [str(venv / "bin" / "pip"), "install", "-q", "posting", "tree-sitter<0.26"],
+            capture_output=True, text=True, check=False,
         )
         if done.returncode != 0 or not posting.exists():
+            print(done.stderr.strip()[-2000:], file=sys.stderr)
             return None
     times = []
     with tempfile.TemporaryDirectory() as home:

@@ -39,7 +39,8 @@ def is_mutating(operation: Row | Operation) -> bool:
     return may_change_state(operation.method, operation.action)
 
 
-#: Above this many lines the filter runs in a thread so typing never waits for it.
+#: Above this many rows to look at (all of them, or the earlier result a keystroke narrows),
+#: the filter runs in a thread so typing never waits for it.
 THREADED_FILTER_ABOVE = 20_000
 
 
@@ -215,9 +216,12 @@ class CatalogueView(View):
             self._show_summary()  # the rows of the last good filter stay
             return
         self._wanted = flt
-        if len(self.entries) > THREADED_FILTER_ABOVE:
+        if self.filters.work(flt) > THREADED_FILTER_ABOVE:
             self._filter_in_thread(flt)
         else:
+            # A keystroke that narrows a small earlier result: at once, with no thread to start
+            # and hand back from. A filter still running in a thread is now stale: stop it.
+            self.app.workers.cancel_group(self, "catalogue-filter")
             self._show_filtered(flt, self.filters.select(flt))
 
     @work(thread=True, exclusive=True, group="catalogue-filter", exit_on_error=False)

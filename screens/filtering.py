@@ -336,16 +336,30 @@ class FilterCache:
         self.size = size
         self._results: dict[tuple[Term, ...], tuple[Filter, list[int]]] = {}
 
-    def select(self, flt: Filter, stop: Callable[[], bool] | None = None) -> list[int]:
-        """:func:`select` of ``flt`` (raises :class:`Stale` as it does); the list is shared:
-        do not change it."""
+    def _base(self, flt: Filter) -> tuple[list[int] | None, list[int] | None]:
+        """``flt``'s rows if known, else the smallest known result ``flt`` narrows (or None)."""
         known = self._results.get(flt.terms)
         if known is not None:
-            return known[1]
+            return known[1], None
         base: list[int] | None = None
         for old, rows in list(self._results.values()):
             if (base is None or len(rows) < len(base)) and narrows(flt, old):
                 base = rows
+        return None, base
+
+    def work(self, flt: Filter) -> int:
+        """How many rows :meth:`select` would look at for ``flt`` (0: its rows are known)."""
+        known, base = self._base(flt)
+        if known is not None:
+            return 0
+        return len(self.haystacks) if base is None else len(base)
+
+    def select(self, flt: Filter, stop: Callable[[], bool] | None = None) -> list[int]:
+        """:func:`select` of ``flt`` (raises :class:`Stale` as it does); the list is shared:
+        do not change it."""
+        known, base = self._base(flt)
+        if known is not None:
+            return known
         rows = select(flt, self.haystacks, self.columns, within=base, stop=stop)
         results = self._results
         results[flt.terms] = (flt, rows)
