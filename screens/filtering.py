@@ -19,7 +19,7 @@ import itertools
 import re
 import re._parser as _regex_parser  # the parse tree `re` compiles from: see _extends
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 FIELD_TERM = re.compile(r"^(?P<field>[a-z_]+):(?P<value>.*)$", re.DOTALL)
@@ -222,15 +222,17 @@ def select(
     ):
         indices = haystacks.find_all(first.value)
         terms.remove(first)
+    # The plain list: indexing it is a C-level step, SearchIndex.__getitem__ a Python call per row.
+    texts = haystacks.haystacks if isinstance(haystacks, SearchIndex) else haystacks
     for term in terms:
-        indices = _chunked(term, indices, haystacks, columns, stop)
+        indices = _chunked(term, indices, texts, columns, stop)
     return list(indices)
 
 
 def _chunked(
     term: Term,
     indices: Sequence[int],
-    haystacks: Sequence[str] | SearchIndex,
+    haystacks: Sequence[str],
     columns: Mapping[str, Sequence[str]],
     stop: Callable[[], bool] | None,
 ) -> list[int]:
@@ -250,7 +252,7 @@ def _chunked(
 def _passing(
     term: Term,
     indices: Sequence[int],
-    haystacks: Sequence[str] | SearchIndex,
+    haystacks: Sequence[str],
     columns: Mapping[str, Sequence[str]],
 ) -> list[int]:
     """The rows of ``indices`` that pass ``term``."""
@@ -276,7 +278,14 @@ def _passing(
             return [i for i in indices if value in haystacks[i]]
         return [i for i in indices if value not in haystacks[i]]
     search = term.pattern.search  # type: ignore[union-attr]
-    hits = [i for i in indices if search(haystacks[i])]
+    # map() calls the regex from C, with no Python frame per row: 20 ms instead of 27 ms for a
+    # regex over 100,000 rows (CPU time).
+    texts: Iterable[str]
+    if isinstance(indices, range) and indices.step == 1:
+        texts = haystacks[indices.start : indices.stop]
+    else:
+        texts = map(haystacks.__getitem__, indices)
+    hits = list(itertools.compress(indices, map(search, texts)))
     return hits if keep else _without(indices, hits)
 
 
