@@ -2,6 +2,7 @@
 the events view under 5,000 events/s.
 
     .venv/bin/python bench/bench_tui.py [--ops 100000] [--rate 5000] [--seconds 5] [--posting]
+                                        [--checkout DIR]
 
 First frame: ``apilog`` is started in a tmux pane (120×40) and the pane is polled every 5 ms
 until the catalogue's first line is on screen; the time runs from ``tmux new-session``. With
@@ -13,6 +14,10 @@ under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile them from source at 
 Filter: the keystroke's whole time through Pilot (which adds a fixed ~85 ms per key), and the
 filter work alone: from the view being handed the new filter to the table holding its rows,
 in the app as it runs, and the filter function timed over the same keystrokes.
+
+``--checkout DIR`` also times the first frame of another copy of the code (``git archive REV |
+tar -x -C DIR``), run by this venv's Python in place of the installed packages: before and
+after in one run.
 """
 
 from __future__ import annotations
@@ -121,10 +126,22 @@ def bench_minimal_first_frame(runs: int) -> list[float]:
         ]
 
 
-def bench_first_frame(runs: int) -> list[float]:
+#: Runs ``console.cli`` from the directory in argv[1] instead of the editable install.
+CHECKOUT_MAIN = (
+    "import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'apilog'; "
+    "from console.cli import main; main()"
+)
+
+
+def bench_first_frame(runs: int, checkout: Path | None = None) -> list[float]:
     """apilog against a profile whose gateway does not answer: the frame must not wait for it."""
+    source = checkout or ROOT
     for package in ("console", "screens"):
-        compileall.compile_dir(str(ROOT / package), quiet=1)
+        compileall.compile_dir(str(source / package), quiet=1)
+    command = f"{APILOG} --lang en"
+    if checkout is not None:
+        command = f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout} --lang en'
     times = []
     with tempfile.TemporaryDirectory() as home:
         env = {
@@ -136,7 +153,7 @@ def bench_first_frame(runs: int) -> list[float]:
             "APILOG_CLIENT_SECRET": "bench",
         }
         for _ in range(runs):
-            times.append(first_frame(f"{APILOG} --lang en", "operations: 152 shown", env))
+            times.append(first_frame(command, "operations: 152 shown", env))
     return times
 
 
@@ -383,6 +400,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--posting", action="store_true", help="also time Posting's first frame")
+    parser.add_argument("--checkout", help="also time the first frame of the code in this folder")
     args = parser.parse_args()
     os.chdir(ROOT)
     print(f"# apilog console benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
@@ -392,6 +410,11 @@ def main() -> None:
             ("minimal Textual app", bench_minimal_first_frame),
             ("apilog", bench_first_frame),
         ]
+        if args.checkout:
+            checkout = Path(args.checkout).resolve()
+            runners.append(
+                (f"apilog from {checkout}", lambda runs: bench_first_frame(runs, checkout))
+            )
         if args.posting:
             runners.append(("Posting", bench_posting_first_frame))
         for name, runner in runners:
@@ -406,7 +429,7 @@ def main() -> None:
                 f"max {max(times) * 1000:.0f} ms"
             )
         for other, goal in (("minimal Textual app", 1.5), ("Posting", 0.4)):
-            if other in medians:
+            if other in medians and "apilog" in medians:
                 ratio = medians["apilog"] / medians[other]
                 print(
                     f"first frame ratio, apilog / {other}: {ratio:.2f}x (goal <= {goal}x) "
