@@ -17,8 +17,9 @@ from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widgets import Input
 
+from screens.host import is_text_area
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
 from screens.state import ConnectionState
@@ -257,13 +258,14 @@ class ApilogApp(App[int]):
         """
         if self.readonly and action in mutating_actions():
             return False
-        if action in ("filter", "jump", "keys") and isinstance(self.focused, (Input, TextArea)):
+        typing = isinstance(self.focused, Input) or is_text_area(self.focused)
+        if action in ("filter", "jump", "keys") and typing:
             return False
         if action == "filter":
             return getattr(self.screen, "FILTERABLE", False)
         if action == "back" and getattr(self.screen, "back_label", lambda: None)():
             return True
-        if action == "back" and not self.history and not isinstance(self.focused, TextArea):
+        if action == "back" and not self.history and not is_text_area(self.focused):
             return None  # shown dimmed: there is nowhere to go back to
         return True
 
