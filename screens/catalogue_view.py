@@ -39,10 +39,14 @@ def is_mutating(operation: Row | Operation) -> bool:
     return may_change_state(operation.method, operation.action)
 
 
-#: Above this many rows to look at (all of them, or the earlier result a keystroke narrows),
-#: the filter runs in a thread so typing never waits for it; so does the index of a catalogue
-#: with more operations than this.
-THREADED_FILTER_ABOVE = 20_000
+#: A catalogue with more entries than this is indexed in a thread (100,000 take seconds).
+INDEX_IN_THREAD_ABOVE = 20_000
+#: A keystroke that must look at more rows than this (all of them, or the earlier result it
+#: narrows) filters in a thread, which a newer keystroke stops; below it, on the loop, at once.
+#: At 100,000 rows the loop was faster to rows on screen: filter work p95 39-43 ms against
+#: 48-86 ms through a thread, which competes with the loop for the GIL and must hand its rows
+#: back (bench/bench_tui.py, same run, load 4 on 2 cores).
+FILTER_IN_THREAD_ABOVE = 200_000
 
 
 class _LabelCache:
@@ -158,13 +162,14 @@ class CatalogueView(View):
 
     def build_index(self) -> None:
         """Lower-case search text and fields per line, once: for a big catalogue off the UI
-        loop; for a small one at once, so the first frame has its rows (the shipped 152
-        operations index in ~2 ms, less than a thread's hand-back and the extra frame cost)."""
+        loop; for a small one at once, so the first frame already has its rows (the shipped
+        152 operations index in ~15 ms; through a thread the rows came ~60 ms after the view
+        mounted, and in a second frame)."""
         catalogue = self.console.catalogue
         items: Sequence[Row | Operation] = (
             catalogue.rows if self.mode == "rows" else catalogue.operations
         )
-        if len(items) > THREADED_FILTER_ABOVE:
+        if len(items) > INDEX_IN_THREAD_ABOVE:
             self._index_in_thread(items)
         else:
             self.app.workers.cancel_group(self, "catalogue-index")  # an older, bigger one
@@ -231,11 +236,11 @@ class CatalogueView(View):
             self._show_summary()  # the rows of the last good filter stay
             return
         self._wanted = flt
-        if self.filters.work(flt) > THREADED_FILTER_ABOVE:
+        if self.filters.work(flt) > FILTER_IN_THREAD_ABOVE:
             self._filter_in_thread(flt)
         else:
-            # A keystroke that narrows a small earlier result: at once, with no thread to start
-            # and hand back from. A filter still running in a thread is now stale: stop it.
+            # At once, with no thread to start and hand back from; a filter still running in a
+            # thread is now stale: stop it.
             self.app.workers.cancel_group(self, "catalogue-filter")
             self._show_filtered(flt, self.filters.select(flt))
 

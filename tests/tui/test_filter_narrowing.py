@@ -121,10 +121,16 @@ def test_lower_case_regex_matches_without_ignorecase_and_upper_case_still_ignore
     assert select(parse_filter("~put\\W/", FIELDS), index, columns) == lower
 
 
-async def test_typing_then_deleting_in_a_big_catalogue_shows_the_full_filters_rows(make_app):
-    """Over 20,000 operations the filter runs in a thread and narrows earlier results."""
+@pytest.mark.parametrize("in_thread_above", [200_000, 1_000])
+async def test_typing_then_deleting_in_a_big_catalogue_shows_the_full_filters_rows(
+    make_app, monkeypatch, in_thread_above
+):
+    """Over 20,000 operations the index is built in a thread; keystrokes narrow earlier results
+    on the loop, or in a thread when they must look at many rows (forced here with 1,000)."""
     from bench.bench_tui import big_catalogue
+    from screens import catalogue_view
 
+    monkeypatch.setattr(catalogue_view, "FILTER_IN_THREAD_ABOVE", in_thread_above)
     app = make_app(catalogue=big_catalogue(25_000))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
