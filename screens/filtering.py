@@ -373,7 +373,8 @@ class FilterCache:
         results = self._results
         results[flt.terms] = (flt, rows)
         while len(results) > self.size:
-            results.pop(next(iter(results)))  # the oldest
+            # The oldest; None: the loop and a filter thread may both trim at once.
+            results.pop(next(iter(results)), None)
         return rows
 
 
