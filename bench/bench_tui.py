@@ -2,17 +2,29 @@
 the events view under 5,000 events/s.
 
     .venv/bin/python bench/bench_tui.py [--ops 100000] [--rate 5000] [--seconds 5] [--posting]
+                                        [--checkout DIR]
 
 First frame: ``apilog`` is started in a tmux pane (120×40) and the pane is polled every 5 ms
 until the catalogue's first line is on screen; the time runs from ``tmux new-session``. With
 ``--posting``, Posting (pip-installed into a throwaway venv under /tmp, never into .venv) is
-timed the same way, until its URL bar is drawn.
+timed the same way, until its URL bar is drawn. apilog's own modules are byte-compiled first
+(``compileall``), as ``pip install`` does for the wheel and for Posting: an editable checkout
+under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile them from source at every start.
+
+Filter: the keystroke's whole time through Pilot (which adds a fixed ~85 ms per key), and the
+filter work alone: from the view being handed the new filter to the table holding its rows,
+in the app as it runs, and the filter function timed over the same keystrokes.
+
+``--checkout DIR`` also times the first frame of another copy of the code (``git archive REV |
+tar -x -C DIR``), run by this venv's Python in place of the installed packages: before and
+after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import gc
 import os
 import shutil
@@ -99,25 +111,52 @@ def first_frame(command: str, marker: str, env: dict[str, str], timeout: float =
         subprocess.run([*tmux, "kill-server"], check=False)
 
 
-def bench_minimal_first_frame(runs: int) -> list[float]:
-    """A one-widget Textual app in the same venv: the floor any Textual app stands on."""
+#: Runs ``console.cli`` from the directory in argv[1] instead of the editable install.
+CHECKOUT_MAIN = (
+    "import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'apilog'; "
+    "from console.cli import main; main()"
+)
+
+#: A one-widget Textual app in the same venv: the floor any Textual app stands on.
+MINIMAL_APP = (
+    "from textual.app import App\nfrom textual.widgets import Static\n"
+    "class Minimal(App):\n    def compose(self):\n"
+    "        yield Static('minimal-first-frame')\nMinimal().run()\n"
+)
+
+
+def posting_command() -> Path | None:
+    """Posting's executable, pip-installed into a throwaway venv under /tmp on first use."""
+    venv = Path("/tmp/apilog-bench-posting")
+    posting = venv / "bin" / "posting"
+    if not posting.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        # tree-sitter 0.26 segfaults under Textual's TextArea (as in apilog's own pin).
+        done = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "posting", "tree-sitter<0.26"],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0 or not posting.exists():
+            print(done.stderr.strip()[-2000:], file=sys.stderr)
+            return None
+    return posting
+
+
+def bench_first_frames(
+    runs: int, checkout: Path | None, posting: bool
+) -> dict[str, list[float]]:
+    """Seconds to the first frame of each program, ``runs`` rounds, the programs taking turns
+    within a round so that all of them meet the same load on this shared machine.
+
+    apilog runs against a profile whose gateway does not answer: the frame must not wait for it.
+    """
+    for source in filter(None, (ROOT, checkout)):
+        for package in ("console", "screens"):
+            compileall.compile_dir(str(source / package), quiet=1)
     with tempfile.TemporaryDirectory() as home:
         script = Path(home) / "minimal.py"
-        script.write_text(
-            "from textual.app import App\nfrom textual.widgets import Static\n"
-            "class Minimal(App):\n    def compose(self):\n"
-            "        yield Static('minimal-first-frame')\nMinimal().run()\n"
-        )
-        return [
-            first_frame(f"{sys.executable} {script}", "minimal-first-frame", {})
-            for _ in range(runs)
-        ]
-
-
-def bench_first_frame(runs: int) -> list[float]:
-    """apilog against a profile whose gateway does not answer: the frame must not wait for it."""
-    times = []
-    with tempfile.TemporaryDirectory() as home:
+        script.write_text(MINIMAL_APP)
         env = {
             "XDG_DATA_HOME": f"{home}/data",
             "XDG_CONFIG_HOME": f"{home}/config",
@@ -126,27 +165,30 @@ def bench_first_frame(runs: int) -> list[float]:
             "APILOG_CLIENT_ID": "bench",
             "APILOG_CLIENT_SECRET": "bench",
         }
+        marker = "operations: 152 shown"
+        programs = {
+            "minimal Textual app": (f"{sys.executable} {script}", "minimal-first-frame", {}),
+            "apilog": (f"{APILOG} --lang en", marker, env),
+        }
+        if checkout is not None:
+            programs[f"apilog from {checkout}"] = (
+                f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout} --lang en', marker, env
+            )
+        if posting:
+            executable = posting_command()
+            if executable is None:
+                print("first frame, Posting: could not be installed")
+            else:
+                programs["Posting"] = (
+                    f"{executable} --collection {home}",
+                    "Send",
+                    {"XDG_DATA_HOME": f"{home}/pdata", "XDG_CONFIG_HOME": f"{home}/pconfig",
+                     "HOME": home},
+                )
+        times: dict[str, list[float]] = {name: [] for name in programs}
         for _ in range(runs):
-            times.append(first_frame(f"{APILOG} --lang en", "operations: 152 shown", env))
-    return times
-
-
-def bench_posting_first_frame(runs: int) -> list[float] | None:
-    venv = Path("/tmp/apilog-bench-posting")
-    posting = venv / "bin" / "posting"
-    if not posting.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        # tree-sitter 0.26 segfaults under Textual's TextArea (as in apilog's own pin).
-        done = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "posting", "tree-sitter<0.26"], check=False
-        )
-        if done.returncode != 0 or not posting.exists():
-            return None
-    times = []
-    with tempfile.TemporaryDirectory() as home:
-        env = {"XDG_DATA_HOME": f"{home}/data", "XDG_CONFIG_HOME": f"{home}/config", "HOME": home}
-        for _ in range(runs):
-            times.append(first_frame(f"{posting} --collection {home}", "Send", env))
+            for name, (command, text, variables) in programs.items():
+                times[name].append(first_frame(command, text, variables))
     return times
 
 
@@ -187,11 +229,30 @@ async def bench_filter(operations: int) -> dict[str, float]:
             "rows on screen s": indexed,
             "lint findings beside rows s": linted,
         }
+        all_keys: list[float] = []
+        all_work: list[float] = []
+        # The filter's own work: from the view being handed a filter to the table holding its
+        # rows (the thread, its hand-back to the loop and the table's new source included).
+        handed: dict[object, float] = {}
+        work: list[float] = []
+        apply_filter, show_filtered = view.apply_filter, view._show_filtered
+
+        def timed_apply(flt):
+            handed[flt] = time.perf_counter()
+            apply_filter(flt)
+
+        def timed_show(flt, shown):
+            show_filtered(flt, shown)
+            if flt in handed and view.applied is flt:
+                work.append(time.perf_counter() - handed.pop(flt))
+
+        view.apply_filter, view._show_filtered = timed_apply, timed_show
         # As an operator types: each key's filter must land on screen before the next one.
         await pilot.press("slash")
-        for text in ("service4321", "method:delete", "!kafka", '~"^put /service(1|2)0"'):
+        for text in TYPED:
             await pilot.press("ctrl+u")
             await until(pilot, lambda: len(view.shown) == operations)
+            work.clear()
             samples = []
             for char in text:
                 before = view.current_filter
@@ -211,6 +272,17 @@ async def bench_filter(operations: int) -> dict[str, float]:
                 statistics.median(samples) * 1000
             )
             result[f"keystroke to filtered rows, {text!r}: max ms"] = max(samples) * 1000
+            all_keys.extend(samples)
+            all_work.extend(work)
+        result["keystroke to filtered rows (Pilot included), all keys: p95 ms"] = p95(all_keys)
+        result[f"filter work in the app, {len(all_work)} keys: median ms"] = (
+            statistics.median(all_work) * 1000
+        )
+        result[f"filter work in the app, {len(all_work)} keys: p95 ms"] = p95(all_work)
+        alone_wall, alone_cpu = filter_alone(view)
+        result["filter function alone, same keys: p95 ms"] = p95(alone_wall)
+        result["filter function alone, same keys: p95 CPU ms"] = p95(alone_cpu)
+        view.apply_filter, view._show_filtered = apply_filter, show_filtered
         await pilot.press("enter")
         t0 = time.perf_counter()
         await pilot.press("ctrl+u")
@@ -218,6 +290,35 @@ async def bench_filter(operations: int) -> dict[str, float]:
         await pilot.pause()
         result["end/home/pgdn×2 s"] = time.perf_counter() - t0
     return result
+
+
+#: What the filter benchmark types, one character at a time after ctrl+u.
+TYPED = ("service4321", "method:delete", "!kafka", '~"^put /service(1|2)0"')
+
+
+def p95(samples: list[float]) -> float:
+    """The 95th percentile in ms (nearest rank)."""
+    ordered = sorted(samples)
+    return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)] * 1000
+
+
+def filter_alone(view) -> tuple[list[float], list[float]]:
+    """The view's filter function over the same keystrokes as typed (a fresh cache, cleared
+    between the texts as ctrl+u clears the bar), wall and CPU seconds per key."""
+    from screens.filtering import FilterCache, parse_filter
+
+    wall, cpu = [], []
+    for text in TYPED:
+        cache = FilterCache(view.haystacks, view.columns)
+        for end in range(1, len(text) + 1):
+            flt = parse_filter(text[:end], view.FIELDS)
+            if flt.error is not None:
+                continue  # the view keeps the last good rows: no filter runs
+            w0, c0 = time.perf_counter(), time.process_time()
+            cache.select(flt)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def _settled(view) -> bool:
@@ -311,30 +412,32 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=5_000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=7, help="first-frame rounds")
     parser.add_argument("--posting", action="store_true", help="also time Posting's first frame")
+    parser.add_argument("--checkout", help="also time the first frame of the code in this folder")
     args = parser.parse_args()
     os.chdir(ROOT)
     print(f"# apilog console benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
     if shutil.which("tmux"):
-        for name, runner in (
-            ("minimal Textual app", bench_minimal_first_frame),
-            ("apilog", bench_first_frame),
-        ):
-            times = runner(args.runs)
+        checkout = Path(args.checkout).resolve() if args.checkout else None
+        times = bench_first_frames(args.runs, checkout, args.posting)
+        for name, samples in times.items():
             print(
                 f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
-                f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
-                f"max {max(times) * 1000:.0f} ms"
+                f"{statistics.median(samples) * 1000:.0f} ms, min {min(samples) * 1000:.0f} ms, "
+                f"max {max(samples) * 1000:.0f} ms"
             )
-        if args.posting:
-            posting = bench_posting_first_frame(args.runs)
-            if posting is None:
-                print("first frame, Posting: could not be installed")
-            else:
+        for other, goal in (("minimal Textual app", 1.5), ("Posting", 0.4)):
+            if other in times:
+                # Each round's pair ran back to back: the median of their ratios follows the
+                # load less than the ratio of the medians (printed too).
+                pairs = [a / b for a, b in zip(times["apilog"], times[other], strict=True)]
+                ratio = statistics.median(pairs)
+                of_medians = statistics.median(times["apilog"]) / statistics.median(times[other])
                 print(
-                    f"first frame, Posting (same method): median "
-                    f"{statistics.median(posting) * 1000:.0f} ms, min {min(posting) * 1000:.0f} ms"
+                    f"first frame ratio, apilog / {other}: {ratio:.2f}x median of "
+                    f"{len(pairs)} rounds ({of_medians:.2f}x of the medians; goal <= {goal}x) "
+                    f"{'met' if ratio <= goal else 'NOT met'}"
                 )
     # Events first: the 100k catalogue leaves a large heap whose collection would stall them.
     for name, value in asyncio.run(bench_events(args.rate, args.seconds)).items():
@@ -344,6 +447,9 @@ def main() -> None:
         label = f"{operations:,} ops" if operations else "shipped catalogue (152 ops)"
         for name, value in asyncio.run(bench_filter(operations)).items():
             print(f"catalogue {label}: {name}: {value:.3f}")
+            if operations and name.startswith("filter work in the app") and "p95" in name:
+                met = "met" if value <= 50 else "NOT met"
+                print(f"filter work p95 at {label}: {value:.1f} ms (goal <= 50 ms) {met}")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widgets import Input
 
+from screens.host import is_text_area
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
 from screens.state import ConnectionState
@@ -83,11 +84,16 @@ class ApilogApp(App[int]):
         self.clock = clock
         self.start_view = start_view
         self.history: list[str] = []
+        self._runtime_started = False
         self.current_view = start_view
         self.runtime: Runtime | None = None  # once the first frame has painted
-        self.set_reactive(
-            ApilogApp.connection, ConnectionState(profile=profile_name, readonly=readonly)
-        )
+        # A profile to reach: the first frame says so ("connecting"), not "not connected", while
+        # the session is made and opened after it.
+        reaching = connect is not None or (session is not None and session.profile is not None)
+        state = ConnectionState(profile=profile_name, readonly=readonly)
+        if reaching:
+            state = replace(state, gateway="connecting", kafka="connecting")
+        self.set_reactive(ApilogApp.connection, state)
 
     # Views ------------------------------------------------------------------------------------
 
@@ -128,10 +134,13 @@ class ApilogApp(App[int]):
         from screens.keymap import translate_bindings
 
         translate_bindings(self, self.labels)
-        self.push_screen(self.view(self.start_view))
+        screen = self.view(self.start_view)
+        self.push_screen(screen)
         if not self.is_headless:
             self._quit_on_signals()
-        self.call_after_refresh(self._start_runtime)
+        if not getattr(screen, "DRAWS_OFFLINE", False):
+            self.call_after_refresh(self.start_runtime)
+        # else the view calls start_runtime once its own first rows are on screen
 
     def jump(self, view: str) -> None:
         """Show ``view``; esc comes back here."""
@@ -249,13 +258,14 @@ class ApilogApp(App[int]):
         """
         if self.readonly and action in mutating_actions():
             return False
-        if action in ("filter", "jump", "keys") and isinstance(self.focused, (Input, TextArea)):
+        typing = isinstance(self.focused, Input) or is_text_area(self.focused)
+        if action in ("filter", "jump", "keys") and typing:
             return False
         if action == "filter":
             return getattr(self.screen, "FILTERABLE", False)
         if action == "back" and getattr(self.screen, "back_label", lambda: None)():
             return True
-        if action == "back" and not self.history and not isinstance(self.focused, TextArea):
+        if action == "back" and not self.history and not is_text_area(self.focused):
             return None  # shown dimmed: there is nowhere to go back to
         return True
 
@@ -288,15 +298,28 @@ class ApilogApp(App[int]):
         assert self._connect_factory is not None
         return self._connect_factory()
 
-    def _start_runtime(self) -> None:
-        # After the first frame: the runtime brings the session, whose imports (aiokafka,
-        # sqlite-utils, the caller) cost ~0.33 s (python -X importtime -c "import console.session").
-        from screens.runtime import Runtime
-
-        if self.session is None and self._connect_factory is None:
+    def start_runtime(self) -> None:
+        """Reach the session, once, after the first frame (a view drawn from the catalogue
+        alone calls this when its rows are on screen, so nothing competes with drawing them)."""
+        if self._runtime_started or (self.session is None and self._connect_factory is None):
             return
-        self.runtime = Runtime(self)
-        self.runtime.start()
+        self._runtime_started = True
+        self.run_worker(
+            self._run_runtime(), name="connect", group="connect", exclusive=True,
+            exit_on_error=False,
+        )
+
+    async def _run_runtime(self) -> None:
+        import asyncio
+        import importlib
+
+        # In a thread: the runtime brings the session, whose imports (aiokafka, sqlite-utils,
+        # httpx2, the caller) cost ~0.43 s (python -X importtime -c "import
+        # screens.catalogue_view, console.session", minus the catalogue view alone; min of 7),
+        # which on the loop would freeze the keys just after the first frame.
+        module = await asyncio.to_thread(importlib.import_module, "screens.runtime")
+        self.runtime = module.Runtime(self)
+        await self.runtime.connect()
 
     def runtime_ready(self) -> None:
         """The log (and caller) just opened: let the view on screen load what it shows."""
@@ -358,7 +381,6 @@ def run_console(
     """``apilog`` with no subcommand: load the catalogue and profile, then open the console."""
     from console.catalogue import CatalogueError, load_catalogue
     from console.config import ConfigError, load_config, resolve_profile
-    from console.session import Session
     from screens.keymap import KeymapError, keys_path, load_keymap
 
     try:
@@ -372,10 +394,18 @@ def run_console(
     if lang is not None and lang not in ("en", "vi"):
         print(f"apilog: --lang {lang!r}: use en or vi", file=sys.stderr)
         return 2
+    def connect() -> Session:
+        # Here, in the runtime's thread after the first frame, not above: console.session (the
+        # caller, the log, the feed) costs ~0.43 s to import (python -X importtime -c "import
+        # screens.catalogue_view, console.session", minus the catalogue view alone; min of 7).
+        from console.session import Session
+
+        return Session(chosen, cat, config=config, readonly=readonly, origin="console",
+                       catalogue_path=catalogue, own_sandbox=True)
+
     app = ApilogApp(
         cat,
-        connect=lambda: Session(chosen, cat, config=config, readonly=readonly, origin="console",
-                                catalogue_path=catalogue, own_sandbox=True),
+        connect=connect,
         lang=lang,
         readonly=readonly or chosen.readonly,
         profile_name=chosen.name,

@@ -14,13 +14,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.catalogue.model import Operation, Row
 from console.catalogue.vocabulary import may_change_state
 from screens.base import View
 from screens.filter_prompt import INVALID_CSS, filter_note, mark_prompt
-from screens.filtering import Filter, SearchIndex, field_text, filter_hint, select
+from screens.filtering import Filter, FilterCache, SearchIndex, Stale, field_text, filter_hint
 from screens.keymap import bindings
 from screens.widgets.legend import BADGES, badge_text, contract_legend
 from screens.widgets.line_table import Cell, Column, LineTable
@@ -39,8 +39,14 @@ def is_mutating(operation: Row | Operation) -> bool:
     return may_change_state(operation.method, operation.action)
 
 
-#: Above this many lines the filter runs in a thread so typing never waits for it.
-THREADED_FILTER_ABOVE = 20_000
+#: A catalogue with more entries than this is indexed in a thread (100,000 take seconds).
+INDEX_IN_THREAD_ABOVE = 20_000
+#: A keystroke that must look at more rows than this (all of them, or the earlier result it
+#: narrows) filters in a thread, which a newer keystroke stops; below it, on the loop, at once.
+#: At 100,000 rows the loop was faster to rows on screen: filter work p95 39-43 ms against
+#: 48-86 ms through a thread, which competes with the loop for the GIL and must hand its rows
+#: back (bench/bench_tui.py, same run, load 4 on 2 cores).
+FILTER_IN_THREAD_ABOVE = 200_000
 
 
 class _LabelCache:
@@ -49,9 +55,11 @@ class _LabelCache:
     def __init__(self, labels) -> None:
         self.labels = labels
         self._terms: dict[str, str] = {}
-        self._contracts: dict[object, str] = {}
-
-        self._fields: dict[object, str] = {}  # values, labels and contract tuples
+        self._fields: dict[str, str] = {}
+        #: By the contracts' keys (computed once per row here: Contract's own hash and equality
+        #: rebuild its key every time, which made indexing the shipped 152 operations take
+        #: ~60 ms instead of ~15 ms under cProfile).
+        self._contracts: dict[tuple, tuple[str, str]] = {}
 
     def term(self, slug: str) -> str:
         if slug not in self._terms:
@@ -65,25 +73,27 @@ class _LabelCache:
             text = self._fields[value] = field_text(value, label)
         return text
 
-    def contracts_field(self, contracts: tuple) -> str:
-        """The contract field of a row: every contract's slug and label, once per combination."""
-        text = self._fields.get(contracts)
-        if text is None:
-            text = self._fields[contracts] = field_text(
-                *(c.slug for c in contracts), *(self.contract(c) for c in contracts)
+    def contracts(self, contracts: Sequence) -> tuple[str, str]:
+        """A row's contracts as search text (slugs, then labels) and as its contract field
+        (:func:`field_text` of the same), made once per combination."""
+        key = tuple(c.key for c in contracts)
+        made = self._contracts.get(key)
+        if made is None:
+            slugs = [c.slug for c in contracts]
+            labels = [c.label(self.labels.lang) for c in contracts]
+            made = self._contracts[key] = (
+                f"{' '.join(slugs)} {' '.join(labels)}",
+                field_text(*slugs, *labels),
             )
-        return text
-
-    def contract(self, contract) -> str:
-        if contract not in self._contracts:
-            self._contracts[contract] = contract.label(self.labels.lang)
-        return self._contracts[contract]
+        return made
 
 
 class CatalogueView(View):
     VIEW = "catalogue"
     FIELDS = frozenset({"method", "action", "contract", "path"})
     BINDINGS: ClassVar[list[BindingType]] = bindings("toggle-rows")
+    #: Drawn from the catalogue alone: the app reaches the session once the rows are on screen.
+    DRAWS_OFFLINE = True
     DEFAULT_CSS = """
     CatalogueView #catalogue-detail { height: 6; border-top: solid $panel-lighten-2; padding: 0 1; }
     CatalogueView #catalogue-summary { height: 1; padding: 0 1; color: $text-muted; }
@@ -95,6 +105,7 @@ class CatalogueView(View):
         self.entries: list[Row | Operation] = []
         self.haystacks: SearchIndex = SearchIndex([])
         self.columns: dict[str, list[str]] = {}
+        self.filters = FilterCache(self.haystacks, self.columns)
         self.shown: list[int] = []
         #: Lint messages by row number and by operation key.
         self.findings_by_row: dict[int, list[str]] = {}
@@ -151,30 +162,45 @@ class CatalogueView(View):
             Column(label("contracts"), 12),
         ]
 
-    @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
     def build_index(self) -> None:
-        """Lower-case search text and fields per line, once, off the UI loop."""
+        """Lower-case search text and fields per line, once: for a big catalogue off the UI
+        loop; for a small one at once, so the first frame already has its rows (the shipped
+        152 operations index in ~15 ms; through a thread the rows came ~60 ms after the view
+        mounted, and in a second frame)."""
         catalogue = self.console.catalogue
-        labels = self.console.labels
+        items: Sequence[Row | Operation] = (
+            catalogue.rows if self.mode == "rows" else catalogue.operations
+        )
+        if len(items) > INDEX_IN_THREAD_ABOVE:
+            self._index_in_thread(items)
+        else:
+            self.app.workers.cancel_group(self, "catalogue-index")  # an older, bigger one
+            self._index_ready(*self._index(items))
+
+    @work(thread=True, exclusive=True, group="catalogue-index", exit_on_error=False)
+    def _index_in_thread(self, items: Sequence[Row | Operation]) -> None:
+        index = self._index(items)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._index_ready, *index)
+
+    def _index(
+        self, items: Sequence[Row | Operation]
+    ) -> tuple[list[Row | Operation], SearchIndex, dict[str, list[str]], int]:
+        """The entries shown (read-only mode hides what changes state), their search text and
+        fields, and how many were hidden."""
         readonly = self.console.readonly
-        words = _LabelCache(labels)
+        words = _LabelCache(self.console.labels)
         entries: list[Row | Operation] = []
         haystacks: list[str] = []
         columns: dict[str, list[str]] = {"method": [], "action": [], "path": [], "contract": []}
         hidden = 0
-        items: Sequence[Row | Operation] = (
-            catalogue.rows if self.mode == "rows" else catalogue.operations
-        )
         for item in items:
             if readonly and is_mutating(item):
                 hidden += 1
                 continue
             contracts = (item.result, item.policy) if isinstance(item, Row) else item.contracts
-            slugs = " ".join(c.slug for c in contracts)
-            text = (
-                f"{item.method} {item.path} {item.action} {words.term(item.action)} {slugs} "
-                + " ".join(words.contract(c) for c in contracts)
-            )
+            described, contract_field = words.contracts(contracts)
+            text = f"{item.method} {item.path} {item.action} {words.term(item.action)} {described}"
             if isinstance(item, Row):
                 text = f"{item.row} {item.page} {text} {item.description}"
             entries.append(item)
@@ -182,11 +208,8 @@ class CatalogueView(View):
             columns["method"].append(words.field(item.method))
             columns["action"].append(words.field(item.action, words.term(item.action)))
             columns["path"].append(words.field(item.path))
-            columns["contract"].append(words.contracts_field(tuple(contracts)))
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(
-                self._index_ready, entries, SearchIndex(haystacks), columns, hidden
-            )
+            columns["contract"].append(contract_field)
+        return entries, SearchIndex(haystacks), columns, hidden
 
     def _index_ready(
         self,
@@ -196,11 +219,13 @@ class CatalogueView(View):
         hidden: int,
     ) -> None:
         self.entries, self.haystacks, self.columns = entries, haystacks, columns
+        self.filters = FilterCache(haystacks, columns)
         self.hidden_mutating = hidden
         self.apply_filter(self.current_filter if self.current_filter.error is None else self.applied)
         if not self.linted:
             self.linted = True
-            self.run_lint()  # after the index: both hold the GIL, and the rows matter first
+            # After the rows are drawn: lint and drawing both hold the GIL, the rows matter first.
+            self.app.call_after_refresh(self.run_lint)
 
     def filter_hint(self) -> str:
         return filter_hint(self.FIELDS)
@@ -210,16 +235,25 @@ class CatalogueView(View):
             self._show_summary()  # the rows of the last good filter stay
             return
         self._wanted = flt
-        if len(self.entries) > THREADED_FILTER_ABOVE:
+        if self.filters.work(flt) > FILTER_IN_THREAD_ABOVE:
             self._filter_in_thread(flt)
         else:
-            self._show_filtered(flt, select(flt, self.haystacks, self.columns))
+            # At once, with no thread to start and hand back from; a filter still running in a
+            # thread is now stale: stop it.
+            self.app.workers.cancel_group(self, "catalogue-filter")
+            self._show_filtered(flt, self.filters.select(flt))
 
     @work(thread=True, exclusive=True, group="catalogue-filter", exit_on_error=False)
     def _filter_in_thread(self, flt: Filter) -> None:
-        """Big catalogues filter off the UI loop; a newer keystroke cancels an older filter."""
-        shown = select(flt, self.haystacks, self.columns)
-        if not get_current_worker().is_cancelled:
+        """Big catalogues filter off the UI loop; a newer keystroke cancels an older filter,
+        which then stops within a few thousand rows instead of competing with the new one."""
+        worker = get_current_worker()
+        filters = self.filters
+        try:
+            shown = filters.select(flt, stop=lambda: worker.is_cancelled)
+        except Stale:
+            return
+        if not worker.is_cancelled:
             self.app.call_from_thread(self._show_filtered, flt, shown)
 
     def _show_filtered(self, flt: Filter, shown: list[int]) -> None:
@@ -232,6 +266,12 @@ class CatalogueView(View):
         self.table.set_rows(len(self.shown), self._row_at)
         self._show_summary()
         self._show_detail(0)
+        self.app.call_after_refresh(self.console.start_runtime)  # once; later calls do nothing
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # No rows to wait for (the index failed): the session must still be reached.
+        if event.worker.group == "catalogue-index" and event.state == WorkerState.ERROR:
+            self.console.start_runtime()
 
     def _show_summary(self) -> None:
         label = self.console.labels
@@ -325,6 +365,7 @@ class CatalogueView(View):
         self.mode = "rows" if self.mode == "operations" else "operations"
         self.table.set_columns(self._columns())
         self.entries, self.haystacks, self.columns, self.shown = [], SearchIndex([]), {}, []
+        self.filters = FilterCache(self.haystacks, self.columns)
         self.table.set_rows(0, self._row_at)
         self.build_index()
 

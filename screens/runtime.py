@@ -56,18 +56,24 @@ class Runtime:
         self.feed_status: FeedStatus | None = None
         self._health_timer: Any = None
 
-    def start(self) -> None:
-        self.app.run_worker(
-            self._connect(), name="connect", group="connect", exclusive=True, exit_on_error=False
-        )
-
-    async def _connect(self) -> None:
+    async def connect(self) -> None:
+        """Make (in a thread) and open the session, then follow the feed and the gateway's health
+        (the app runs this in its "connect" worker)."""
         app = self.app
         session = app.session
         if session is None:
-            session = app.session = await asyncio.to_thread(app.connect_session)
+            try:
+                session = app.session = await asyncio.to_thread(app.connect_session)
+            except Exception as exc:  # the header said "connecting": it must not stay so
+                app.update_connection(
+                    gateway="down", gateway_error=_one_line(exc), kafka="not connected"
+                )
+                app.notify(f"{app.labels('gateway')}: {_one_line(exc)}", severity="error",
+                           timeout=10)
+                return
         if session.profile is None:
             # The log alone (read it without a gateway, e.g. on another machine).
+            app.update_connection(gateway="not connected", kafka="not connected")
             await session.open()
             app.runtime_ready()
             return

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import HorizontalGroup
-from textual.widgets import Footer, TextArea
+from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-from screens.host import ConsoleNode
+from screens.host import ConsoleNode, is_text_area
 
 #: Below this width the footer drops its padding and the palette key (`?` still lists it).
 WIDE = 110
@@ -69,7 +69,7 @@ class ShellFooter(ConsoleNode, Footer):
     def _describe(self, binding: Binding) -> str:
         """Esc in a text editor leaves the editor (Textual's TextArea), and a view may give esc
         another meaning first (stop a running check): say that instead of "back"."""
-        if binding.action == "app.back" and isinstance(self.screen.focused, TextArea):
+        if binding.action == "app.back" and is_text_area(self.screen.focused):
             return self.console.labels("leave editor")
         if binding.action == "app.back":
             instead = getattr(self.screen, "back_label", lambda: None)()
