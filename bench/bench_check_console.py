@@ -80,6 +80,9 @@ def cli_run(home: Path) -> tuple[float, float, str]:
                          f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
     last = next((line.strip() for line in reversed(done.stderr.splitlines()) if "checked" in line),
                 "")
+    for line in done.stdout.splitlines():
+        if " failed " in f" {line} " and "checked" not in line:
+            print(f"    apilog check: {line.strip()}", flush=True)
     return elapsed, cpu, last
 
 

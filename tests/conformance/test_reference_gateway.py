@@ -80,3 +80,30 @@ async def test_other_numbers_in_the_catalogue_are_checked_as_printed(broken_gate
     assert "≤ 2000 ms" in verdicts[(PATH, "POST", "add-record", "latency-sla")].reason
     assert "v1, v2, v3 served" in verdicts[(PATH, "POST", "add-record", "versioning")].reason
     assert "q=20" in verdicts[(PATH, "GET", "check-status", "rate-limit")].evidence["headers"]["ratelimit-policy"]
+
+
+async def test_a_check_reads_the_feed_the_front_end_opened_instead_of_a_second_one(
+        broken_gateway, tmp_path, monkeypatch):
+    """The console opens a feed for its Events view; its :check must not decode every event twice."""
+    from console.session import Session
+
+    target = broken_gateway()
+    session = Session(target.profile(), target.catalogue, origin="console",
+                      log_path=tmp_path / "transactions.db")
+    async with session:
+        feed = await session.open_feed(wait_connected_s=10.0)
+        assert feed is not None and feed.status.state == "connected"
+        started: list[object] = []
+        real_start = type(feed).start
+
+        async def counted_start(self):
+            started.append(self)
+            await real_start(self)
+
+        monkeypatch.setattr(type(feed), "start", counted_start)
+        verdicts = await session.check(contracts=["kafka-event", "rollback-on-error"],
+                                       operations=[(PATH, "POST", "add-record")], allow_writes=True)
+        assert not started, "the check started a feed of its own"
+        assert all(v.verdict == "passed" for v in verdicts), [(v.contract, v.reason) for v in verdicts]
+        event_id = next(v for v in verdicts if v.contract == "kafka-event").evidence["event"]["id"]
+        assert feed.buffer.find(lambda e: e.id == event_id) is not None, "read on the console's feed"
