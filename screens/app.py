@@ -311,6 +311,7 @@ class ApilogApp(App[int]):
 
     async def _run_runtime(self) -> None:
         import asyncio
+        import gc
         import importlib
 
         # In a thread: the runtime brings the session, whose imports (aiokafka, sqlite-utils,
@@ -320,6 +321,10 @@ class ApilogApp(App[int]):
         module = await asyncio.to_thread(importlib.import_module, "screens.runtime")
         self.runtime = module.Runtime(self)
         await self.runtime.connect()
+        # What start-up made (modules, widgets, the catalogue and its index, the session) lives
+        # as long as the console: the collector's full passes need not walk it again and again
+        # while a check or a busy feed allocates.
+        gc.freeze()
 
     def runtime_ready(self) -> None:
         """The log (and caller) just opened: let the view on screen load what it shows."""

@@ -25,7 +25,7 @@ from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
 #: How often a running check repaints its changed rows and its summary.
-REPAINT_S = 0.2
+REPAINT_S = 0.5
 
 GLYPHS: dict[str, tuple[str, str]] = {
     "passed": ("✓", "bold green"),
@@ -299,7 +299,7 @@ class CheckView(TableView):
                 self._changed_rows.add(row)
 
         # Drawing each verdict as it came made the console's run 2.4x the CLI's (the run and
-        # the screen share one event loop): the rows and the summary follow at 5 Hz instead.
+        # the screen share one event loop): the rows and the summary follow twice a second instead.
         repaint = self.set_interval(REPAINT_S, self._repaint_progress)
         try:
             # The operations on screen: `/` narrows a run to what the operator is looking at.
