@@ -69,8 +69,8 @@ class Tamper:
         await send({"type": "http.response.body", "body": body})
 
 
-class CommitDespiteRollback:
-    """A rollback that lies: the write is committed, then the rolled-back problem is answered."""
+class _FaultedWrites:
+    """Passes every request through except those asking for ``X-Fault-After-Write``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,10 +79,25 @@ class CommitDespiteRollback:
         if scope["type"] != "http" or header(scope["headers"], "x-fault-after-write") is None:
             await self.app(scope, receive, send)
             return
-        clean = without(scope["headers"], "x-fault-after-write")
+        await self.faulted(scope, receive, send)
+
+    async def faulted(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def unfaulted(headers: Headers) -> Headers:
+        """The request's headers without the fault, under a fresh idempotency key."""
+        clean = without(headers, "x-fault-after-write")
         if header(clean, "idempotency-key"):
             clean = replaced(clean, "idempotency-key", f'"broken-{uuid.uuid4()}"')
-        await _buffered(self.app, {**scope, "headers": clean}, receive)
+        return clean
+
+
+class CommitDespiteRollback(_FaultedWrites):
+    """A rollback that lies: the write is committed, then the rolled-back problem is answered."""
+
+    async def faulted(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        await _buffered(self.app, {**scope, "headers": self.unfaulted(scope["headers"])}, receive)
         body = json.dumps({"type": "about:blank", "title": "Rolled back", "status": 500,
                            "rolled_back": True, "transaction_id": str(uuid.uuid4())}).encode()
         await send({"type": "http.response.start", "status": 500, "headers": [
@@ -90,18 +105,12 @@ class CommitDespiteRollback:
         await send({"type": "http.response.body", "body": body})
 
 
-class EventDespiteRollback:
+class EventDespiteRollback(_FaultedWrites):
     """A rollback that still publishes: the faulted add is rolled back as it should be, but an
     event carrying the call's trace goes out (a committed add of a ghost record, sent with the
     call's ``traceparent``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or header(scope["headers"], "x-fault-after-write") is None:
-            await self.app(scope, receive, send)
-            return
+    async def faulted(self, scope: Scope, receive: Callable, send: Callable) -> None:
         body = b""
         while True:
             message = await receive()
@@ -110,10 +119,7 @@ class EventDespiteRollback:
                 break
         record = json.loads(body)
         ghost = json.dumps({**record, "id": f"{record['id']}-ghost"}).encode()
-        clean = replaced(without(scope["headers"], "x-fault-after-write"), "content-length",
-                         str(len(ghost)))
-        if header(clean, "idempotency-key"):
-            clean = replaced(clean, "idempotency-key", f'"broken-{uuid.uuid4()}"')
+        clean = replaced(self.unfaulted(scope["headers"]), "content-length", str(len(ghost)))
         await _buffered(self.app, {**scope, "headers": clean}, _once(ghost))
         await self.app(scope, _once(body), send)
 
