@@ -256,12 +256,16 @@ class OperationHandler:
         if sla is not None:
             max_ms = int(sla.params.get("max_ms", 1000))
             deadline = time.monotonic() - (time.perf_counter() - ex.t0) + max_ms / 1000
+        overrun = False
         if plan.delay_ms:
             wait = plan.delay_ms / 1000
-            if deadline is not None:
-                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            if deadline is not None and wait >= deadline - time.monotonic():
+                # A delay that reaches the deadline is a late answer, decided now: the sleep to
+                # the deadline may end a fraction of a millisecond early (the loop's timers are
+                # coarser than the clock), and the call then answered 200 at 999.5 ms of 1000.
+                wait, overrun = max(0.0, deadline - time.monotonic()), True
             await asyncio.sleep(wait)
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and (overrun or time.monotonic() >= deadline):
             assert sla is not None, "only the latency-sla contract sets a deadline"
             raise self._late(op, sla, wrote=False)
 

@@ -77,6 +77,31 @@ def test_past_the_deadline_is_504_and_the_write_is_rolled_back(client, gw):
     assert status["config_keys"] == 0  # the late update never committed
 
 
+async def test_a_delay_past_the_deadline_is_504_even_when_the_timer_ends_early(gw, monkeypatch):
+    """An event loop's timers are coarser than its clock (uvloop counts whole milliseconds): a
+    sleep to the deadline can end a little before it. A delay that reaches past the deadline must
+    still answer 504, never 200 at 299.5 ms of 300 (seen in `apilog check` under load). Here the
+    handler's timer ends 20 ms early on purpose."""
+    import console.gateway.handler as handler
+
+    class EarlyTimers:
+        def __getattr__(self, name: str):
+            return getattr(asyncio, name)
+
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(max(0.0, seconds - 0.02))
+
+    monkeypatch.setattr(handler, "asyncio", EarlyTimers())
+    async with httpx2.AsyncClient(base_url=gw.base_url, timeout=15,
+                                  headers={"Authorization": f"Bearer {fetch_token(gw)}"}) as client:
+        answers = await asyncio.gather(*(
+            client.get("/customer/update", params={"action": "check-status"},
+                       headers={"X-Fault-Delay-Ms": "320"})
+            for _ in range(10)))
+    assert [a.status_code for a in answers] == [504] * 10
+
+
 def test_delay_within_the_deadline_succeeds(client):
     response = client.get("/customer/update", params={"action": "check-status"},
                           headers={"X-Fault-Delay-Ms": "50"})
