@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from console.redact import REDACTED, SECRET_FIELDS, redact_text
 
@@ -260,7 +260,7 @@ def _gateway_event(r: Any, stamp: datetime) -> FeedEvent | None:
     at = plan.at
     content_type = None if plan.content_type_at is None else texts[plan.content_type_at]
     is_json = _JSON_TYPES.get(content_type)
-    if is_json is None:
+    if is_json is None and content_type is not None:  # None (no content type) is known: JSON
         is_json = _JSON_CONTENT_TYPE.match(content_type) is not None
         if len(_JSON_TYPES) < _PLAN_MEMORY:
             _JSON_TYPES[content_type] = is_json
@@ -280,8 +280,8 @@ def _gateway_event(r: Any, stamp: datetime) -> FeedEvent | None:
         None if when is None else _utc(datetime.fromisoformat(when)),
         texts[at["traceparent"]] if "traceparent" in at else None, "1.0", content_type,
         None, None, {name: texts[i] for name, i in plan.extensions})
-    event.__class__ = FeedEvent  # type: ignore[assignment]
-    return event  # type: ignore[return-value]
+    event.__class__ = FeedEvent
+    return cast(FeedEvent, event)
 
 
 def _binary(base: dict[str, Any], attributes: dict[str, str], content_type: str | None,

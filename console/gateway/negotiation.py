@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from starlette.requests import Request
+from typing import Any, Protocol
 
 from console.gateway.problems import Problem
 from console.gateway.xmlcodec import MAX_DEPTH, from_xml, to_xml
@@ -240,7 +239,16 @@ def _parse_json(raw: bytes) -> Any:
         raise Problem(400, "Bad Request", f"the JSON body nests deeper than {MAX_DEPTH} levels") from None
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+class Streamed(Protocol):
+    """What :func:`read_body` reads: Starlette's ``Request`` or the handler's own ``Call``."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def stream(self) -> AsyncIterator[bytes]: ...
+
+
+async def read_body(request: Streamed, max_bytes: int) -> bytes:
     """The raw body, refusing with 413 as soon as it passes ``max_bytes`` (before buffering it all)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
