@@ -33,6 +33,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.procs import cpu_s, rusage_cpu_s
+
 APILOG = Path(sys.executable).with_name("apilog")
 
 
@@ -51,28 +53,17 @@ def _sandbox(env: dict[str, str], verb: str) -> None:
                    timeout=120)
 
 
-def cpu_s(pid: int) -> float:
-    """User + system seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def cli_run(home: Path) -> tuple[float, float, str]:
     """(wall seconds, CPU seconds, the last progress line) of one ``apilog check``."""
     env = _env(home)
     _sandbox(env, "start")
     try:
-        cpu_before = _children_cpu()
+        cpu_before = rusage_cpu_s(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([str(APILOG), "check"], env=env, capture_output=True, text=True,
                               timeout=600)
         elapsed = time.perf_counter() - started
-        cpu = _children_cpu() - cpu_before
+        cpu = rusage_cpu_s(resource.RUSAGE_CHILDREN) - cpu_before
     finally:
         _sandbox(env, "stop")
     if done.returncode not in (0, 1):  # 1: a verdict failed, which is printed, not fatal

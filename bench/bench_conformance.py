@@ -28,10 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench.procs import cpu_s, rusage_cpu_s  # noqa: E402
 
 
 def _tree(pid: int) -> dict[int, str]:
@@ -41,11 +38,6 @@ def _tree(pid: int) -> dict[int, str]:
     for child in children.read_text().split() if children.exists() else ():
         found.update(_tree(int(child)))
     return found
-
-
-def _self_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def one_run(concurrency: int, thorough: bool
@@ -70,15 +62,15 @@ async def one_run(concurrency: int, thorough: bool
                               log_path=Path(tmp) / "transactions.db")
             processes = _tree(json.loads(sandbox.state_path.read_text())["gateway_pid"])
             async with session:
-                before = {pid: _cpu_s(pid) for pid in processes}
-                own = _self_cpu_s()
+                before = {pid: cpu_s(pid) for pid in processes}
+                own = rusage_cpu_s(resource.RUSAGE_SELF)
                 started = time.perf_counter()
                 verdicts = await session.check(concurrency=concurrency, thorough=thorough)
                 elapsed = time.perf_counter() - started
-                cpu = {"check": _self_cpu_s() - own}
+                cpu = {"check": rusage_cpu_s(resource.RUSAGE_SELF) - own}
                 for pid, name in processes.items():
                     role = "broker" if "tansu" in name else "gateway"
-                    cpu[role] = cpu.get(role, 0.0) + _cpu_s(pid) - before[pid]
+                    cpu[role] = cpu.get(role, 0.0) + cpu_s(pid) - before[pid]
         finally:
             sandbox.stop()
     return elapsed, summarise(verdicts), boot, cpu

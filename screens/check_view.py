@@ -77,7 +77,7 @@ class CheckView(TableView):
         #: `v` cycles through these: only operations with at least one such verdict are shown.
         self.verdict: str | None = None
         #: Row of each operation on screen, and the rows whose verdicts changed since the last
-        #: repaint: a run repaints those few rows a few times a second, not the table per verdict.
+        #: repaint: a run repaints those few rows twice a second, not the table per verdict.
         self._row_of: dict[tuple[str, str, str], int] = {}
         self._changed_rows: set[int] = set()
         self._summary_lines = 0

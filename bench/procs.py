@@ -1,0 +1,19 @@
+"""CPU seconds of processes, for benchmarks that report where a run's time went (Linux ``/proc``)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+
+def cpu_s(pid: int) -> float:
+    """User + system seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rusage_cpu_s(who: int) -> float:
+    """User + system seconds of ``resource.RUSAGE_SELF`` or ``RUSAGE_CHILDREN`` (reaped ones)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
