@@ -25,7 +25,7 @@ from screens.keymap import bindings
 from screens.widgets.line_table import Cell, Column, LineTable
 
 #: How often a running check repaints its changed rows and its summary.
-REPAINT_S = 0.5
+REPAINT_S = 1.0
 
 GLYPHS: dict[str, tuple[str, str]] = {
     "passed": ("✓", "bold green"),
@@ -77,7 +77,7 @@ class CheckView(TableView):
         #: `v` cycles through these: only operations with at least one such verdict are shown.
         self.verdict: str | None = None
         #: Row of each operation on screen, and the rows whose verdicts changed since the last
-        #: repaint: a run repaints those few rows twice a second, not the table per verdict.
+        #: repaint: a run repaints those few rows once a second, not the table per verdict.
         self._row_of: dict[tuple[str, str, str], int] = {}
         self._changed_rows: set[int] = set()
         self._summary_lines = 0
@@ -299,7 +299,7 @@ class CheckView(TableView):
                 self._changed_rows.add(row)
 
         # Drawing each verdict as it came made the console's run 2.4x the CLI's (the run and
-        # the screen share one event loop): the rows and the summary follow twice a second instead.
+        # the screen share one event loop): the rows and the summary follow once a second instead.
         repaint = self.set_interval(REPAINT_S, self._repaint_progress)
         try:
             # The operations on screen: `/` narrows a run to what the operator is looking at.
