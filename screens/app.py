@@ -416,6 +416,12 @@ def run_console(
         profile_name=chosen.name,
         keymap=keymap,
     )
+    # The modules, the catalogue and the app live as long as the process: out of the
+    # collector's sight, the full pass that came due during the first frame's render (~35 ms of
+    # CPU, 80-90 ms wall under load, in-process timestamps) walks only what the app makes.
+    import gc
+
+    gc.freeze()
     result = app.run()
     if app.runtime is not None:  # the app died without quitting: still stop the children
         import asyncio
