@@ -15,9 +15,9 @@ Filter: the keystroke's whole time through Pilot (which adds a fixed ~85 ms per 
 filter work alone: from the view being handed the new filter to the table holding its rows,
 in the app as it runs, and the filter function timed over the same keystrokes.
 
-``--checkout DIR`` also times the first frame of another copy of the code (``git archive REV |
-tar -x -C DIR``), run by this venv's Python in place of the installed packages: before and
-after in one run.
+``--checkout DIR`` (repeatable) also times the first frame of another copy of the code
+(``git archive REV | tar -x -C DIR``), run by this venv's Python in place of the installed
+packages: before and after in one run.
 """
 
 from __future__ import annotations
@@ -175,14 +175,14 @@ def posting_command() -> Path | None:
 
 
 def bench_first_frames(
-    runs: int, checkout: Path | None, posting: bool
+    runs: int, checkouts: list[Path], posting: bool
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Seconds to the first frame of each program, wall and CPU, ``runs`` rounds, the programs
     taking turns within a round so that all of them meet the same load on this shared machine.
 
     apilog runs against a profile whose gateway does not answer: the frame must not wait for it.
     """
-    for source in filter(None, (ROOT, checkout)):
+    for source in (ROOT, *checkouts):
         for package in ("console", "screens"):
             compileall.compile_dir(str(source / package), quiet=1)
     with tempfile.TemporaryDirectory() as home:
@@ -201,7 +201,7 @@ def bench_first_frames(
             "minimal Textual app": (f"{sys.executable} {script}", "minimal-first-frame", {}),
             "apilog": (f"{APILOG} --lang en", marker, env),
         }
-        if checkout is not None:
+        for checkout in checkouts:
             programs[f"apilog from {checkout}"] = (
                 f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout} --lang en', marker, env
             )
@@ -452,7 +452,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=7, help="first-frame rounds")
     parser.add_argument("--posting", action="store_true", help="also time Posting's first frame")
-    parser.add_argument("--checkout", help="also time the first frame of the code in this folder")
+    parser.add_argument(
+        "--checkout", action="append", default=[],
+        help="also time the first frame of the code in this folder (repeatable)",
+    )
     parser.add_argument(
         "--only", choices=PARTS, action="append",
         help="run only this part (repeatable; default: all of them)",
@@ -464,8 +467,8 @@ def main() -> None:
     if "first-frame" in parts and not shutil.which("tmux"):
         print("first frame: skipped, tmux is not installed")
     elif "first-frame" in parts:
-        checkout = Path(args.checkout).resolve() if args.checkout else None
-        times, cpu = bench_first_frames(args.runs, checkout, args.posting)
+        checkouts = [Path(folder).resolve() for folder in args.checkout]
+        times, cpu = bench_first_frames(args.runs, checkouts, args.posting)
         for name, samples in times.items():
             print(
                 f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
@@ -474,7 +477,7 @@ def main() -> None:
                 f"{statistics.median(cpu[name]) * 1000:.0f} ms"
             )
         compared = [("apilog", "minimal Textual app", 1.5), ("apilog", "Posting", 0.4)]
-        if checkout is not None:
+        for checkout in checkouts:
             before = f"apilog from {checkout}"
             compared += [(before, "minimal Textual app", None), ("apilog", before, None)]
         for one, other, goal in compared:

@@ -269,11 +269,11 @@ class ApilogApp(App[int]):
             return None  # shown dimmed: there is nowhere to go back to
         return True
 
-    def action_filter(self) -> None:
+    async def action_filter(self) -> None:
         from screens.base import View
 
         if isinstance(self.screen, View):  # check_action offers the key only on a view
-            self.screen.action_filter()
+            await self.screen.action_filter()
 
     # Cross-view navigation -------------------------------------------------------------------
 

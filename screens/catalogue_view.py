@@ -128,9 +128,7 @@ class CatalogueView(View):
 
     def on_mount(self) -> None:
         super().on_mount()
-        # Now, not on a later turn (Widget.focus): the first frame draws the focused cursor,
-        # instead of every line of the table being painted again a frame later.
-        self.set_focus(self.table, scroll_visible=False)
+        self.table.focus()
         self.build_index()
 
     @property

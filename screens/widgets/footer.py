@@ -58,6 +58,12 @@ class ShellFooter(ConsoleNode, Footer):
             self._recompose_due = True
             self.call_after_refresh(self._recompose_now)
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Mounted after the view's first frame: its keys may be known already, and the screen
+        # says so only when they change.
+        self.bindings_changed(self.screen)
+
     async def _recompose_now(self) -> None:
         self._recompose_due = False
         if self._entries() != self._shown:  # a change that changed nothing on the footer
