@@ -77,7 +77,7 @@ HEAVY = ("console.session", "console.caller", "console.events", "console.txlog",
          "console.conformance", "screens.runtime", "screens.call_view", "screens.events_view",
          "screens.tx_view", "screens.overview_view", "screens.check_view",
          "textual.widgets._text_area", "aiokafka", "httpx2", "authlib", "joserfc", "starlette",
-         "sqlite_utils", "importlib.resources")
+         "sqlite_utils", "importlib.resources", "console.redact")
 
 def at_first_frame(app):
     app.exit(json.dumps({"rows": len(app.screen.shown),
