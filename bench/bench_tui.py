@@ -96,10 +96,11 @@ def tree_cpu_s(pid: int) -> float:
 
 
 def first_frame(
-    command: str, marker: str, env: dict[str, str], timeout: float = 30.0
-) -> tuple[float, float]:
-    """Wall seconds from ``tmux new-session`` to ``marker`` on screen, and the CPU seconds the
-    program had used by then (steadier than the wall time on a loaded machine; 10 ms ticks)."""
+    command: str, marker: str, env: dict[str, str], timeout: float = 30.0, then: str = ""
+) -> tuple[float, float, float]:
+    """Wall seconds from ``tmux new-session`` to ``marker`` on screen, the CPU seconds the
+    program had used by then (steadier than the wall time on a loaded machine; 10 ms ticks),
+    and the wall seconds until ``then`` is on screen too (NaN without ``then``)."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-L", name]  # a server of its own: no race with other tmux users
     started = time.perf_counter()
@@ -119,6 +120,8 @@ def first_frame(
         check=True,
     )
     pid = None
+    wall: float | None = None
+    used = later = float("nan")
     try:
         while time.perf_counter() - started < timeout:
             if pid is None:
@@ -133,11 +136,14 @@ def first_frame(
                 text=True,
                 check=False,
             ).stdout
-            if marker in screen:
+            if wall is None and marker in screen:
                 wall = time.perf_counter() - started
-                return wall, tree_cpu_s(pid) if pid is not None else float("nan")
+                used = tree_cpu_s(pid) if pid is not None else float("nan")
+            if wall is not None and (not then or then in screen):
+                later = time.perf_counter() - started if then else float("nan")
+                return wall, used, later
             time.sleep(0.005)
-        raise RuntimeError(f"{marker!r} never appeared: {screen}")
+        raise RuntimeError(f"{marker!r} then {then!r} never appeared: {screen}")
     finally:
         subprocess.run([*tmux, "kill-server"], check=False)
 
@@ -176,9 +182,10 @@ def posting_command() -> Path | None:
 
 def bench_first_frames(
     runs: int, checkouts: list[Path], posting: bool
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Seconds to the first frame of each program, wall and CPU, ``runs`` rounds, the programs
-    taking turns within a round so that all of them meet the same load on this shared machine.
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds to the first frame of each program, wall and CPU, and (apilog) to its footer's
+    keys, ``runs`` rounds, the programs taking turns within a round so that all of them meet
+    the same load on this shared machine.
 
     apilog runs against a profile whose gateway does not answer: the frame must not wait for it.
     """
@@ -218,12 +225,19 @@ def bench_first_frames(
                 )
         times: dict[str, list[float]] = {name: [] for name in programs}
         cpu: dict[str, list[float]] = {name: [] for name in programs}
+        footer: dict[str, list[float]] = {name: [] for name in programs}
         for _ in range(runs):
             for name, (command, text, variables) in programs.items():
-                wall, used = first_frame(command, text, variables)
+                then = FOOTER_KEYS if name.startswith("apilog") else ""
+                wall, used, keys = first_frame(command, text, variables, then=then)
                 times[name].append(wall)
                 cpu[name].append(used)
-    return times, cpu
+                footer[name].append(keys)
+    return times, cpu, footer
+
+
+#: The footer's way out, drawn once the screen's keys are known (after the first frame).
+FOOTER_KEYS = "^q quit"
 
 
 # Filter latency ------------------------------------------------------------------------------
@@ -468,13 +482,17 @@ def main() -> None:
         print("first frame: skipped, tmux is not installed")
     elif "first-frame" in parts:
         checkouts = [Path(folder).resolve() for folder in args.checkout]
-        times, cpu = bench_first_frames(args.runs, checkouts, args.posting)
+        times, cpu, footer = bench_first_frames(args.runs, checkouts, args.posting)
         for name, samples in times.items():
+            keys = (
+                f"; footer keys drawn: median {statistics.median(footer[name]) * 1000:.0f} ms"
+                if name.startswith("apilog") else ""
+            )
             print(
                 f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
                 f"{statistics.median(samples) * 1000:.0f} ms, min {min(samples) * 1000:.0f} ms, "
                 f"max {max(samples) * 1000:.0f} ms; CPU by then: median "
-                f"{statistics.median(cpu[name]) * 1000:.0f} ms"
+                f"{statistics.median(cpu[name]) * 1000:.0f} ms{keys}"
             )
         compared = [("apilog", "minimal Textual app", 1.5), ("apilog", "Posting", 0.4)]
         for checkout in checkouts:
