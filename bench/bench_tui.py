@@ -2,7 +2,7 @@
 the events view under 5,000 events/s.
 
     .venv/bin/python bench/bench_tui.py [--ops 100000] [--rate 5000] [--seconds 5] [--posting]
-                                        [--checkout DIR]
+                                        [--checkout DIR] [--runs 7] [--only first-frame]
 
 First frame: ``apilog`` is started in a tmux pane (120×40) and the pane is polled every 5 ms
 until the catalogue's first line is on screen; the time runs from ``tmux new-session``. With
@@ -15,9 +15,9 @@ Filter: the keystroke's whole time through Pilot (which adds a fixed ~85 ms per 
 filter work alone: from the view being handed the new filter to the table holding its rows,
 in the app as it runs, and the filter function timed over the same keystrokes.
 
-``--checkout DIR`` also times the first frame of another copy of the code (``git archive REV |
-tar -x -C DIR``), run by this venv's Python in place of the installed packages: before and
-after in one run.
+``--checkout DIR`` (repeatable) also times the first frame of another copy of the code
+(``git archive REV | tar -x -C DIR``), run by this venv's Python in place of the installed
+packages: before and after in one run.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: bench.procs lives beside this file
+
+from bench.procs import cpu_s  # noqa: E402
+
 APILOG = Path(sys.executable).with_name("apilog")
 
 
@@ -76,7 +80,27 @@ def big_catalogue(operations: int):
 # First frame ---------------------------------------------------------------------------------
 
 
-def first_frame(command: str, marker: str, env: dict[str, str], timeout: float = 30.0) -> float:
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants so far (threads included)."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_s(current)
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pending.extend(int(child) for child in children)
+    return total
+
+
+def first_frame(
+    command: str, marker: str, env: dict[str, str], timeout: float = 30.0, then: str = ""
+) -> tuple[float, float, float]:
+    """Wall seconds from ``tmux new-session`` to ``marker`` on screen, the CPU seconds the
+    program had used by then (steadier than the wall time on a loaded machine; 10 ms ticks),
+    and the wall seconds until ``then`` is on screen too (NaN without ``then``)."""
     name = f"bench-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-L", name]  # a server of its own: no race with other tmux users
     started = time.perf_counter()
@@ -95,18 +119,31 @@ def first_frame(command: str, marker: str, env: dict[str, str], timeout: float =
         ],
         check=True,
     )
+    pid = None
+    wall: float | None = None
+    used = later = float("nan")
     try:
         while time.perf_counter() - started < timeout:
+            if pid is None:
+                shown = subprocess.run(
+                    [*tmux, "display-message", "-p", "-t", name, "#{pane_pid}"],
+                    capture_output=True, text=True, check=False,
+                ).stdout.strip()
+                pid = int(shown) if shown.isdigit() else None
             screen = subprocess.run(
                 [*tmux, "capture-pane", "-p", "-t", name],
                 capture_output=True,
                 text=True,
                 check=False,
             ).stdout
-            if marker in screen:
-                return time.perf_counter() - started
+            if wall is None and marker in screen:
+                wall = time.perf_counter() - started
+                used = tree_cpu_s(pid) if pid is not None else float("nan")
+            if wall is not None and (not then or then in screen):
+                later = time.perf_counter() - started if then else float("nan")
+                return wall, used, later
             time.sleep(0.005)
-        raise RuntimeError(f"{marker!r} never appeared: {screen}")
+        raise RuntimeError(f"{marker!r} then {then!r} never appeared: {screen}")
     finally:
         subprocess.run([*tmux, "kill-server"], check=False)
 
@@ -144,14 +181,15 @@ def posting_command() -> Path | None:
 
 
 def bench_first_frames(
-    runs: int, checkout: Path | None, posting: bool
-) -> dict[str, list[float]]:
-    """Seconds to the first frame of each program, ``runs`` rounds, the programs taking turns
-    within a round so that all of them meet the same load on this shared machine.
+    runs: int, checkouts: list[Path], posting: bool
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds to the first frame of each program, wall and CPU, and (apilog) to its footer's
+    keys, ``runs`` rounds, the programs taking turns within a round so that all of them meet
+    the same load on this shared machine.
 
     apilog runs against a profile whose gateway does not answer: the frame must not wait for it.
     """
-    for source in filter(None, (ROOT, checkout)):
+    for source in (ROOT, *checkouts):
         for package in ("console", "screens"):
             compileall.compile_dir(str(source / package), quiet=1)
     with tempfile.TemporaryDirectory() as home:
@@ -170,7 +208,7 @@ def bench_first_frames(
             "minimal Textual app": (f"{sys.executable} {script}", "minimal-first-frame", {}),
             "apilog": (f"{APILOG} --lang en", marker, env),
         }
-        if checkout is not None:
+        for checkout in checkouts:
             programs[f"apilog from {checkout}"] = (
                 f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout} --lang en', marker, env
             )
@@ -186,10 +224,20 @@ def bench_first_frames(
                      "HOME": home},
                 )
         times: dict[str, list[float]] = {name: [] for name in programs}
+        cpu: dict[str, list[float]] = {name: [] for name in programs}
+        footer: dict[str, list[float]] = {name: [] for name in programs}
         for _ in range(runs):
             for name, (command, text, variables) in programs.items():
-                times[name].append(first_frame(command, text, variables))
-    return times
+                then = FOOTER_KEYS if name.startswith("apilog") else ""
+                wall, used, keys = first_frame(command, text, variables, then=then)
+                times[name].append(wall)
+                cpu[name].append(used)
+                footer[name].append(keys)
+    return times, cpu, footer
+
+
+#: The footer's way out, drawn once the screen's keys are known (after the first frame).
+FOOTER_KEYS = "^q quit"
 
 
 # Filter latency ------------------------------------------------------------------------------
@@ -407,6 +455,10 @@ async def bench_events(rate: int, seconds: float) -> dict[str, float]:
     }
 
 
+#: The parts ``--only`` can pick.
+PARTS = ("first-frame", "events", "filter")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=100_000)
@@ -414,36 +466,62 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=7, help="first-frame rounds")
     parser.add_argument("--posting", action="store_true", help="also time Posting's first frame")
-    parser.add_argument("--checkout", help="also time the first frame of the code in this folder")
+    parser.add_argument(
+        "--checkout", action="append", default=[],
+        help="also time the first frame of the code in this folder (repeatable)",
+    )
+    parser.add_argument(
+        "--only", choices=PARTS, action="append",
+        help="run only this part (repeatable; default: all of them)",
+    )
     args = parser.parse_args()
+    parts = set(args.only or PARTS)
     os.chdir(ROOT)
     print(f"# apilog console benchmarks ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-    if shutil.which("tmux"):
-        checkout = Path(args.checkout).resolve() if args.checkout else None
-        times = bench_first_frames(args.runs, checkout, args.posting)
+    if "first-frame" in parts and not shutil.which("tmux"):
+        print("first frame: skipped, tmux is not installed")
+    elif "first-frame" in parts:
+        checkouts = [Path(folder).resolve() for folder in args.checkout]
+        times, cpu, footer = bench_first_frames(args.runs, checkouts, args.posting)
         for name, samples in times.items():
+            keys = (
+                f"; footer keys drawn: median {statistics.median(footer[name]) * 1000:.0f} ms"
+                if name.startswith("apilog") else ""
+            )
             print(
                 f"first frame, {name} (tmux 120x40, {args.runs} runs): median "
                 f"{statistics.median(samples) * 1000:.0f} ms, min {min(samples) * 1000:.0f} ms, "
-                f"max {max(samples) * 1000:.0f} ms"
+                f"max {max(samples) * 1000:.0f} ms; CPU by then: median "
+                f"{statistics.median(cpu[name]) * 1000:.0f} ms{keys}"
             )
-        for other, goal in (("minimal Textual app", 1.5), ("Posting", 0.4)):
+        compared = [("apilog", "minimal Textual app", 1.5), ("apilog", "Posting", 0.4)]
+        for checkout in checkouts:
+            before = f"apilog from {checkout}"
+            compared += [(before, "minimal Textual app", None), ("apilog", before, None)]
+        for one, other, goal in compared:
             if other in times:
                 # Each round's pair ran back to back: the median of their ratios follows the
                 # load less than the ratio of the medians (printed too).
-                pairs = [a / b for a, b in zip(times["apilog"], times[other], strict=True)]
+                pairs = [a / b for a, b in zip(times[one], times[other], strict=True)]
                 ratio = statistics.median(pairs)
-                of_medians = statistics.median(times["apilog"]) / statistics.median(times[other])
+                of_medians = statistics.median(times[one]) / statistics.median(times[other])
+                verdict = "" if goal is None else (
+                    f"; goal <= {goal}x) {'met' if ratio <= goal else 'NOT met'}"
+                )
+                cpu_ratio = statistics.median(
+                    a / b for a, b in zip(cpu[one], cpu[other], strict=True)
+                )
                 print(
-                    f"first frame ratio, apilog / {other}: {ratio:.2f}x median of "
-                    f"{len(pairs)} rounds ({of_medians:.2f}x of the medians; goal <= {goal}x) "
-                    f"{'met' if ratio <= goal else 'NOT met'}"
+                    f"first frame ratio, {one} / {other}: {ratio:.2f}x median of "
+                    f"{len(pairs)} rounds ({of_medians:.2f}x of the medians{verdict or ')'}; "
+                    f"CPU {cpu_ratio:.2f}x"
                 )
     # Events first: the 100k catalogue leaves a large heap whose collection would stall them.
-    for name, value in asyncio.run(bench_events(args.rate, args.seconds)).items():
-        print(f"events at {args.rate}/s for {args.seconds:g} s: {name}: {value:.1f}")
+    if "events" in parts:
+        for name, value in asyncio.run(bench_events(args.rate, args.seconds)).items():
+            print(f"events at {args.rate}/s for {args.seconds:g} s: {name}: {value:.1f}")
     gc.collect()
-    for operations in (0, args.ops):
+    for operations in (0, args.ops) if "filter" in parts else ():
         label = f"{operations:,} ops" if operations else "shipped catalogue (152 ops)"
         for name, value in asyncio.run(bench_filter(operations)).items():
             print(f"catalogue {label}: {name}: {value:.3f}")

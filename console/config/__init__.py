@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import ApilogError
-from console.redact import REDACTED
 
 SANDBOX = "sandbox"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -96,6 +95,8 @@ class KafkaSecurity:
     ssl_check_hostname: bool = True
 
     def __repr__(self) -> str:
+        from console.redact import REDACTED  # see Profile.to_dict
+
         shown = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if shown["password"]:
             shown["password"] = REDACTED
@@ -145,6 +146,11 @@ class Profile:
 
     def to_dict(self, *, masked: bool = True) -> dict[str, Any]:
         """Plain data for ``apilog config show``; secrets as ``REDACTED`` unless ``masked=False``."""
+        # Here, not at the top: the console reads the config before its first frame, and
+        # console.redact (json, html, its patterns) cost that ~5 ms of imports (python -X
+        # importtime after Textual, min of 7); the session brings it in after the frame.
+        from console.redact import REDACTED
+
         data = dataclasses.asdict(self)
         data["scopes"] = list(self.scopes)
         if masked:

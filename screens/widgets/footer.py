@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 from textual.containers import HorizontalGroup
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -17,6 +18,9 @@ from screens.host import ConsoleNode, is_text_area
 
 #: Below this width the footer drops its padding and the palette key (`?` still lists it).
 WIDE = 110
+
+#: A key as the footer shows it: the binding, enabled, its tooltip and what it says it does.
+Entry = tuple[Binding, bool, str, str]
 
 #: The way out, in the order it is shown on the right.
 WAY_OUT = ("app.keys", "escape", "app.quit", "app.command_palette")
@@ -39,32 +43,63 @@ class ShellFooter(ConsoleNode, Footer):
     def __init__(self) -> None:
         super().__init__(show_command_palette=False)
         self._narrow: bool | None = None
+        self._recompose_due = False
+        #: What the footer shows now (``_entries()`` when it was composed).
+        self._shown: tuple[bool, list[Entry], list[Entry]] | None = None
 
-    def compose(self):
-        if not self._bindings_ready:
+    def bindings_changed(self, screen: Screen) -> None:
+        """One recompose for a burst of changes: Textual's footer queues one per change, and
+        start-up makes three (mount, focus, the table's keys), ~25 ms each on this VM, so the
+        keys came ~80 ms after the first frame; the one queued reads the bindings of the last."""
+        self._bindings_ready = True
+        if not screen.app.app_focus or self._recompose_due:
             return
-        self._narrow = self.app.size.width < WIDE
-        self.set_reactive(Footer.compact, self._narrow)
-        self.set_class(self._narrow, "-compact")
-        view_keys: list[tuple[Binding, bool, str]] = []
-        way_out: list[tuple[int, Binding, bool, str]] = []
+        if self.is_attached and screen is self.screen:
+            self._recompose_due = True
+            self.call_after_refresh(self._recompose_now)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Mounted after the view's first frame: its keys may be known already, and the screen
+        # says so only when they change.
+        self.bindings_changed(self.screen)
+
+    async def _recompose_now(self) -> None:
+        self._recompose_due = False
+        if self._entries() != self._shown:  # a change that changed nothing on the footer
+            await self.recompose()
+
+    def _entries(self) -> tuple[bool, list[Entry], list[Entry]]:
+        """Whether the footer is narrow, the view's keys and the way out, as they would show."""
+        narrow = self.app.size.width < WIDE
+        view_keys: list[Entry] = []
+        way_out: list[tuple[int, Entry]] = []
         actions: set[str] = set()
         for _, binding, enabled, tooltip in self.screen.active_bindings.values():
             rank = _way_out_rank(binding)
-            if binding.action == "app.command_palette" and not self._narrow:
+            if binding.action == "app.command_palette" and not narrow:
                 pass  # shown on the right when there is room, whatever its `show`
             elif not binding.show or binding.action in actions:
                 continue
             actions.add(binding.action)
             if rank is None:
-                view_keys.append((binding, enabled, tooltip))
+                view_keys.append((binding, enabled, tooltip, binding.description))
             else:
-                way_out.append((rank, binding, enabled, tooltip))
-        for binding, enabled, tooltip in view_keys:
-            yield self._key(binding, enabled, tooltip, binding.description)
+                way_out.append((rank, (binding, enabled, tooltip, self._describe(binding))))
+        return narrow, view_keys, [entry for _, entry in sorted(way_out, key=lambda i: i[0])]
+
+    def compose(self):
+        if not self._bindings_ready:
+            return
+        self._shown = self._entries()
+        self._narrow, view_keys, way_out = self._shown
+        self.set_reactive(Footer.compact, self._narrow)
+        self.set_class(self._narrow, "-compact")
+        for entry in view_keys:
+            yield self._key(*entry)
         with HorizontalGroup(classes="-way-out"):
-            for _, binding, enabled, tooltip in sorted(way_out, key=lambda item: item[0]):
-                yield self._key(binding, enabled, tooltip, self._describe(binding))
+            for entry in way_out:
+                yield self._key(*entry)
 
     def _describe(self, binding: Binding) -> str:
         """Esc in a text editor leaves the editor (Textual's TextArea), and a view may give esc

@@ -124,6 +124,11 @@ class LineTable(ScrollView, can_focus=True):
         self._measured: list[int] = [0] * len(self.columns)
         self._measured_rows: set[int] = set()
         self._widths: list[int] = []
+        #: During one paint: the rows ``fit_columns`` read and the table's own style, so that
+        #: neither is made again per line (the first frame's table: ~4.9 → ~3.5 ms of CPU,
+        #: min of 50 paints).
+        self._fetched: dict[int, Sequence[Cell]] = {}
+        self._paint_style: Style | None = None
 
     # The data -------------------------------------------------------------------------------
 
@@ -190,7 +195,8 @@ class LineTable(ScrollView, can_focus=True):
             if index in self._measured_rows:
                 continue
             self._measured_rows.add(index)
-            for number, cell in enumerate(self._row_at(index)[: len(measured)]):
+            cells = self._fetched[index] = self._row_at(index)
+            for number, cell in enumerate(cells[: len(measured)]):
                 size = cell_len(cell) if isinstance(cell, str) else sum(
                     cell_len(text) for text, _ in cell
                 )
@@ -208,8 +214,13 @@ class LineTable(ScrollView, can_focus=True):
                 self._cache.clear()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        self.fit_columns()
-        return super().render_lines(crop)
+        try:
+            self._paint_style = self.rich_style
+            self.fit_columns()
+            return super().render_lines(crop)
+        finally:
+            self._fetched.clear()
+            self._paint_style = None
 
     # Keys -----------------------------------------------------------------------------------
 
@@ -305,9 +316,12 @@ class LineTable(ScrollView, can_focus=True):
         key = (index, width, selected, self.has_focus)
         strip = self._cache.get(key)
         if strip is None:
-            base = self.rich_style
+            base = self._paint_style or self.rich_style
             if selected:
                 base = base + self.get_component_rich_style("line-table--cursor")
-            strip = Strip(self._cells(self._row_at(index), base, width), width)
+            cells = self._fetched.pop(index, None)
+            if cells is None:
+                cells = self._row_at(index)
+            strip = Strip(self._cells(cells, base, width), width)
             self._cache[key] = strip
         return strip

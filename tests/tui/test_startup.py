@@ -77,7 +77,7 @@ HEAVY = ("console.session", "console.caller", "console.events", "console.txlog",
          "console.conformance", "screens.runtime", "screens.call_view", "screens.events_view",
          "screens.tx_view", "screens.overview_view", "screens.check_view",
          "textual.widgets._text_area", "aiokafka", "httpx2", "authlib", "joserfc", "starlette",
-         "sqlite_utils")
+         "sqlite_utils", "importlib.resources", "console.redact")
 
 def at_first_frame(app):
     app.exit(json.dumps({"rows": len(app.screen.shown),
@@ -107,3 +107,26 @@ def test_apilog_draws_the_catalogue_before_importing_the_session_or_other_views(
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["rows"] > 0
     assert seen["loaded"] == []
+
+
+async def test_slash_before_the_filter_bar_is_mounted_still_filters(make_app, monkeypatch):
+    """The bar and the footer are mounted after the view's first frame; a `/` typed before
+    that (a fast operator, keys queued while the console starts) must still open the bar and
+    filter, and the footer must still come with its keys."""
+    from screens.base import View
+    from screens.keymap import translate_bindings
+
+    def on_mount_only(self) -> None:  # View.on_mount without mounting the bar after the frame
+        translate_bindings(self, self.console.labels)
+
+    monkeypatch.setattr(View, "on_mount", on_mount_only)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        view = app.screen
+        assert not view.query("#filter")  # the first frame's state, held
+        await pilot.press("slash", *"delete")
+        await settle(pilot)
+        assert view.query_one("#filter").value == "delete"
+        assert 0 < len(view.shown) < len(view.entries)
+        assert "^q" in screen_text(app).splitlines()[-1]
