@@ -148,11 +148,13 @@ def first_frame(
         subprocess.run([*tmux, "kill-server"], check=False)
 
 
-#: Runs ``console.cli`` from the directory in argv[1] instead of the editable install.
+#: Runs the ``apilog`` entry point from the directory in argv[1] instead of the editable
+#: install: ``console.launch`` where the tree has it, else (older trees) ``console.cli``.
 CHECKOUT_MAIN = (
     "import sys; sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
     "sys.path.insert(0, sys.argv.pop(1)); sys.argv[0] = 'apilog'; "
-    "from console.cli import main; main()"
+    "import importlib, importlib.util as u; "
+    "importlib.import_module('console.launch' if u.find_spec('console.launch') else 'console.cli').main()"
 )
 
 #: A one-widget Textual app in the same venv: the floor any Textual app stands on.
@@ -202,15 +204,18 @@ def bench_first_frames(
             "APILOG_TOKEN_URL": "http://127.0.0.1:9/t",
             "APILOG_CLIENT_ID": "bench",
             "APILOG_CLIENT_SECRET": "bench",
+            # English from the locale, as `--lang en` would: `apilog` alone is what is timed.
+            "LC_ALL": "C.UTF-8",
+            "LANG": "C.UTF-8",
         }
         marker = "operations: 152 shown"
         programs = {
             "minimal Textual app": (f"{sys.executable} {script}", "minimal-first-frame", {}),
-            "apilog": (f"{APILOG} --lang en", marker, env),
+            "apilog": (f"{APILOG}", marker, env),
         }
         for checkout in checkouts:
             programs[f"apilog from {checkout}"] = (
-                f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout} --lang en', marker, env
+                f'{sys.executable} -c "{CHECKOUT_MAIN}" {checkout}', marker, env
             )
         if posting:
             executable = posting_command()

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from console.errors import ApilogError
 from tests.tui.conftest import notices, screen_text, settle, wait_for
 
@@ -77,7 +79,7 @@ HEAVY = ("console.session", "console.caller", "console.events", "console.txlog",
          "console.conformance", "screens.runtime", "screens.call_view", "screens.events_view",
          "screens.tx_view", "screens.overview_view", "screens.check_view",
          "textual.widgets._text_area", "aiokafka", "httpx2", "authlib", "joserfc", "starlette",
-         "sqlite_utils", "importlib.resources", "console.redact")
+         "sqlite_utils", "importlib.resources", "console.redact", "click")
 
 def at_first_frame(app):
     app.exit(json.dumps({"rows": len(app.screen.shown),
@@ -86,12 +88,23 @@ def at_first_frame(app):
 console_app.ApilogApp.start_runtime = at_first_frame
 run = console_app.ApilogApp.run
 console_app.ApilogApp.run = lambda app, **kw: run(app, headless=True, size=(120, 40), **kw)
-print(console_app.run_console(lang="en"))
+real = console_app.run_console
+
+def shown(**options):
+    print(real(**options))
+    return 0
+
+# `apilog` alone, through the executable's entry point: no click before the first frame.
+console_app.run_console = shown
+sys.argv = ["apilog"]
+from console.launch import main
+main()
 """
 
 
 def test_apilog_draws_the_catalogue_before_importing_the_session_or_other_views(tmp_path):
-    """``apilog`` (run_console) up to the moment the catalogue's rows are drawn."""
+    """``apilog`` (its entry point, then run_console) up to the moment the catalogue's rows
+    are drawn."""
     env = {
         **os.environ,
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
@@ -130,3 +143,35 @@ async def test_slash_before_the_filter_bar_is_mounted_still_filters(make_app, mo
         assert view.query_one("#filter").value == "delete"
         assert 0 < len(view.shown) < len(view.entries)
         assert "^q" in screen_text(app).splitlines()[-1]
+
+
+LAUNCH = """
+import json, os, sys
+import screens.app as console_app
+
+console_app.run_console = lambda **options: print(json.dumps(options)) or 0
+sys.argv = ["apilog", *sys.argv[1:]]
+from console.launch import main
+main()
+"""
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], {"profile": "night-shift", "readonly": False, "lang": None, "catalogue": None}),
+    (["--readonly", "--lang", "vi"],
+     {"profile": "night-shift", "readonly": True, "lang": "vi", "catalogue": None}),
+])
+def test_apilog_alone_and_with_console_options_open_the_console_alike(argv, expected):
+    """The entry point's shortcut for `apilog` alone means what click's command means."""
+    env = {**os.environ, "APILOG_PROFILE": "night-shift"}
+    done = subprocess.run([sys.executable, "-c", LAUNCH, *argv], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_apilog_with_a_bad_option_is_refused_by_click():
+    done = subprocess.run([sys.executable, "-c", LAUNCH, "--lang", "fr"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "'fr' is not one of 'en', 'vi'" in done.stderr
