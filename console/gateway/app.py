@@ -182,11 +182,11 @@ class Gateway:
         ex.route, ex.service = "GET /admin/log/{request_id}", "admin"
         ex.client_id = self.verify(request.headers.get("authorization"), ADMIN_SCOPE).client_id
         request_id = request.path_params["request_id"]
-        record = self.access_log.get(request_id)
+        record = self.access_log.get_json(request_id)
         if record is None:
             raise Problem(404, "No log record", f"no access-log record for request id {request_id!r} "
                           "(records are kept in memory for the latest requests only)")
-        return JSONResponse(record)
+        return Response(record, media_type="application/json")
 
 
 async def _not_found_or_wrong_method(request: Request) -> Response:

@@ -65,6 +65,12 @@ _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 Row = tuple[int, str, str, str | None, str, bytes]
 
 
+def _live_connections(client: Any) -> list[tuple[Any, Any]]:
+    """The client's open broker connections, as objects (aiokafka 0.14's ``_conns``: no public
+    view of them exists). Equal lists mean no connection was closed or opened in between."""
+    return [(key, conn) for key, conn in client._conns.items() if conn.connected()]
+
+
 def topic_for(domain: str) -> str:
     """``gateway.events.<domain>``."""
     return f"{TOPIC_PREFIX}{domain}"
@@ -266,6 +272,9 @@ class OutboxRelay:
         self._producer: Any = None
         #: seq -> cycles in which the row's send failed while others were delivered.
         self._strikes: dict[int, int] = {}
+        #: The topics fresh metadata showed, and the producer's broker connections then
+        #: (:meth:`_ensure_topics`); None until the next check.
+        self._checked: tuple[set[str], list[tuple[Any, Any]]] | None = None
 
     def wake(self) -> None:
         """A transaction with an event committed: publish without waiting for the next poll."""
@@ -349,6 +358,12 @@ class OutboxRelay:
 
     async def _publish(self, rows: list[Row]) -> CycleOutcome:
         """Send ``rows`` in order; sort each into delivered, parked or still waiting."""
+        outcome = await self._send(rows)
+        if outcome.retry_error is not None:  # whatever went wrong, the next cycle asks afresh
+            self._checked = None
+        return outcome
+
+    async def _send(self, rows: list[Row]) -> CycleOutcome:
         outcome = CycleOutcome()
         records: list[tuple[int, tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]] = []
         for row in rows:
@@ -401,10 +416,25 @@ class OutboxRelay:
         broker is down, which keeps the rows pending) and creating what is missing avoids it.
         Topics are created with ``max.message.bytes`` = the gateway's event limit, so a broker
         that enforces it agrees with the 413 the gateway answers.
+
+        The check is skipped while nothing it guards against can have happened since the last
+        one: the topics were there, the producer still has the very same live connections to
+        the broker (a restarted broker is a new connection; the old one is closed when the
+        broker process goes), no send has failed since (:meth:`_publish` forgets the check)
+        and aiokafka's own metadata still lists the topics. Asking every cycle was ~7 % of the
+        gateway's CPU during ``apilog check`` (a cycle per commit at that pace, the whole
+        cluster's metadata decoded each time) and as much work for the broker.
         """
-        cluster = await producer.client.fetch_all_metadata()
-        missing = sorted(topics - set(cluster.topics()))
+        client = producer.client
+        if (self._checked is not None and topics <= self._checked[0]
+                and _live_connections(client) == self._checked[1]
+                and topics <= client.cluster.topics()):
+            return
+        cluster = await client.fetch_all_metadata()
+        present = set(cluster.topics())
+        missing = sorted(topics - present)
         if not missing:
+            self._checked = (present, _live_connections(client))
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
                                     request_timeout_ms=5000)
@@ -415,7 +445,8 @@ class OutboxRelay:
                                                 topic_configs=config) for t in missing])
         finally:
             await admin.close()
-        await producer.client.force_metadata_update()
+        await client.force_metadata_update()
+        # Checked again next cycle: the first produce to a new topic proves the creation took.
 
     async def _ensure_producer(self) -> Any:
         if self._producer is None:
@@ -435,6 +466,7 @@ class OutboxRelay:
         return self._producer
 
     async def _drop_producer(self) -> None:
+        self._checked = None
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
