@@ -20,7 +20,7 @@ import pytest
 
 from console.catalogue import Contract
 from tests.support.broker import async_wait_until
-from tests.support.gateway import fetch_token, make_catalogue
+from tests.support.gateway import collect_events, fetch_token, make_catalogue
 from tests.support.relay import event_id_counts, insert_row, parked_ids, waiting_ids
 
 pytestmark = pytest.mark.slow
@@ -194,3 +194,32 @@ async def test_a_commit_that_wakes_the_relay_during_its_read_is_published_withou
         store.close()
     counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.wake"], committed)
     assert counts[committed[0]] == 1
+
+
+async def test_a_broker_restarted_between_writes_gets_its_topic_back_before_the_next_event(
+        private_broker, gateway_factory):
+    """The relay asks the broker for fresh metadata only when something may have changed. A
+    memory-storage broker restarted while nothing waits in the outbox (no send fails, so only
+    the new connection gives it away) has forgotten the topic: the next event must still
+    arrive, on a topic created again, and the one after it too."""
+    gw = gateway_factory(catalogue=make_catalogue(OPERATIONS), kafka_bootstrap=private_broker.bootstrap,
+                         outbox_poll_s=0.1)
+    topic = "gateway.events.firewall"
+    async with _client(gw) as client:
+        async def write(n: int) -> str:
+            response = await client.put("/security/firewall/config", params={"action": "add-record"},
+                                        json={"n": n})
+            assert response.status_code == 201, response.text
+            return response.headers["x-event-id"]
+
+        before = [await write(n) for n in range(3)]
+        await async_wait_until(lambda: _count(gw.db_path, "SELECT COUNT(*) FROM outbox WHERE "
+                                              "delivered_at IS NULL") == 0, timeout=30,
+                               message="the first events to be delivered")
+        assert set(before) <= (await collect_events(private_broker.bootstrap, topic, before)).keys()
+        private_broker.stop()
+        private_broker.start()  # same port; memory storage starts empty
+        after = [await write(n) for n in range(3, 6)]
+        found = await collect_events(private_broker.bootstrap, topic, after)
+    assert set(after) <= found.keys()
+    assert not set(before) & found.keys()  # the restarted broker really forgot the first ones
