@@ -148,6 +148,13 @@ def _pending(conn: sqlite3.Connection, limit: int, max_bytes: int) -> list[Row]:
 KEEP_DELIVERED = 100_000
 
 
+def _settle_and_read(conn: sqlite3.Connection, delivered: list[int], parked: list[tuple[int, str]],
+                     limit: int, max_bytes: int) -> list[Row]:
+    """:func:`_settle`, then :func:`_pending`: one hand-off to the database thread instead of two."""
+    _settle(conn, delivered, parked)
+    return _pending(conn, limit, max_bytes)
+
+
 def _settle(conn: sqlite3.Connection, delivered: list[int], parked: list[tuple[int, str]]) -> None:
     """Record what one relay cycle achieved, row by row, in one transaction."""
     stamp = now_iso()
@@ -272,6 +279,8 @@ class OutboxRelay:
         self._producer: Any = None
         #: seq -> cycles in which the row's send failed while others were delivered.
         self._strikes: dict[int, int] = {}
+        #: Rows read right after the last cycle settled (:meth:`_cycle`); None: read anew.
+        self._next: list[Row] | None = None
         #: The topics fresh metadata showed, and the producer's broker connections then
         #: (:meth:`_ensure_topics`); None until the next check.
         self._checked: tuple[set[str], list[tuple[Any, Any]]] | None = None
@@ -320,17 +329,28 @@ class OutboxRelay:
 
     async def _cycle(self) -> int:
         """Publish one batch and settle it; return how many of its rows must be retried."""
-        # Cleared before the read, not before the wait: a commit that wakes the relay while
-        # the read runs is then not lost (it used to wait out the poll, up to poll_s).
-        self._wake.clear()
-        rows = await self.store.run(_pending, BATCH, max(BATCH_BYTES, self.max_event_bytes))
+        limits = (BATCH, max(BATCH_BYTES, self.max_event_bytes))
+        rows, self._next = self._next, None
+        if rows is None:
+            # Cleared before the read, not before the wait: a commit that wakes the relay while
+            # the read runs is then not lost (it used to wait out the poll, up to poll_s).
+            self._wake.clear()
+            rows = await self.store.run(_pending, *limits)
         if not rows:
             await self._pause(self.poll_s)
             return 0
         outcome = await self._publish(rows)
         self._strike(outcome)
         if outcome.delivered or outcome.parked:
-            await self.store.run(_settle, outcome.delivered, outcome.parked)
+            if outcome.retry_error is None:
+                # The next batch is read in the settling hand-off (one database round trip per
+                # cycle fewer: ~2,000 during apilog check); the wake-up is cleared before that
+                # read, as above, so a commit the read misses still ends the next pause.
+                self._wake.clear()
+                self._next = await self.store.run(_settle_and_read, outcome.delivered,
+                                                  outcome.parked, *limits)
+            else:
+                await self.store.run(_settle, outcome.delivered, outcome.parked)
             self.delivered += len(outcome.delivered)
             self.parked += len(outcome.parked)
             for seq, reason in outcome.parked:
@@ -467,6 +487,7 @@ class OutboxRelay:
 
     async def _drop_producer(self) -> None:
         self._checked = None
+        self._next = None
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):

@@ -223,3 +223,51 @@ async def test_a_broker_restarted_between_writes_gets_its_topic_back_before_the_
         found = await collect_events(private_broker.bootstrap, topic, after)
     assert set(after) <= found.keys()
     assert not set(before) & found.keys()  # the restarted broker really forgot the first ones
+
+
+async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_poll(
+        kafka_broker, tmp_path, monkeypatch):
+    """The relay reads the next batch in the same database hand-off that settles the last one.
+    A commit that lands just after that read (which found nothing) must still be published on
+    its wake-up, not at the next poll (an hour away here)."""
+    import asyncio
+
+    from console.gateway import outbox
+    from console.gateway.domains import DomainStore
+
+    store = DomainStore(tmp_path / "gateway.db")
+    store.open()
+    relay = outbox.OutboxRelay(store, kafka_broker.bootstrap, poll_s=3600)
+    loop = asyncio.get_running_loop()
+    committed: list[str] = []
+
+    def commit(conn, subject: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        committed.append(outbox.enqueue(conn, domain="settle", action="add-record", subject=subject,
+                                        data={"n": len(committed)}, source="http://gw/x", traceparent=None))
+        conn.execute("COMMIT")
+
+    with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
+        commit(conn, "s1")  # waiting before the relay starts
+    read = outbox._pending
+    settle_reads: list[int] = []
+
+    def settle_read_while_a_commit_lands(conn, limit, max_bytes):
+        rows = read(conn, limit, max_bytes)
+        if relay.delivered == 0 and not rows and len(committed) == 1:  # the read after the first settle
+            settle_reads.append(1)
+            commit(conn, "s2")
+            loop.call_soon_threadsafe(relay.wake)  # reaches the loop before this read's result
+        return rows
+
+    monkeypatch.setattr(outbox, "_pending", settle_read_while_a_commit_lands)
+    await relay.start()
+    try:
+        await async_wait_until(lambda: relay.delivered == 2, timeout=30,
+                               message="the event committed while the cycle settled to be published")
+    finally:
+        await relay.stop()
+        store.close()
+    assert settle_reads == [1]
+    counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.settle"], committed)
+    assert [counts[i] for i in committed] == [1, 1]
