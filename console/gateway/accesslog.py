@@ -86,8 +86,10 @@ class AccessLog:
         self.body_limit = body_limit
         self.redact_keys = tuple(redact_keys)
         self.secrets = tuple(s for s in secrets if s)
-        #: A record, or the arguments of :meth:`build` for one nobody has asked for yet.
-        self._records: OrderedDict[str, dict[str, Any] | _Deferred] = OrderedDict()
+        #: A record as JSON text, or the arguments of :meth:`build` for one nobody has asked
+        #: for yet. Text rather than dicts: ``GET /admin/log/{id}`` answers it as it is, and
+        #: thousands of kept dicts were work for every pass of the garbage collector.
+        self._records: OrderedDict[str, str | _Deferred] = OrderedDict()
         self._lock = threading.Lock()
         self._file: Any = None
         #: Redacted forms of recent paths and query strings: the same few repeat on every call,
@@ -97,10 +99,15 @@ class AccessLog:
             self._file = open_private(self.path, "a", encoding="utf-8", buffering=1)
 
     def get(self, request_id: str) -> dict[str, Any] | None:
+        text = self.get_json(request_id)
+        return None if text is None else json.loads(text)
+
+    def get_json(self, request_id: str) -> str | None:
+        """The record as JSON text (what ``GET /admin/log/{request_id}`` answers), or None."""
         with self._lock:
             record = self._records.get(request_id)
             if isinstance(record, _Deferred):
-                record = self._records[request_id] = self.build(*record.args)
+                record = self._records[request_id] = _ENCODER.encode(self.build(*record.args))
             return record
 
     def record(self, ex: Exchange, status: int, response_headers: list[tuple[str, str]],
@@ -127,12 +134,13 @@ class AccessLog:
         return len(self._records)
 
     def add(self, record: dict[str, Any]) -> None:
+        text = _ENCODER.encode(record)
         with self._lock:
-            self._records[record["request_id"]] = record
+            self._records[record["request_id"]] = text
             while len(self._records) > self.capacity:
                 self._records.popitem(last=False)
         if self._file is not None:
-            self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self._file.write(text + "\n")
 
     def close(self) -> None:
         """Close the NDJSON file (records stay readable from memory)."""
@@ -242,6 +250,11 @@ class AccessLog:
             if self._text(wide) != wide:
                 return base64.b64encode(REDACTED.encode()).decode()
         return base64.b64encode(body).decode()
+
+
+#: The NDJSON line's and the admin endpoint's encoding (Starlette's ``JSONResponse`` writes the
+#: same bytes), built once: ``json.dumps`` with options builds an encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class _Deferred:

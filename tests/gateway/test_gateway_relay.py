@@ -20,7 +20,7 @@ import pytest
 
 from console.catalogue import Contract
 from tests.support.broker import async_wait_until
-from tests.support.gateway import fetch_token, make_catalogue
+from tests.support.gateway import collect_events, fetch_token, make_catalogue
 from tests.support.relay import event_id_counts, insert_row, parked_ids, waiting_ids
 
 pytestmark = pytest.mark.slow
@@ -194,3 +194,80 @@ async def test_a_commit_that_wakes_the_relay_during_its_read_is_published_withou
         store.close()
     counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.wake"], committed)
     assert counts[committed[0]] == 1
+
+
+async def test_a_broker_restarted_between_writes_gets_its_topic_back_before_the_next_event(
+        private_broker, gateway_factory):
+    """The relay asks the broker for fresh metadata only when something may have changed. A
+    memory-storage broker restarted while nothing waits in the outbox (no send fails, so only
+    the new connection gives it away) has forgotten the topic: the next event must still
+    arrive, on a topic created again, and the one after it too."""
+    gw = gateway_factory(catalogue=make_catalogue(OPERATIONS), kafka_bootstrap=private_broker.bootstrap,
+                         outbox_poll_s=0.1)
+    topic = "gateway.events.firewall"
+    async with _client(gw) as client:
+        async def write(n: int) -> str:
+            response = await client.put("/security/firewall/config", params={"action": "add-record"},
+                                        json={"n": n})
+            assert response.status_code == 201, response.text
+            return response.headers["x-event-id"]
+
+        before = [await write(n) for n in range(3)]
+        await async_wait_until(lambda: _count(gw.db_path, "SELECT COUNT(*) FROM outbox WHERE "
+                                              "delivered_at IS NULL") == 0, timeout=30,
+                               message="the first events to be delivered")
+        assert set(before) <= (await collect_events(private_broker.bootstrap, topic, before)).keys()
+        private_broker.stop()
+        private_broker.start()  # same port; memory storage starts empty
+        after = [await write(n) for n in range(3, 6)]
+        found = await collect_events(private_broker.bootstrap, topic, after)
+    assert set(after) <= found.keys()
+    assert not set(before) & found.keys()  # the restarted broker really forgot the first ones
+
+
+async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_poll(
+        kafka_broker, tmp_path, monkeypatch):
+    """The relay reads the next batch in the same database hand-off that settles the last one.
+    A commit that lands just after that read (which found nothing) must still be published on
+    its wake-up, not at the next poll (an hour away here)."""
+    import asyncio
+
+    from console.gateway import outbox
+    from console.gateway.domains import DomainStore
+
+    store = DomainStore(tmp_path / "gateway.db")
+    store.open()
+    relay = outbox.OutboxRelay(store, kafka_broker.bootstrap, poll_s=3600)
+    loop = asyncio.get_running_loop()
+    committed: list[str] = []
+
+    def commit(conn, subject: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        committed.append(outbox.enqueue(conn, domain="settle", action="add-record", subject=subject,
+                                        data={"n": len(committed)}, source="http://gw/x", traceparent=None))
+        conn.execute("COMMIT")
+
+    with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
+        commit(conn, "s1")  # waiting before the relay starts
+    read = outbox._pending
+    settle_reads: list[int] = []
+
+    def settle_read_while_a_commit_lands(conn, limit, max_bytes):
+        rows = read(conn, limit, max_bytes)
+        if relay.delivered == 0 and not rows and len(committed) == 1:  # the read after the first settle
+            settle_reads.append(1)
+            commit(conn, "s2")
+            loop.call_soon_threadsafe(relay.wake)  # reaches the loop before this read's result
+        return rows
+
+    monkeypatch.setattr(outbox, "_pending", settle_read_while_a_commit_lands)
+    await relay.start()
+    try:
+        await async_wait_until(lambda: relay.delivered == 2, timeout=30,
+                               message="the event committed while the cycle settled to be published")
+    finally:
+        await relay.stop()
+        store.close()
+    assert settle_reads == [1]
+    counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.settle"], committed)
+    assert [counts[i] for i in committed] == [1, 1]

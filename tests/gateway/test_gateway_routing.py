@@ -284,3 +284,25 @@ def test_unstorable_json_is_400_and_nothing_is_written(client, body):
     assert response.status_code == 400
     after = client.put("/network/qos/monitor", params={"action": "update-config"}, json={}).json()["config"]
     assert after == before
+
+
+def test_admin_log_answers_its_record_and_the_paths_around_it_as_the_routes_do(client, gateway):
+    """GET /admin/log/{id} is served beside the router: same record, same refusals around it."""
+    served = client.get("/customer/update", params={"action": "check-status"})
+    request_id = served.headers["x-request-id"]
+    response = client.get(f"/admin/log/{request_id}")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    record = response.json()
+    assert record["request_id"] == request_id and record["response"]["status"] == 200
+    assert client.get(f"/admin/log/{request_id}").content == response.content  # read twice, same
+    admin = client.get(f"/admin/log/{response.headers['x-request-id']}").json()
+    assert admin["route"]["name"] == "GET /admin/log/{request_id}" and admin["service"]["name"] == "admin"
+    head = client.head(f"/admin/log/{request_id}")
+    assert head.status_code == 200 and head.content == b""
+    unauthenticated = httpx2.get(f"{gateway.base_url}/admin/log/{request_id}", timeout=10)
+    assert unauthenticated.status_code == 401 and "www-authenticate" in unauthenticated.headers
+    assert unauthenticated.headers["content-type"] == "application/problem+json"
+    for path in ("/admin/log/", f"/admin/log/{request_id}/more"):
+        around = client.get(path)
+        assert around.status_code == 405 and around.headers["allow"] == "GET", path
+        assert around.headers["content-type"] == "application/problem+json"
