@@ -213,8 +213,12 @@ class TransactionLog(EventLinks):
             self.db.execute("UPDATE transactions SET attempt_count = max(attempt_count, ?) WHERE id = ?",
                             [attempt.number, tx_id])
 
-    def finish(self, tx_id: str, result: Any) -> None:
-        """Set the outcome and evidence from a ``CallResult`` (or any object with its fields)."""
+    def finish(self, tx_id: str, result: Any, final_attempt: Attempt | None = None) -> None:
+        """Set the outcome and evidence from a ``CallResult`` (or any object with its fields).
+
+        ``final_attempt`` is the attempt that ended the call, when the caller has not stored it
+        yet: it goes in with the outcome, in one write transaction instead of two.
+        """
         if result.outcome not in oc.FINAL_OUTCOMES:
             raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
         ended_at = time.time()
@@ -231,7 +235,11 @@ class TransactionLog(EventLinks):
         if result.request_body is not None:
             fields["request_body"] = result.request_body
         update = self._stored(fields)
+        attempt = None if final_attempt is None else _values(self._attempt_row(tx_id, final_attempt),
+                                                             _ATTEMPT_COLUMNS)
         with self._write():
+            if attempt is not None:
+                self.db.execute(_insert_sql("attempts", _ATTEMPT_COLUMNS, "OR REPLACE"), attempt)
             assignments = ", ".join(f"{column} = ?" for column in update)
             self.db.execute(f"UPDATE transactions SET {assignments} WHERE id = ?",
                             [*update.values(), tx_id])
