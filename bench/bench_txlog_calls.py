@@ -7,14 +7,17 @@ Each call writes what :class:`console.caller.client.Caller` writes during ``apil
 pending row with the request's headers and a JSON body, one attempt (every 10th call two, the
 first a 503), then the outcome with the response's headers and body, on a real file (WAL), with
 a client secret and a JWT registered as secrets as the caller does. It prints process CPU (all
-threads) and wall time per call, best of ``--rounds``, each round on a fresh file.
+threads) and wall time per call, best and median of ``--rounds``, each round on a fresh file.
 
-``--final-with-finish`` writes the last attempt inside ``finish`` (``finish(tx, result,
-final_attempt=...)``), as the caller does when the call ends with that attempt.
+The writes follow this tree's caller: the attempt that ends the call goes in with the outcome
+(``finish(tx, result, final_attempt)``), and ``finish`` does not get the request again.
+``--old-caller`` writes as the caller before issue 15 did: every attempt in a transaction of its
+own, and the request repeated to ``finish`` (a tree whose ``finish`` has no ``final_attempt``
+is always written so).
 
 ``--baseline SRC`` also runs this very script against another source tree (an older commit
-unpacked with ``git archive``), alternating rounds with this tree's, so both are measured under
-the same load; ``--cprofile`` prints where this tree's CPU goes instead.
+unpacked with ``git archive``), and this tree with ``--old-caller`` too, rounds alternating, so
+all are measured under the same load; ``--cprofile`` prints where this tree's CPU goes instead.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ def response_headers(i: int, status: int) -> dict[str, str]:
             "traceparent": f"00-{i:032x}-00f067aa0ba902b7-01"}
 
 
-def outcome(i: int, attempts: list[Attempt]) -> SimpleNamespace:
-    """``finish``'s argument: a ``CallResult``'s fields, request fields empty as the caller sends them."""
+def outcome(i: int, attempts: list[Attempt], old_caller: bool) -> SimpleNamespace:
+    """``finish``'s argument: a ``CallResult``'s fields (the request repeated by the old caller)."""
     body = json.dumps({"data": {"customer_id": f"CUST-{i:07d}", "status": "active",
                                 "plan": "business-unlimited", "updated_at": "2026-12-03T20:00:00Z",
                                 "links": {"self": f"/v2/customer/CUST-{i:07d}"}},
@@ -83,10 +86,11 @@ def outcome(i: int, attempts: list[Attempt]) -> SimpleNamespace:
         event_id=f"evt-{i:010d}", elapsed_ms=sum(a.elapsed_ms for a in attempts), sla_ms=1000,
         sla_ok=True, request_id=attempts[-1].request_id, trace_id=f"{i:032x}",
         response_headers=response_headers(i, 201), response_body=body,
-        request_headers={}, request_body=None, error=None)
+        request_headers=request(i)["request_headers"] if old_caller else {},
+        request_body=request(i)["request_body"] if old_caller else None, error=None)
 
 
-def one_round(calls: int, workdir: Path, final_with_finish: bool) -> tuple[float, float]:
+def one_round(calls: int, workdir: Path, old_caller: bool) -> tuple[float, float]:
     """CPU and wall seconds for ``calls`` calls on a fresh log file."""
     path = workdir / f"calls-{time.monotonic_ns()}.db"
     log = TransactionLog(path)
@@ -102,13 +106,13 @@ def one_round(calls: int, workdir: Path, final_with_finish: bool) -> tuple[float
                                     retry_after_s=1.0 if status == 503 else None,
                                     request_id=f"6f1c2d3e-4b5a-4c6d-8e9f-{i:012d}",
                                     headers=response_headers(i, status)))
-            if final_with_finish and number == len(statuses):
+            if not old_caller and number == len(statuses):
                 break
             log.record_attempt(tx_id, attempts[-1])
-        if final_with_finish:
-            log.finish(tx_id, outcome(i, attempts), final_attempt=attempts[-1])
+        if old_caller:
+            log.finish(tx_id, outcome(i, attempts, old_caller))
         else:
-            log.finish(tx_id, outcome(i, attempts))
+            log.finish(tx_id, outcome(i, attempts, old_caller), final_attempt=attempts[-1])
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     log.close()
     for suffix in ("", "-wal", "-shm"):
@@ -116,17 +120,13 @@ def one_round(calls: int, workdir: Path, final_with_finish: bool) -> tuple[float
     return cpu, wall
 
 
-def run_rounds(calls: int, rounds: int, workdir: Path, final_with_finish: bool) -> list[tuple[float, float]]:
-    return [one_round(calls, workdir, final_with_finish) for _ in range(rounds)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000, help="calls per round (default 3000)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds; the best is reported (default 5)")
     parser.add_argument("--dir", type=Path, default=None, help="where the log files go (default: a temp dir)")
-    parser.add_argument("--final-with-finish", action="store_true",
-                        help="write the last attempt in finish's transaction")
+    parser.add_argument("--old-caller", action="store_true",
+                        help="write as the caller before issue 15: each attempt alone, request repeated")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another source tree to measure in the same run, rounds alternating")
     parser.add_argument("--cprofile", action="store_true", help="profile one round instead")
@@ -134,39 +134,39 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-txlog-calls-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if args.final_with_finish and "final_attempt" not in inspect.signature(TransactionLog.finish).parameters:
-        parser.error("--final-with-finish: this tree's TransactionLog.finish has no final_attempt")
+    old_caller = args.old_caller or "final_attempt" not in inspect.signature(TransactionLog.finish).parameters
     if args.cprofile:
         import cProfile
         import pstats
 
         profiler = cProfile.Profile()
-        profiler.runcall(one_round, args.calls, workdir, args.final_with_finish)
+        profiler.runcall(one_round, args.calls, workdir, old_caller)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         return
     if args.json:  # a child of --baseline: one round, figures on stdout
-        print(json.dumps(one_round(args.calls, workdir, args.final_with_finish)))
+        print(json.dumps(one_round(args.calls, workdir, old_caller)))
         return
 
-    def child(source: Path | None) -> tuple[float, float]:
+    def child(source: Path | None, old: bool) -> tuple[float, float]:
         env = dict(os.environ)
         env.pop("BENCH_SOURCE", None)
         if source is not None:
             env["BENCH_SOURCE"] = str(source)
         argv = [sys.executable, __file__, "--json", "--calls", str(args.calls), "--dir", str(workdir)]
-        if args.final_with_finish and source is None:
-            argv.append("--final-with-finish")
+        if old:
+            argv.append("--old-caller")
         out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
         cpu, wall = json.loads(out.splitlines()[-1])
         return cpu, wall
 
-    trees: list[tuple[str, Path | None]] = [("this tree", None)]
+    trees: list[tuple[str, Path | None, bool]] = [("this tree", None, old_caller)]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}", args.baseline))
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in trees}
+        trees[:0] = [(f"baseline {args.baseline}", args.baseline, True),
+                     ("this tree, old caller's writes", None, True)]
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in trees}
     for _ in range(args.rounds):
-        for name, source in trees:
-            results[name].append(child(source))
+        for name, source, old in trees:
+            results[name].append(child(source, old))
     print(f"{args.calls:,} calls per round, {args.rounds} rounds, load average "
           f"{os.getloadavg()[0]:.1f}; best round / median round, per call:")
     for name, figures in results.items():
