@@ -1,7 +1,8 @@
 """The outbound call: OAuth2 token, rate budget, retries with one Idempotency-Key, timing, the log.
 
 Each call writes its pending transaction before the first byte leaves, records every attempt
-as it ends, and settles the outcome at the end, so the log can be trusted after a crash.
+as it ends (before waiting for anything else), and settles the outcome at the end together with
+the attempt that ended the call, so the log can be trusted after a crash.
 """
 
 from __future__ import annotations
@@ -190,14 +191,18 @@ class Caller:
         except BaseException as exc:  # cancelled task, Ctrl-C: the call's fate is unknown
             # A log that cannot take this either leaves the row pending: the next open marks it.
             with suppress(LogUnavailable):
+                if record.unstored is not None and record.failure is None:
+                    self.txlog.record_attempt(tx_id, record.unstored)
                 self.txlog.mark_cancelled(tx_id, f"call abandoned: {type(exc).__name__}")
             raise
         result.transaction_id, result.url = tx_id, url
-        result.request_headers, result.request_body = logged_headers, body_text(body)
         result.sla_ms = sla_ms
         if sla_ms is not None and result.status is not None and 200 <= result.status < 300:
             result.sla_ok = result.attempts[-1].elapsed_ms <= sla_ms
-        await record.write(self.txlog.finish, result)
+        # The attempt that ended the call goes in with the outcome: one write, not two. The
+        # request is not repeated: begin stored it, and redacting it again cost CPU for nothing.
+        await record.write(self.txlog.finish, result, record.unstored)
+        result.request_headers, result.request_body = logged_headers, body_text(body)
         if record.failure is not None:
             result.log_warning = _unrecorded_warning(record.failure, idempotency_key)
         return result
@@ -223,10 +228,12 @@ class Caller:
             response, error, attempt = await self._send(len(attempts) + 1, req.method, url,
                                                         headers, body, trace_id)
             attempts.append(attempt)
-            await record.write(self.txlog.record_attempt, attempt)
+            # Kept until the next await (stored first) or the end (stored with the outcome).
+            record.unstored = attempt
             status = attempt.status
             if status == 401 and not reauthenticated and error is None:
                 reauthenticated = True  # Authlib does not re-fetch on 401: do it once ourselves
+                await record.store_attempt()
                 try:
                     await self._ensure_token(force=True)
                     continue
@@ -245,6 +252,7 @@ class Caller:
                 error = f"server asked to wait {wait:.0f} s (Retry-After), more than {policy.max_wait_s:g} s"
                 break
             retries_used += 1
+            await record.store_attempt()
             await asyncio.sleep(wait)
         return self._result(req, attempts, response, error, refused, exhausted, trace_id,
                             (time.perf_counter() - began) * 1000)
@@ -304,12 +312,22 @@ class _CallRecord:
     Once the request may have left, a failing write (disk full) must not turn the gateway's
     answer into a traceback: the failure is kept, later writes of the call are skipped (the
     row stays pending, and is settled as interrupted by the next open), and the caller warns.
+
+    An attempt is stored before the call awaits anything else (a backoff, a new token), so a
+    crash keeps every attempt made so far; the one that ends the call is still ``unstored``
+    when the call finishes, and is stored with the outcome in the same transaction.
     """
 
     def __init__(self, txlog: TransactionLog, tx_id: str) -> None:
         self.txlog = txlog
         self.tx_id = tx_id
         self.failure: str | None = None
+        self.unstored: Attempt | None = None
+
+    async def store_attempt(self) -> None:
+        if self.unstored is not None:
+            attempt, self.unstored = self.unstored, None
+            await self.write(self.txlog.record_attempt, attempt)
 
     async def write(self, method: Callable[..., object], *args: Any) -> None:
         if self.failure is not None:

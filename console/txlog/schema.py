@@ -106,6 +106,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         "(started_at, outcome, elapsed_ms, sla_ok, attempt_count, rolled_back)",
         "ALTER TABLE transactions ADD COLUMN origin TEXT",
     )),
+    Migration(2, "the full-text index is rewritten only when an indexed column is set", (
+        # sqlite-utils' trigger re-indexed the whole row on any update, attempt_count too: a
+        # one-attempt call indexed its text three times (issue 15).
+        'DROP TRIGGER IF EXISTS "transactions_au"',
+        'CREATE TRIGGER "transactions_au" AFTER UPDATE OF "method", "path", "action", "url", '
+        '"record_id", "request_body", "response_body", "error", "event_id", "request_id", '
+        '"trace_id" ON "transactions" BEGIN\n'
+        '  INSERT INTO "transactions_fts" ("transactions_fts", rowid, "method", "path", "action", '
+        '"url", "record_id", "request_body", "response_body", "error", "event_id", "request_id", '
+        '"trace_id") VALUES(\'delete\', old.rowid, old."method", old."path", old."action", '
+        'old."url", old."record_id", old."request_body", old."response_body", old."error", '
+        'old."event_id", old."request_id", old."trace_id");\n'
+        '  INSERT INTO "transactions_fts" (rowid, "method", "path", "action", "url", "record_id", '
+        '"request_body", "response_body", "error", "event_id", "request_id", "trace_id") '
+        'VALUES (new.rowid, new."method", new."path", new."action", new."url", new."record_id", '
+        'new."request_body", new."response_body", new."error", new."event_id", new."request_id", '
+        'new."trace_id");\nEND',
+    )),
 )
 
 #: The ``PRAGMA user_version`` this code writes; a log with a higher one came from a newer apilog.
@@ -166,4 +184,23 @@ def _create(db: sqlite_utils.Database) -> None:
             created.create_index(columns, index_name=name, if_not_exists=True)
         if table.fts:
             created.enable_fts(table.fts, create_triggers=True)
+            db.conn.execute(f'DROP TRIGGER "{table.name}_au"')
+            db.conn.execute(fts_update_trigger(table))
     db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+
+def fts_update_trigger(table: Table) -> str:
+    """The trigger keeping ``table``'s full-text index in step with an UPDATE.
+
+    sqlite-utils' own fires on every update and re-indexes the whole row; this one fires only
+    when the UPDATE sets an indexed column (``UPDATE OF``), so counting an attempt or settling a
+    flag leaves the index alone. External-content FTS5 needs the old values to delete the entry.
+    """
+    def listed(prefix: str) -> str:
+        return ", ".join(f'{prefix}"{column}"' for column in table.fts)
+
+    return (f'CREATE TRIGGER "{table.name}_au" AFTER UPDATE OF {listed("")} ON "{table.name}" BEGIN\n'
+            f'  INSERT INTO "{table.name}_fts" ("{table.name}_fts", rowid, {listed("")}) '
+            f"VALUES('delete', old.rowid, {listed('old.')});\n"
+            f'  INSERT INTO "{table.name}_fts" (rowid, {listed("")}) '
+            f"VALUES (new.rowid, {listed('new.')});\nEND")

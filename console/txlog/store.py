@@ -213,8 +213,12 @@ class TransactionLog(EventLinks):
             self.db.execute("UPDATE transactions SET attempt_count = max(attempt_count, ?) WHERE id = ?",
                             [attempt.number, tx_id])
 
-    def finish(self, tx_id: str, result: Any) -> None:
-        """Set the outcome and evidence from a ``CallResult`` (or any object with its fields)."""
+    def finish(self, tx_id: str, result: Any, final_attempt: Attempt | None = None) -> None:
+        """Set the outcome and evidence from a ``CallResult`` (or any object with its fields).
+
+        ``final_attempt`` is the attempt that ended the call, when the caller has not stored it
+        yet: it goes in with the outcome, in one write transaction instead of two.
+        """
         if result.outcome not in oc.FINAL_OUTCOMES:
             raise ValueError(f"outcome {result.outcome!r} is not one of {', '.join(oc.FINAL_OUTCOMES)}")
         ended_at = time.time()
@@ -231,7 +235,17 @@ class TransactionLog(EventLinks):
         if result.request_body is not None:
             fields["request_body"] = result.request_body
         update = self._stored(fields)
+        attempt = None
+        if final_attempt is not None:
+            # The last attempt's headers are the response's (the caller redacted both from one
+            # response): redacting them once saves a third of finish's redaction.
+            same = final_attempt.headers == result.response_headers
+            attempt = _values(self._attempt_row(tx_id, final_attempt,
+                                                update["response_headers"] if same else None),
+                              _ATTEMPT_COLUMNS)
         with self._write():
+            if attempt is not None:
+                self.db.execute(_insert_sql("attempts", _ATTEMPT_COLUMNS, "OR REPLACE"), attempt)
             assignments = ", ".join(f"{column} = ?" for column in update)
             self.db.execute(f"UPDATE transactions SET {assignments} WHERE id = ?",
                             [*update.values(), tx_id])
@@ -324,11 +338,13 @@ class TransactionLog(EventLinks):
         # host stays empty: a bulk-loaded row belongs to no process on this machine.
         return self._stored({column: getattr(tx, column, None) for column in _TX_COLUMNS})
 
-    def _attempt_row(self, tx_id: str, attempt: Attempt) -> dict[str, Any]:
+    def _attempt_row(self, tx_id: str, attempt: Attempt, stored_headers: str | None = None) -> dict[str, Any]:
+        """``stored_headers``: the attempt's headers already as :meth:`_headers` stores them."""
         return {"tx_id": tx_id, "number": attempt.number, "started_at": attempt.started_at,
                 "elapsed_ms": attempt.elapsed_ms, "status": attempt.status,
                 "error": self._text(attempt.error), "retry_after_s": attempt.retry_after_s,
-                "request_id": attempt.request_id, "headers": self._headers(attempt.headers)}
+                "request_id": attempt.request_id,
+                "headers": self._headers(attempt.headers) if stored_headers is None else stored_headers}
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -38,6 +38,9 @@ async def test_two_transient_failures_then_commit_creates_one_record(mini_gatewa
     assert stored.outcome == "committed" and stored.attempt_count == 3 and stored.retries == 2
     assert [a.status for a in stored.attempts] == [503, 503, 201]
     assert stored.event_id == result.event_id == "evt-1"
+    assert stored.request_body == result.request_body == '{"name": "An"}'
+    assert stored.request_headers == result.request_headers
+    assert stored.request_headers["Authorization"] == "REDACTED"
 
 
 async def test_every_attempt_failing_stops_after_max_retries_plus_one(mini_gateway, mini_profile, txlog):
@@ -123,6 +126,7 @@ async def test_a_401_refetches_the_token_once(mini_gateway, mini_profile, txlog)
         result = await c.call(CallRequest(PATH, "GET", "check-status"))
     assert result.outcome == "ok"
     assert [a.status for a in result.attempts] == [401, 200]
+    assert [a.status for a in txlog.get(result.transaction_id).attempts] == [401, 200]
     assert len(mini_gateway.tokens) == 2
 
 
@@ -205,6 +209,23 @@ async def test_cancelled_call_is_recorded_interrupted(mini_gateway, mini_profile
             await task
     [tx] = txlog.query()
     assert tx.outcome == "interrupted"
+
+
+async def test_an_attempt_is_stored_before_the_backoff_so_an_abandoned_call_keeps_it(
+        mini_gateway, mini_profile, txlog):
+    async with caller(mini_profile, small_catalogue(max_retries=1), txlog) as c:
+        task = asyncio.create_task(c.call(CallRequest(
+            PATH, "PATCH", "update-config", body={"k": "v"},
+            headers={"X-Fault-Abort": "429", "X-Test-Retry-After": "25"})))
+        deadline = time.monotonic() + 10
+        while not (txlog.query() and txlog.query()[0].attempt_count):
+            assert time.monotonic() < deadline and not task.done(), "the first attempt was not stored"
+            await asyncio.sleep(0.02)
+        task.cancel()  # during the 25 s Retry-After wait
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    [tx] = txlog.query(with_attempts=True)
+    assert tx.outcome == "interrupted" and [a.status for a in tx.attempts] == [429]
 
 
 async def test_no_secret_or_token_reaches_the_database_file(mini_gateway, mini_profile, tmp_path):

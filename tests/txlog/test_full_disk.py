@@ -17,10 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from console.caller import Caller, CallerError, CallRequest
+from console.caller.model import Attempt
 from console.cli import main
 from console.txlog import LogWriteFailed, TransactionLog, open_log
 from tests.support.txlog import SmallDisk, small_catalogue
-from tests.txlog.test_store import add
+from tests.txlog.test_store import add, result
 
 PATH = "/customer/update"
 BIG_BODY = {"note": " ".join(f"w{i}" for i in range(12_000))}  # ~80 KB: needs pages of its own
@@ -57,6 +58,18 @@ def test_a_write_that_does_not_fit_fails_whole_in_one_line(txlog):
         txlog.db.execute("PRAGMA max_page_count = 1073741823")
     add(txlog)
     assert txlog.count() == 2, "the log works again once there is room"
+
+
+def test_an_outcome_that_does_not_fit_loses_its_final_attempt_too_and_nothing_before(txlog):
+    tx = txlog.begin(method="POST", path=PATH, action="add-record")
+    txlog.record_attempt(tx, Attempt(1, time.time(), 3.0, 503))
+    freeze_size(txlog)
+    with pytest.raises(LogWriteFailed):
+        txlog.finish(tx, result(attempts=2, response_body=str(BIG_BODY)),
+                     final_attempt=Attempt(2, time.time(), 4.0, 201))
+    stored = txlog.get(tx)
+    assert (stored.outcome, stored.attempt_count) == ("pending", 1), "no half-written end"
+    assert [a.number for a in stored.attempts] == [1], "the attempt stored before is still there"
 
 
 async def test_a_call_the_log_cannot_record_first_is_not_sent(mini_gateway, mini_profile, txlog):

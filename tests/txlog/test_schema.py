@@ -28,11 +28,11 @@ DATA = Path(__file__).parent / "data"
 SQL_TYPES = {str: "TEXT", float: "REAL", int: "INTEGER", bool: "INTEGER", dict: "TEXT"}
 
 
-def old_log(tmp_path: Path) -> Path:
-    """The log the release before schema versions wrote (see data/README.md), as a fresh copy."""
-    path = tmp_path / "old" / "transactions.db"
+def old_log(tmp_path: Path, version: int = 0) -> Path:
+    """A log an older release wrote (see data/README.md), at schema ``version``, as a fresh copy."""
+    path = tmp_path / f"old-v{version}" / "transactions.db"
     path.parent.mkdir()
-    path.write_bytes(gzip.decompress((DATA / "v0_transactions.db.gz").read_bytes()))
+    path.write_bytes(gzip.decompress((DATA / f"v{version}_transactions.db.gz").read_bytes()))
     # Its pending row was left by a dead process on the machine that made the file; make that
     # machine this one, so opening it settles the row as it would for the operator.
     with sqlite3.connect(path) as conn:
@@ -51,7 +51,7 @@ def schema_of(path: Path) -> dict[str, object]:
             shape[f"{table} indexes"] = sorted(
                 (name, unique, tuple(c[2] for c in conn.execute(f"PRAGMA index_info({name})")))
                 for _, name, unique, *_ in conn.execute(f"PRAGMA index_list({table})"))
-        shape["triggers"] = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        shape["triggers"] = sorted(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
         return shape
     finally:
         conn.close()
@@ -108,12 +108,68 @@ def test_a_log_from_the_previous_release_is_migrated_and_keeps_working(tmp_path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_a_migrated_log_has_the_same_schema_as_a_new_one(tmp_path):
-    migrated = old_log(tmp_path)
+@pytest.mark.parametrize("version", [0, 1])
+def test_a_migrated_log_has_the_same_schema_as_a_new_one(tmp_path, version):
+    migrated = old_log(tmp_path, version)
     TransactionLog(migrated).close()
     fresh = tmp_path / "fresh.db"
     TransactionLog(fresh).close()
     assert schema_of(migrated) == schema_of(fresh)
+
+
+def full_text_index(path: Path) -> list[tuple[int, bytes]]:
+    """The FTS5 index's stored blocks: any write to the index changes them."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT id, block FROM transactions_fts_data ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def index_is_sound(log: TransactionLog) -> None:
+    # FTS5 checks its index against the content table; a stale or doubled entry fails here.
+    log.db.conn.execute("INSERT INTO transactions_fts (transactions_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_log_from_the_release_before_the_index_fix_migrates_and_its_text_is_still_found(tmp_path):
+    path = old_log(tmp_path, 1)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+    with open_log(path) as log:
+        old_post = log.query(text="needle")
+        assert [t.path for t in old_post] == ["/customer/update"], "text written before the upgrade"
+        tx = log.begin(method="PUT", path="/customer/update", action="add-record",
+                       request_body='{"name": "needle-after"}')
+        before = full_text_index(path)
+        log.record_attempt(tx, Attempt(1, time.time(), 3.0, 201))
+        assert full_text_index(path) == before, "counting an attempt re-indexed the row"
+        log.finish(tx, result(response_body='{"said": "upgradeword"}'))
+        assert [t.id for t in log.query(text="upgradeword")] == [tx]
+        assert [t.id for t in log.query(text="needle")] == [tx, old_post[0].id]
+        index_is_sound(log)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_every_write_keeps_the_full_text_index_in_step_with_the_rows(tmp_path):
+    path = tmp_path / "t.db"
+    with TransactionLog(path) as log:
+        pending = log.begin(method="POST", path="/p", action="add-record", request_body="alphaword")
+        assert [t.id for t in log.query(text="alphaword")] == [pending], "a call under way is found"
+        before = full_text_index(path)
+        log.record_attempt(pending, Attempt(1, time.time(), 3.0, 503))
+        log.record_attempt(pending, Attempt(2, time.time(), 3.0, 201))
+        assert full_text_index(path) == before, "counting attempts re-indexed the row"
+        log.finish(pending, result(response_body='{"said": "bravoword"}', error="charlieword"))
+        assert full_text_index(path) != before, "the outcome's text was not indexed"
+        cancelled = log.begin(method="DELETE", path="/p", action="delete-info", request_body="deltaword")
+        log.mark_cancelled(cancelled, "call abandoned: echoword")
+        for word, expected in (("alphaword", [pending]), ("bravoword", [pending]),
+                               ("charlieword", [pending]), ("deltaword", [cancelled]),
+                               ("echoword", [cancelled])):
+            assert [t.id for t in log.query(text=word)] == expected, word
+        index_is_sound(log)
+        log.prune(max_rows=0)
+        assert log.count(text="alphaword") == 0
+        index_is_sound(log)
 
 
 def test_a_log_from_a_newer_apilog_is_refused_in_one_line_and_left_as_it_is(tmp_path):

@@ -53,6 +53,36 @@ def test_attempts_are_recorded_as_they_end_and_the_outcome_at_the_end(txlog):
     assert (stored.outcome, stored.retries, stored.event_id, stored.sla_ok) == ("committed", 1, "e-1", True)
 
 
+def test_the_attempt_that_ends_a_call_is_stored_with_its_outcome(txlog):
+    tx = txlog.begin(method="POST", path="/p", action="add-record", request_body='{"n": "kept"}',
+                     request_headers={"Accept": "application/json"})
+    txlog.record_attempt(tx, Attempt(1, time.time(), 3.0, 503))
+    last = Attempt(2, time.time(), 4.0, 201, None, None, "r-2", {"X-Request-Id": "r-2",
+                                                                 "Set-Cookie": "sid=s-55555"})
+    txlog.finish(tx, result(attempts=2, request_headers={}), final_attempt=last)
+    stored = txlog.get(tx)
+    assert [a.status for a in stored.attempts] == [503, 201] and stored.attempt_count == 2
+    assert stored.attempts[1].headers == {"X-Request-Id": "r-2", "Set-Cookie": "REDACTED"}
+    assert stored.outcome == "committed"
+    assert (stored.request_body, stored.request_headers) == ('{"n": "kept"}', {"Accept": "application/json"}), \
+        "a result that does not repeat the request keeps what begin stored"
+
+
+def test_a_final_attempt_with_the_responses_headers_is_redacted_like_them(tmp_path):
+    path = tmp_path / "tx.db"
+    log = TransactionLog(path, secrets=["opaque-token-xyz"])
+    tx = log.begin(method="GET", path="/p", action="check-status")
+    headers = {"X-Echo": "opaque-token-xyz", "Set-Cookie": "sid=c-777777", "X-Request-Id": "r-1"}
+    log.finish(tx, result("ok", 200, response_headers=headers),
+               final_attempt=Attempt(1, time.time(), 2.0, 200, None, None, "r-1", dict(headers)))
+    stored = log.get(tx)
+    expected = {"X-Echo": "REDACTED", "Set-Cookie": "REDACTED", "X-Request-Id": "r-1"}
+    assert stored.response_headers == stored.attempts[0].headers == expected
+    log.close()
+    data = db_bytes(path)
+    assert b"opaque-token-xyz" not in data and b"c-777777" not in data
+
+
 def test_finish_refuses_an_unknown_outcome(txlog):
     tx = txlog.begin(method="GET", path="/p", action="check-status")
     with pytest.raises(ValueError, match="not one of"):
