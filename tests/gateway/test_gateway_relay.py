@@ -263,8 +263,12 @@ async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_
     monkeypatch.setattr(outbox, "_pending", settle_read_while_a_commit_lands)
     await relay.start()
     try:
-        await async_wait_until(lambda: relay.delivered == 2, timeout=30,
-                               message="the event committed while the cycle settled to be published")
+        await async_wait_until(
+            lambda: relay.delivered == 2, timeout=30,
+            message="the event committed while the cycle settled to be published",
+            # Said when it times out: which of the relay's paths the events took.
+            state=lambda: (f"delivered {relay.delivered}, parked {relay.parked}, "
+                           f"settle reads {len(settle_reads)}, last error {relay.last_error}"))
     finally:
         await relay.stop()
         store.close()

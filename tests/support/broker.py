@@ -43,11 +43,13 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
 
 async def async_wait_until(condition: Callable[[], object], timeout: float = 10.0,
                            interval: float = 0.02, message: str = "condition",
-                           pause: Callable[[float], Awaitable[object]] | None = None) -> object:
+                           pause: Callable[[float], Awaitable[object]] | None = None,
+                           state: Callable[[], str] | None = None) -> object:
     """As :func:`wait_until`, for async tests (``condition`` is a plain callable).
 
     ``pause`` waits between polls (default ``asyncio.sleep``; a Pilot passes ``pilot.pause`` so
-    the app keeps processing messages while the test waits).
+    the app keeps processing messages while the test waits). ``state``, when given, is asked
+    what things looked like when the wait timed out, for the failure's message.
     """
     import asyncio
 
@@ -58,5 +60,6 @@ async def async_wait_until(condition: Callable[[], object], timeout: float = 10.
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.1f} s waiting for {message}")
+            seen = f" ({state()})" if state is not None else ""
+            pytest.fail(f"timed out after {timeout:.1f} s waiting for {message}{seen}")
         await pause(interval)
