@@ -247,31 +247,38 @@ async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_
                                         data={"n": len(committed)}, source="http://gw/x", traceparent=None))
         conn.execute("COMMIT")
 
-    with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
-        commit(conn, "s1")  # waiting before the relay starts
     read = outbox._pending
     settle_reads: list[int] = []
 
     def settle_read_while_a_commit_lands(conn, limit, max_bytes):
         rows = read(conn, limit, max_bytes)
-        if relay.delivered == 0 and not rows and len(committed) == 1:  # the read after the first settle
+        if relay.delivered == 1 and not rows and len(committed) == 2:  # the read after s2's settle
             settle_reads.append(1)
-            commit(conn, "s2")
+            commit(conn, "s3")
             loop.call_soon_threadsafe(relay.wake)  # reaches the loop before this read's result
         return rows
 
-    monkeypatch.setattr(outbox, "_pending", settle_read_while_a_commit_lands)
+    def said() -> str:  # what the relay did, for a wait that times out
+        return (f"delivered {relay.delivered}, parked {relay.parked}, "
+                f"settle reads {len(settle_reads)}, last error {relay.last_error}")
+
+    with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
+        commit(conn, "s1")  # waiting before the relay starts
     await relay.start()
     try:
-        await async_wait_until(
-            lambda: relay.delivered == 2, timeout=30,
-            message="the event committed while the cycle settled to be published",
-            # Said when it times out: which of the relay's paths the events took.
-            state=lambda: (f"delivered {relay.delivered}, parked {relay.parked}, "
-                           f"settle reads {len(settle_reads)}, last error {relay.last_error}"))
+        # First the topic made, the producer connected and the relay idle in its hour-long poll:
+        # what is tested below is the wake-up alone, not a new topic's first produce.
+        await async_wait_until(lambda: relay.delivered == 1, timeout=60, state=said,
+                               message="the first event (its topic created) to be published")
+        monkeypatch.setattr(outbox, "_pending", settle_read_while_a_commit_lands)
+        with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
+            commit(conn, "s2")
+        relay.wake()
+        await async_wait_until(lambda: relay.delivered == 3, timeout=30, state=said,
+                               message="the event committed while the cycle settled to be published")
     finally:
         await relay.stop()
         store.close()
     assert settle_reads == [1]
     counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.settle"], committed)
-    assert [counts[i] for i in committed] == [1, 1]
+    assert [counts[i] for i in committed] == [1, 1, 1]
