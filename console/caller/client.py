@@ -93,7 +93,11 @@ class Caller:
         if self._transport is not None:
             kwargs["transport"] = self._transport
         else:
-            kwargs["verify"] = p.http_verify()
+            from console.http_transport import async_transport
+
+            # verify= as well: a proxy from the environment gets its own transport.
+            kwargs["verify"] = verify = p.http_verify()
+            kwargs["transport"] = async_transport(verify=verify)
         self._client = AsyncOAuth2Client(
             client_id=p.client_id, client_secret=p.client_secret, token_endpoint=p.token_url,
             grant_type="client_credentials", scope=" ".join(p.scopes) or None, leeway=0,
