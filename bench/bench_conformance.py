@@ -11,6 +11,11 @@ and the broker. On two cores their sum over two is the floor under the wall time
 
     .venv/bin/python bench/bench_conformance.py --runs 3
     .venv/bin/python bench/bench_conformance.py --concurrency 2 --concurrency 6 --concurrency 12
+    .venv/bin/python bench/bench_conformance.py --runs 1 --timeline
+
+``--timeline`` prints, every half second of a run, the share of one core the checking process
+and the gateway used and how many verdicts were reached: a stretch where the checking process
+is far below 100 % is time the run spends waiting rather than working.
 """
 
 from __future__ import annotations
@@ -40,7 +45,27 @@ def _tree(pid: int) -> dict[int, str]:
     return found
 
 
-async def one_run(concurrency: int, thorough: bool
+TICK_S = 0.5
+
+
+async def _timeline(gateway_pids: list[int], done: list[object], lines: list[str]) -> None:
+    """Every ``TICK_S``: CPU share of this process and the gateway, verdicts reached meanwhile."""
+    loop = asyncio.get_running_loop()
+    start = last_t = loop.time()
+    last_own = rusage_cpu_s(resource.RUSAGE_SELF)
+    last_gw = sum(cpu_s(pid) for pid in gateway_pids)
+    last_done = 0
+    while True:
+        await asyncio.sleep(TICK_S)
+        now, own = loop.time(), rusage_cpu_s(resource.RUSAGE_SELF)
+        gw = sum(cpu_s(pid) for pid in gateway_pids)
+        span = now - last_t
+        lines.append(f"    {now - start:5.1f} s  check {100 * (own - last_own) / span:4.0f} %  "
+                     f"gateway {100 * (gw - last_gw) / span:4.0f} %  verdicts +{len(done) - last_done}")
+        last_t, last_own, last_gw, last_done = now, own, gw, len(done)
+
+
+async def one_run(concurrency: int, thorough: bool, timeline: list[str] | None = None
                   ) -> tuple[float, dict[str, int], float, dict[str, float]]:
     """(seconds for the checks, verdict counts, seconds to start the sandbox, CPU seconds per
     process during the checks)."""
@@ -64,9 +89,17 @@ async def one_run(concurrency: int, thorough: bool
             async with session:
                 before = {pid: cpu_s(pid) for pid in processes}
                 own = rusage_cpu_s(resource.RUSAGE_SELF)
+                done: list[object] = []
+                ticker = None
+                if timeline is not None:
+                    gateway_pids = [pid for pid, name in processes.items() if "tansu" not in name]
+                    ticker = asyncio.create_task(_timeline(gateway_pids, done, timeline))
                 started = time.perf_counter()
-                verdicts = await session.check(concurrency=concurrency, thorough=thorough)
+                verdicts = await session.check(concurrency=concurrency, thorough=thorough,
+                                               on_progress=lambda _n, _total, v: done.append(v))
                 elapsed = time.perf_counter() - started
+                if ticker is not None:
+                    ticker.cancel()
                 cpu = {"check": rusage_cpu_s(resource.RUSAGE_SELF) - own}
                 for pid, name in processes.items():
                     role = "broker" if "tansu" in name else "gateway"
@@ -82,13 +115,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, action="append",
                         help="operations checked at once (repeatable; default 6)")
     parser.add_argument("--thorough", action="store_true", help="exhaust every limit, overrun every deadline")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print each run's CPU use and progress every half second")
     args = parser.parse_args()
     print(f"# apilog check, shipped catalogue (152 operations), embedded sandbox, "
           f"{os.cpu_count()} CPUs, thorough={args.thorough}")
     for concurrency in args.concurrency or [6]:
         times = []
         for run in range(1, args.runs + 1):
-            elapsed, counts, boot, cpu = asyncio.run(one_run(concurrency, args.thorough))
+            lines: list[str] | None = [] if args.timeline else None
+            elapsed, counts, boot, cpu = asyncio.run(one_run(concurrency, args.thorough, lines))
             times.append(elapsed)
             verdicts = ", ".join(f"{n} {word}" for word, n in counts.items())
             spent = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in cpu.items())
@@ -97,6 +133,8 @@ def main() -> None:
                   f"    CPU during the checks: {spent}; sum / 2 cores = "
                   f"{sum(cpu.values()) / 2:.1f} s; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
+            if lines:
+                print("\n".join(lines), flush=True)
         print(f"concurrency {concurrency:>2}: median {statistics.median(times):.1f} s, "
               f"min {min(times):.1f} s, max {max(times):.1f} s over {len(times)} runs")
 

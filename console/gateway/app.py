@@ -91,7 +91,7 @@ class Gateway:
         self.scopes = all_scopes(self.domains)
         self.store = DomainStore(settings.db_path)
         self.relay = OutboxRelay(self.store, settings.kafka_bootstrap, settings.outbox_poll_s,
-                                 settings.max_event_bytes)
+                                 settings.max_event_bytes, topics=self.topics)
         self.limiter = RateLimiter()
         self.idempotency = IdempotencyStore()
         self.attempts = AttemptCounter()

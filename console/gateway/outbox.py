@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,9 +266,11 @@ class OutboxRelay:
     """Publishes pending outbox rows to Kafka; survives the broker going away and coming back."""
 
     def __init__(self, store: DomainStore, bootstrap: str | None, poll_s: float = 0.5,
-                 max_event_bytes: int = 1_048_576) -> None:
+                 max_event_bytes: int = 1_048_576, topics: Iterable[str] = ()) -> None:
         self.store = store
         self.bootstrap = bootstrap
+        #: The topics the catalogue's operations publish to, created when the relay starts.
+        self.topics = set(topics)
         self.poll_s = poll_s
         self.max_event_bytes = max_event_bytes
         self.delivered = 0
@@ -308,7 +311,27 @@ class OutboxRelay:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
+    async def _declare_topics(self) -> None:
+        """Create the catalogue's topics before the first commit needs one.
+
+        A consumer that starts before a topic exists (``apilog events --follow``, the checks'
+        feed) finds it only at its next look at the broker's topic list, a second later; the
+        first events of a fresh gateway waited that second, and the broker's first write to a
+        new topic, behind their commits. A broker that is not there yet is no error here: the
+        first publish creates what is missing, as it always does.
+        """
+        if not self.topics:
+            return
+        try:
+            producer = await self._ensure_producer()
+            await asyncio.wait_for(self._ensure_topics(producer, self.topics), ACK_TIMEOUT_S)
+        except Exception as exc:
+            self._checked = None
+            log.info("outbox relay: topics not declared at start (%s: %s); the first publish "
+                     "creates them", type(exc).__name__, exc)
+
     async def _run(self) -> None:
+        await self._declare_topics()
         backoff = 0.2
         while not self._stopping:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
@@ -108,6 +109,36 @@ async def test_update_config_rollback_keeps_old_config(gateway, client):
     assert failed.status_code == 500 and failed.json()["rolled_back"] is True
     value = _rows(gateway.db_path, "SELECT value FROM config WHERE domain = 'crm-lead' AND key = ?", key)
     assert value == [('"before"',)]
+
+
+async def test_a_fresh_gateway_creates_its_topics_before_the_first_write(private_broker, gateway_factory):
+    """A consumer started beside a new gateway finds every catalogue topic at its first look.
+
+    It used to find a topic only after the first write to that domain had created it, and then
+    at its next refresh of the topic list: the first events of every domain waited for that.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from tests.support.gateway import make_catalogue
+
+    operations = [("/security/firewall/config", "PUT", "add-record", []),
+                  ("/customer/update", "POST", "add-record", []),
+                  ("/ivr/callflow", "GET", "check-status", [])]
+    gw = gateway_factory(catalogue=make_catalogue(operations), kafka_bootstrap=private_broker.bootstrap)
+    wanted = {"gateway.events.firewall", "gateway.events.customer", "gateway.events.ivr"}
+    admin = AIOKafkaAdminClient(bootstrap_servers=private_broker.bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    found: set[str] = set()
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while not wanted <= found and asyncio.get_running_loop().time() < deadline:
+            found = set(await admin.list_topics())
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    assert wanted <= found, f"the gateway did not create {sorted(wanted - found)} within 20 s"
+    assert found == wanted  # only the catalogue's topics, one per domain
+    assert _rows(gw.db_path, "SELECT COUNT(*) FROM outbox") == [(0,)]  # nothing was written
 
 
 async def test_kafka_outage_keeps_serving_and_delivers_everything_after(private_broker, gateway_factory):
