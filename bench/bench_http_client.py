@@ -1,20 +1,24 @@
 """Benchmark: CPU per loopback GET of httpx2's default transport against apilog's asyncio one.
 
-Run: .venv/bin/python -m bench.bench_http_client [--requests 3000] [--rounds 3]
+Run: .venv/bin/python -m bench.bench_http_client [--requests 3000] [--rounds 3] [--post]
 
 A bare Starlette ``/healthz`` on uvicorn (a child process, its CPU not counted) answers
 ``--requests`` GETs, six in flight at once like the checker's lanes, from one
 ``httpx2.AsyncClient`` in this process: once with httpx2's default transport (httpcore2's anyio
 backend) and once with :func:`console.http_transport.async_transport`, both with the probes'
-limits (64 connections, 8 kept idle). Rounds alternate the two sides; each line is the process's
-CPU (user + system) per request and the wall time. The server is the same for both sides, so the
-ratio is the client's.
+limits (64 connections, 8 kept idle). ``--post`` sends a ~300-byte JSON body with each request
+instead (``POST /echo``), as the checks' writes do. Rounds alternate the two sides; each line is
+the client process's CPU (user + system) per request, the server's, and the wall time.
+
+To compare with an older tree's transport, run this file by path with that tree first on the
+path: ``PYTHONPATH=/tmp/old .venv/bin/python bench/bench_http_client.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -25,8 +29,11 @@ from pathlib import Path
 
 import httpx2
 
-from bench.procs import rusage_cpu_s
-from console.http_transport import async_transport
+# Last on the path, so that a tree named in PYTHONPATH supplies ``console`` (see above).
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+from bench.procs import cpu_s, rusage_cpu_s  # noqa: E402
+from console.http_transport import async_transport  # noqa: E402
 
 APP = """
 from starlette.applications import Starlette
@@ -36,8 +43,14 @@ from starlette.routing import Route
 async def healthz(request):
     return JSONResponse({"status": "ok"})
 
-app = Starlette(routes=[Route("/healthz", healthz)])
+async def echo(request):
+    body = await request.json()
+    return JSONResponse({"id": body["id"], "status": "stored"}, status_code=201)
+
+app = Starlette(routes=[Route("/healthz", healthz), Route("/echo", echo, methods=["POST"])])
 """
+BODY = json.dumps({"id": "cust-000123", "name": "Nguyễn Văn An", "email": "an@example.com",
+                   "tier": 2, "tags": ["vip", "north"], "note": "x" * 160}).encode()
 
 IN_FLIGHT = 6
 LIMITS = httpx2.Limits(max_connections=64, max_keepalive_connections=8)
@@ -60,29 +73,40 @@ def wait_listening(port: int, deadline_s: float = 15.0) -> None:
     raise SystemExit(f"the bare server did not listen on 127.0.0.1:{port} within {deadline_s:.0f} s")
 
 
-async def one_side(url: str, requests: int, asyncio_backend: bool) -> tuple[float, float]:
-    """(CPU µs per request, wall seconds) for ``requests`` GETs, ``IN_FLIGHT`` at once."""
+async def one_side(base: str, requests: int, asyncio_backend: bool, post: bool,
+                   server_pid: int) -> tuple[float, float, float]:
+    """(client CPU µs per request, server CPU µs per request, wall seconds) for ``requests``
+    requests, ``IN_FLIGHT`` at once."""
     transport = async_transport(limits=LIMITS) if asyncio_backend else httpx2.AsyncHTTPTransport(limits=LIMITS)
+    headers = {"Content-Type": "application/json"}
+
+    async def send(client: httpx2.AsyncClient) -> httpx2.Response:
+        if post:
+            return await client.post(f"{base}/echo", content=BODY, headers=headers)
+        return await client.get(f"{base}/healthz")
+
     async with httpx2.AsyncClient(transport=transport) as client:
         for _ in range(IN_FLIGHT * 4):  # warm: connections open, code paths hot
-            (await client.get(url)).raise_for_status()
+            (await send(client)).raise_for_status()
         gate = asyncio.Semaphore(IN_FLIGHT)
 
-        async def get() -> None:
+        async def one() -> None:
             async with gate:
-                response = await client.get(url)
+                response = await send(client)
                 response.raise_for_status()
                 response.json()
 
-        cpu0, wall0 = rusage_cpu_s(0), time.perf_counter()
-        await asyncio.gather(*(get() for _ in range(requests)))
-        return (rusage_cpu_s(0) - cpu0) / requests * 1e6, time.perf_counter() - wall0
+        cpu0, server0, wall0 = rusage_cpu_s(0), cpu_s(server_pid), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(requests)))
+        return ((rusage_cpu_s(0) - cpu0) / requests * 1e6,
+                (cpu_s(server_pid) - server0) / requests * 1e6, time.perf_counter() - wall0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--post", action="store_true", help="POST a ~300-byte JSON body instead of GET")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="apilog-bench-http-") as tmp:
@@ -94,19 +118,22 @@ def main() -> None:
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         try:
             wait_listening(port)
-            url = f"http://127.0.0.1:{port}/healthz"
-            print(f"# {args.requests} GETs of a bare Starlette /healthz, {IN_FLIGHT} in flight, "
+            base = f"http://127.0.0.1:{port}"
+            what = "POST /echo (~300-byte JSON)" if args.post else "GET /healthz"
+            print(f"# {args.requests} × {what} of a bare Starlette app, {IN_FLIGHT} in flight, "
                   f"load average {os.getloadavg()[0]:.1f}")
             results: dict[str, list[float]] = {"anyio": [], "asyncio": []}
             for round_no in range(1, args.rounds + 1):
                 order = ("anyio", "asyncio") if round_no % 2 else ("asyncio", "anyio")
                 for side in order:
-                    cpu_us, wall = asyncio.run(one_side(url, args.requests, side == "asyncio"))
+                    cpu_us, server_us, wall = asyncio.run(
+                        one_side(base, args.requests, side == "asyncio", args.post, server.pid))
                     results[side].append(cpu_us)
-                    print(f"round {round_no} {side:8} {cpu_us:7.0f} µs CPU per GET, {wall:5.2f} s wall")
+                    print(f"round {round_no} {side:8} client {cpu_us:6.0f} µs, server {server_us:6.0f} µs "
+                          f"CPU per request, {wall:5.2f} s wall")
             best = {side: min(values) for side, values in results.items()}
-            print(f"best: anyio {best['anyio']:.0f} µs, asyncio {best['asyncio']:.0f} µs: "
-                  f"{best['asyncio'] / best['anyio']:.2f}× the default transport's CPU per GET")
+            print(f"best client CPU: anyio {best['anyio']:.0f} µs, asyncio {best['asyncio']:.0f} µs: "
+                  f"{best['asyncio'] / best['anyio']:.2f}× the default transport's per request")
         finally:
             server.terminate()
             server.wait(10)
