@@ -5,7 +5,7 @@ Run: .venv/bin/python -m bench.bench_http_client [--requests 3000] [--rounds 3] 
 A bare Starlette ``/healthz`` on uvicorn (a child process, its CPU not counted) answers
 ``--requests`` GETs, six in flight at once like the checker's lanes, from one
 ``httpx2.AsyncClient`` in this process: once with httpx2's default transport (httpcore2's anyio
-backend) and once with :func:`console.http_transport.async_transport`, both with the probes'
+backend) and once with :func:`console.http_transport.on_asyncio` applied, both with the probes'
 limits (64 connections, 8 kept idle). ``--post`` sends a ~300-byte JSON body with each request
 instead (``POST /echo``), as the checks' writes do. Rounds alternate the two sides; each line is
 the client process's CPU (user + system) per request, the server's, and the wall time.
@@ -33,7 +33,7 @@ import httpx2
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from bench.procs import cpu_s, rusage_cpu_s  # noqa: E402
-from console.http_transport import async_transport  # noqa: E402
+from console.http_transport import on_asyncio  # noqa: E402
 
 APP = """
 from starlette.applications import Starlette
@@ -77,7 +77,6 @@ async def one_side(base: str, requests: int, asyncio_backend: bool, post: bool,
                    server_pid: int) -> tuple[float, float, float]:
     """(client CPU µs per request, server CPU µs per request, wall seconds) for ``requests``
     requests, ``IN_FLIGHT`` at once."""
-    transport = async_transport(limits=LIMITS) if asyncio_backend else httpx2.AsyncHTTPTransport(limits=LIMITS)
     headers = {"Content-Type": "application/json"}
 
     async def send(client: httpx2.AsyncClient) -> httpx2.Response:
@@ -85,7 +84,10 @@ async def one_side(base: str, requests: int, asyncio_backend: bool, post: bool,
             return await client.post(f"{base}/echo", content=BODY, headers=headers)
         return await client.get(f"{base}/healthz")
 
-    async with httpx2.AsyncClient(transport=transport) as client:
+    client = httpx2.AsyncClient(limits=LIMITS)
+    if asyncio_backend:
+        on_asyncio(client)
+    async with client:
         for _ in range(IN_FLIGHT * 4):  # warm: connections open, code paths hot
             (await send(client)).raise_for_status()
         gate = asyncio.Semaphore(IN_FLIGHT)

@@ -14,10 +14,11 @@ process of ``apilog check`` is CPU-bound on its HTTP client, so that fifth is wo
 at the queue and the end-of-stream flag. Timeouts are one timer per wait; a wait that the timer
 ends raises httpcore2's timeout errors, a task that is cancelled stays cancelled.
 
-:func:`async_transport` is httpx2's default transport (TLS, limits, HTTP/1.1) with its
-connection pool built on that backend: pass it as ``transport=`` to ``httpx2.AsyncClient``.
-httpx2 keeps its pool in ``AsyncHTTPTransport._pool``; ``tests/caller/test_http_transport.py``
-checks that the swap took, so an httpx2 that renames it fails a test instead of going slow.
+:func:`on_asyncio` puts an ``httpx2.AsyncClient``'s own connection pool on that backend. The
+client is otherwise httpx2's: passing a ``transport=`` instead would also turn off the proxies
+the environment names. httpx2 keeps its pool in ``AsyncHTTPTransport._pool`` and httpcore2 the
+backend in ``AsyncConnectionPool._network_backend``; ``tests/caller/test_http_transport.py``
+checks that the change took, so an httpx2 that renames them fails a test instead of going slow.
 """
 from __future__ import annotations
 
@@ -144,16 +145,14 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
         self._transport.write(buffer)
         writable = conn.writable
         if writable is not None and not writable.done():
-            loop = asyncio.get_running_loop()
-            timer = loop.call_later(timeout, _end_wait, writable) if timeout is not None else None
+            # Shielded: the future is the connection's (resume_writing ends it), not this wait's.
             try:
-                if await asyncio.shield(writable) is _TIMED_OUT:
-                    raise httpcore2.WriteTimeout(f"could not write within {timeout} s")
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            if conn.error is not None:
-                raise httpcore2.WriteError(str(conn.error) or type(conn.error).__name__)
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(writable)
+            except TimeoutError:
+                raise httpcore2.WriteTimeout(f"could not write within {timeout} s") from None
+            if conn.error is not None or self._transport.is_closing():
+                raise httpcore2.WriteError(str(conn.error or "the connection was closed"))
 
     async def aclose(self) -> None:
         self._transport.close()
@@ -203,8 +202,10 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
+                # Addresses raced 250 ms apart, as anyio does: a dual-stack name whose IPv6
+                # route silently drops packets must not use up the whole connect timeout.
                 transport, connection = await loop.create_connection(
-                    _Connection, host, port,
+                    _Connection, host, port, happy_eyeballs_delay=0.25,
                     local_addr=(local_address, 0) if local_address else None)
         except TimeoutError:
             raise httpcore2.ConnectTimeout(f"no connection to {host}:{port} within {timeout} s") from None
@@ -232,15 +233,16 @@ class AsyncioBackend(httpcore2.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
-def async_transport(*, verify: ssl.SSLContext | bool = True,
-                    limits: httpx2.Limits | None = None) -> httpx2.AsyncHTTPTransport:
-    """httpx2's default HTTP/1.1 transport, its connection pool on :class:`AsyncioBackend`."""
-    limits = limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20)
-    transport = httpx2.AsyncHTTPTransport(verify=verify, limits=limits)
-    transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(verify=verify),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=AsyncioBackend())
-    return transport
+def on_asyncio(client: httpx2.AsyncClient) -> httpx2.AsyncClient:
+    """``client`` with its direct connections on :class:`AsyncioBackend`; returns it.
+
+    The client is built by httpx2 as usual (TLS, limits, and a proxy transport for each proxy
+    the environment names: ``HTTPS_PROXY``, ``NO_PROXY``…); only the network backend of its own
+    connection pool changes, before it has opened anything. Connections through a proxy keep
+    httpx2's default backend. An httpx2 whose client no longer looks as expected is left as it
+    is: slower, still correct (``tests/caller/test_http_transport.py`` notices).
+    """
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    if type(pool) is httpcore2.AsyncConnectionPool and hasattr(pool, "_network_backend"):
+        pool._network_backend = AsyncioBackend()
+    return client

@@ -93,15 +93,15 @@ class Caller:
         if self._transport is not None:
             kwargs["transport"] = self._transport
         else:
-            from console.http_transport import async_transport
-
-            # verify= as well: a proxy from the environment gets its own transport.
-            kwargs["verify"] = verify = p.http_verify()
-            kwargs["transport"] = async_transport(verify=verify)
+            kwargs["verify"] = p.http_verify()
         self._client = AsyncOAuth2Client(
             client_id=p.client_id, client_secret=p.client_secret, token_endpoint=p.token_url,
             grant_type="client_credentials", scope=" ".join(p.scopes) or None, leeway=0,
             update_token=self._on_new_token, **kwargs)
+        if self._transport is None:
+            from console.http_transport import on_asyncio
+
+            on_asyncio(self._client)  # not transport=: that would drop the environment's proxies
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -79,13 +79,11 @@ class Probe:
         # Its connections ride asyncio's transports (console.http_transport): a fifth less CPU
         # per request for a process that is CPU-bound on its HTTP client.
         if http is None:
-            from console.http_transport import async_transport
+            from console.http_transport import on_asyncio
 
-            verify = profile.http_verify()
-            http = httpx2.AsyncClient(
-                timeout=httpx2.Timeout(30.0), verify=verify,
-                transport=async_transport(verify=verify, limits=httpx2.Limits(
-                    max_connections=64, max_keepalive_connections=8)))
+            http = on_asyncio(httpx2.AsyncClient(
+                timeout=httpx2.Timeout(30.0), verify=profile.http_verify(),
+                limits=httpx2.Limits(max_connections=64, max_keepalive_connections=8)))
         client = http
         try:
             probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,

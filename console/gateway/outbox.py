@@ -53,6 +53,8 @@ BATCH = 500
 BATCH_BYTES = 8 * 1_048_576
 #: How long one cycle waits for the broker's acknowledgements before retrying what is unacked.
 ACK_TIMEOUT_S = 30.0
+#: How long the relay tries to create the catalogue's topics when it starts (:meth:`OutboxRelay._declare_topics`).
+DECLARE_TIMEOUT_S = 5.0
 #: Errors no retry can cure: the row is parked instead of holding back the ones behind it.
 PERMANENT_ERRORS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError,
                     InvalidTopicError, CorruptRecordException)
@@ -269,7 +271,7 @@ class OutboxRelay:
                  max_event_bytes: int = 1_048_576, topics: Iterable[str] = ()) -> None:
         self.store = store
         self.bootstrap = bootstrap
-        #: The topics the catalogue's operations publish to, created when the relay starts.
+        #: The topics of the catalogue's domains (``topic_for``), created when the relay starts.
         self.topics = set(topics)
         self.poll_s = poll_s
         self.max_event_bytes = max_event_bytes
@@ -323,12 +325,14 @@ class OutboxRelay:
         if not self.topics:
             return
         try:
+            # Bounded short: a broker that accepts connections but does not answer must not
+            # hold back the first cycle, which would wait for it again on its own.
             producer = await self._ensure_producer()
-            await asyncio.wait_for(self._ensure_topics(producer, self.topics), ACK_TIMEOUT_S)
+            await asyncio.wait_for(self._ensure_topics(producer, self.topics), DECLARE_TIMEOUT_S)
         except Exception as exc:
             self._checked = None
-            log.info("outbox relay: topics not declared at start (%s: %s); the first publish "
-                     "creates them", type(exc).__name__, exc)
+            log.info("outbox relay: topics not declared at start (%s); the first publish "
+                     "creates them", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
     async def _run(self) -> None:
         await self._declare_topics()
@@ -481,13 +485,14 @@ class OutboxRelay:
             return
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="apilog-gateway",
                                     request_timeout_ms=5000)
-        await admin.start()
-        try:
+        try:  # start inside: a timeout that lands while it connects still closes it
+            await admin.start()
             config = {"max.message.bytes": str(self.max_event_bytes)}
             await admin.create_topics([NewTopic(t, num_partitions=1, replication_factor=1,
                                                 topic_configs=config) for t in missing])
         finally:
-            await admin.close()
+            with contextlib.suppress(Exception):
+                await admin.close()
         await client.force_metadata_update()
         # Checked again next cycle: the first produce to a new topic proves the creation took.
 

@@ -12,7 +12,7 @@ import contextlib
 import httpx2
 import pytest
 
-from console.http_transport import READ_HIGH_WATER, AsyncioStream, async_transport
+from console.http_transport import READ_HIGH_WATER, AsyncioStream, _Connection, on_asyncio
 
 
 class Server:
@@ -58,7 +58,15 @@ def response(body: bytes) -> bytes:
 
 
 def client(**kwargs) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(transport=async_transport(), **kwargs)
+    return on_asyncio(httpx2.AsyncClient(**kwargs))
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
 
 
 async def test_requests_share_a_kept_alive_connection_on_asyncio_streams():
@@ -106,8 +114,16 @@ async def test_a_silent_server_is_a_read_timeout_and_a_cancelled_call_stays_canc
             await task
 
 
-async def test_a_body_larger_than_the_read_queue_arrives_whole_while_read_slowly():
+async def test_a_body_larger_than_the_read_queue_arrives_whole_while_read_slowly(monkeypatch):
     body = bytes(range(256)) * (4 * READ_HIGH_WATER // 256 + 7)
+    paused = []
+    original_take = _Connection.take
+
+    def take(self, max_bytes):
+        paused.append(self.reading_paused)
+        return original_take(self, max_bytes)
+
+    monkeypatch.setattr(_Connection, "take", take)
 
     async def big(n, reader, writer):
         await read_request(reader)
@@ -115,12 +131,14 @@ async def test_a_body_larger_than_the_read_queue_arrives_whole_while_read_slowly
         await writer.drain()
 
     received = bytearray()
-    async with Server(big) as server, client() as http, \
-            http.stream("GET", f"{server.url}/export") as streamed:
-        async for chunk in streamed.aiter_raw():
-            received += chunk
-            await asyncio.sleep(0.001)  # a reader slower than loopback
+    async with asyncio.timeout(30):  # reads that are never resumed would hang here
+        async with Server(big) as server, client() as http, \
+                http.stream("GET", f"{server.url}/export") as streamed:
+            async for chunk in streamed.aiter_raw():
+                received += chunk
+                await asyncio.sleep(0.001)  # a reader slower than loopback
     assert bytes(received) == body
+    assert any(paused), "the socket was never paused: the read queue was not bounded"
 
 
 async def test_a_refused_connection_is_a_connect_error_naming_the_reason():
@@ -129,3 +147,52 @@ async def test_a_refused_connection_is_a_connect_error_naming_the_reason():
     async with client() as http:
         with pytest.raises(httpx2.ConnectError, match="refused|Connect call failed"):
             await http.get(f"{url}/healthz")
+
+
+def proxy_answering(body: bytes, content_type: bytes = b"text/plain"):
+    """A forward proxy that answers every request itself and keeps each request line."""
+    lines: list[bytes] = []
+
+    async def answer(n, reader, writer):
+        while True:
+            head = await read_request(reader)
+            lines.append(head.split(b"\r\n", 1)[0])
+            length = next((int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")
+                           if h.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
+                         % (content_type, len(body), body))
+            await writer.drain()
+
+    return answer, lines
+
+
+async def test_the_proxy_the_environment_names_is_still_used(no_proxy_env):
+    # Giving httpx2 a transport of our own would have turned its environment proxies off: an
+    # operator whose gateway is reachable only through HTTP_PROXY would get "connect failed".
+    answer, lines = proxy_answering(b"via the proxy")
+    async with Server(answer) as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        async with client() as http:
+            reply = await http.get("http://gateway.invalid/healthz")
+    assert reply.text == "via the proxy"
+    assert lines == [b"GET http://gateway.invalid/healthz HTTP/1.1"]
+
+
+async def test_the_callers_token_request_goes_through_the_environments_proxy(no_proxy_env, tmp_path):
+    from console.caller import Caller
+    from console.config import Profile
+    from console.txlog import TransactionLog
+
+    token = b'{"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 300}'
+    answer, lines = proxy_answering(token, b"application/json")
+    profile = Profile(name="proxied", base_url="http://gateway.invalid",
+                      token_url="http://gateway.invalid/oauth/token",
+                      client_id="apilog", client_secret="s3cret-value")
+    with TransactionLog(tmp_path / "transactions.db") as log:
+        async with Server(answer) as proxy:
+            no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+            async with Caller(profile, None, log) as caller:
+                state = await caller.token_state()
+    assert state.valid, state.error
+    assert lines == [b"POST http://gateway.invalid/oauth/token HTTP/1.1"]
