@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
@@ -59,6 +59,15 @@ class View(ConsoleNode, Screen):
     VIEW = ""
     #: Field names the filter understands in this view (``method:post``).
     FIELDS: frozenset[str] = frozenset()
+
+    @property
+    def on_top(self) -> bool:
+        """Whether this view is the one on screen. False while the app shuts down: its timers
+        can still fire once after the screen stack has emptied, where ``app.screen`` raises."""
+        try:
+            return self.app.screen is self
+        except ScreenStackError:
+            return False
 
     def relabel(self, action: str, description: str) -> None:
         """Change what the footer says a key of this view does (pause/resume, all/mine only)."""

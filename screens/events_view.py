@@ -124,7 +124,7 @@ class EventsView(TransactionActions, TableView):
         return filter_hint(self.FIELDS)
 
     def _poll_others(self) -> None:
-        if self.app.screen is self and self.mine_only:
+        if self.on_top and self.mine_only:
             self._read_others()
 
     @work(thread=True, exclusive=True, group="events-others", exit_on_error=False)
@@ -160,7 +160,7 @@ class EventsView(TransactionActions, TableView):
     def tick(self) -> None:
         """Take what arrived since the last tick, in one repaint (skipped while paused)."""
         runtime = self.console.runtime
-        if runtime is None or self.app.screen is not self:
+        if runtime is None or not self.on_top:
             return  # not on screen: catch up in one go when shown again (on_screen_resume)
         received = runtime.events_received
         changed = received != self.seen or runtime.events_updated != self._updates
@@ -431,7 +431,7 @@ class EventsView(TransactionActions, TableView):
         """Put the cursor on ``event_id`` and open its detail; an event not received yet is
         said so, and followed when it arrives (never another event in its place)."""
         self._target = event_id
-        if self.is_mounted and self.app.screen is self:
+        if self.is_mounted and self.on_top:
             self.tick()
             self._say_if_waiting()
 

@@ -165,7 +165,7 @@ class OverviewView(View):
         self.load()
 
     def _refresh_if_shown(self) -> None:
-        if self.app.screen is self:
+        if self.on_top:
             self.load()
 
     def load(self) -> None:

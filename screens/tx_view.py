@@ -163,7 +163,7 @@ class TransactionsView(TransactionActions, TableView):
 
     def _refresh_if_shown(self) -> None:
         """New calls appear while the operator watches the top; an open detail stays put."""
-        if (self.app.screen is self and self.table.cursor == 0 and self.txlog is not None
+        if (self.on_top and self.table.cursor == 0 and self.txlog is not None
                 and not self.has_class("-detail")):
             self.reload(keep=True)
 

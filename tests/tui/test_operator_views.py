@@ -429,3 +429,24 @@ async def test_export_writes_what_the_view_shows_into_a_private_file(make_app, l
     assert sorted(row["outcome"] for row in rows) == ["rate_limited", "rolled_back"]
     assert stat.S_IMODE(exports[0].stat().st_mode) == 0o600
     assert stat.S_IMODE(exports[0].parent.stat().st_mode) == 0o700
+
+
+async def test_a_views_refresh_timer_that_fires_while_the_app_closes_does_nothing(make_app, log):
+    """Quitting while a view's refresh is due must not end in a traceback. While the app
+    closes, every screen is popped before the views' timers stop, and asking for the screen on
+    top then raises: seen once in CI, as ``ScreenStackError: No screens on stack`` at exit."""
+    app = make_app(session=log_session(log), start_view="tx")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        tx, events, overview = (app.view(name) for name in ("tx", "events", "overview"))
+        stack = app._screen_stack
+        kept = list(stack)
+        stack.clear()  # as while the app closes
+        try:
+            tx._refresh_if_shown()
+            events._poll_others()
+            events.tick()
+            overview._refresh_if_shown()
+        finally:
+            stack.extend(kept)
+        assert app.screen is tx  # and the console is as it was
