@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,9 @@ import httpx2
 # Last on the path, so that a tree named in PYTHONPATH supplies ``console`` (see above).
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_gateway import wait_healthy  # noqa: E402
 from bench.procs import cpu_s, rusage_cpu_s  # noqa: E402
+from console.events.broker import free_port  # noqa: E402
 from console.http_transport import on_asyncio  # noqa: E402
 
 APP = """
@@ -54,23 +55,6 @@ BODY = json.dumps({"id": "cust-000123", "name": "Nguyễn Văn An", "email": "an
 
 IN_FLIGHT = 6
 LIMITS = httpx2.Limits(max_connections=64, max_keepalive_connections=8)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, deadline_s: float = 15.0) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the bare server did not listen on 127.0.0.1:{port} within {deadline_s:.0f} s")
 
 
 async def one_side(base: str, requests: int, asyncio_backend: bool, post: bool,
@@ -119,8 +103,8 @@ def main() -> None:
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error"],
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
         try:
-            wait_listening(port)
             base = f"http://127.0.0.1:{port}"
+            wait_healthy(f"{base}/healthz", server)
             what = "POST /echo (~300-byte JSON)" if args.post else "GET /healthz"
             print(f"# {args.requests} × {what} of a bare Starlette app, {IN_FLIGHT} in flight, "
                   f"load average {os.getloadavg()[0]:.1f}")

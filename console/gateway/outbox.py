@@ -330,7 +330,6 @@ class OutboxRelay:
             producer = await self._ensure_producer()
             await asyncio.wait_for(self._ensure_topics(producer, self.topics), DECLARE_TIMEOUT_S)
         except Exception as exc:
-            self._checked = None
             log.info("outbox relay: topics not declared at start (%s); the first publish "
                      "creates them", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
