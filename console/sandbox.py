@@ -69,8 +69,12 @@ def _health(base_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     """The gateway's ``/healthz`` body, or None when it does not answer."""
     import httpx2
 
+    from console.config import system_tls_context
+
     try:
-        response = httpx2.get(f"{base_url}/healthz", timeout=timeout)
+        # The shared context: httpx2 would load the CA bundle for each poll (~70 ms of CPU),
+        # and the start-up loop polls every 50 ms while the gateway child needs the CPU.
+        response = httpx2.get(f"{base_url}/healthz", timeout=timeout, verify=system_tls_context())
         return response.json() if response.status_code == 200 else None
     except (httpx2.HTTPError, ValueError):
         return None
