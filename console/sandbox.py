@@ -21,13 +21,13 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from console.children import module_command
 from console.errors import ApilogError
 from console.gateway.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_CLIENT_ID, data_dir
 from console.private_files import open_private, private_dir
@@ -288,7 +288,7 @@ class Sandbox:
         client_id = os.environ.get(CLIENT_ID_ENV) or DEFAULT_CLIENT_ID
         secret = self._secret()
         port = free_port()
-        args = [sys.executable, "-m", "console.cli"]
+        args = module_command("console.cli")
         if self.catalogue:
             args += ["--catalogue", str(self.catalogue)]
         args += ["gateway", "--port", str(port), "--embedded-kafka", "--faults",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import shlex
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from aiohttp import web
 from textual_serve.server import Server
 
 from console.catalogue import CatalogueError, load_catalogue
+from console.children import module_command
 from console.cli import Refused
 from console.config import ConfigError, load_config, resolve_profile
 from console.sandbox import Sandbox, SandboxError
@@ -51,7 +51,7 @@ def is_loopback(host: str) -> bool:
 def console_command(profile: str | None, readonly: bool, lang: str | None,
                     catalogue: str | None) -> str:
     """The shell command textual-serve runs for each browser tab: this very apilog, same options."""
-    args = [sys.executable, "-m", "console.cli"]
+    args = module_command("console.cli")
     if profile:
         args += ["--profile", profile]
     if readonly:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
 from console import serve as serve_module
+from console.children import module_command
 from console.cli import main
 from tests.support.profiles import write_config
 
@@ -30,9 +32,23 @@ def no_listening(monkeypatch, tmp_path):
 def test_each_tab_runs_this_apilog_with_the_same_options_even_with_shell_characters(tmp_path):
     catalogue = tmp_path / "my cat; rm -rf ~.txt"
     command = serve_module.console_command("ops $(whoami)", True, "vi", str(catalogue))
-    assert shlex.split(command) == [sys.executable, "-m", "console.cli", "--profile",
-                                    "ops $(whoami)", "--readonly", "--lang", "vi",
-                                    "--catalogue", str(catalogue.resolve())]
+    assert shlex.split(command) == module_command("console.cli", "--profile", "ops $(whoami)",
+                                                  "--readonly", "--lang", "vi", "--catalogue",
+                                                  str(catalogue.resolve()))
+    assert shlex.split(command)[0] == sys.executable
+
+
+def test_a_tab_started_where_another_console_package_lies_runs_this_apilog(tmp_path):
+    """textual-serve starts each tab in its own directory: one that holds a ``console`` package
+    (an operator's project) once had the tab import that instead, and the tab died."""
+    other = tmp_path / "console"
+    other.mkdir()
+    (other / "__init__.py").write_text('raise SystemExit("the wrong console was imported")\n')
+    command = serve_module.console_command("ops", False, None, None) + " --help"
+    done = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and "wrong console" not in done.stderr
 
 
 def test_readonly_before_or_after_serve_reaches_the_tabs(no_listening):

@@ -95,6 +95,19 @@ def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):
     assert after.returncode == 1 and "no sandbox" in after.stdout
 
 
+def test_the_sandbox_starts_where_another_console_package_lies(tmp_path, monkeypatch):
+    """Its gateway was started with ``python -m console.cli`` in the operator's directory: one
+    holding a ``console`` package of its own (any project may) was imported instead, and
+    ``apilog`` on the embedded default said "the sandbox gateway did not start"."""
+    project = tmp_path / "project"
+    (project / "console").mkdir(parents=True)
+    (project / "console" / "__init__.py").write_text('raise SystemExit("the wrong console")\n')
+    monkeypatch.chdir(project)
+    box = Sandbox(base_dir=tmp_path / "data")
+    with box as info:
+        assert httpx2.get(f"{info.base_url}/healthz", timeout=10).status_code == 200
+
+
 def test_stale_state_is_cleaned_up_not_trusted(tmp_path):
     box = Sandbox(base_dir=tmp_path)
     box.dir.mkdir(parents=True)
