@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from console.catalogue import Catalogue, load_catalogue
 from console.catalogue.vocabulary import may_change_state
 from console.config import Config, ConfigError, Profile, load_config, resolve_profile
 from console.conformance.runner import ProgressCallback, Runner
+from console.conformance.shard import ChildShard, ShardRequest, ShardSettings
 from console.conformance.verdict import Verdict
 from console.errors import ApilogError
 from console.events.feed import EventFeed
@@ -42,6 +43,11 @@ from console.txlog.schema import Origin
 FEED_CONNECT_S = 15.0
 #: The retry backoff base during checks: small, so that retry checks stay quick.
 CHECK_RETRY_BASE_S = 0.05
+#: Operations a check has under way at once against a gateway (``apilog check --concurrency``).
+CHECK_CONCURRENCY = 6
+#: The same against the embedded sandbox: over two processes, 12 took 14.1 s where 6 took
+#: 15.7 s (docs/benchmarks.md, Conformance); the sandbox's gateway is the operator's own.
+SANDBOX_CONCURRENCY = 12
 #: The scope that reads the gateway's own log (docs/contracts.md, Fixed names).
 GATEWAY_ADMIN_SCOPE = "gateway:admin"
 
@@ -91,6 +97,8 @@ class Session:
         #: The feed a front end opened from the latest offset, linked to the log (the console's):
         #: a check reads it rather than a second consumer decoding and linking the same events.
         self._live_feed: EventFeed | None = None
+        #: What the operator should know about how the last check went (a second process failed).
+        self.check_notes: list[str] = []
 
     # -- opening and closing --------------------------------------------------------------------
 
@@ -335,23 +343,77 @@ class Session:
         thorough: bool = False,
         faults_enabled: bool | None = None,
         on_progress: ProgressCallback | None = None,
-        concurrency: int = 6,
+        concurrency: int | None = None,
         event_deadline_s: float | None = None,
         http: Any = None,
+        processes: int = 2,
     ) -> list[Verdict]:
         """Check every contract of the chosen operations; one verdict per (operation, contract).
 
         Probes that may change state run only as :meth:`write_policy` allows; the rest are
         ``skipped`` with the reason. Raises :class:`PolicyRefused` for ``allow_writes`` on a
         read-only profile and ValueError for an unknown operation or contract.
+
+        ``concurrency`` is how many operations are checked at once, in all: by default
+        :data:`SANDBOX_CONCURRENCY` against the embedded sandbox (the operator's own gateway on
+        this machine) and :data:`CHECK_CONCURRENCY` against any other, which deserves the
+        gentler load. With ``processes=2`` a large run hands about half of its operations to a
+        second process (``console.conformance.shard``) with half of ``concurrency``: one
+        interpreter uses one core, and the checking process was CPU-bound on its HTTP client.
+        What went wrong with it is in :attr:`check_notes`.
         """
         writes = self.write_policy(allow_writes)
         if self.profile is None or self._txlog is None:
             raise SessionClosed("a check needs a gateway: open the session with a profile")
+        if concurrency is None:
+            concurrency = SANDBOX_CONCURRENCY if self.profile.embedded else CHECK_CONCURRENCY
+        shard = None
+        if processes > 1 and http is None:
+            shard = self._shard(writes, allow_load, thorough, event_deadline_s)
         runner = Runner(self.profile, self.catalogue, caller=None, writes=writes,
                         allow_load=allow_load, faults_enabled=faults_enabled, thorough=thorough,
                         operations=operations, contracts=contracts, on_progress=on_progress,
-                        concurrency=concurrency, event_deadline_s=event_deadline_s, http=http)
+                        concurrency=concurrency, event_deadline_s=event_deadline_s, http=http,
+                        shard=shard)
+        try:
+            return await self.run_checks(runner)
+        finally:
+            self.check_notes = list(runner.notes)
+
+    def _shard(self, writes: WritePolicy, allow_load: bool | None, thorough: bool,
+               event_deadline_s: float | None) -> Any:
+        """How this session hands checks to a second process, or None when it cannot: the
+        caller's options are this process's own (a test's transport)."""
+        options = {k: v for k, v in self.caller_options.items() if k != "rate_budget"}
+        if options:
+            return None
+        assert self.profile is not None
+        return ChildShard(ShardSettings(
+            profile=self.profile, catalogue=self.catalogue, config=self.config,
+            log_path=self.log_path, catalogue_path=self.catalogue_path, writes=writes,
+            allow_load=allow_load, thorough=thorough, event_deadline_s=event_deadline_s))
+
+    @staticmethod
+    async def decide_shard(request: ShardRequest, on_result: Callable[[int, Verdict], None]) -> None:
+        """In ``apilog check``'s second process: open a session like the parent's and decide
+        the checks of ``request``, each verdict to ``on_result(index, verdict)``."""
+        s = request.settings
+        session = Session(s.profile, s.catalogue, config=s.config, origin="check",
+                          log_path=s.log_path, catalogue_path=s.catalogue_path)
+        async with session:
+            runner = Runner(s.profile, s.catalogue, caller=None, writes=s.writes,
+                            allow_load=s.allow_load, faults_enabled=request.faults_enabled,
+                            thorough=s.thorough, concurrency=request.lanes,
+                            event_deadline_s=s.event_deadline_s, plan=request.items,
+                            reserved=request.reserved, on_result=on_result)
+            # The parent's feed reads every event too, and links each to its call in the log
+            # they share: linking them here as well would write the same links twice.
+            await session.run_checks(runner, link=False)
+
+    async def run_checks(self, runner: Runner, link: bool = True) -> list[Verdict]:
+        """Run ``runner`` with this session's caller for checks and a feed for its events;
+        ``link=False`` leaves linking the events to their calls to another process's feed."""
+        assert self.profile is not None and self._txlog is not None
         # The probes' own caller: recorded as made by the check, with a small retry backoff so
         # that retry checks stay quick; the same log, policies and redaction as every call.
         options = {**self.caller_options, "retry_base_s": CHECK_RETRY_BASE_S}
@@ -365,7 +427,7 @@ class Session:
                 # (bench/bench_check_console.py).
                 runner.feed = live
             else:
-                runner.feed = await self._start_feed("latest", True, FEED_CONNECT_S, {})
+                runner.feed = await self._start_feed("latest", link, FEED_CONNECT_S, {})
                 if runner.feed is not None:
                     stack.push_async_callback(_stop_feed, runner.feed)
             return await runner.run()

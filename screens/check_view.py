@@ -313,6 +313,8 @@ class CheckView(TableView):
         except Exception as exc:
             self.notify(f"check: {exc}", severity="error")
         finally:
+            for note in session.check_notes:
+                self.notify(f"check: {note}", severity="warning")
             repaint.stop()
             self.running = False
             self._repaint_progress()

@@ -24,6 +24,18 @@ ProgressCallback = Callable[[int, int, Verdict], None]
 
 #: No single check may take longer than this; a hung gateway fails the check, not the run.
 CHECK_TIMEOUT_S = 60.0
+#: A run shares its checks with a second process only when it has at least this many left to
+#: decide besides the bursts: below that, the process's start-up costs more than it saves.
+SHARD_MIN_CHECKS = 120
+
+#: ``shard(items, lanes, reserved, faults_enabled, on_result)`` decides ``items`` (plan index,
+#: check) elsewhere, ``lanes`` operations at once, and calls ``on_result(index, verdict)`` for
+#: each as it is decided; it raises :class:`ShardFailed` when it cannot finish them.
+Shard = Callable[..., Any]
+
+
+class ShardFailed(Exception):
+    """The other process stopped before deciding every check it was given; says why."""
 
 
 class Runner:
@@ -58,6 +70,10 @@ class Runner:
         concurrency: int = 6,
         http: Any = None,
         event_deadline_s: float | None = None,
+        plan: list[PlannedCheck] | None = None,
+        reserved: Iterable[tuple[str, str, str]] = (),
+        shard: Shard | None = None,
+        on_result: Callable[[int, Verdict], None] | None = None,
     ) -> None:
         self.profile = profile
         self.catalogue = catalogue
@@ -71,8 +87,18 @@ class Runner:
         self.concurrency = max(1, concurrency)
         self.http = http
         self.event_deadline_s = event_deadline_s
-        #: Raises ValueError now, naming a bad --operation or --contract.
-        self.plan: list[PlannedCheck] = make_plan(
+        #: Operations other processes will exhaust: helpers keep off them (a shard's runner).
+        self.reserved = set(reserved)
+        #: Decides part of the plan in another process (``console.conformance.shard``).
+        self.shard = shard
+        #: Called with each verdict's index in the plan (a shard's runner reports through it).
+        self.on_result = on_result
+        #: What the operator should know about how the run went (a shard that failed).
+        self.notes: list[str] = []
+        #: Raises ValueError now, naming a bad --operation or --contract. A shard's runner is
+        #: given its part of the plan: which operations overrun a deadline or exhaust a quota
+        #: is decided over the whole catalogue, not over a part of it.
+        self.plan: list[PlannedCheck] = plan if plan is not None else make_plan(
             catalogue,
             operations=list(operations) if operations is not None else None,
             contracts=list(contracts) if contracts is not None else None,
@@ -108,21 +134,32 @@ class Runner:
             for item in self.plan:
                 if item.exhaust and item.decided is None:
                     probe.reserve(item.operation)
+            for op in self.catalogue.operations:
+                if op.key in self.reserved:
+                    probe.reserve(op)
             groups: dict[tuple[str, str, str], list[PlannedCheck]] = {}
             for item in self.plan:
                 groups.setdefault(item.operation.key, []).append(item)
-            gate = asyncio.Semaphore(self.concurrency)
             results: dict[int, Verdict] = {}
             index = {id(item): n for n, item in enumerate(self.plan)}
             bursts = [p for p in self.plan if p.exhaust and p.decided is None]
             burst_ids = {id(p) for p in bursts}
+            away = self._share(list(groups.values()), burst_ids)
+            lanes = self.concurrency - (self.concurrency // 2 if away else 0)
+            gate = asyncio.Semaphore(lanes)
 
-            async def decide(item: PlannedCheck) -> None:
-                verdict = await self._decide(probe, item)
-                results[index[id(item)]] = verdict
+            def record(n: int, verdict: Verdict) -> None:
+                if n in results:
+                    return
+                results[n] = verdict
                 self.verdicts.append(verdict)
+                if self.on_result is not None:
+                    self.on_result(n, verdict)
                 if self.on_progress is not None:
                     self.on_progress(len(self.verdicts), self.total, verdict)
+
+            async def decide(item: PlannedCheck) -> None:
+                record(index[id(item)], await self._decide(probe, item))
 
             async def run_operation(items: list[PlannedCheck]) -> None:
                 async with gate:
@@ -131,15 +168,59 @@ class Runner:
 
                         await await_quota(probe, items[0].operation)
                     for item in items:
-                        if id(item) not in burst_ids:
+                        if id(item) not in burst_ids and index[id(item)] not in results:
                             await decide(item)
 
-            await asyncio.gather(*(run_operation(items) for items in groups.values()))
+            here = [items for items in groups.values() if not any(id(i) in away for i in items)]
+            tasks = [run_operation(items) for items in here]
+            if away:
+                sent = [(index[id(i)], i) for items in groups.values() for i in items
+                        if id(i) in away]
+                tasks.append(self._run_shard(sent, self.concurrency // 2, probe, record))
+            await asyncio.gather(*tasks)
+            # Whatever the other process left undecided (it failed) is decided here.
+            left = [[i for i in items if index[id(i)] not in results]
+                    for items in groups.values() if any(id(i) in away for i in items)]
+            await asyncio.gather(*(run_operation(items) for items in left if items))
             # The quota bursts last and one at a time: a thousand calls slow everything else
             # down, and a burst must not share the gateway with another burst or a latency check.
             for item in bursts:
                 await decide(item)
         return [results[n] for n in range(len(self.plan))]
+
+    def _share(self, groups: list[list[PlannedCheck]], burst_ids: set[int]) -> set[int]:
+        """The checks (by ``id``) another process decides: about half of the operations with
+        checks to make, by count, never one whose quota a burst exhausts (its quota wait and
+        its burst stay here). None when the run is too small to gain from a second process."""
+        if self.shard is None or self.concurrency < 2:
+            return set()
+        todo = [[i for i in items if i.decided is None] for items in groups]
+        if sum(len(t) for t in todo) - len(burst_ids) < SHARD_MIN_CHECKS:
+            return set()
+        weight = {"here": 0, "away": 0}
+        away: set[int] = set()
+        for items, undecided in zip(groups, todo, strict=True):
+            if any(id(i) in burst_ids for i in items):
+                weight["here"] += len(undecided)
+        for items, undecided in zip(groups, todo, strict=True):
+            if not undecided or any(id(i) in burst_ids for i in items):
+                continue
+            side = "away" if weight["away"] < weight["here"] else "here"
+            weight[side] += len(undecided)
+            if side == "away":
+                away.update(id(i) for i in items)
+        return away
+
+    async def _run_shard(self, sent: list[tuple[int, PlannedCheck]], lanes: int, probe: Any,
+                         record: Callable[[int, Verdict], None]) -> None:
+        """Hand ``sent`` to the other process; a failure is noted, and its checks left to the
+        caller of this (``run`` decides them here)."""
+        assert self.shard is not None
+        try:
+            await self.shard(sent, lanes, probe.reserved, probe.faults_enabled, record)
+        except ShardFailed as exc:
+            self.notes.append(f"the second checking process failed ({exc}); its remaining "
+                              "checks ran in this one")
 
     async def _decide(self, probe: Any, item: PlannedCheck) -> Verdict:
         op = item.operation

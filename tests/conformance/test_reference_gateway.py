@@ -41,6 +41,16 @@ async def test_fault_checks_are_skipped_with_the_reason_when_faults_are_off(brok
         assert "faults off" in verdict.reason
 
 
+async def test_a_run_right_after_a_burst_still_finds_the_faults(broken_gateway, check):
+    """The fault probe once went to the plainest read, GET export-data here: its quota spent by
+    the run before, the 429 read as "faults off" and every fault check was skipped."""
+    target = broken_gateway()
+    first = await check(target, contracts=["rate-limit"])
+    assert first[(PATH, "GET", "export-data", "rate-limit")].evidence["refused"] == 1
+    second = await check(target, contracts=["retry", "rollback-on-error"])
+    assert second and not failures(second)
+
+
 async def test_quota_exhaustion_is_skipped_without_allow_load(broken_gateway, check):
     target = broken_gateway()
     verdicts = await check(target, contracts=["rate-limit"], allow_load=False)
