@@ -362,6 +362,7 @@ class Session:
         interpreter uses one core, and the checking process was CPU-bound on its HTTP client.
         What went wrong with it is in :attr:`check_notes`.
         """
+        self.check_notes = []
         writes = self.write_policy(allow_writes)
         if self.profile is None or self._txlog is None:
             raise SessionClosed("a check needs a gateway: open the session with a profile")

@@ -312,13 +312,13 @@ class Probe:
         """Whether the gateway honours ``X-Fault-Abort`` (ignored when faults are off)."""
         # The abort comes before the action runs, so any operation will do; a safe read is
         # plainest, and the only kind a run that may not write can send.
-        # An operation without a rate limit first: one whose quota an earlier run spent
+        # A read, and one without a rate limit first: a quota that an earlier run spent
         # answers 429 before the fault is looked at, which is no answer to the question.
         allowed = sorted((o for o in self.catalogue.operations
                           if self.writes.refusal(o.method, o.action) is None),
-                         key=lambda o: (o.has("rate-limit"),
+                         key=lambda o: (not o.is_safe, o.has("rate-limit"),
                                         o.action not in ("check-status", "export-data"),
-                                        not o.is_safe, len(o.contracts)))
+                                        len(o.contracts)))
         for op in allowed[:3]:
             response = await self.raw(op, headers={"X-Fault-Abort": "599"})
             if response.status_code != 429:

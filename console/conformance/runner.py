@@ -145,8 +145,7 @@ class Runner:
             bursts = [p for p in self.plan if p.exhaust and p.decided is None]
             burst_ids = {id(p) for p in bursts}
             away = self._share(list(groups.values()), burst_ids)
-            lanes = self.concurrency - (self.concurrency // 2 if away else 0)
-            gate = asyncio.Semaphore(lanes)
+            gate = asyncio.Semaphore(self.concurrency - (self.concurrency // 2 if away else 0))
 
             def record(n: int, verdict: Verdict) -> None:
                 if n in results:
@@ -161,7 +160,8 @@ class Runner:
             async def decide(item: PlannedCheck) -> None:
                 record(index[id(item)], await self._decide(probe, item))
 
-            async def run_operation(items: list[PlannedCheck]) -> None:
+            async def run_operation(items: list[PlannedCheck], gate: asyncio.Semaphore = gate
+                                    ) -> None:
                 async with gate:
                     if self.allow_load and any(id(p) in burst_ids for p in items):
                         from console.conformance.checks.rate_limit import await_quota
@@ -171,17 +171,20 @@ class Runner:
                         if id(item) not in burst_ids and index[id(item)] not in results:
                             await decide(item)
 
-            here = [items for items in groups.values() if not any(id(i) in away for i in items)]
-            tasks = [run_operation(items) for items in here]
-            if away:
+            async def run_away() -> None:
+                lanes = self.concurrency // 2
                 sent = [(index[id(i)], i) for items in groups.values() for i in items
                         if id(i) in away]
-                tasks.append(self._run_shard(sent, self.concurrency // 2, probe, record))
-            await asyncio.gather(*tasks)
-            # Whatever the other process left undecided (it failed) is decided here.
-            left = [[i for i in items if index[id(i)] not in results]
-                    for items in groups.values() if any(id(i) in away for i in items)]
-            await asyncio.gather(*(run_operation(items) for items in left if items))
+                await self._run_shard(sent, lanes, probe, record)
+                # What the other process left undecided (it failed) is decided here, with the
+                # lanes it had, beside this process's own.
+                left = [[i for i in items if index[id(i)] not in results]
+                        for items in groups.values() if any(id(i) in away for i in items)]
+                own_gate = asyncio.Semaphore(lanes)
+                await asyncio.gather(*(run_operation(items, own_gate) for items in left if items))
+
+            here = [items for items in groups.values() if not any(id(i) in away for i in items)]
+            await _all([run_operation(items) for items in here] + ([run_away()] if away else []))
             # The quota bursts last and one at a time: a thousand calls slow everything else
             # down, and a burst must not share the gateway with another burst or a latency check.
             for item in bursts:
@@ -246,3 +249,16 @@ class Runner:
         elapsed = (time.perf_counter() - started) * 1000
         return Verdict(op.path, op.method, op.action, item.slug, word, reason,
                        evidence.to_dict(), elapsed)
+
+
+async def _all(coroutines: list[Any]) -> None:
+    """Run them all; when one raises (or the run is cancelled), the others are cancelled and
+    waited for before the error goes on: no lane, and no second process, outlives the run."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

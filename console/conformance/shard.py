@@ -129,7 +129,9 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE_S)
         except ProcessLookupError:
             pass
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
+            process.kill()
+        except asyncio.CancelledError:
             process.kill()
             await process.wait()
             raise

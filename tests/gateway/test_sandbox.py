@@ -98,10 +98,12 @@ def test_detached_sandbox_is_reused_and_stopped_by_command(tmp_path):
 def test_the_sandbox_starts_where_another_console_package_lies(tmp_path, monkeypatch):
     """Its gateway was started with ``python -m console.cli`` in the operator's directory: one
     holding a ``console`` package of its own (any project may) was imported instead, and
-    ``apilog`` on the embedded default said "the sandbox gateway did not start"."""
+    ``apilog`` on the embedded default said "the sandbox gateway did not start"; a ``json.py``
+    there would have shadowed the standard library's."""
     project = tmp_path / "project"
     (project / "console").mkdir(parents=True)
     (project / "console" / "__init__.py").write_text('raise SystemExit("the wrong console")\n')
+    (project / "json.py").write_text('raise SystemExit("the wrong json")\n')
     monkeypatch.chdir(project)
     box = Sandbox(base_dir=tmp_path / "data")
     with box as info:
