@@ -10,8 +10,9 @@ neither pays for the broker's and gateway's start-up nor finds a quota the other
   runs from the ``y`` that confirms the run until the view's summary no longer says ``running``
   (screen read every 100 ms with ``capture-pane``).
 
-Besides the wall time, each side's CPU time (user + system of the ``apilog`` process, read from
-``/proc``): the console's includes drawing, so console CPU / CLI CPU is what drawing costs the
+Besides the wall time, each side's CPU time (user + system of the ``apilog`` process and of the
+children it waited for — the check's second process — read from ``/proc``): the console's
+includes drawing, so console CPU / CLI CPU is what drawing costs the
 run, and it holds still on a busy machine where wall times wander. Pairs alternate which side
 goes first. The ratios console / CLI are printed per pair and as medians. A failed verdict does
 not stop the benchmark; it is printed. Needs tmux (``apt-get install -y tmux``).
@@ -33,7 +34,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.procs import cpu_s, rusage_cpu_s
+from bench.procs import cpu_with_children_s, rusage_cpu_s
 
 APILOG = Path(sys.executable).with_name("apilog")
 
@@ -125,14 +126,14 @@ def console_run(home: Path) -> tuple[float, float, str]:
         pane.keys("C-r")
         pane.wait_for(lambda s: "probes write and delete" in s, "the confirmation", 30)
         pid = pane.pid()
-        cpu_before = cpu_s(pid)
+        cpu_before = cpu_with_children_s(pid)
         started = time.perf_counter()
         pane.keys("y")
         pane.wait_for(lambda s: "running" in s, "running", 30, every=0.02)
         screen = pane.wait_for(lambda s: "running" not in s and "passed" in s, "the end of the run",
                                600)
         elapsed = time.perf_counter() - started
-        cpu = cpu_s(pid) - cpu_before
+        cpu = cpu_with_children_s(pid) - cpu_before
         summary = next((line.strip() for line in screen.splitlines() if "passed" in line), "")
         pane.keys("C-q")
         return elapsed, cpu, summary

@@ -13,6 +13,12 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_with_children_s(pid: int) -> float:
+    """As :func:`cpu_s`, plus the CPU of the children ``pid`` has waited for (reaped)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def rusage_cpu_s(who: int) -> float:
     """User + system seconds of ``resource.RUSAGE_SELF`` or ``RUSAGE_CHILDREN`` (reaped ones)."""
     usage = resource.getrusage(who)
