@@ -45,8 +45,9 @@ FEED_CONNECT_S = 15.0
 CHECK_RETRY_BASE_S = 0.05
 #: Operations a check has under way at once against a gateway (``apilog check --concurrency``).
 CHECK_CONCURRENCY = 6
-#: The same against the embedded sandbox: over two processes, 12 took 14.1 s where 6 took
-#: 15.7 s (docs/benchmarks.md, Conformance); the sandbox's gateway is the operator's own.
+#: The same against the embedded sandbox, the operator's own gateway: over two processes 12
+#: took 12.8 and 13.7 s (medians of two rounds) where 6 in one process took 15.3 and 15.6 s
+#: (docs/benchmarks.md, Two checking processes).
 SANDBOX_CONCURRENCY = 12
 #: The scope that reads the gateway's own log (docs/contracts.md, Fixed names).
 GATEWAY_ADMIN_SCOPE = "gateway:admin"

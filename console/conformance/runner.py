@@ -194,7 +194,7 @@ class Runner:
     def _share(self, groups: list[list[PlannedCheck]], burst_ids: set[int]) -> set[int]:
         """The checks (by ``id``) another process decides: about half of the operations with
         checks to make, by count, never one whose quota a burst exhausts (its quota wait and
-        its burst stay here). None when the run is too small to gain from a second process."""
+        its burst stay here). Nothing when the run is too small to gain from a second process."""
         if self.shard is None or self.concurrency < 2:
             return set()
         todo = [[i for i in items if i.decided is None] for items in groups]
