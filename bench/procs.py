@@ -7,16 +7,20 @@ import resource
 from pathlib import Path
 
 
+def _clock_fields(pid: int) -> list[int]:
+    """utime, stime, cutime, cstime of process ``pid``, in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return [int(f) for f in fields[11:15]]
+
+
 def cpu_s(pid: int) -> float:
     """User + system seconds of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(_clock_fields(pid)[:2]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_with_children_s(pid: int) -> float:
     """As :func:`cpu_s`, plus the CPU of the children ``pid`` has waited for (reaped)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(_clock_fields(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def rusage_cpu_s(who: int) -> float:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from console.children import module_command
+from console.config import system_tls_context
 from console.errors import ApilogError
 from console.gateway.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV, DEFAULT_CLIENT_ID, data_dir
 from console.private_files import open_private, private_dir
@@ -68,8 +69,6 @@ def _alive(pid: int | None, marker: str) -> bool:
 def _health(base_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     """The gateway's ``/healthz`` body, or None when it does not answer."""
     import httpx2
-
-    from console.config import system_tls_context
 
     try:
         # The shared context: httpx2 would load the CA bundle for each poll (~70 ms of CPU),
