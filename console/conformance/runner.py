@@ -28,18 +28,6 @@ CHECK_TIMEOUT_S = 60.0
 #: decide besides the bursts: below that, the process's start-up costs more than it saves.
 SHARD_MIN_CHECKS = 120
 
-#: What one check of a contract takes, relative to the plainest, for ordering the operations:
-#: mean wall times over one run of the shipped catalogue against the sandbox (retry ~1,050 ms,
-#: latency-sla ~690 ms, versioning and json-xml ~350 ms, the rest 70-260 ms; see
-#: docs/benchmarks.md, "Longest operations first").
-CHECK_COST = {"retry": 5, "latency-sla": 3, "versioning": 2, "json-xml": 2}
-
-
-def _cost(items: list[PlannedCheck]) -> int:
-    """What an operation's undecided checks will take, in :data:`CHECK_COST` units."""
-    return sum(CHECK_COST.get(i.slug, 1) for i in items if i.decided is None)
-
-
 #: ``shard(items, lanes, reserved, faults_enabled, on_result)`` decides ``items`` (plan index,
 #: check) elsewhere, ``lanes`` operations at once, and calls ``on_result(index, verdict)`` for
 #: each as it is decided; it raises :class:`ShardFailed` when it cannot finish them.
@@ -149,17 +137,14 @@ class Runner:
             for op in self.catalogue.operations:
                 if op.key in self.reserved:
                     probe.reserve(op)
-            by_operation: dict[tuple[str, str, str], list[PlannedCheck]] = {}
+            groups: dict[tuple[str, str, str], list[PlannedCheck]] = {}
             for item in self.plan:
-                by_operation.setdefault(item.operation.key, []).append(item)
-            # Longest operations first: one that starts last runs alone at the end of the run
-            # (an operation's checks take 1-5 s one after another), while the lanes beside it idle.
-            operations = sorted(by_operation.values(), key=_cost, reverse=True)
+                groups.setdefault(item.operation.key, []).append(item)
             results: dict[int, Verdict] = {}
             index = {id(item): n for n, item in enumerate(self.plan)}
             bursts = [p for p in self.plan if p.exhaust and p.decided is None]
             burst_ids = {id(p) for p in bursts}
-            away = self._share(operations, burst_ids)
+            away = self._share(list(groups.values()), burst_ids)
             gate = asyncio.Semaphore(self.concurrency - (self.concurrency // 2 if away else 0))
 
             def record(n: int, verdict: Verdict) -> None:
@@ -188,17 +173,17 @@ class Runner:
 
             async def run_away() -> None:
                 lanes = self.concurrency // 2
-                sent = [(index[id(i)], i) for items in operations for i in items
+                sent = [(index[id(i)], i) for items in groups.values() for i in items
                         if id(i) in away]
                 await self._run_shard(sent, lanes, probe, record)
                 # What the other process left undecided (it failed) is decided here, with the
                 # lanes it had, beside this process's own.
                 left = [[i for i in items if index[id(i)] not in results]
-                        for items in operations if any(id(i) in away for i in items)]
+                        for items in groups.values() if any(id(i) in away for i in items)]
                 own_gate = asyncio.Semaphore(lanes)
                 await asyncio.gather(*(run_operation(items, own_gate) for items in left if items))
 
-            here = [items for items in operations if not any(id(i) in away for i in items)]
+            here = [items for items in groups.values() if not any(id(i) in away for i in items)]
             await _all([run_operation(items) for items in here] + ([run_away()] if away else []))
             # The quota bursts last and one at a time: a thousand calls slow everything else
             # down, and a burst must not share the gateway with another burst or a latency check.
@@ -208,9 +193,8 @@ class Runner:
 
     def _share(self, groups: list[list[PlannedCheck]], burst_ids: set[int]) -> set[int]:
         """The checks (by ``id``) another process decides: about half of the operations with
-        checks to make, by their cost (:func:`_cost`, the longest placed first), never one whose
-        quota a burst exhausts (its quota wait and its burst stay here). Nothing when the run is
-        too small to gain from a second process."""
+        checks to make, by count, never one whose quota a burst exhausts (its quota wait and
+        its burst stay here). Nothing when the run is too small to gain from a second process."""
         if self.shard is None or self.concurrency < 2:
             return set()
         todo = [[i for i in items if i.decided is None] for items in groups]
@@ -220,12 +204,12 @@ class Runner:
         away: set[int] = set()
         for items, undecided in zip(groups, todo, strict=True):
             if any(id(i) in burst_ids for i in items):
-                weight["here"] += _cost(undecided)
+                weight["here"] += len(undecided)
         for items, undecided in zip(groups, todo, strict=True):
             if not undecided or any(id(i) in burst_ids for i in items):
                 continue
             side = "away" if weight["away"] < weight["here"] else "here"
-            weight[side] += _cost(undecided)
+            weight[side] += len(undecided)
             if side == "away":
                 away.update(id(i) for i in items)
         return away

@@ -117,26 +117,3 @@ async def test_a_check_reads_the_feed_the_front_end_opened_instead_of_a_second_o
         assert all(v.verdict == "passed" for v in verdicts), [(v.contract, v.reason) for v in verdicts]
         event_id = next(v for v in verdicts if v.contract == "kafka-event").evidence["event"]["id"]
         assert feed.buffer.find(lambda e: e.id == event_id) is not None, "read on the console's feed"
-
-
-async def test_the_longest_operations_are_checked_first(broken_gateway, tmp_path):
-    # An operation's checks run one after another (1-5 s on the shipped catalogue); one that
-    # starts last runs alone at the end of the run while the other lanes idle. Retry checks are
-    # the longest (backoffs), so with one lane the operations with retry go first, the costliest
-    # before the cheaper, and catalogue order breaks ties.
-    from console.session import Session
-
-    target = broken_gateway()
-    finished: list[tuple[str, str]] = []
-    session = Session(target.profile(), target.catalogue, origin="check",
-                      log_path=tmp_path / "transactions.db")
-    async with session:
-        verdicts = await session.check(contracts=["restful", "retry"], allow_writes=True,
-                                       concurrency=1, processes=1,
-                                       on_progress=lambda done, total, v: finished.append((v.method, v.action)))
-    assert not [v for v in verdicts if v.verdict == "failed"], verdicts
-    order = list(dict.fromkeys(finished))
-    # restful + retry, restful + retry, retry, restful alone (catalogue order: add-record,
-    # check-status, delete-info, update-config).
-    assert order[:4] == [("POST", "add-record"), ("DELETE", "delete-info"),
-                         ("PUT", "update-config"), ("GET", "check-status")], order
