@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -93,9 +94,10 @@ def _shard_pids() -> list[int]:
 
 
 async def one_run(concurrency: int | None, thorough: bool, processes: int,
-                  timeline: list[str] | None = None) -> tuple[float, dict[str, int], float, dict[str, float]]:
+                  timeline: list[str] | None = None
+                  ) -> tuple[float, dict[str, int], float, dict[str, float], float]:
     """(seconds for the checks, verdict counts, seconds to start the sandbox, CPU seconds per
-    process during the checks)."""
+    process during the checks, seconds until the last verdict before the quota bursts)."""
     from console.catalogue import load_catalogue
     from console.config import SANDBOX_PROFILE
     from console.conformance.verdict import summarise
@@ -125,10 +127,19 @@ async def one_run(concurrency: int | None, thorough: bool, processes: int,
                     gateway_pids = [pid for pid, name in tree.items() if "tansu" not in name]
                     ticker = asyncio.create_task(_timeline(gateway_pids, done, timeline))
                 started = time.perf_counter()
+                at: list[float] = []
+
+                def heard(_n: int, _total: int, verdict: Any) -> None:
+                    done.append(verdict)
+                    at.append(time.perf_counter() - started)
+
                 verdicts = await session.check(concurrency=concurrency, thorough=thorough,
-                                               processes=processes,
-                                               on_progress=lambda _n, _total, v: done.append(v))
+                                               processes=processes, on_progress=heard)
                 elapsed = time.perf_counter() - started
+                # When the last verdict that was not a quota burst came: the rest of the run is
+                # the bursts, with any wait for a fresh rate-limit window before them.
+                cpu_phase = max((t for t, v in zip(at, done, strict=True)
+                                 if "burst" not in (v.evidence or {})), default=elapsed)
                 if ticker is not None:
                     ticker.cancel()
                 cpu = {"check": rusage_cpu_s(resource.RUSAGE_SELF) - own,
@@ -140,7 +151,7 @@ async def one_run(concurrency: int | None, thorough: bool, processes: int,
                     cpu[role] = cpu.get(role, 0.0) + cpu_s(pid) - before[pid]
         finally:
             sandbox.stop()
-    return elapsed, summarise(verdicts), boot, cpu
+    return elapsed, summarise(verdicts), boot, cpu, cpu_phase
 
 
 def main() -> None:
@@ -163,14 +174,16 @@ def main() -> None:
     for run in range(1, args.runs + 1):
         for concurrency, processes in configs:
             lines: list[str] | None = [] if args.timeline else None
-            elapsed, counts, boot, cpu = asyncio.run(one_run(concurrency, args.thorough,
-                                                             processes, lines))
+            elapsed, counts, boot, cpu, before = asyncio.run(one_run(concurrency, args.thorough,
+                                                                     processes, lines))
             times[concurrency, processes].append(elapsed)
             verdicts = ", ".join(f"{n} {word}" for word, n in counts.items())
             spent = ", ".join(f"{role} {seconds:.1f} s" for role, seconds in cpu.items())
             print(f"concurrency {concurrency or 'default'} processes {processes} run {run}: "
                   f"{elapsed:6.1f} s "
                   f"(sandbox start {boot:.1f} s) — {sum(counts.values())} verdicts: {verdicts}\n"
+                  f"    before the bursts {before:.1f} s, bursts (with any wait for a fresh "
+                  f"window) {elapsed - before:.1f} s\n"
                   f"    CPU during the checks: {spent}; sum / 2 cores = "
                   f"{sum(cpu.values()) / 2:.1f} s; load average {os.getloadavg()[0]:.1f}",
                   flush=True)

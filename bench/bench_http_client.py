@@ -37,8 +37,8 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_gateway import wait_healthy  # noqa: E402
 from bench.procs import cpu_s, rusage_cpu_s  # noqa: E402
-from console.events.broker import free_port  # noqa: E402
 from console.conformance.wire import WireClient  # noqa: E402
+from console.events.broker import free_port  # noqa: E402
 from console.http_transport import on_asyncio  # noqa: E402
 
 APP = """

@@ -49,3 +49,12 @@ def _isolated_dirs(tmp_path, monkeypatch):
     for name in ("APILOG_PROFILE", "APILOG_BASE_URL", "APILOG_TOKEN_URL", "APILOG_CLIENT_ID",
                  "APILOG_CLIENT_SECRET", "APILOG_KAFKA_BOOTSTRAP", "APILOG_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch):
+    """No proxy from the developer's environment; tests set the ones they need on the result."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch

@@ -61,14 +61,6 @@ def client(**kwargs) -> httpx2.AsyncClient:
     return on_asyncio(httpx2.AsyncClient(**kwargs))
 
 
-@pytest.fixture
-def no_proxy_env(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
-
-
 async def test_requests_share_a_kept_alive_connection_on_asyncio_streams():
     async def keep_alive(n, reader, writer):
         while True:

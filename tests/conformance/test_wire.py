@@ -16,14 +16,6 @@ from console.conformance.wire import WireClient, for_url
 from tests.caller.test_http_transport import Server, proxy_answering, read_request, response
 
 
-@pytest.fixture
-def no_proxy_env(monkeypatch):
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    return monkeypatch
-
-
 def wire(timeout: float = 5.0) -> WireClient:
     return WireClient(verify=True, timeout=timeout)
 
