@@ -17,6 +17,7 @@ the gateway's URL; the probe then sends everything through its httpx2 client as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import urllib.request
@@ -230,7 +231,9 @@ class WireClient:
         if content:
             data += state.send(h11.Data(data=content))
         data += state.send(h11.EndOfMessage())
-        await conn.stream.write(data)
+        # A server may answer before it read all of a body (a 413) and close: read that answer.
+        with contextlib.suppress(httpcore2.WriteError):
+            await conn.stream.write(data)
         status = 0
         answer: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []

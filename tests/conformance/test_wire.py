@@ -222,3 +222,17 @@ async def test_a_probe_with_a_direct_route_sends_its_raw_requests_on_the_lean_cl
         assert not any(probe.wire._idle.values()), "the probe's connections outlived it"
     assert reply.request.headers["user-agent"].startswith("apilog/")
     assert lines[-1].startswith(b"GET " + op.path.encode() + b"?action=")
+
+
+async def test_an_answer_sent_before_the_body_was_read_is_still_the_answer():
+    # A gateway refuses an oversized body from its headers (413) and closes without reading the
+    # rest: the write fails, and the probe must report the 413, as httpx2 does, not the write.
+    async def refuse_early(n, reader, writer):
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbig")
+        await writer.drain()
+        writer.transport.abort()  # a reset, with most of the body still unread
+
+    async with Server(refuse_early) as server:
+        answer = await wire().request("POST", f"{server.url}/import", content=b"<a/>" * 4_000_000)
+    assert (answer.status_code, answer.text) == (413, "big")
