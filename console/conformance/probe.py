@@ -91,7 +91,7 @@ class Probe:
             http = on_asyncio(httpx2.AsyncClient(
                 timeout=httpx2.Timeout(30.0), verify=profile.http_verify(),
                 limits=httpx2.Limits(max_connections=64, max_keepalive_connections=8)))
-            wire = for_url(str(profile.base_url), verify=profile.http_verify(), timeout=30.0)
+            wire = for_url(str(profile.base_url), http, verify=profile.http_verify(), timeout=30.0)
         client = http
         try:
             probe = cls(profile, catalogue, caller=caller, feed=feed, http=client,

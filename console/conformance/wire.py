@@ -11,8 +11,8 @@ few connections alive, and answers with an ordinary ``httpx2.Response``: the che
 headers and body as before. ``docs/benchmarks.md`` ("The raw probes' wire") has the numbers.
 
 What it leaves to httpx2: redirects (a probe never follows one), cookies, compression (it asks
-for none) and proxies. :func:`for_url` gives no client when the environment names a proxy for
-the gateway's URL; the probe then sends everything through its httpx2 client as before.
+for none) and proxies. :func:`for_url` gives no client when the probe's httpx2 client would
+reach the gateway through a proxy; the probe then sends everything through httpx2 as before.
 """
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ import asyncio
 import contextlib
 import ssl
 import time
-import urllib.request
 from collections import deque
 from typing import Any
-from urllib.parse import urlsplit
 
 import h11
 import httpcore2
@@ -36,6 +34,8 @@ from console.http_transport import AsyncioBackend, AsyncioStream
 #: (uvicorn after 5 s, httpx2's own pool gives up on them at 5 s); reusing one just as the server
 #: closes it would fail the probe.
 IDLE_S = 4.0
+#: The largest answer head read: httpcore2's limit (h11's own default is 16 KiB).
+MAX_HEAD = 100 * 1024
 #: Bytes asked of the stream per read.
 READ_SIZE = 64 * 1024
 USER_AGENT = f"apilog/{__version__} (check)"
@@ -60,19 +60,47 @@ def _httpx2_error(exc: Exception) -> type[httpx2.HTTPError]:
     return httpx2.TransportError
 
 
-def proxied(url: str) -> bool:
-    """Whether the environment names a proxy for ``url`` (``HTTP(S)_PROXY``, ``ALL_PROXY``,
-    less ``NO_PROXY``), as httpx2 would use one."""
-    proxies = urllib.request.getproxies_environment()
-    parts = urlsplit(url)
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
+def for_url(url: str, http: httpx2.AsyncClient, *, verify: ssl.SSLContext | bool,
+            timeout: float) -> WireClient | None:
+    """A client for the gateway at ``url``, or None when ``http`` (the probe's httpx2 client,
+    built from the same environment) would reach it through a proxy: then httpx2 carries the
+    raw probes too. httpx2 decides, by its own rules for ``HTTP(S)_PROXY``, ``ALL_PROXY`` and
+    ``NO_PROXY``; an httpx2 that no longer says is taken to use a proxy (slower, still right)."""
+    route = getattr(http, "_transport_for_url", None)
+    direct = getattr(http, "_transport", None)
+    if route is None or direct is None or route(httpx2.URL(url)) is not direct:
+        return None
+    return WireClient(verify=verify, timeout=timeout)
 
 
-def for_url(url: str, *, verify: ssl.SSLContext | bool, timeout: float) -> WireClient | None:
-    """A client for the gateway at ``url``; None when a proxy must be used (httpx2 does that)."""
-    return None if proxied(url) else WireClient(verify=verify, timeout=timeout)
+class _Target:
+    """What a URL gives a request, parsed by httpx2 (its IDNA host, default port dropped from
+    ``Host``, the path percent-encoded as httpx2 sends it)."""
+
+    __slots__ = ("scheme", "host", "port", "netloc", "path", "query")
+
+    def __init__(self, url: httpx2.URL) -> None:
+        self.scheme = url.scheme
+        self.host = url.raw_host.decode("ascii")
+        self.port = url.port or (443 if url.scheme == "https" else 80)
+        self.netloc = url.netloc.decode("ascii")
+        self.path = url.raw_path.decode("ascii").partition("?")[0]
+        self.query = url.query.decode("ascii")
+
+
+#: Parsed URLs by their text: a check run asks for a few hundred distinct ones, and httpx2's
+#: parser costs ~100 µs each on this project's machine.
+_TARGETS: dict[str, _Target] = {}
+_TARGETS_MAX = 4096
+
+
+def _target(url: str) -> _Target:
+    target = _TARGETS.get(url)
+    if target is None:
+        if len(_TARGETS) >= _TARGETS_MAX:
+            _TARGETS.clear()
+        target = _TARGETS[url] = _Target(httpx2.URL(url))
+    return target
 
 
 class WireResponse(httpx2.Response):
@@ -105,7 +133,7 @@ class _Connection:
 
     def __init__(self, stream: AsyncioStream) -> None:
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self.idle_since = 0.0
 
     def reusable(self, now: float) -> bool:
@@ -132,19 +160,20 @@ class WireClient:
                       content: bytes | None = None) -> httpx2.Response:
         """Send one request; its answer read whole. Errors are httpx2's (``ConnectError``,
         ``ReadTimeout``, ``RemoteProtocolError``…), as the probe's httpx2 client raised them."""
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        host = parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        query = parts.query
-        if params:
-            encoded = str(httpx2.QueryParams(params))
-            query = f"{query}&{encoded}" if query else encoded
-        if query:
-            url = f"{scheme}://{parts.netloc}{parts.path or '/'}?{query}"
-        target = f"{parts.path or '/'}?{query}" if query else (parts.path or "/")
-        sent = self._headers(method, parts.netloc, headers, content)
+        parsed = _target(url)
+        if params and parsed.query:  # httpx2 merges them into the URL's own by name
+            merged = httpx2.URL(url).copy_merge_params(params)
+            query = merged.query.decode("ascii")
+        elif params:
+            query = str(httpx2.QueryParams(params))
+        else:
+            query = parsed.query
+        scheme, host, port = parsed.scheme, parsed.host, parsed.port
+        target = f"{parsed.path}?{query}" if query else parsed.path
+        url = f"{scheme}://{parsed.netloc}{target}"
+        sent = self._headers(method, parsed.netloc, headers, content)
         key = (scheme, host, port)
+        conn = None
         try:
             async with asyncio.timeout(self.timeout):
                 conn = await self._connection(key)
@@ -154,6 +183,9 @@ class WireClient:
                     await conn.stream.aclose()
                     raise
         except TimeoutError:
+            if conn is None:
+                raise httpx2.ConnectTimeout(f"{method} {url}: no connection within "
+                                            f"{self.timeout:g} s") from None
             raise httpx2.ReadTimeout(f"{method} {url}: no answer within {self.timeout:g} s") from None
         except (httpcore2.NetworkError, httpcore2.TimeoutException, h11.ProtocolError) as exc:
             raise _httpx2_error(exc)(f"{method} {url}: {exc}") from exc
@@ -215,7 +247,7 @@ class WireClient:
         with the caller's own headers taking their place by name."""
         merged = {"host": ("Host", netloc), "accept": ("Accept", "*/*"),
                   "user-agent": ("User-Agent", USER_AGENT)}
-        if content is not None:
+        if content:
             merged["content-length"] = ("Content-Length", str(len(content)))
         elif method in _BODY_METHODS:
             merged["content-length"] = ("Content-Length", "0")

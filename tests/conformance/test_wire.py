@@ -173,14 +173,21 @@ async def test_a_refused_connection_and_a_server_that_is_not_http_are_httpx2_err
 
 
 async def test_a_proxy_in_the_environment_leaves_the_probes_on_httpx2(no_proxy_env):
-    assert isinstance(for_url("http://gateway.invalid", verify=True, timeout=1), WireClient)
-    answer, lines = proxy_answering(b"via the proxy")
-    async with Server(answer) as proxy:
-        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
-        assert for_url("http://gateway.invalid", verify=True, timeout=1) is None
-        assert for_url("https://gateway.invalid", verify=True, timeout=1) is not None
-        no_proxy_env.setenv("NO_PROXY", "gateway.invalid")
-        assert for_url("http://gateway.invalid", verify=True, timeout=1) is not None
+    async def lean(url: str) -> bool:
+        async with httpx2.AsyncClient() as http:  # reads the environment as the probe's does
+            return isinstance(for_url(url, http, verify=True, timeout=1), WireClient)
+
+    assert await lean("http://gateway.invalid")
+    no_proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert not await lean("http://gateway.invalid")
+    assert await lean("https://gateway.invalid")
+    no_proxy_env.setenv("NO_PROXY", "gateway.invalid")
+    assert await lean("http://gateway.invalid")
+    # httpx2's reading of NO_PROXY, not urllib's: ".example.com" covers subdomains only.
+    no_proxy_env.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    no_proxy_env.setenv("NO_PROXY", ".example.com")
+    assert not await lean("https://example.com")
+    assert await lean("https://api.example.com")
 
 
 async def test_a_probe_behind_a_proxy_sends_its_raw_requests_through_it(no_proxy_env):
@@ -236,3 +243,46 @@ async def test_an_answer_sent_before_the_body_was_read_is_still_the_answer():
     async with Server(refuse_early) as server:
         answer = await wire().request("POST", f"{server.url}/import", content=b"<a/>" * 4_000_000)
     assert (answer.status_code, answer.text) == (413, "big")
+
+
+async def test_odd_urls_are_sent_as_httpx2_sends_them():
+    # Catalogue paths are whatever the document or an OpenAPI import said ("{id}" templates,
+    # spaces); hosts come from a profile as typed. The gateway must see httpx2's request line and
+    # Host: path percent-encoded, host lower-cased, user info never in a header.
+    heads: list[bytes] = []
+    async with Server(echo_heads(heads)) as server, httpx2.AsyncClient() as http:
+        port = server.url.rsplit(":", 1)[1]
+        url = f"http://op:s3cret@LOCALHOST:{port}/records/{{id}} x/ü"
+        await wire().request("GET", url, params={"action": "check-status"})
+        await http.request("GET", url, params={"action": "check-status"})
+    (line, fields), (their_line, their_fields) = map(request_line_and_headers, heads)
+    assert line == their_line == b"GET /records/%7Bid%7D%20x/%C3%BC?action=check-status HTTP/1.1"
+    assert fields[b"host"] == their_fields[b"host"] == f"localhost:{port}".encode()
+
+
+async def test_an_answer_head_larger_than_h11s_default_arrives_in_pieces():
+    # httpx2 reads heads up to 100 KiB; h11 alone stops at 16 KiB.
+    cookie = b"a" * 40_000
+
+    async def big_head(n, reader, writer):
+        await read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nx-trace: %s\r\ncontent-length: 2\r\n\r\nok" % cookie
+        for i in range(0, len(head), 4096):
+            writer.write(head[i:i + 4096])
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+    async with Server(big_head) as server:
+        answer = await wire().get(f"{server.url}/h")
+    assert (answer.text, len(answer.headers["x-trace"])) == ("ok", len(cookie))
+
+
+async def test_a_connection_that_never_opens_is_a_connect_timeout(monkeypatch):
+    client = wire(timeout=0.2)
+
+    async def never(*args, **kwargs):
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(client._backend, "connect_tcp", never)
+    with pytest.raises(httpx2.ConnectTimeout, match="no connection within"):
+        await client.get("http://127.0.0.1:9/healthz")
