@@ -138,7 +138,7 @@ async def one_run(concurrency: int | None, thorough: bool, processes: int,
                 elapsed = time.perf_counter() - started
                 # When the last verdict that was not a quota burst came: the rest of the run is
                 # the bursts, with any wait for a fresh rate-limit window before them.
-                cpu_phase = max((t for t, v in zip(at, done, strict=True)
+                before_bursts = max((t for t, v in zip(at, done, strict=True)
                                  if "burst" not in (v.evidence or {})), default=elapsed)
                 if ticker is not None:
                     ticker.cancel()
@@ -151,7 +151,7 @@ async def one_run(concurrency: int | None, thorough: bool, processes: int,
                     cpu[role] = cpu.get(role, 0.0) + cpu_s(pid) - before[pid]
         finally:
             sandbox.stop()
-    return elapsed, summarise(verdicts), boot, cpu, cpu_phase
+    return elapsed, summarise(verdicts), boot, cpu, before_bursts
 
 
 def main() -> None:

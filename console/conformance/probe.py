@@ -82,7 +82,7 @@ class Probe:
         # Its connections ride asyncio's transports (console.http_transport): a fifth less CPU
         # per request for a process that is CPU-bound on its HTTP client.
         # The raw probes, half of a run's requests, go out on console.conformance.wire: h11 on
-        # the same asyncio streams without httpx2's layers above them, ~a quarter of the CPU.
+        # the same asyncio streams without httpx2's layers above them, under half the CPU.
         wire = None
         if http is None:
             from console.conformance.wire import for_url
