@@ -258,9 +258,14 @@ async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_
             loop.call_soon_threadsafe(relay.wake)  # reaches the loop before this read's result
         return rows
 
-    def said() -> str:  # what the relay did, for a wait that times out
+    def said() -> str:  # what the relay did and where it waits, for a wait that times out
+        awaiting, frames = relay._task.get_coro() if relay._task else None, []
+        while getattr(awaiting, "cr_frame", None) is not None:  # down the chain of awaits
+            frames.append(f"{awaiting.cr_frame.f_code.co_name}:{awaiting.cr_frame.f_lineno}")
+            awaiting = awaiting.cr_await
+        where = " -> ".join(frames) or "not running"
         return (f"delivered {relay.delivered}, parked {relay.parked}, "
-                f"settle reads {len(settle_reads)}, last error {relay.last_error}")
+                f"settle reads {len(settle_reads)}, last error {relay.last_error}, waiting in {where}")
 
     with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
         commit(conn, "s1")  # waiting before the relay starts
@@ -274,7 +279,11 @@ async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_
         with closing(sqlite3.connect(tmp_path / "gateway.db", isolation_level=None)) as conn:
             commit(conn, "s2")
         relay.wake()
-        await async_wait_until(lambda: relay.delivered == 3, timeout=30, state=said,
+        # Longer than one acknowledgement timeout (ACK_TIMEOUT_S) and its back-off: a produce the
+        # broker stalls under load is sent again after it, which is no poll; a lost wake-up
+        # waits the hour-long poll and still fails here.
+        await async_wait_until(lambda: relay.delivered == 3, timeout=outbox.ACK_TIMEOUT_S + 15,
+                               state=said,
                                message="the event committed while the cycle settled to be published")
     finally:
         await relay.stop()
