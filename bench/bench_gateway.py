@@ -8,7 +8,7 @@ HTTP protocol class and event loop) in their own child processes; the load comes
 (``apt-get install -y wrk``), because a Python client tops out far below either server. Each
 server stack named by ``--stacks`` is measured on both sides, one after the other.
 
-    .venv/bin/python -m bench.bench_gateway [--duration 10] [--connections 32] [--threads 2] [--stacks h11-uvloop,httptools-uvloop,h11]
+    .venv/bin/python -m bench.bench_gateway [--duration 10] [--connections 32] [--threads 2] [--stacks gateway-uvloop,h11-uvloop,httptools-uvloop]
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--stacks", default="h11-uvloop,httptools-uvloop,h11", help="server stacks to compare (console.gateway.server.STACKS)")
+    parser.add_argument("--stacks", default="gateway-uvloop,h11-uvloop,httptools-uvloop", help="server stacks to compare (console.gateway.server.STACKS)")
     parser.add_argument("--serve", nargs=6, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

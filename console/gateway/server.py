@@ -11,9 +11,11 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import h11
+import httptools
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -31,13 +33,21 @@ class GatewayError(ApilogError, RuntimeError):
     """The gateway could not start; the message says why."""
 
 
-def _malformed_request() -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """Headers and problem+json body answering a request that is not valid HTTP/1.1."""
+#: The largest request head (request line and headers) :class:`GatewayProtocol` reads: h11's
+#: default, which bounds uvicorn's h11 protocol the same way.
+MAX_HEAD_BYTES = 16 * 1024
+
+_NOT_HTTP = (400, "Bad Request", "the request is not valid HTTP/1.1 (request line, header syntax or "
+             "Content-Length); send a well-formed request")
+_HEAD_TOO_LARGE = (431, "Request Header Fields Too Large",
+                   f"the request line and headers exceed {MAX_HEAD_BYTES // 1024} KiB; send fewer or "
+                   "shorter headers")
+
+
+def _refusal(status: int, title: str, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and problem+json body refusing a request the app never sees (it is closed after)."""
     request_id = uuid4()
-    body, media_type = problem_body(Problem(
-        400, "Bad Request",
-        "the request is not valid HTTP/1.1 (request line, header syntax or "
-        f"Content-Length); send a well-formed request (request id {request_id})"), "json")
+    body, media_type = problem_body(Problem(status, title, f"{detail} (request id {request_id})"), "json")
     headers = [(b"content-type", media_type.encode()),
                (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
                (b"x-request-id", request_id.encode()),
@@ -50,7 +60,7 @@ class ProblemH11Protocol(H11Protocol):
     body carrying the headers every gateway response carries (a new request id and trace)."""
 
     def send_400_response(self, msg: str) -> None:
-        headers, body = _malformed_request()
+        headers, body = _refusal(*_NOT_HTTP)
         for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
                       h11.Data(data=body), h11.EndOfMessage()):
             self.transport.write(self.conn.send(event))
@@ -61,24 +71,153 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools (C parser) protocol, with the same problem+json 400."""
 
     def send_400_response(self, msg: str) -> None:
-        headers, body = _malformed_request()
+        self._refuse(*_NOT_HTTP)
+
+    def _refuse(self, status: int, title: str, detail: str) -> None:
+        headers, body = _refusal(status, title, detail)
         head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
-        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + body)
+        self.transport.write(b"HTTP/1.1 %d %s\r\n" % (status, title.encode()) + head + b"\r\n" + body)
         self.transport.close()
 
 
+class GatewayProtocol(ProblemHttpToolsProtocol):
+    """The gateway's HTTP/1.1: httptools' C parser (llhttp), with h11 for what llhttp refuses
+    and the gateway must answer itself.
+
+    llhttp knows a fixed set of methods and refuses any other (``FOO``) with a parse error,
+    where the gateway promises 405 + Allow, as h11 lets the app answer. A request whose method
+    llhttp does not know is therefore handed, with the rest of its connection, to
+    :class:`ProblemH11Protocol` once the requests before it are answered: the bytes of that
+    request so far go to h11, and the app answers it as it does on h11. This works whenever the
+    request starts a packet or follows one that ended a request; one pipelined behind another
+    request in the same packet (its start in that packet unknown) is refused with the
+    problem+json 400 instead.
+
+    A request that cannot be parsed is refused only after the requests before it on the
+    connection are answered (uvicorn's httptools protocol closes the connection at once, losing
+    their answers; its h11 protocol answers them). And where uvicorn's httptools protocol reads
+    a request head of any size, this one stops at :data:`MAX_HEAD_BYTES` (plus at most the
+    packet the head began in, when that packet held other requests), as h11 does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False  # a request begun whose headers are not complete
+        self._method_known = False  # llhttp has parsed this request's method (its URL began)
+        self._head_bytes = 0  # what the current head has taken, counted per packet
+        #: The current request's bytes while its method is not known yet: b"" between requests,
+        #: None when its start lies in a packet with other requests (unknown).
+        self._unconfirmed: bytes | None = b""
+        self._completed = 0  # requests whose message completed in the current packet
+        #: What to do once the requests before a bad one are answered, and what arrived meanwhile.
+        self._when_idle: Callable[[bytes], None] | None = None
+        self._held = bytearray()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head, self._method_known, self._head_bytes = True, False, 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self._method_known = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._completed += 1
+        super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._when_idle is not None:  # after a bad request: kept for h11, or dropped
+            self._held += data
+            self.flow.pause_reading()
+            return
+        self._unset_keepalive_if_required()
+        before, self._completed = self._unconfirmed, 0
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            if not self._completed and before is not None:
+                self._once_idle(self._hand_to_h11, before + data)
+            else:
+                self._once_idle(self._refuse_bad)
+            return
+        except httptools.HttpParserError:
+            self._once_idle(self._refuse_bad)
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        if not self._in_head:
+            self._unconfirmed = b""
+            return
+        # A head still incomplete at the end of this packet: with no request completed in it,
+        # the packet is all head (or began it at its first byte).
+        if not self._completed:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._once_idle(self._refuse_large)
+                return
+        if self._method_known:
+            self._unconfirmed = b""
+        elif self._completed:
+            self._unconfirmed = None
+        else:
+            self._unconfirmed = (before or b"") + data
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._when_idle is not None and self._idle() and not self.transport.is_closing():
+            action, self._when_idle = self._when_idle, None
+            action(bytes(self._held))
+
+    def _idle(self) -> bool:
+        """No earlier request on this connection is still being answered or waiting to be."""
+        return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
+
+    def _once_idle(self, action: Callable[[bytes], None], data: bytes = b"") -> None:
+        self._held = bytearray(data)
+        if self._idle():
+            action(data)
+        else:
+            self._when_idle = action
+            self.flow.pause_reading()
+
+    def _refuse_bad(self, _held: bytes) -> None:
+        self._refuse(*_NOT_HTTP)
+
+    def _refuse_large(self, _held: bytes) -> None:
+        self._refuse(*_HEAD_TOO_LARGE)
+
+    def _hand_to_h11(self, data: bytes) -> None:
+        h11_protocol = ProblemH11Protocol(self.config, self.server_state, self.app_state, self.loop)
+        self._unset_keepalive_if_required()
+        self.connections.discard(self)
+        h11_protocol.connection_made(self.transport)
+        self.transport.set_protocol(h11_protocol)
+        self.flow.resume_reading()
+        h11_protocol.data_received(data)
+
+
 #: Server stacks by name: the HTTP protocol class and the event loop. The gateway's is
-#: "h11-uvloop": uvloop served 722 req/s where asyncio's loop served 614 in the same run
-#: (docs/benchmarks.md). httptools' C parser was faster still (951) but refuses a method it does
-#: not know (``FOO``) with its own 400 before the app sees it, where the gateway promises
-#: 405 + Allow; it stays here for the benchmark.
-STACKS: dict[str, tuple[type, str]] = {"h11-uvloop": (ProblemH11Protocol, "uvloop"),
+#: "gateway-uvloop": :class:`GatewayProtocol` on uvloop. On httptools' parser it served 2,199
+#: writes/s where h11 served 1,593 in the same run (docs/benchmarks.md); the other stacks are
+#: there for the benchmark: "httptools-uvloop" is uvicorn's own httptools protocol, which refuses
+#: a method it does not know (``FOO``) with a 400 before the app sees it, where the gateway
+#: promises 405 + Allow.
+STACKS: dict[str, tuple[type, str]] = {"gateway-uvloop": (GatewayProtocol, "uvloop"),
+                                       "h11-uvloop": (ProblemH11Protocol, "uvloop"),
                                        "httptools-uvloop": (ProblemHttpToolsProtocol, "uvloop"),
                                        "h11": (ProblemH11Protocol, "asyncio")}
 
 
 def uvicorn_config(app: Any, host: str, port: int, *, tls_cert: Path | None = None,
-                   tls_key: Path | None = None, stack: str = "h11-uvloop") -> Any:
+                   tls_key: Path | None = None, stack: str = "gateway-uvloop") -> Any:
     """The one uvicorn configuration of the gateway, for ``apilog gateway`` and embedded servers.
 
     With ``tls_cert`` (and its ``tls_key``) it serves HTTPS. ``stack`` names one of

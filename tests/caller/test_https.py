@@ -42,6 +42,17 @@ def test_the_gateway_serves_https_that_only_its_ca_opens(tls_gateway):
         httpx2.get(f"{gw.base_url}/healthz")
 
 
+def test_over_https_a_method_the_parser_does_not_know_is_405_and_the_connection_goes_on(tls_gateway):
+    """The gateway hands such a request to h11 on the same (TLS) connection."""
+    gw, files = tls_gateway
+    with httpx2.Client(base_url=gw.base_url, verify=ssl.create_default_context(cafile=str(files.ca))) as client:
+        assert client.get("/healthz").status_code == 200
+        refused = client.request("FOO", "/customer/update", params={"action": "check-status"})
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, POST, PUT, PATCH, DELETE"
+        assert client.get("/healthz").status_code == 200
+        assert client.request("FOO", "/healthz").status_code == 405
+
+
 def test_a_call_through_the_profiles_ca(tls_gateway, tmp_path, monkeypatch):
     gw, files = tls_gateway
     write_profile(tmp_path, gw, files.ca)

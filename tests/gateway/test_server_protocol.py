@@ -1,8 +1,11 @@
-"""The gateway's HTTP/1.1 protocol: no response header that would split a response, pipelined
-requests answered in order (guards for anyone who makes its response path faster)."""
+"""The gateway's HTTP/1.1 protocol (httptools' parser, h11 for methods it does not know): no
+response header that would split a response, pipelined requests answered in order, every method
+reaches the app, a request head is bounded (guards for anyone who makes its response path
+faster)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -22,7 +25,7 @@ async def app(scope, receive, send):
         pass
     body = scope["path"].encode()
     headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body)),
-               (b"x-path", body)]
+               (b"x-path", body), (b"x-method", scope["method"].encode())]
     if scope["path"] == "/evil":  # a value that would split the response
         headers.append((b"x-evil", b"a\r\nset-cookie: pwned=1"))
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -32,7 +35,7 @@ async def app(scope, receive, send):
 @pytest.fixture
 def server() -> Iterator[int]:
     port = free_port()
-    running = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, stack="h11-uvloop"))
+    running = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))  # the gateway's stack
     thread = threading.Thread(target=running.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -44,11 +47,19 @@ def server() -> Iterator[int]:
     thread.join(10)
 
 
-def _exchange(port: int, raw: bytes, wait_s: float = 10) -> bytes:
-    """What the server sends back to ``raw`` until it closes, or ``wait_s`` passes."""
+def _exchange(port: int, raw: bytes | list[bytes], wait_s: float = 10) -> bytes:
+    """What the server sends back to ``raw`` until it closes, or ``wait_s`` passes. A list is
+    sent packet by packet, each after the server has had time to read the one before."""
     chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:
-        sock.sendall(raw)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for n, packet in enumerate([raw] if isinstance(raw, bytes) else raw):
+            if n:
+                time.sleep(0.05)
+            try:
+                sock.sendall(packet)
+            except OSError:  # the server answered and closed before reading it all
+                break
         try:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
@@ -73,3 +84,55 @@ def test_pipelined_requests_are_answered_in_order_each_with_its_length(server):
         assert b"x-path: " + path + b"\r\n" in answer
         assert answer.index(b"x-path: " + path) > (answer.index(b"x-path: /%d" % (n - 1)) if n else 0)
     assert answer.endswith(b"/last") and b"content-length: 5\r\n" in answer
+
+
+def _answers(answer: bytes) -> list[tuple[int, bytes]]:
+    """(status, x-method or b"") of each response in ``answer``, in order."""
+    responses = re.split(rb"(?=HTTP/1\.1 \d{3} )", answer)[1:]
+    return [(int(r[9:12]), m.group(1) if (m := re.search(rb"\r\nx-method: (\S+)\r\n", r)) else b"")
+            for r in responses]
+
+
+@pytest.mark.slow  # a real server on loopback
+@pytest.mark.parametrize("packets", [
+    [b"FOO /a HTTP/1.1\r\nHost: x\r\n\r\n"],  # a connection's first request
+    [b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"FOO /b HTTP/1.1\r\nHost: x\r\n\r\n"],  # after another
+    [b"FO", b"O /a HTTP/1.1\r\nHost: x\r\n\r\n"],  # the method split over two packets
+    [b"get /a HTTP/1.1\r\nHost: x\r\n\r\n"],  # methods are case-sensitive: "get" is not GET
+], ids=["first", "after-a-get", "split", "lower-case"])
+def test_a_method_the_parser_does_not_know_still_reaches_the_app(server, packets):
+    """llhttp refuses methods outside its list; the gateway must answer them itself (405 +
+    Allow), so such a request goes to h11 with the rest of its connection, which keeps working."""
+    last = b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = _exchange(server, [*packets, last])
+    unknown = packets[-1].split(b" ")[0] if len(packets) < 3 and packets[-1][:1] != b"O" else b"FOO"
+    assert _answers(answer)[-2:] == [(200, unknown), (200, b"GET")]
+    assert answer.endswith(b"/last")
+
+
+@pytest.mark.slow  # a real server on loopback
+def test_an_unknown_method_pipelined_behind_another_request_is_a_problem_400(server):
+    """The documented limit: its start inside the packet is unknown, so it is refused, in
+    problem+json, after the request before it was answered."""
+    answer = _exchange(server, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nFOO /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _answers(answer) == [(200, b"GET"), (400, b"")]
+    assert b"application/problem+json" in answer and b"not valid HTTP/1.1" in answer
+
+
+@pytest.mark.slow  # a real server on loopback
+@pytest.mark.parametrize("packets", [1, 4], ids=["one-packet", "trickled"])
+def test_a_request_head_beyond_16_kib_is_refused_with_431(server, packets):
+    head = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (20 * 1024)
+    size = -(-len(head) // packets)
+    answer = _exchange(server, [head[i:i + size] for i in range(0, len(head), size)], wait_s=5)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert b"application/problem+json" in answer and b"16 KiB" in answer
+
+
+@pytest.mark.slow  # a real server on loopback
+def test_a_head_under_the_limit_and_a_large_body_in_the_same_packet_are_served(server):
+    body = b"b" * (512 * 1024)
+    request = (b"PUT /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (15 * 1024) + b"\r\nContent-Length: %d\r\n"
+               b"Connection: close\r\n\r\n" % len(body) + body)
+    answer = _exchange(server, [request[:10 * 1024], request[10 * 1024:]])
+    assert _answers(answer) == [(200, b"PUT")]
