@@ -42,6 +42,13 @@ _NOT_HTTP = (400, "Bad Request", "the request is not valid HTTP/1.1 (request lin
 _HEAD_TOO_LARGE = (431, "Request Header Fields Too Large",
                    f"the request line and headers exceed {MAX_HEAD_BYTES // 1024} KiB; send fewer or "
                    "shorter headers")
+_TRAILERS_TOO_LARGE = (431, "Request Header Fields Too Large",
+                       f"the chunked body's trailer fields or chunk extensions exceed "
+                       f"{MAX_HEAD_BYTES // 1024} KiB; send fewer")
+#: What a connection may send while a request handed to h11 waits for the ones before it (its
+#: body, say; reading is paused meanwhile, but answering those may resume it): beyond it the
+#: request is refused instead.
+MAX_HELD_BYTES = 1024 * 1024
 
 
 def _refusal(status: int, title: str, detail: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -81,80 +88,90 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
 
 
 class GatewayProtocol(ProblemHttpToolsProtocol):
-    """The gateway's HTTP/1.1: httptools' C parser (llhttp), with h11 for what llhttp refuses
-    and the gateway must answer itself.
+    """The gateway's HTTP/1.1: httptools' C parser (llhttp) for the requests it parses as h11
+    would, h11 for the rest.
 
-    llhttp knows a fixed set of methods and refuses any other (``FOO``) with a parse error,
-    where the gateway promises 405 + Allow, as h11 lets the app answer. A request whose method
-    llhttp does not know is therefore handed, with the rest of its connection, to
-    :class:`ProblemH11Protocol` once the requests before it are answered: the bytes of that
-    request so far go to h11, and the app answers it as it does on h11. This works whenever the
-    request starts a packet or follows one that ended a request; one pipelined behind another
-    request in the same packet (its start in that packet unknown) is refused with the
-    problem+json 400 instead.
+    llhttp refuses what the gateway must answer itself: a method outside its list (``FOO``,
+    lower-case ``get``: the gateway promises 405 + Allow), an RTSP method on an HTTP request
+    line, a ``CONNECT`` target its URL parser rejects. And it takes ``Upgrade`` (``curl --http2``
+    sends ``Upgrade: h2c``) as the end of HTTP on the connection, so uvicorn's httptools protocol
+    hands the app such a request without its body. So a request whose head llhttp refuses or
+    upgrades goes, from its first byte and with the rest of its connection, to
+    :class:`ProblemH11Protocol`, once the requests before it are answered: the gateway then
+    answers it exactly as it does on h11 (405, the app's answer with its body, or h11's 400).
+    That needs the request's first byte: one that begins in a packet after another request is
+    refused with the problem+json 400 instead.
 
-    A request that cannot be parsed is refused only after the requests before it on the
-    connection are answered (uvicorn's httptools protocol closes the connection at once, losing
-    their answers; its h11 protocol answers them). And where uvicorn's httptools protocol reads
-    a request head of any size, this one stops at :data:`MAX_HEAD_BYTES` (plus at most the
-    packet the head began in, when that packet held other requests), as h11 does.
+    A request head is bounded at :data:`MAX_HEAD_BYTES` (431), as h11 bounds it and uvicorn's
+    httptools protocol does not; so are a chunked body's trailer fields and chunk extensions
+    (uvicorn's protocol also added the trailers to the running request's headers). A body that
+    cannot be parsed is refused at once, with the connection closed.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._in_head = False  # a request begun whose headers are not complete
-        self._method_known = False  # llhttp has parsed this request's method (its URL began)
+        self._in_head = False  # a request begun whose head has not been handed to the app
+        #: The current head's bytes so far, from its first byte: b"" between requests, None
+        #: when its first byte is unknown (it began in a packet after another request).
+        self._head: bytes | None = b""
         self._head_bytes = 0  # what the current head has taken, counted per packet
-        #: The current request's bytes while its method is not known yet: b"" between requests,
-        #: None when its start lies in a packet with other requests (unknown).
-        self._unconfirmed: bytes | None = b""
+        self._framing_bytes = 0  # packets in a body that carried no body bytes (trailers...)
         self._completed = 0  # requests whose message completed in the current packet
-        #: What to do once the requests before a bad one are answered, and what arrived meanwhile.
+        self._progress = False  # a head ended or body bytes came in the current packet
+        self._head_cycle: Any = None  # the cycle before the current head's
+        #: What to do once the requests before a refused or handed-off one are answered.
         self._when_idle: Callable[[bytes], None] | None = None
         self._held = bytearray()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._method_known, self._head_bytes = True, False, 0
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-        self._method_known = True
+        self._in_head, self._head_bytes, self._head_cycle = True, 0, self.cycle
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        if self.parser.should_upgrade():  # h11 reads on after it, body and all
+            raise _UpgradeToH11
         super().on_headers_complete()
+        self._in_head, self._progress = False, True
+        self.headers = []  # trailer fields after a chunked body land here, not in the request's
+
+    def on_body(self, body: bytes) -> None:
+        self._progress = True
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._completed += 1
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
-        if self._when_idle is not None:  # after a bad request: kept for h11, or dropped
-            self._held += data
-            self.flow.pause_reading()
+        if self._when_idle is not None:  # waiting to refuse or hand off: read nothing more
+            self.transport.pause_reading()
+            if self._when_idle == self._hand_to_h11:
+                self._held += data
+                if len(self._held) > MAX_HELD_BYTES:  # not kept for h11: refused instead
+                    self._when_idle, self._held = self._refuse_bad, bytearray()
             return
         self._unset_keepalive_if_required()
-        before, self._completed = self._unconfirmed, 0
+        before, self._completed, self._progress = self._head, 0, False
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserInvalidMethodError:
-            if not self._completed and before is not None:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            if not self._in_head:  # in a body: nothing to wait for, the request is broken
+                self._refuse(*_NOT_HTTP)
+            elif self._completed or before is None or self.cycle is not self._head_cycle:
+                self._once_idle(self._refuse_bad)  # its first byte is unknown
+            else:
                 self._once_idle(self._hand_to_h11, before + data)
-            else:
-                self._once_idle(self._refuse_bad)
-            return
-        except httptools.HttpParserError:
-            self._once_idle(self._refuse_bad)
-            return
-        except httptools.HttpParserUpgrade:
-            if self._should_upgrade():
-                self.handle_websocket_upgrade()
-            else:
-                self._unsupported_upgrade_warning()
             return
         if not self._in_head:
-            self._unconfirmed = b""
+            self._head = b""
+            cycle = self.cycle
+            if self._progress:
+                self._framing_bytes = 0
+            elif cycle is not None and cycle.more_body and not cycle.response_complete:
+                # Well into a body: a packet with no body bytes is chunk framing or trailers.
+                self._framing_bytes += len(data)
+                if self._framing_bytes > MAX_HEAD_BYTES:
+                    self._refuse(*_TRAILERS_TOO_LARGE)
             return
         # A head still incomplete at the end of this packet: with no request completed in it,
         # the packet is all head (or began it at its first byte).
@@ -163,12 +180,7 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
             if self._head_bytes > MAX_HEAD_BYTES:
                 self._once_idle(self._refuse_large)
                 return
-        if self._method_known:
-            self._unconfirmed = b""
-        elif self._completed:
-            self._unconfirmed = None
-        else:
-            self._unconfirmed = (before or b"") + data
+        self._head = None if self._completed or before is None else before + data
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -181,12 +193,13 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
     def _once_idle(self, action: Callable[[bytes], None], data: bytes = b"") -> None:
-        self._held = bytearray(data)
         if self._idle():
             action(data)
-        else:
-            self._when_idle = action
-            self.flow.pause_reading()
+            return
+        self._when_idle, self._held = action, bytearray(data)
+        # Paused on the transport itself: the requests before it resume uvicorn's flow control
+        # as they are answered, which must not start reading again.
+        self.transport.pause_reading()
 
     def _refuse_bad(self, _held: bytes) -> None:
         self._refuse(*_NOT_HTTP)
@@ -200,16 +213,21 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         self.connections.discard(self)
         h11_protocol.connection_made(self.transport)
         self.transport.set_protocol(h11_protocol)
-        self.flow.resume_reading()
+        self.transport.resume_reading()
+        self.parser = None  # type: ignore[assignment]
         h11_protocol.data_received(data)
 
 
+class _UpgradeToH11(Exception):
+    """Raised in llhttp's callback to hand an ``Upgrade`` request to h11 (a parse error)."""
+
+
 #: Server stacks by name: the HTTP protocol class and the event loop. The gateway's is
-#: "gateway-uvloop": :class:`GatewayProtocol` on uvloop. On httptools' parser it served 2,199
-#: writes/s where h11 served 1,593 in the same run (docs/benchmarks.md); the other stacks are
+#: "gateway-uvloop": :class:`GatewayProtocol` on uvloop, which served 2,147 and 2,318 writes/s where
+#: h11 on uvloop served 1,505 and 1,769 in the same runs (docs/benchmarks.md). The others are
 #: there for the benchmark: "httptools-uvloop" is uvicorn's own httptools protocol, which refuses
 #: a method it does not know (``FOO``) with a 400 before the app sees it, where the gateway
-#: promises 405 + Allow.
+#: promises 405 + Allow, and reads an ``Upgrade`` request's body as the end of HTTP.
 STACKS: dict[str, tuple[type, str]] = {"gateway-uvloop": (GatewayProtocol, "uvloop"),
                                        "h11-uvloop": (ProblemH11Protocol, "uvloop"),
                                        "httptools-uvloop": (ProblemHttpToolsProtocol, "uvloop"),
