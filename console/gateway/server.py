@@ -99,17 +99,22 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
     upgrades goes, from its first byte and with the rest of its connection, to
     :class:`ProblemH11Protocol`, once the requests before it are answered: the gateway then
     answers it exactly as it does on h11 (405, the app's answer with its body, or h11's 400).
-    That needs the request's first byte: one that begins in a packet after another request is
+    That needs the request's first byte: one that begins in the same read as the end of another
+    request (pipelined, or merged by TCP behind a body the app answered before reading it) is
     refused with the problem+json 400 instead.
 
     A request head is bounded at :data:`MAX_HEAD_BYTES` (431), as h11 bounds it and uvicorn's
     httptools protocol does not; so are a chunked body's trailer fields and chunk extensions
     (uvicorn's protocol also added the trailers to the running request's headers). A body that
-    cannot be parsed is refused at once, with the connection closed.
+    cannot be parsed is refused, and the connection closed, once the requests before it are
+    answered.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # "5 \r\n": spaces after a chunk's size, which h11 takes (senders do it) and llhttp
+        # refuses by default; "5 0" is still refused.
+        self.parser.set_dangerous_leniencies(lenient_spaces_after_chunk_size=True)
         self._in_head = False  # a request begun whose head has not been handed to the app
         #: The current head's bytes so far, from its first byte: b"" between requests, None
         #: when its first byte is unknown (it began in a packet after another request).
@@ -155,8 +160,11 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            if not self._in_head:  # in a body: nothing to wait for, the request is broken
-                self._refuse(*_NOT_HTTP)
+            if not self._in_head:  # in a body: that request is broken
+                if self._drop_queued_cycle():
+                    self._once_idle(self._refuse_bad)
+                else:  # it is the one being answered: the refusal is its answer
+                    self._refuse(*_NOT_HTTP)
             elif self._completed or before is None or self.cycle is not self._head_cycle:
                 self._once_idle(self._refuse_bad)  # its first byte is unknown
             else:
@@ -187,6 +195,15 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         if self._when_idle is not None and self._idle() and not self.transport.is_closing():
             action, self._when_idle = self._when_idle, None
             action(bytes(self._held))
+
+    def _drop_queued_cycle(self) -> bool:
+        """Forget the request whose body broke if it waits behind others (pipelined): it is
+        refused once they are answered, never started. False: it is the one being answered."""
+        if self.pipeline and self.pipeline[0][0] is self.cycle:
+            self.pipeline.popleft()
+            self.cycle = self._head_cycle
+            return True
+        return False
 
     def _idle(self) -> bool:
         """No earlier request on this connection is still being answered or waiting to be."""

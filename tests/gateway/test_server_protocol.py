@@ -5,6 +5,7 @@ faster)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
@@ -22,6 +23,8 @@ from console.gateway.server import uvicorn_config
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
+    if scope["path"] == "/slow":  # still being answered when what follows it arrives
+        await asyncio.sleep(0.3)
     size = 0
     while True:
         message = await receive()
@@ -228,3 +231,19 @@ def test_many_requests_sending_head_and_body_apart_on_one_connection_are_all_ser
     answer = _exchange(server, [*packets, b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"],
                        gap_s=0.01)
     assert _answers(answer) == [(200, b"POST")] * 80 + [(200, b"GET")]
+
+
+@pytest.mark.slow  # a real server on loopback
+def test_spaces_after_a_chunk_size_are_taken_as_h11_takes_them(server):
+    chunked = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    answer = _exchange(server, chunked + b"5 \r\nhello\r\n3\t\r\nabc\r\n0\r\n\r\n")
+    assert _answers(answer) == [(200, b"POST")] and _header(answer, b"x-body-bytes") == [b"8"]
+    assert _answers(_exchange(server, chunked + b"5 0\r\nhello\r\n0\r\n\r\n")) == [(400, b"")]
+
+
+@pytest.mark.slow  # a real server on loopback
+def test_a_broken_body_pipelined_behind_a_request_still_being_answered_is_refused_after_it(server):
+    """The 400 must not take the place of the answer before it (a client would read it as that)."""
+    answer, closed = _talk(server, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", wait_s=5)
+    assert closed and _answers(answer) == [(200, b"GET"), (400, b"")]
