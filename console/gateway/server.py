@@ -37,8 +37,8 @@ class GatewayError(ApilogError, RuntimeError):
 #: default, which bounds uvicorn's h11 protocol the same way.
 MAX_HEAD_BYTES = 16 * 1024
 
-_NOT_HTTP = (400, "Bad Request", "the request is not valid HTTP/1.1 (request line, header syntax or "
-             "Content-Length); send a well-formed request")
+_NOT_HTTP = (400, "Bad Request", "the request is not valid HTTP/1.1 (request line, header syntax, "
+             "Content-Length or chunked body); send a well-formed request")
 _HEAD_TOO_LARGE = (431, "Request Header Fields Too Large",
                    f"the request line and headers exceed {MAX_HEAD_BYTES // 1024} KiB; send fewer or "
                    "shorter headers")
