@@ -104,7 +104,8 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
     refused with the problem+json 400 instead.
 
     A request head is bounded at :data:`MAX_HEAD_BYTES` (431), as h11 bounds it and uvicorn's
-    httptools protocol does not; so are a chunked body's trailer fields and chunk extensions
+    httptools protocol does not (one that arrives over several reads is stopped at the read
+    that crosses the limit, one that arrives whole is measured when it ends); so are a chunked body's trailer fields and chunk extensions
     (uvicorn's protocol also added the trailers to the running request's headers). A body that
     cannot be parsed is refused, and the connection closed, once the requests before it are
     answered.
@@ -123,6 +124,7 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         self._framing_bytes = 0  # packets in a body that carried no body bytes (trailers...)
         self._completed = 0  # requests whose message completed in the current packet
         self._progress = False  # a head ended or body bytes came in the current packet
+        self._too_large = False  # the head that ended in the current packet is over the limit
         self._head_cycle: Any = None  # the cycle before the current head's
         #: What to do once the requests before a refused or handed-off one are answered.
         self._when_idle: Callable[[bytes], None] | None = None
@@ -133,6 +135,11 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         self._in_head, self._head_bytes, self._head_cycle = True, 0, self.cycle
 
     def on_headers_complete(self) -> None:
+        # A head that came whole in one read is measured here (one split over reads, per read
+        # in data_received): the request line and the fields, each with its ": " and CRLF.
+        if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD_BYTES:
+            self._too_large = True
+            raise _Refused
         if self.parser.should_upgrade():  # h11 reads on after it, body and all
             raise _UpgradeToH11
         super().on_headers_complete()
@@ -160,7 +167,9 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-            if not self._in_head:  # in a body: that request is broken
+            if self._too_large:
+                self._once_idle(self._refuse_large)
+            elif not self._in_head:  # in a body: that request is broken
                 if self._drop_queued_cycle():
                     self._once_idle(self._refuse_bad)
                 else:  # it is the one being answered: the refusal is its answer
@@ -237,6 +246,10 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
 
 class _UpgradeToH11(Exception):
     """Raised in llhttp's callback to hand an ``Upgrade`` request to h11 (a parse error)."""
+
+
+class _Refused(Exception):
+    """Raised in llhttp's callback to stop parsing a request that is refused."""
 
 
 #: Server stacks by name: the HTTP protocol class and the event loop. The gateway's is

@@ -247,3 +247,18 @@ def test_a_broken_body_pipelined_behind_a_request_still_being_answered_is_refuse
     answer, closed = _talk(server, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
                                    b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", wait_s=5)
     assert closed and _answers(answer) == [(200, b"GET"), (400, b"")]
+
+
+@pytest.mark.slow  # a real server on loopback
+@pytest.mark.parametrize("size", [20 * 1024, 200 * 1024])
+def test_a_whole_head_beyond_16_kib_in_one_read_is_refused_with_431(server, size):
+    """curl sends a 20 KiB header in one write: the head ends inside one read, measured there."""
+    answer = _exchange(server, b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n", wait_s=5)
+    assert _answers(answer) == [(431, b"")] and b"16 KiB" in answer
+
+
+@pytest.mark.slow  # a real server on loopback
+def test_a_head_just_under_16_kib_in_one_read_is_served(server):
+    answer = _exchange(server, b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (15 * 1024) +
+                       b"\r\nConnection: close\r\n\r\n")
+    assert _answers(answer) == [(200, b"GET")]
