@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -37,12 +36,14 @@ class GatewayError(ApilogError, RuntimeError):
 #: default, which bounds uvicorn's h11 protocol the same way.
 MAX_HEAD_BYTES = 16 * 1024
 
-_NOT_HTTP = (400, "Bad Request", "the request is not valid HTTP/1.1 (request line, header syntax, "
+_Refusal = tuple[int, str, str]  # status, title, detail
+
+_NOT_HTTP: _Refusal = (400, "Bad Request", "the request is not valid HTTP/1.1 (request line, header syntax, "
              "Content-Length or chunked body); send a well-formed request")
-_HEAD_TOO_LARGE = (431, "Request Header Fields Too Large",
+_HEAD_TOO_LARGE: _Refusal = (431, "Request Header Fields Too Large",
                    f"the request line and headers exceed {MAX_HEAD_BYTES // 1024} KiB; send fewer or "
                    "shorter headers")
-_TRAILERS_TOO_LARGE = (431, "Request Header Fields Too Large",
+_TRAILERS_TOO_LARGE: _Refusal = (431, "Request Header Fields Too Large",
                        f"the chunked body's trailer fields or chunk extensions exceed "
                        f"{MAX_HEAD_BYTES // 1024} KiB; send fewer")
 #: What a connection may send while a request handed to h11 waits for the ones before it (its
@@ -105,10 +106,10 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
 
     A request head is bounded at :data:`MAX_HEAD_BYTES` (431), as h11 bounds it and uvicorn's
     httptools protocol does not (one that arrives over several reads is stopped at the read
-    that crosses the limit, one that arrives whole is measured when it ends); so are a chunked body's trailer fields and chunk extensions
-    (uvicorn's protocol also added the trailers to the running request's headers). A body that
-    cannot be parsed is refused, and the connection closed, once the requests before it are
-    answered.
+    that crosses the limit, one that arrives whole is measured when it ends); so are a chunked
+    body's trailer fields and chunk extensions (uvicorn's protocol also added the trailers to
+    the running request's headers). A body that cannot be parsed is refused, and the connection
+    closed, once the requests before it are answered.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -126,9 +127,9 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         self._progress = False  # a head ended or body bytes came in the current packet
         self._too_large = False  # the head that ended in the current packet is over the limit
         self._head_cycle: Any = None  # the cycle before the current head's
-        #: What to do once the requests before a refused or handed-off one are answered.
-        self._when_idle: Callable[[bytes], None] | None = None
-        self._held = bytearray()
+        #: Waiting for the requests before a bad one to be answered: the refusal to send, or
+        #: None and the bytes to hand to h11 (what arrives meanwhile is added to them).
+        self._when_idle: tuple[_Refusal | None, bytearray] | None = None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -139,9 +140,9 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         # in data_received): the request line and the fields, each with its ": " and CRLF.
         if len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers) > MAX_HEAD_BYTES:
             self._too_large = True
-            raise _Refused
+            raise _StopParsing
         if self.parser.should_upgrade():  # h11 reads on after it, body and all
-            raise _UpgradeToH11
+            raise _StopParsing
         super().on_headers_complete()
         self._in_head, self._progress = False, True
         self.headers = []  # trailer fields after a chunked body land here, not in the request's
@@ -157,10 +158,11 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._when_idle is not None:  # waiting to refuse or hand off: read nothing more
             self.transport.pause_reading()
-            if self._when_idle == self._hand_to_h11:
-                self._held += data
-                if len(self._held) > MAX_HELD_BYTES:  # not kept for h11: refused instead
-                    self._when_idle, self._held = self._refuse_bad, bytearray()
+            refusal, held = self._when_idle
+            if refusal is None:
+                held += data
+                if len(held) > MAX_HELD_BYTES:  # not kept for h11: refused instead
+                    self._when_idle = (_NOT_HTTP, bytearray())
             return
         self._unset_keepalive_if_required()
         before, self._completed, self._progress = self._head, 0, False
@@ -168,16 +170,16 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             if self._too_large:
-                self._once_idle(self._refuse_large)
+                self._once_idle(_HEAD_TOO_LARGE)
             elif not self._in_head:  # in a body: that request is broken
                 if self._drop_queued_cycle():
-                    self._once_idle(self._refuse_bad)
+                    self._once_idle(_NOT_HTTP)
                 else:  # it is the one being answered: the refusal is its answer
                     self._refuse(*_NOT_HTTP)
             elif self._completed or before is None or self.cycle is not self._head_cycle:
-                self._once_idle(self._refuse_bad)  # its first byte is unknown
+                self._once_idle(_NOT_HTTP)  # its first byte is unknown
             else:
-                self._once_idle(self._hand_to_h11, before + data)
+                self._once_idle(None, before + data)
             return
         if not self._in_head:
             self._head = b""
@@ -195,15 +197,15 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         if not self._completed:
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD_BYTES:
-                self._once_idle(self._refuse_large)
+                self._once_idle(_HEAD_TOO_LARGE)
                 return
         self._head = None if self._completed or before is None else before + data
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._when_idle is not None and self._idle() and not self.transport.is_closing():
-            action, self._when_idle = self._when_idle, None
-            action(bytes(self._held))
+            (refusal, held), self._when_idle = self._when_idle, None
+            self._act(refusal, bytes(held))
 
     def _drop_queued_cycle(self) -> bool:
         """Forget the request whose body broke if it waits behind others (pipelined): it is
@@ -218,20 +220,21 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         """No earlier request on this connection is still being answered or waiting to be."""
         return not self.pipeline and (self.cycle is None or self.cycle.response_complete)
 
-    def _once_idle(self, action: Callable[[bytes], None], data: bytes = b"") -> None:
+    def _once_idle(self, refusal: _Refusal | None, data: bytes = b"") -> None:
+        """Send ``refusal``, or (None) hand ``data`` to h11, once the requests before are answered."""
         if self._idle():
-            action(data)
+            self._act(refusal, data)
             return
-        self._when_idle, self._held = action, bytearray(data)
+        self._when_idle = (refusal, bytearray(data))
         # Paused on the transport itself: the requests before it resume uvicorn's flow control
         # as they are answered, which must not start reading again.
         self.transport.pause_reading()
 
-    def _refuse_bad(self, _held: bytes) -> None:
-        self._refuse(*_NOT_HTTP)
-
-    def _refuse_large(self, _held: bytes) -> None:
-        self._refuse(*_HEAD_TOO_LARGE)
+    def _act(self, refusal: _Refusal | None, data: bytes) -> None:
+        if refusal is None:
+            self._hand_to_h11(data)
+        else:
+            self._refuse(*refusal)
 
     def _hand_to_h11(self, data: bytes) -> None:
         h11_protocol = ProblemH11Protocol(self.config, self.server_state, self.app_state, self.loop)
@@ -244,12 +247,8 @@ class GatewayProtocol(ProblemHttpToolsProtocol):
         h11_protocol.data_received(data)
 
 
-class _UpgradeToH11(Exception):
-    """Raised in llhttp's callback to hand an ``Upgrade`` request to h11 (a parse error)."""
-
-
-class _Refused(Exception):
-    """Raised in llhttp's callback to stop parsing a request that is refused."""
+class _StopParsing(Exception):
+    """Raised in llhttp's callback (a parse error) for a head refused or handed to h11."""
 
 
 #: Server stacks by name: the HTTP protocol class and the event loop. The gateway's is

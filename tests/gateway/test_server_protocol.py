@@ -1,4 +1,4 @@
-"""The gateway's HTTP/1.1 protocol (httptools' parser, h11 for methods it does not know): no
+"""The gateway's HTTP/1.1 protocol (httptools' parser, h11 for the heads it refuses): no
 response header that would split a response, pipelined requests answered in order, every method
 reaches the app, a request head is bounded (guards for anyone who makes its response path
 faster)."""
