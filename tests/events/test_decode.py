@@ -229,3 +229,55 @@ def test_any_batch_decodes_as_each_record_alone(value, key, headers, timestamp):
     records = [record(0, value, headers, key, timestamp),
                record(1, value, list(reversed(headers)), key, timestamp)]
     assert decode_records(records) == decoded_one_by_one(records)
+
+
+# The feed's JSON parser: json.loads's answer for every input ---------------------------------
+
+def _same(left: object, right: object) -> bool:
+    # repr tells 1 from 1.0 and True, -0.0 from 0.0, and reads NaN as equal to itself
+    return type(left) is type(right) and repr(left) == repr(right)
+
+
+def _parsed(parse, raw):
+    try:
+        return parse(raw)
+    except (ValueError, RecursionError) as exc:
+        return f"refused: {type(exc).__name__}"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, ascii_only=st.booleans(), as_bytes=st.booleans())
+def test_the_feeds_json_parser_reads_any_document_as_json_loads(value, ascii_only, as_bytes):
+    from console.events.decode import loads_json
+
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    raw = text.encode("utf-8", "surrogatepass") if as_bytes else text
+    assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=40), st.text(max_size=40),
+                     st.text(alphabet='{}[]",:0123456789.eE+-tfnrulsa\\ud8\xff', max_size=40)))
+def test_the_feeds_json_parser_refuses_what_json_loads_refuses(raw):
+    from console.events.decode import loads_json
+
+    assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"iccid": 89840000000000000000}',   # past 64 bits: exact, not a float
+    b'{"a": NaN, "b": -Infinity}', b'{"a": 1e400}', b'{"a": "\\ud800"}', b'\xef\xbb\xbf{"a": 1}',
+    '{"a": 1}'.encode("utf-16"), b'{"a": "\xed\xa0\x80"}', b"[" * 5000 + b"]" * 5000,
+])
+def test_the_feeds_json_parser_on_what_only_json_loads_reads(raw):
+    from console.events.decode import loads_json
+
+    assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
