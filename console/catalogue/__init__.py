@@ -33,6 +33,13 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 
     Raises :class:`CatalogueError` with the file, the line and the fix.
     """
+    from console.catalogue import cache
+
+    target = Path(path) if path is not None else DEFAULT_CATALOGUE
+    # Before the parsers are imported: a file read before costs ~6 ms instead of ~17 ms.
+    found = cache.cached(target)
+    if found is not None:
+        return found
     from console.catalogue.formats import read_catalogue
 
-    return read_catalogue(Path(path) if path is not None else DEFAULT_CATALOGUE)
+    return read_catalogue(target)

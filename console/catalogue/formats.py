@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from console.catalogue import cache
 from console.catalogue import vocabulary as vocab
 from console.catalogue.errors import CatalogueError
 from console.catalogue.model import Catalogue, Contract, Row
@@ -39,8 +40,14 @@ def read_catalogue(path: Path, *, strict: bool = True, fmt: str | None = None) -
         raise CatalogueError(source, "is a directory, not a catalogue file", fix="name a file") from None
     except OSError as exc:
         raise CatalogueError(source, f"cannot read: {exc.strerror}") from None
+    entry = cache.key(raw, source, strict, fmt)
+    found = cache.load(entry, source)
+    if found is not None:
+        return found
     text = decode(raw, source)
-    return parse_text(text, source, strict=strict, fmt=fmt or detect_format(path, text))
+    catalogue = parse_text(text, source, strict=strict, fmt=fmt or detect_format(path, text))
+    cache.store(entry, catalogue)
+    return catalogue
 
 
 def detect_format(path: Path, text: str) -> str:
