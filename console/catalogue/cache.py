@@ -1,15 +1,16 @@
 """Parsed catalogues kept between runs: ``apilog`` does not parse an unchanged file again.
 
 Parsing the shipped TD448 document costs ~17 ms of the console's ~370 ms to its first frame
-(``bench/bench_tui.py``); reading it back from here costs ~2 ms. An entry is keyed by all the
-parse depends on: the file's bytes, its path, the format asked for, strict or not, and the
-parser's own source (``console/catalogue/*.py``). A change to any of them is another key, so an
-entry cannot go stale. An entry is written only when reading it back gives the same rows and
-notes, ``repr`` for ``repr``; a missing, unreadable or corrupt cache means parsing the file, as
-without a cache, never an error.
+(``bench/bench_tui.py``); reading it back from here ~6 ms, before the parsers are imported. An
+entry is keyed by all the parse depends on: the file's bytes, its path, the format asked for,
+strict or not, the parser's modules as installed (``console/catalogue/*.py``: their sizes and
+modification times) and the Python version. A change to any of them is another key: an entry
+is never read for a file, or a parser, other than the one it was made from. An entry is written
+only when reading it back gives the same rows and notes, ``repr`` for ``repr``; a missing,
+unreadable or damaged cache means parsing the file, as without one, never an error.
 
 Where: ``$XDG_CACHE_HOME/apilog/catalogues`` (``~/.cache`` when unset), a 0700 directory of
-0600 files, the newest :data:`KEEP` entries. Deleting it loses nothing. See docs/catalogue.md.
+0600 files, the newest :data:`KEEP` entries. Deleting it loses nothing. See docs/config.md.
 """
 
 from __future__ import annotations
