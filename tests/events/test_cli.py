@@ -192,7 +192,6 @@ def test_a_bad_load_range_or_queue_size_gets_a_one_line_error():
 
 def test_a_json_line_reads_back_as_the_event_whatever_its_data():
     from hypothesis import given, settings
-    from hypothesis import strategies as st
 
     from console.events.cli import json_line
     from tests.events.test_decode import JSON_VALUES
