@@ -122,6 +122,27 @@ def test_apilog_draws_the_catalogue_before_importing_the_session_or_other_views(
     assert seen["loaded"] == []
 
 
+def test_a_second_start_reads_the_catalogue_back_without_its_parsers(tmp_path):
+    """The first start parses the shipped catalogue and keeps it (console.catalogue.cache);
+    the next one draws the same rows without importing a parser."""
+    parsers = '"console.catalogue.formats", "console.catalogue.td448", "csv")'
+    script = FIRST_FRAME.replace('"click")', f'"click", {parsers}')
+    assert script != FIRST_FRAME
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "APILOG_BASE_URL": "http://127.0.0.1:9", "APILOG_TOKEN_URL": "http://127.0.0.1:9/t"}
+    starts = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        starts.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    first, second = starts
+    assert "console.catalogue.td448" in first["loaded"]  # parsed, then kept
+    assert second["loaded"] == []
+    assert second["rows"] == first["rows"] > 0
+
+
 async def test_slash_before_the_filter_bar_is_mounted_still_filters(make_app, monkeypatch):
     """The bar and the footer are mounted after the view's first frame; a `/` typed before
     that (a fast operator, keys queued while the console starts) must still open the bar and
