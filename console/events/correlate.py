@@ -26,11 +26,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from console.events.decode import FeedEvent
+from console.events.decode import FeedEvent, linked_copy
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,14 @@ class Correlator:
                 todo.setdefault(ev.id, ev)
         if todo:
             found = await self._run(list(todo.values()))
-            now = time.monotonic()
+            now, too_old = time.monotonic(), self._too_old()
             for (event_id, event), transaction_id in zip(todo.items(), found, strict=True):
                 self._remember(event_id, transaction_id)
                 if not transaction_id:
-                    self._schedule(event, 0, now)
-        return [replace(ev, transaction_id=self._answers[ev.id])
-                if ev.transaction_id is None and ev.id and self._answers.get(ev.id) else ev
+                    self._schedule(event, 0, now, too_old)
+        answers = self._answers
+        return [linked_copy(ev, answers[ev.id])
+                if ev.transaction_id is None and ev.id and answers.get(ev.id) else ev
                 for ev in events]
 
     async def retry_due(self) -> list[FeedEvent]:
@@ -122,12 +123,13 @@ class Correlator:
             return []
         found = await self._run([p.event for p in due])
         linked = []
+        too_old = self._too_old()
         for item, transaction_id in zip(due, found, strict=True):
             if transaction_id and item.event.id:
                 self._remember(item.event.id, transaction_id)
-                linked.append(replace(item.event, transaction_id=transaction_id))
+                linked.append(linked_copy(item.event, transaction_id))
             else:
-                self._schedule(item.event, item.attempt + 1, now)
+                self._schedule(item.event, item.attempt + 1, now, too_old)
         return linked
 
     def close(self) -> None:
@@ -142,10 +144,13 @@ class Correlator:
         if len(self._answers) > ID_MEMORY:
             self._answers.popitem(last=False)
 
-    def _schedule(self, event: FeedEvent, attempt: int, now: float) -> None:
-        age = (datetime.now(UTC) - (event.time or event.timestamp)).total_seconds()
+    def _too_old(self) -> datetime:
+        """Events from before this are past retrying: their call, if any, ended long ago."""
+        return datetime.now(UTC) - timedelta(seconds=self.recent_s)
+
+    def _schedule(self, event: FeedEvent, attempt: int, now: float, too_old: datetime) -> None:
         if (attempt >= len(self.retry_delays) or len(self._pending) >= self.max_pending
-                or age > self.recent_s):
+                or (event.time or event.timestamp) < too_old):
             self.unmatched += 1
             return
         heapq.heappush(self._pending,

@@ -32,7 +32,8 @@ from console.redact import REDACTED, SECRET_FIELDS, redact_text
 Mode = Literal["binary", "structured", "raw"]
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents"
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_NO_TRACE = "0" * 32
 _JSON_CONTENT_TYPE = re.compile(r"^(application|text)/([a-zA-Z0-9\-\.]+\+)?json(;.*)?$")
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api[-_]?key", re.I)
 #: Every credential redact_text finds in text holds one of these; text without any (most) is not
@@ -119,10 +120,23 @@ def trace_id_of(traceparent: str | None) -> str | None:
     """The trace id of a W3C ``traceparent`` value, or None when it is absent or malformed."""
     if not traceparent:
         return None
-    match = _TRACEPARENT.match(traceparent.strip().lower())
-    if match is None or match.group(1) == "0" * 32:
+    # As written (lower case, no spaces: the gateway's), else tidied first.
+    match = _TRACEPARENT.fullmatch(traceparent) or _TRACEPARENT.fullmatch(
+        traceparent.strip().lower())
+    if match is None or match[1] == _NO_TRACE:
         return None
-    return match.group(1)
+    return match[1]
+
+
+def linked_copy(event: FeedEvent, transaction_id: str) -> FeedEvent:
+    """``dataclasses.replace(event, transaction_id=transaction_id)``, ~3× cheaper (the
+    correlator makes one for every event it links): built as a :data:`_Draft`, as decoding
+    builds events."""
+    values = list(_all_fields(event))
+    values[_TRANSACTION_AT] = transaction_id
+    copy = _Draft(*values)
+    copy.__class__ = FeedEvent
+    return cast(FeedEvent, copy)
 
 
 def decode_record(topic: str, partition: int, offset: int, timestamp_ms: int | None,
@@ -174,6 +188,9 @@ def decode_record(topic: str, partition: int, offset: int, timestamp_ms: int | N
 #: any other. Derived from FeedEvent, so the two cannot drift apart.
 _Draft = dataclasses.make_dataclass(
     "_Draft", [(f.name, f.type) for f in dataclasses.fields(FeedEvent)], slots=True)
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FeedEvent))
+_all_fields = operator.attrgetter(*_FIELD_NAMES)
+_TRANSACTION_AT = _FIELD_NAMES.index("transaction_id")
 
 @dataclass(frozen=True, slots=True)
 class _HeaderPlan:

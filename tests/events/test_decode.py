@@ -214,6 +214,17 @@ def test_a_batch_decodes_as_each_record_alone_for_every_kind_of_record():
     assert sum(event.mode == "binary" for event in batch) > 20  # the short path was taken
     with pytest.raises(FrozenInstanceError):
         batch[0].id = "changed"  # type: ignore[misc]
+    # The correlator's linked copy is dataclasses.replace's, for every kind of event.
+    from dataclasses import replace
+
+    from console.events.decode import linked_copy
+
+    copies = [linked_copy(event, f"tx-{event.offset}") for event in batch]
+    assert copies == [replace(event, transaction_id=f"tx-{event.offset}") for event in batch]
+    assert all(type(copy) is FeedEvent for copy in copies)
+    assert batch[0].transaction_id is None  # the original is left as it was
+    with pytest.raises(FrozenInstanceError):
+        copies[0].transaction_id = "changed"  # type: ignore[misc]
 
 
 @settings(max_examples=300, deadline=None)
