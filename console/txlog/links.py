@@ -80,31 +80,33 @@ class EventLinks:
         cost: a few ``IN (...)`` lookups and one ``executemany`` instead of a transaction each.
         A failure (disk full) links none of the batch and raises :class:`LogWriteFailed`.
         """
-        batch = [EventSeen(*item) for item in events]
+        # Unpacked, not made into EventSeen objects: ~1 µs an event, a tenth of linking it.
+        batch: list[EventSeen | tuple[Any, ...]] = list(events)
         if not batch:
             return []
         seen_at = time.time()
         with self._write():
-            linked = self._linked_already({e.event_id for e in batch})
-            by_event = self._newest_match("event_id", {e.event_id for e in batch})
-            by_trace = self._newest_match("trace_id", {e.trace_id for e in batch if e.trace_id})
+            event_ids = {e[0] for e in batch}
+            linked = self._linked_already(event_ids)
+            by_event = self._newest_match("event_id", event_ids)
+            by_trace = self._newest_match("trace_id", {e[1] for e in batch if e[1]})
             keep_unmatched = self._calls_under_way()
             out: list[str | None] = []
             rows: list[tuple[Any, ...]] = []
-            for e in batch:
-                if linked.get(e.event_id):
-                    out.append(linked[e.event_id])
+            for event_id, trace_id, topic, partition, offset, event_time in batch:
+                if linked.get(event_id):
+                    out.append(linked[event_id])
                     continue
-                candidates = [m for m in (by_event.get(e.event_id),
-                                          by_trace.get(e.trace_id) if e.trace_id else None) if m]
+                candidates = [m for m in (by_event.get(event_id),
+                                          by_trace.get(trace_id) if trace_id else None) if m]
                 tx_id, ended_at = max(candidates) if candidates else (None, None)
-                linked[e.event_id] = tx_id
+                linked[event_id] = tx_id
                 out.append(tx_id)
                 if tx_id is None and not keep_unmatched:
                     continue
-                when = to_epoch(e.event_time)
+                when = to_epoch(event_time)
                 delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
-                rows.append((e.event_id, tx_id, e.trace_id, e.topic, e.partition, e.offset, when,
+                rows.append((event_id, tx_id, trace_id, topic, partition, offset, when,
                              delay, seen_at))
             self.db.conn.executemany(_UPSERT, rows)
         return out
