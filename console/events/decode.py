@@ -128,7 +128,7 @@ def trace_id_of(traceparent: str | None) -> str | None:
     return match[1]
 
 
-def linked_copy(event: FeedEvent, transaction_id: str) -> FeedEvent:
+def linked_copy(event: FeedEvent, transaction_id: str | None) -> FeedEvent:
     """``dataclasses.replace(event, transaction_id=transaction_id)``, ~3× cheaper (the
     correlator makes one for every event it links): built as a :data:`_Draft`, as decoding
     builds events."""
