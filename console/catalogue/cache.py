@@ -48,16 +48,6 @@ def key(raw: bytes, source: str, strict: bool, fmt: str | None) -> str:
     return digest.hexdigest()
 
 
-def cached(path: Path, strict: bool = True, fmt: str | None = None) -> Catalogue | None:
-    """The stored catalogue for the file at ``path`` as it is now, or None (not stored, or
-    the file not readable: parsing it says why)."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    return load(key(raw, str(path), strict, fmt), str(path))
-
-
 def load(entry_key: str, source: str) -> Catalogue | None:
     """The catalogue stored under ``entry_key``, or None (not stored, or not readable)."""
     entry = cache_dir() / f"{entry_key}.json"

@@ -16,10 +16,10 @@ _FILE = click.argument("file", required=False, type=click.Path(dir_okay=True, pa
 
 
 def _load(file: Path | None, *, strict: bool = True) -> Catalogue:
-    from console.catalogue.formats import read_catalogue
+    from console.catalogue import load_catalogue
 
     try:
-        return read_catalogue(file or DEFAULT_CATALOGUE, strict=strict)
+        return load_catalogue(file or DEFAULT_CATALOGUE, strict=strict)
     except CatalogueError as exc:
         click.echo(f"apilog: {exc}", err=True)
         raise SystemExit(2) from None

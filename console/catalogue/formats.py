@@ -15,11 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from console.catalogue import cache
 from console.catalogue import vocabulary as vocab
 from console.catalogue.errors import CatalogueError
 from console.catalogue.model import Catalogue, Contract, Row
-from console.catalogue.td448 import decode, looks_like_td448, parse_td448
+from console.catalogue.td448 import looks_like_td448, parse_td448
 
 FORMATS = ("td448", "csv", "json", "jsonl", "md", "openapi")
 CSV_FIELDS = ("row", "page", "path", "method", "action", "result", "policy", "description")
@@ -27,27 +26,6 @@ _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".md": "md"
                ".yaml": "openapi", ".yml": "openapi"}
 #: An OpenAPI document's first keys, JSON or YAML ("openapi" or the Swagger 2 "swagger").
 _OPENAPI_HEAD = re.compile(r'^\s*"?(?:openapi|swagger)"?\s*:', re.MULTILINE)
-
-
-def read_catalogue(path: Path, *, strict: bool = True, fmt: str | None = None) -> Catalogue:
-    """Read ``path`` in its detected (or the given) format."""
-    source = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CatalogueError(source, "no such file", fix="check the path, or omit it for the shipped catalogue") from None
-    except IsADirectoryError:
-        raise CatalogueError(source, "is a directory, not a catalogue file", fix="name a file") from None
-    except OSError as exc:
-        raise CatalogueError(source, f"cannot read: {exc.strerror}") from None
-    entry = cache.key(raw, source, strict, fmt)
-    found = cache.load(entry, source)
-    if found is not None:
-        return found
-    text = decode(raw, source)
-    catalogue = parse_text(text, source, strict=strict, fmt=fmt or detect_format(path, text))
-    cache.store(entry, catalogue)
-    return catalogue
 
 
 def detect_format(path: Path, text: str) -> str:
