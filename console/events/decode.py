@@ -186,11 +186,11 @@ def decode_record(topic: str, partition: int, offset: int, timestamp_ms: int | N
 #: this (more than json.loads of the gateway's data). Built this way, then made a FeedEvent by
 #: assigning ``__class__`` (allowed: the two have the same slots), so the event is frozen as
 #: any other. Derived from FeedEvent, so the two cannot drift apart.
-_Draft = dataclasses.make_dataclass(
-    "_Draft", [(f.name, f.type) for f in dataclasses.fields(FeedEvent)], slots=True)
-_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(FeedEvent))
-_all_fields = operator.attrgetter(*_FIELD_NAMES)
-_TRANSACTION_AT = _FIELD_NAMES.index("transaction_id")
+_FIELDS = dataclasses.fields(FeedEvent)
+_Draft = dataclasses.make_dataclass("_Draft", [(f.name, f.type) for f in _FIELDS], slots=True)
+#: Every field's value of an event, in order (for :func:`linked_copy`).
+_all_fields = operator.attrgetter(*(f.name for f in _FIELDS))
+_TRANSACTION_AT = [f.name for f in _FIELDS].index("transaction_id")
 
 @dataclass(frozen=True, slots=True)
 class _HeaderPlan:
