@@ -323,7 +323,7 @@ def format_line(event: Any) -> str:
     if len(value) > _VALUE_WIDTH:
         value = value[:_VALUE_WIDTH - 1] + "…"
     value = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in value)
-    headers = ",".join(name for name, _ in event.headers) or "-"
+    headers = ",".join(event.header_names) or "-"
     why = f"  ({event.note})" if event.note else ""
     return f"{when}  {where}  RAW  key={event.key or '-'}  headers={headers}  value={value}{why}"
 

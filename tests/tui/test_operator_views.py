@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 from textual.widgets import Input, Select, TabbedContent, TextArea
 
 from screens.widgets.line_table import Column, share
