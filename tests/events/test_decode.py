@@ -295,3 +295,12 @@ def test_the_feeds_json_parser_on_what_only_json_loads_reads(raw):
     from console.events.decode import loads_json
 
     assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
+
+
+@settings(max_examples=500, deadline=None)
+@given(when=st.datetimes(timezones=st.just(UTC)))
+def test_event_times_are_written_as_isoformat_writes_them(when):
+    """``--json`` lines write times through msgspec when they are UTC (every event's are)."""
+    from console.events.decode import _iso
+
+    assert _iso(when) == when.isoformat().replace("+00:00", "Z")
