@@ -97,9 +97,11 @@ class EventLinks:
                 if linked.get(event_id):
                     out.append(linked[event_id])
                     continue
-                candidates = [m for m in (by_event.get(event_id),
-                                          by_trace.get(trace_id) if trace_id else None) if m]
-                tx_id, ended_at = max(candidates) if candidates else (None, None)
+                # the newer of the transactions matched by event id and by trace id
+                match = by_event.get(event_id)
+                if trace_id and (other := by_trace.get(trace_id)) and (not match or other > match):
+                    match = other
+                tx_id, ended_at = match if match else (None, None)
                 linked[event_id] = tx_id
                 out.append(tx_id)
                 if tx_id is None and not keep_unmatched:
@@ -145,9 +147,9 @@ class EventLinks:
 
 
 def _chunks(values: set[str]) -> Iterable[list[str]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start:start + _CHUNK]
+    listed = list(values)  # in any order: each chunk's rows are merged into one dict
+    for start in range(0, len(listed), _CHUNK):
+        yield listed[start:start + _CHUNK]
 
 
 def to_epoch(value: datetime | float | str | None) -> float | None:
