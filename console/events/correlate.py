@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from console.events.decode import FeedEvent, linked_copy
+from console.events.decode import FeedEvent, linked_copy, trace_id_of
 
 log = logging.getLogger(__name__)
 
@@ -96,21 +96,27 @@ class Correlator:
 
         Events no transaction matched yet are kept for a few retries (see :meth:`retry_due`).
         """
+        answers = self._answers
         todo: dict[str, FeedEvent] = {}
         for ev in events:
-            if (ev.is_cloudevent and ev.id and ev.transaction_id is None
-                    and ev.id not in self._answers):
-                todo.setdefault(ev.id, ev)
+            event_id = ev.id
+            if (event_id and ev.transaction_id is None and event_id not in answers
+                    and event_id not in todo and ev.is_cloudevent):
+                todo[event_id] = ev
         if todo:
             found = await self._run(list(todo.values()))
             now, too_old = time.monotonic(), self._too_old()
             for (event_id, event), transaction_id in zip(todo.items(), found, strict=True):
-                self._remember(event_id, transaction_id)
+                if event_id in answers:  # answered meanwhile (not expected): now the newest
+                    answers.move_to_end(event_id)
+                answers[event_id] = transaction_id
                 if not transaction_id:
                     self._schedule(event, 0, now, too_old)
-        answers = self._answers
-        return [linked_copy(ev, answers[ev.id])
-                if ev.transaction_id is None and ev.id and answers.get(ev.id) else ev
+            while len(answers) > ID_MEMORY:
+                answers.popitem(last=False)
+        answer = answers.get  # an event without an id asks for "", which no event has
+        return [linked_copy(ev, transaction_id)
+                if ev.transaction_id is None and (transaction_id := answer(ev.id or "")) else ev
                 for ev in events]
 
     async def retry_due(self) -> list[FeedEvent]:
@@ -167,8 +173,8 @@ class Correlator:
         per fetched batch instead of one per event."""
         try:
             found = self.txlog.link_events(
-                (event.id, event.trace_id, event.topic, event.partition, event.offset,
-                 event.time or event.timestamp) for event in events)
+                (event.id, trace_id_of(event.traceparent), event.topic, event.partition,
+                 event.offset, event.time or event.timestamp) for event in events)
         except Exception as exc:  # noqa: BLE001 - a log failure must not stop the feed
             self.errors += 1
             self.last_error = f"linking {len(events)} events failed: {type(exc).__name__}: {exc}"
