@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from console.events.decode import FeedEvent, linked_copy, trace_id_of
+from console.events.decode import FeedEvent, linked_copy
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,11 @@ class Correlator:
                 todo[event_id] = ev
         if todo:
             found = await self._run(list(todo.values()))
+            self._remember(zip(todo, found, strict=True))
             now, too_old = time.monotonic(), self._too_old()
-            for (event_id, event), transaction_id in zip(todo.items(), found, strict=True):
-                if event_id in answers:  # answered meanwhile (not expected): now the newest
-                    answers.move_to_end(event_id)
-                answers[event_id] = transaction_id
+            for event, transaction_id in zip(todo.values(), found, strict=True):
                 if not transaction_id:
                     self._schedule(event, 0, now, too_old)
-            while len(answers) > ID_MEMORY:
-                answers.popitem(last=False)
         answer = answers.get  # an event without an id asks for "", which no event has
         return [linked_copy(ev, transaction_id)
                 if ev.transaction_id is None and (transaction_id := answer(ev.id or "")) else ev
@@ -129,13 +125,15 @@ class Correlator:
             return []
         found = await self._run([p.event for p in due])
         linked = []
+        answered: list[tuple[str, str | None]] = []
         too_old = self._too_old()
         for item, transaction_id in zip(due, found, strict=True):
             if transaction_id and item.event.id:
-                self._remember(item.event.id, transaction_id)
+                answered.append((item.event.id, transaction_id))
                 linked.append(linked_copy(item.event, transaction_id))
             else:
                 self._schedule(item.event, item.attempt + 1, now, too_old)
+        self._remember(answered)
         return linked
 
     def close(self) -> None:
@@ -144,11 +142,16 @@ class Correlator:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _remember(self, event_id: str, transaction_id: str | None) -> None:
-        self._answers[event_id] = transaction_id
-        self._answers.move_to_end(event_id)
-        if len(self._answers) > ID_MEMORY:
-            self._answers.popitem(last=False)
+    def _remember(self, answered: Iterable[tuple[str, str | None]]) -> None:
+        """Keep these answers (event id, transaction id) as the newest; forget the oldest past
+        ``ID_MEMORY``, once for the whole batch."""
+        answers = self._answers
+        for event_id, transaction_id in answered:
+            if event_id in answers:  # a new id is already at the end
+                answers.move_to_end(event_id)
+            answers[event_id] = transaction_id
+        while len(answers) > ID_MEMORY:
+            answers.popitem(last=False)
 
     def _too_old(self) -> datetime:
         """Events from before this are past retrying: their call, if any, ended long ago."""
@@ -173,8 +176,8 @@ class Correlator:
         per fetched batch instead of one per event."""
         try:
             found = self.txlog.link_events(
-                (event.id, trace_id_of(event.traceparent), event.topic, event.partition,
-                 event.offset, event.time or event.timestamp) for event in events)
+                (event.id, event.trace_id, event.topic, event.partition, event.offset,
+                 event.time or event.timestamp) for event in events)
         except Exception as exc:  # noqa: BLE001 - a log failure must not stop the feed
             self.errors += 1
             self.last_error = f"linking {len(events)} events failed: {type(exc).__name__}: {exc}"
