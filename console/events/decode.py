@@ -263,7 +263,7 @@ def decode_records(records: Iterable[Any]) -> list[FeedEvent]:
         if ms != last_ms:  # records of one producer batch share their timestamp often
             # decode_record's datetime.fromtimestamp(ms / 1000, tz=UTC), exactly (tests hold
             # the two paths equal), in four fifths of the time
-            last_ms, stamp = ms, _EPOCH + timedelta(0, 0, 0, ms)
+            last_ms, stamp = ms, _EPOCH + timedelta(0, 0, 0, ms)  # days, s, µs, ms
         try:
             event = _gateway_event(r, stamp)
         except Exception:  # noqa: BLE001 - decode_record gives the answer, and the reason
