@@ -10,7 +10,7 @@ will be, and most events on a shared cluster belong to other operators' calls.
 
 Delivery is at least once, so the same event id can come again (a redelivery, or the operator
 loading what a screen skipped): the correlator asks about each id once and counts it once,
-answering a repeat from what it learnt (for the last ``ID_MEMORY`` ids).
+answering a repeat from what it learnt (for the last ``ID_MEMORY`` ids it asked about).
 
 SQLite wants one thread per connection and must not block the event loop, so every call to the
 log runs on one dedicated worker thread.
@@ -23,14 +23,14 @@ import heapq
 import itertools
 import logging
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from console.events.decode import FeedEvent, linked_copy
+from console.events.decode import FeedEvent, linked_copy, trace_ids_of
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,9 @@ class Correlator:
         self._executor = executor
         self._pending: list[_Pending] = []
         #: event id -> its transaction id, or None while none matched (pending or given up)
-        self._answers: OrderedDict[str, str | None] = OrderedDict()
+        self._answers: dict[str, str | None] = {}
+        #: The ids of ``_answers`` in the order first asked about: the first to forget.
+        self._asked: deque[str] = deque()
         self._counter = itertools.count()
         self.linked = 0
         self.checked = 0
@@ -97,23 +99,33 @@ class Correlator:
         Events no transaction matched yet are kept for a few retries (see :meth:`retry_due`).
         """
         answers = self._answers
-        todo: dict[str, FeedEvent] = {}
-        for ev in events:
+        todo: dict[str, int] = {}  # event id -> its place in ``events``
+        again = False  # an id asked before, or twice in this batch: answered from ``answers``
+        for at, ev in enumerate(events):
             event_id = ev.id
-            if (event_id and ev.transaction_id is None and event_id not in answers
-                    and event_id not in todo and ev.is_cloudevent):
-                todo[event_id] = ev
+            if event_id and ev.transaction_id is None and ev.mode != "raw":
+                if event_id in answers or event_id in todo:
+                    again = True
+                else:
+                    todo[event_id] = at
+        out = list(events)
         if todo:
-            found = await self._run(list(todo.values()))
+            asked = [events[at] for at in todo.values()]
+            found = await self._run(asked)
             self._remember(zip(todo, found, strict=True))
-            now, too_old = time.monotonic(), self._too_old()
-            for event, transaction_id in zip(todo.values(), found, strict=True):
-                if not transaction_id:
-                    self._schedule(event, 0, now, too_old)
-        answer = answers.get  # an event without an id asks for "", which no event has
-        return [linked_copy(ev, transaction_id)
-                if ev.transaction_id is None and (transaction_id := answer(ev.id or "")) else ev
-                for ev in events]
+            unmatched = []
+            for at, transaction_id in zip(todo.values(), found, strict=True):
+                if transaction_id:
+                    out[at] = linked_copy(out[at], transaction_id)
+                else:
+                    unmatched.append(out[at])
+            self._schedule(unmatched, 0, time.monotonic(), self._too_old())
+        if again:
+            answer = answers.get
+            out = [linked_copy(ev, transaction_id)
+                   if ev.transaction_id is None and (transaction_id := answer(ev.id or "")) else ev
+                   for ev in out]
+        return out
 
     async def retry_due(self) -> list[FeedEvent]:
         """Ask again for the events whose retry time has come; return those now linked."""
@@ -132,7 +144,7 @@ class Correlator:
                 answered.append((item.event.id, transaction_id))
                 linked.append(linked_copy(item.event, transaction_id))
             else:
-                self._schedule(item.event, item.attempt + 1, now, too_old)
+                self._schedule([item.event], item.attempt + 1, now, too_old)
         self._remember(answered)
         return linked
 
@@ -143,27 +155,32 @@ class Correlator:
             self._executor = None
 
     def _remember(self, answered: Iterable[tuple[str, str | None]]) -> None:
-        """Keep these answers (event id, transaction id) as the newest; forget the oldest past
-        ``ID_MEMORY``, once for the whole batch."""
+        """Keep these answers (event id, transaction id); past ``ID_MEMORY`` ids, forget the
+        ones first asked about longest ago, once for the whole batch."""
         answers = self._answers
-        for event_id, transaction_id in answered:
-            if event_id in answers:  # a new id is already at the end
-                answers.move_to_end(event_id)
-            answers[event_id] = transaction_id
-        while len(answers) > ID_MEMORY:
-            answers.popitem(last=False)
+        answered = list(answered)
+        self._asked.extend([event_id for event_id, _ in answered if event_id not in answers])
+        answers.update(answered)
+        while len(answers) > ID_MEMORY and self._asked:
+            answers.pop(self._asked.popleft(), None)
 
     def _too_old(self) -> datetime:
         """Events from before this are past retrying: their call, if any, ended long ago."""
         return datetime.now(UTC) - timedelta(seconds=self.recent_s)
 
-    def _schedule(self, event: FeedEvent, attempt: int, now: float, too_old: datetime) -> None:
-        if (attempt >= len(self.retry_delays) or len(self._pending) >= self.max_pending
-                or (event.time or event.timestamp) < too_old):
-            self.unmatched += 1
-            return
-        heapq.heappush(self._pending,
-                       _Pending(now + self.retry_delays[attempt], next(self._counter), attempt, event))
+    def _schedule(self, events: list[FeedEvent], attempt: int, now: float,
+                  too_old: datetime) -> None:
+        """Ask again for ``events`` after the delay of ``attempt``; an event past retrying (too
+        old, out of attempts, no room) counts as unmatched."""
+        if attempt < len(self.retry_delays):
+            recent = [event for event in events if (event.time or event.timestamp) >= too_old]
+        else:
+            recent = []
+        room = max(0, self.max_pending - len(self._pending))
+        due = now + self.retry_delays[attempt] if recent else now
+        for event in recent[:room]:
+            heapq.heappush(self._pending, _Pending(due, next(self._counter), attempt, event))
+        self.unmatched += len(events) - min(len(recent), room)
 
     async def _run(self, events: list[FeedEvent]) -> list[str | None]:
         loop = asyncio.get_running_loop()
@@ -174,16 +191,17 @@ class Correlator:
     def _link_all(self, events: list[FeedEvent]) -> list[str | None]:
         """Link a batch in one write transaction of the log (``link_events``): one SQLite commit
         per fetched batch instead of one per event."""
+        traces = trace_ids_of([event.traceparent for event in events])
         try:
             found = self.txlog.link_events(
-                (event.id, event.trace_id, event.topic, event.partition, event.offset,
-                 event.time or event.timestamp) for event in events)
+                [(event.id, trace_id, event.topic, event.partition, event.offset,
+                  event.time or event.timestamp) for event, trace_id in zip(events, traces, strict=True)])
         except Exception as exc:  # noqa: BLE001 - a log failure must not stop the feed
             self.errors += 1
             self.last_error = f"linking {len(events)} events failed: {type(exc).__name__}: {exc}"
             found = [None] * len(events)
         self.checked += len(events)
-        self.linked += sum(1 for transaction_id in found if transaction_id)
+        self.linked += sum(map(bool, found))
         return found
 
 
@@ -236,10 +254,13 @@ class BackgroundLinker:
     async def _run(self) -> None:
         stopping = False
         while not stopping:
-            try:
-                batch = await asyncio.wait_for(self._queue.get(), 0.2)
-            except TimeoutError:
-                batch = []
+            if self._queue.empty():
+                try:
+                    batch = await asyncio.wait_for(self._queue.get(), 0.2)
+                except TimeoutError:
+                    batch = []
+            else:  # a backlog: no timer and no task for the wait
+                batch = self._queue.get_nowait()
             if batch is None:
                 return
             # What else waits goes along in the same write transaction of the log: when the

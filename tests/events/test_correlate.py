@@ -147,3 +147,21 @@ async def test_the_background_linker_links_every_submitted_event_in_order_while_
     assert len(log.calls) == 60  # each asked once
     assert linked == [f"e-{i}" for i in range(0, 60, 3)]
     assert max(sizes) > 5  # queued batches went to the log together
+
+
+async def test_past_its_memory_the_correlator_forgets_the_ids_it_asked_about_first(monkeypatch):
+    """Answers are kept for the last ID_MEMORY ids asked about: memory stays flat on a feed that
+    runs for days, and an id asked about longest ago is asked again (the log answers it the
+    same way), while a newer one is still answered from memory."""
+    monkeypatch.setattr("console.events.correlate.ID_MEMORY", 3)
+    log = StandInLog()
+    log.known.update({"e-1": "tx-1", "e-5": "tx-5"})
+    correlator = Correlator(log, retry_delays=())
+    try:
+        await correlator.link([ce(i, f"e-{i}") for i in range(1, 6)])
+        assert len(correlator._answers) == 3
+        again = await correlator.link([ce(6, "e-1"), ce(7, "e-5")])
+    finally:
+        correlator.close()
+    assert [e.transaction_id for e in again] == ["tx-1", "tx-5"]
+    assert [call[0] for call in log.calls] == ["e-1", "e-2", "e-3", "e-4", "e-5", "e-1"]

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.events.decode import FeedEvent, decode_record, decode_records, trace_id_of
+from console.events.decode import (
+    FeedEvent,
+    decode_record,
+    decode_records,
+    trace_id_of,
+    trace_ids_of,
+)
 from tests.events.conftest import ce_headers
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -118,6 +124,38 @@ def test_trace_id_of_rejects_malformed_and_all_zero_ids():
     assert trace_id_of(TRACEPARENT) == "0af7651916cd43dd8448eb211c80319c"
     assert trace_id_of("00-" + "0" * 32 + "-b7ad6b7169203331-01") is None
     assert trace_id_of("garbage") is None and trace_id_of(None) is None
+
+
+_HEX = "0123456789abcdef"
+#: Traceparents as the gateway writes them, with every way one can differ from that: capitals,
+#: spaces, a dash out of place, an all-zero id, a newline, other lengths, nothing at all.
+traceparents = st.one_of(
+    st.none(), st.just(""),
+    st.builds(lambda v, t, s, f: f"{v}-{t}-{s}-{f}", st.text(_HEX, min_size=2, max_size=2),
+              st.one_of(st.text(_HEX, min_size=32, max_size=32), st.just("0" * 32)),
+              st.text(_HEX, min_size=16, max_size=16), st.text(_HEX, min_size=2, max_size=2)),
+    st.builds(lambda t, pad: f"{pad}00-{t}-b7ad6b7169203331-01{pad}",
+              st.text(_HEX + "ABCDEF-\n", min_size=31, max_size=33), st.sampled_from(["", " "])),
+    st.text(_HEX + "-\n ", max_size=60))
+
+
+@settings(max_examples=500, deadline=None)
+@given(values=st.lists(traceparents, max_size=12))
+def test_trace_ids_of_a_batch_are_each_ones_trace_id(values):
+    assert trace_ids_of(values) == [trace_id_of(value) for value in values]
+
+
+def test_trace_ids_of_the_gateways_traceparents_and_odd_ones_among_them():
+    good = f"00-{'ab' * 16}-b7ad6b7169203331-01"
+    assert trace_ids_of([good, TRACEPARENT]) == ["ab" * 16, "0af7651916cd43dd8448eb211c80319c"]
+    zero = "00-" + "0" * 32 + "-b7ad6b7169203331-01"
+    assert trace_ids_of([good, zero, None]) == ["ab" * 16, None, None]
+    assert trace_ids_of([" " + good.upper(), good + "\n" + good]) == ["ab" * 16, None]
+    assert trace_ids_of([]) == []
+    # the gateway's length and dashes, but a dash or a newline inside the trace id
+    for odd in ("-", "\n"):
+        shaped = f"00-{'a' * 31}{odd}-b7ad6b7169203331-01"
+        assert trace_ids_of([shaped]) == trace_ids_of([good, shaped])[1:] == [None]
 
 
 header_names = st.sampled_from(["ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time",

@@ -60,6 +60,32 @@ def test_a_batch_links_as_one_by_one_does(twin_logs):
     assert batch.link_events([]) == []
 
 
+@pytest.mark.parametrize("redelivered", [False, True], ids=["each id once", "an id twice"])
+def test_with_no_call_under_way_a_batch_still_links_as_one_by_one_does(twin_logs, redelivered):
+    """No call under way: a batch looks only at the events its lookups found (an id twice
+    in it: at every event), and ends as linking one by one does."""
+    one, batch = twin_logs
+    for log in twin_logs:
+        with log._lock:
+            log.db.execute("UPDATE transactions SET outcome = 'committed' WHERE outcome = 'pending'")
+    now = time.time()
+    for log in twin_logs:
+        log.link_event("evt-7", "2" * 32, "t", 0, 3, now)  # linked by its trace, earlier
+    seen = [EventSeen("evt-1", None, "t", 0, 10, now),                 # by event id
+            EventSeen("evt-2", "2" * 32, "t", 0, 11, now),             # by trace id
+            EventSeen("evt-3", "3" * 32, "t", 1, 12, now),             # the finished call's trace
+            EventSeen("evt-4", "9" * 32, "t", 1, 13, now),             # nothing matches
+            EventSeen("evt-5", None, "t", 0, 1, now),                  # linked before
+            EventSeen("evt-early", None, "t", 0, 2, now),              # seen before, matched now
+            EventSeen("evt-7", None, "t", 0, 3, now)]                  # linked before, by trace
+    if redelivered:
+        seen.append(EventSeen("evt-2", None, "t", 0, 11, now))         # its trace not repeated
+    expected = [one.link_event(*e) for e in seen]
+    assert batch.link_events(seen) == expected
+    assert events_table(batch) == events_table(one)
+    assert expected[3] is None and all(expected[:3]) and all(expected[4:])
+
+
 def test_a_batch_is_one_write_transaction(twin_logs):
     _, batch = twin_logs
     statements: list[str] = []
