@@ -172,12 +172,12 @@ class Correlator:
                   too_old: datetime) -> None:
         """Ask again for ``events`` after the delay of ``attempt``; an event past retrying (too
         old, out of attempts, no room) counts as unmatched."""
-        if attempt < len(self.retry_delays):
-            recent = [event for event in events if (event.time or event.timestamp) >= too_old]
-        else:
-            recent = []
+        if attempt >= len(self.retry_delays):
+            self.unmatched += len(events)
+            return
+        recent = [event for event in events if (event.time or event.timestamp) >= too_old]
         room = max(0, self.max_pending - len(self._pending))
-        due = now + self.retry_delays[attempt] if recent else now
+        due = now + self.retry_delays[attempt]
         for event in recent[:room]:
             heapq.heappush(self._pending, _Pending(due, next(self._counter), attempt, event))
         self.unmatched += len(events) - min(len(recent), room)

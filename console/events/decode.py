@@ -145,37 +145,24 @@ def trace_id_of(traceparent: str | None) -> str | None:
     return match[1]
 
 
-#: One traceparent per line: the trace id where the line is one as written, else nothing.
-_TRACEPARENT_LINES = re.compile(rf"^(?:{_TRACEPARENT.pattern}$|.*)", re.M)
-
-
 def trace_ids_of(traceparents: Sequence[str | None]) -> list[str | None]:
-    """:func:`trace_id_of` of each, in order, in a third of the time: linking a fetched batch
-    asks for every event's trace id.
+    """:func:`trace_id_of` of each, in order: linking a fetched batch asks for every event's.
 
-    A batch written as the gateway writes traceparents is checked at once; any other goes
-    through one regex pass over all its values, one a line. A value not well formed as
-    written (spaces, capitals, garbage) goes through :func:`trace_id_of`; a value holding a
-    newline would shift the lines, so then every value does.
+    When every value present is written as the gateway writes them, all are checked at once
+    and sliced, in a third of the time; otherwise each goes through :func:`trace_id_of`.
     """
-    joined = "\n".join([value or "" for value in traceparents])
-    count = len(traceparents)
-    if _as_the_gateway_writes(joined, count):  # every value: the trace id is characters 3-35
-        ids: list[str | None] = [value[3:35] for value in traceparents]  # type: ignore[index]
-        return [None if i == _NO_TRACE else i for i in ids] if _NO_TRACE in ids else ids
-    found = _TRACEPARENT_LINES.findall(joined)
-    if len(found) != count:
+    present = [value for value in traceparents if value]
+    if not _as_the_gateway_writes("\n".join(present), len(present)):
         return [trace_id_of(value) for value in traceparents]
-    return [trace_id if trace_id and trace_id != _NO_TRACE
-            else None if trace_id or not value else trace_id_of(value)
-            for trace_id, value in zip(found, traceparents, strict=True)]
+    return [trace_id if value and (trace_id := value[3:35]) != _NO_TRACE else None
+            for value in traceparents]
 
 
 def _as_the_gateway_writes(joined: str, count: int) -> bool:
     """True when ``joined`` is ``count`` traceparents, one a line, each written as the gateway
     writes them: 55 characters, lower-case hex with dashes at 2, 35 and 52 (checked for all
-    at once, in C: a tenth of the regex's time)."""
-    return (len(joined) == 56 * count - 1 and joined.isascii()
+    at once, in C)."""
+    return (len(joined) == 56 * count - 1
             and not joined.encode().translate(None, b"0123456789abcdef-\n")
             and joined.count("-") == 3 * count and joined.count("\n") == count - 1
             and joined[2::56] == joined[35::56] == joined[52::56] == "-" * count
