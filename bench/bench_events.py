@@ -1,11 +1,14 @@
 """Event feed throughput beside raw aiokafka, on the same topic in the same run.
 
     .venv/bin/python bench/bench_events.py [--events 100000] [--payload 300] [--repeat 2]
-                                           [--bootstrap HOST:PORT]
+                                           [--data small|gateway] [--bootstrap HOST:PORT]
 
 Starts an embedded Tansu broker unless ``--bootstrap`` is given, writes ``--events`` binary-mode
 CloudEvents shaped like the gateway's (ce_* headers, JSON data of about ``--payload`` bytes, key =
-record id) to one fresh topic, then reads them all back these ways, each once per round:
+record id) to one fresh topic, then reads them all back these ways, each once per round. The
+data is one flat object of three members (``--data small``, the default, as in every run
+recorded before 6 December) or what the gateway writes for ``add-record``
+(``--data gateway``: the operation's nine members and the record, its fields nested in it):
 
 1. raw ``getmany``: aiokafka alone, no decoding (the ceiling);
 2. ``getmany`` + ``json.loads`` of the value (the least any consumer does);
@@ -52,8 +55,9 @@ from console.events.decode import decode_records  # noqa: E402
 from console.events.feed import EventFeed  # noqa: E402
 
 
-def make_records(count: int, payload: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
-    filler = "x" * max(0, payload - 60)
+def make_records(count: int, payload: int,
+                 data: str = "small") -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    filler = "x" * max(0, payload - (60 if data == "small" else 560))
     out = []
     for i in range(count):
         record_id = f"r{i}"
@@ -62,7 +66,20 @@ def make_records(count: int, payload: int) -> list[tuple[bytes, bytes, list[tupl
                    ("ce_time", b"2026-11-26T18:00:00.123Z"), ("ce_subject", record_id.encode()),
                    ("ce_traceparent", f"00-{uuid.uuid4().hex}-00f067aa0ba902b7-01".encode()),
                    ("content-type", b"application/json")]
-        value = json.dumps({"id": record_id, "name": "Nguyễn Văn An", "note": filler}).encode()
+        if data == "small":
+            value = json.dumps({"id": record_id, "name": "Nguyễn Văn An", "note": filler})
+        else:  # as console.gateway.handler and domains.add_record write it
+            value = json.dumps({
+                "operation": "POST /customer add-record", "domain": "customer",
+                "action": "add-record", "method": "POST", "path": "/customer", "version": "v1",
+                "request_id": f"req-{uuid.uuid4().hex}", "client_id": "ops-console",
+                "transaction_id": f"tx-{uuid.uuid4().hex}",
+                "record": {"id": record_id, "domain": "customer",
+                           "fields": {"name": "Nguyễn Văn An", "msisdn": "84900000000",
+                                      "plan": "postpaid", "note": filler},
+                           "status": "active", "created_at": "2026-11-26T18:00:00.123456Z",
+                           "updated_at": "2026-11-26T18:00:00.123456Z"}}, ensure_ascii=False)
+        value = value.encode()
         out.append((record_id.encode(), value, headers))
     return out
 
@@ -236,6 +253,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--payload", type=int, default=300)
+    parser.add_argument("--data", choices=("small", "gateway"), default="small")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--bootstrap", default=None)
     args = parser.parse_args()
@@ -244,7 +262,7 @@ async def main() -> None:
     bootstrap = args.bootstrap or broker.bootstrap
     try:
         topic = f"gateway.events.bench-{uuid.uuid4().hex[:8]}"
-        records = make_records(args.events, args.payload)
+        records = make_records(args.events, args.payload, args.data)
         size = len(records[0][1]) + sum(len(n) + len(v) for n, v in records[0][2])
         produce_s = await produce(bootstrap, topic, records)
         n = args.events
@@ -278,7 +296,7 @@ async def main() -> None:
                 seconds = await asyncio.to_thread(cli_rate, bootstrap, topic, n)
                 keep_best(best, ORDER[-1], Timing(seconds, seconds))
                 decode_s = min(decode_s or seconds, decode_only(records))
-        print(f"{n:,} events, ~{size} bytes each (value + headers), 1 partition, "
+        print(f"{n:,} events, ~{size} bytes each (value + headers, data {args.data}), 1 partition, "
               f"Python {platform.python_version()}, {platform.machine()}; "
               f"produced in {produce_s:.1f} s ({n / produce_s:,.0f}/s); best of {args.repeat}\n")
         print("| path | events/s, first event to last | events/s, from start | "

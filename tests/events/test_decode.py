@@ -204,6 +204,60 @@ def test_a_secret_member_named_with_json_escapes_is_redacted():
         assert "hunter2" not in shown and "t0k" not in shown
 
 
+NAMES = st.sampled_from(["id", "name", "record", "Password", "password", "TOKEN", "api_key",
+                          "client_secret", "note", "keys"]) | st.text(max_size=6)
+SHAPED = st.recursive(
+    st.none() | st.integers() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=4),
+    max_leaves=12)
+
+
+def _unredacted(data, secret=False):
+    """The values a screen would show under a secret-named member, at any depth."""
+    from console.redact import SECRET_FIELDS
+
+    if isinstance(data, dict):
+        return [found for key, value in data.items()
+                for found in ([value] if key.lower() in SECRET_FIELDS and value != "REDACTED"
+                              else _unredacted(value))]
+    if isinstance(data, list):
+        return [found for item in data for found in _unredacted(item)]
+    return []
+
+
+@settings(max_examples=200, deadline=None)
+@given(documents=st.lists(st.dictionaries(NAMES, SHAPED, max_size=4), min_size=1, max_size=6))
+def test_objects_of_a_shape_seen_before_still_have_their_secrets_redacted(documents):
+    """Objects are checked for secret names once per shape (their names in order): documents
+    that share shapes at one depth and differ at another, decoded one after another and again,
+    show no secret-named member's value and every other value as sent."""
+    records = [record(offset, json.dumps(doc).encode(), ce_headers(f"e-{offset}"))
+               for offset, doc in enumerate(documents * 2)]
+    for event, doc in zip(decode_records(records), documents * 2, strict=True):
+        assert _unredacted(event.data) == []
+        assert json.dumps(event.data).count("REDACTED") == json.dumps(doc).count("REDACTED") \
+            + len(_unredacted(doc))
+
+
+def test_the_shapes_remembered_are_bounded_in_number_and_size(monkeypatch):
+    """A producer sending objects of ever new names, or of huge names, does not make the feed
+    hold them: at most a thousand shapes, none with long or many names."""
+    from console.events import decode as module
+
+    monkeypatch.setattr(module, "_SECRET_SHAPES", {})
+    huge = {"n" * 5000: 1, "Password": "hunter2"}
+    wide = {f"f{i}": i for i in range(200)} | {"token": "t0k"}
+    small = {"id": 1, "Password": "hunter2"}
+    events = decode_records([record(offset, json.dumps(doc).encode(), ce_headers(f"e-{offset}"))
+                             for offset, doc in enumerate([huge, wide, small])])
+    assert [event.data.get("Password", event.data.get("token")) for event in events] == \
+        ["REDACTED"] * 3
+    assert list(module._SECRET_SHAPES) == [tuple(small)]
+    decode_records([record(i, json.dumps({f"name{i}": i}).encode(), ce_headers(f"e-{i}"))
+                    for i in range(3000)])
+    assert len(module._SECRET_SHAPES) == 1024
+
+
 # What the feed decodes a fetched batch with (decode_records) must be what decode_record
 # gives, record for record: the gateway's events take a short path, everything else the long.
 
