@@ -29,7 +29,10 @@ feed / (getmany + json.loads), and correlated / feed alone.
 Every feed run and the CLI run count what they received, each (partition, offset) once: a
 count that differs from what was produced ends the benchmark with status 1, whatever the rates.
 
-Rates are events per second, best of ``--repeat`` rounds.
+Rates are events per second, best of ``--repeat`` rounds. Each ratio is given twice: of the
+best rates, and round by round with its median. On a machine whose speed wanders (this
+project's moves by a quarter within minutes) the rounds' ratios are the steadier measure:
+both sides of one ratio ran within the same minute.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import asyncio
 import json
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -243,7 +247,10 @@ ORDER = ["raw aiokafka getmany", "getmany + json.loads", FEED,
          "apilog events --json into a pipe (lines counted)"]
 
 
-def keep_best(best: dict[str, Timing], name: str, timing: Timing) -> None:
+def keep_best(best: dict[str, Timing], name: str, timing: Timing,
+              rounds: dict[str, list[Timing]] | None = None) -> None:
+    if rounds is not None:
+        rounds.setdefault(name, []).append(timing)
     old = best.get(name)
     best[name] = timing if old is None else Timing(min(old.from_start, timing.from_start),
                                                    min(old.from_first, timing.from_first))
@@ -267,13 +274,16 @@ async def main() -> None:
         produce_s = await produce(bootstrap, topic, records)
         n = args.events
         best: dict[str, Timing] = {}
+        rounds: dict[str, list[Timing]] = {}  # every round's, in order: ratios within a round
         decode_s = None
         with tempfile.TemporaryDirectory() as tmp:
             # Every path once per round, in the same order: each round sees the same load.
             for round_ in range(args.repeat):
-                keep_best(best, ORDER[0], await raw_getmany(bootstrap, topic, n, parse=False))
-                keep_best(best, ORDER[1], await raw_getmany(bootstrap, topic, n, parse=True))
-                keep_best(best, FEED, (await feed_rate(bootstrap, topic, n))[0])
+                keep_best(best, ORDER[0], await raw_getmany(bootstrap, topic, n, parse=False),
+                          rounds)
+                keep_best(best, ORDER[1], await raw_getmany(bootstrap, topic, n, parse=True),
+                          rounds)
+                keep_best(best, FEED, (await feed_rate(bootstrap, topic, n))[0], rounds)
                 for inline, under_way in ((False, False), (True, False), (False, True)):
                     log = txlog_with_matches(Path(tmp) / f"tx-{round_}-{inline}-{under_way}.db",
                                              n, under_way)
@@ -287,12 +297,12 @@ async def main() -> None:
                     all_linked = Timing(linked, linked - (delivered.from_start
                                                           - delivered.from_first))
                     if inline:
-                        keep_best(best, INLINE, delivered)
+                        keep_best(best, INLINE, delivered, rounds)
                     elif under_way:
-                        keep_best(best, UNDER_WAY, all_linked)
+                        keep_best(best, UNDER_WAY, all_linked, rounds)
                     else:
-                        keep_best(best, ORDER[3], delivered)
-                        keep_best(best, BACKGROUND, all_linked)
+                        keep_best(best, ORDER[3], delivered, rounds)
+                        keep_best(best, BACKGROUND, all_linked, rounds)
                 seconds = await asyncio.to_thread(cli_rate, bootstrap, topic, n)
                 keep_best(best, ORDER[-1], Timing(seconds, seconds))
                 decode_s = min(decode_s or seconds, decode_only(records))
@@ -316,9 +326,13 @@ async def main() -> None:
                 ("correlated (background, all linked) / feed alone", BACKGROUND, FEED),
                 ("correlated (inline, the CLI) / feed alone", INLINE, FEED),
                 ("correlated (background, a call under way) / feed alone", UNDER_WAY, FEED)):
+            per_round = [u.from_first / o.from_first
+                         for u, o in zip(rounds[under], rounds[over], strict=True)]
             print(f"{label}: {best[under].from_first / best[over].from_first:.2f}× "
                   f"first event to last, {best[under].from_start / best[over].from_start:.2f}× "
-                  "from start")
+                  f"from start; round by round (first event to last) "
+                  f"{', '.join(f'{r:.2f}' for r in per_round)}: median "
+                  f"{statistics.median(per_round):.2f}×")
         print(f"\nEvery feed run and the CLI received exactly {n:,} events, each offset once.")
     except CountMismatch as exc:
         print(f"bench_events: FAILED: {exc}", file=sys.stderr)
