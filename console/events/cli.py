@@ -149,18 +149,28 @@ def json_line(obj: dict[str, Any]) -> str:
 
 
 def _finite(data: Any) -> bool:
-    """False when a float in ``data`` (at any depth) is NaN or infinite."""
+    """False when a float in ``data`` (at any depth) is NaN or infinite.
+
+    One ``isinstance`` a value: text, numbers that are not floats, booleans and nulls (most
+    of an event's data) are passed over where they stand, never queued and looked at again.
+    """
+    if not isinstance(data, _CONTAINERS):
+        return not isinstance(data, float) or math.isfinite(data)
     todo = [data]
     while todo:
         item = todo.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return False
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-        elif isinstance(item, list):
-            todo.extend(item)
+        for value in item.values() if isinstance(item, dict) else item:
+            if isinstance(value, _WALKED):
+                if isinstance(value, float):
+                    if not math.isfinite(value):
+                        return False
+                else:
+                    todo.append(value)
     return True
+
+
+_CONTAINERS = (dict, list)
+_WALKED = (float, dict, list)
 
 
 @dataclass
@@ -209,7 +219,8 @@ async def _write(batch: list[Any], line: Any, report: Report) -> bool:
     if not lines:
         return True
     try:
-        await _write_out("".join(f"{text}\n" for text in lines))
+        lines.append("")  # the last line's newline
+        await _write_out("\n".join(lines))
     except OSError as exc:
         first = next((i for i in batch if not isinstance(i, Skipped)), batch[0])
         report.write_error = (f"could not write to the output ({exc.strerror or exc}); the "

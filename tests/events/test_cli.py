@@ -214,4 +214,7 @@ def test_a_json_line_keeps_big_integers_non_finite_numbers_and_unicode():
 
     assert json_line({"data": {"iccid": 89840000000000000000}}) == '{"data":{"iccid":89840000000000000000}}'
     assert json_line({"data": [float("nan"), float("-inf")]}) == '{"data":[NaN,-Infinity]}'
+    assert json_line({"data": {"a": "x", "b": [1, {"c": 2.5, "d": float("inf")}]}}) == \
+        '{"data":{"a":"x","b":[1,{"c":2.5,"d":Infinity}]}}'
+    assert json_line({"data": float("nan")}) == '{"data":NaN}'
     assert json_line({"data": {"name": "Nguyễn"}}) == '{"data":{"name":"Nguyễn"}}'
