@@ -482,6 +482,7 @@ def _names_a_secret(data: dict[Any, Any] | list[Any]) -> bool:
     """
     todo: list[Any] = [data]
     shapes = _SECRET_SHAPES
+    secret: bool | None
     while todo:
         item = todo.pop()
         if isinstance(item, dict):
