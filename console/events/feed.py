@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from console import collector
 from console.events.buffer import EventBuffer, text_filter
 from console.events.correlate import BackgroundLinker, Correlator, EventLinker
 from console.events.decode import FeedEvent, decode_record, decode_records
@@ -308,6 +309,15 @@ class EventFeed:
     # The loop ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        # The buffer keeps thousands of events, their data as parsed, on purpose: while this
+        # feed reads, the collector does not walk them again and again (console.collector).
+        collector.hold(collector.FEED)
+        try:
+            await self._read_until_stopped()
+        finally:
+            collector.release(collector.FEED)
+
+    async def _read_until_stopped(self) -> None:
         failures = 0
         while not self._stopping.is_set():
             consumer = None

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from console import collector
 from console.gateway.accesslog import AccessLog, Exchange
 from console.gateway.auth import (
     ADMIN_SCOPE,
@@ -53,25 +54,28 @@ VERIFIED_CACHE_SIZE = 4096
 #: ``log_capacity``), so with Python's defaults (700, 10, 10) the collector ran 40–70 times a
 #: second and walked the growing heap in full now and then: 80–170 µs per request and pauses
 #: in the tail. With these, 5–7 µs per request and 8–30 % more throughput (docs/benchmarks.md).
-GC_THRESHOLDS = (20_000, 50, 1000)
+#: Shared with the event feed, which keeps its events on purpose too (:mod:`console.collector`).
+GC_THRESHOLDS = collector.GATEWAY
 _gc_lock = threading.Lock()
-_gc_serving: list[tuple[int, int, int]] = []  # the thresholds before the first gateway, per running gateway
+_gc_serving = 0  # gateways serving in this process
 
 
 def _tune_gc() -> None:
+    global _gc_serving
     with _gc_lock:
         if not _gc_serving:
             gc.freeze()  # what start-up made (modules, catalogue, keys) is never garbage: not walked again
-        _gc_serving.append(gc.get_threshold() if not _gc_serving else _gc_serving[0])
-        gc.set_threshold(*GC_THRESHOLDS)
+        _gc_serving += 1
+    collector.hold(GC_THRESHOLDS)
 
 
 def _untune_gc() -> None:
     """The last gateway of the process to stop gives the collector back its settings."""
+    global _gc_serving
+    collector.release(GC_THRESHOLDS)
     with _gc_lock:
-        before = _gc_serving.pop()
+        _gc_serving -= 1
         if not _gc_serving:
-            gc.set_threshold(*before)
             gc.unfreeze()
 
 

@@ -257,3 +257,41 @@ async def test_batches_lose_nothing_and_keep_each_partitions_order(kafka_broker,
     assert max(queued) == 5
     assert {tp[1]: tally.count for tp, tally in feed.delivered().items()} == {
         p: len(offsets) for p, offsets in expected.items()}
+
+
+async def test_feeds_and_a_gateway_share_the_collectors_settings_and_the_last_restores_them(
+        kafka_broker, topic, pattern, tmp_path):
+    """A feed keeps its buffer of events on purpose, as a gateway keeps its access log: while
+    either runs, the collector's young passes are rarer (console.collector); the feed's full
+    pass still comes now and then, the console's screens making cycles; together they take the
+    more frequent; the last to stop, whichever kind, puts back what there was before."""
+    import gc
+
+    from console.collector import FEED, GATEWAY
+    from console.gateway.server import GatewayServer
+    from console.gateway.settings import GatewaySettings
+
+    before = gc.get_threshold()
+    assert before not in (FEED, GATEWAY)
+    first = EventFeed(kafka_broker.bootstrap, topic_pattern=pattern, start="latest")
+    second = EventFeed(kafka_broker.bootstrap, topic_pattern=pattern, start="latest")
+    gateway = None
+    try:
+        await first.start()
+        await connected(first)
+        assert gc.get_threshold() == FEED == (20_000, 50, 10)
+        await second.start()
+        settings = GatewaySettings(port=0, db_path=tmp_path / "gw.db", client_secret="s")
+        gateway = GatewayServer(settings).start()
+        await connected(second)
+        assert gc.get_threshold() == FEED  # with the gateway's (20,000, 50, 1,000)
+        await first.stop()
+        assert gc.get_threshold() == FEED  # the second still reads
+        await second.stop()
+        assert gc.get_threshold() == GATEWAY  # the gateway serves on
+    finally:
+        await first.stop()
+        await second.stop()
+        if gateway is not None:
+            gateway.stop()
+    assert gc.get_threshold() == before

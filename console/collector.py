@@ -1,0 +1,62 @@
+"""The garbage collector's thresholds while apilog keeps many objects alive on purpose.
+
+A gateway keeps an access-log record per request (up to its ``log_capacity``); an event feed
+keeps its buffer of events, each with its data as parsed (a gateway event is three nested
+objects, two of them tracked by the collector). With Python's defaults (700, 10, 10) the
+collector's young passes run every few hundred allocations and walk those objects again until
+they reach the oldest generation, whose full passes then walk all of them: for a gateway 80–170
+µs a request; for a feed of gateway events 5.8–6.4 µs of the 26–32 µs an event costs, in full
+passes of ~35 ms each on the event loop (``docs/benchmarks.md``).
+
+Neither kind of object takes part in reference cycles (its memory goes back when the last
+reference does, collector or not), so while a gateway serves or a feed reads, the young pass
+runs every 20,000 allocations instead of 700. A gateway's process serves and nothing else, and
+has its full passes practically never (:data:`GATEWAY`); a feed runs as long as the console
+does, whose screens and widgets do make cycles, so its full pass still comes every ten middle
+ones (:data:`FEED`), about every ten million allocations. Several at once in one process take
+the more frequent pass of each generation; the last to stop puts back what there was before
+the first started.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+Thresholds = tuple[int, int, int]  # gen0 allocations, gen1 passes, gen2 passes
+
+GATEWAY: Thresholds = (20_000, 50, 1000)
+FEED: Thresholds = (20_000, 50, 10)
+
+_lock = threading.Lock()
+_holders: list[Thresholds] = []
+_before: Thresholds | None = None
+
+
+def hold(thresholds: Thresholds) -> None:
+    """One more gateway or feed running, wanting ``thresholds`` until it calls :func:`release`
+    with the same."""
+    global _before
+    with _lock:
+        if not _holders:
+            _before = gc.get_threshold()
+        _holders.append(thresholds)
+        _apply()
+
+
+def release(thresholds: Thresholds) -> None:
+    """One fewer: the last puts back the thresholds there were before the first :func:`hold`."""
+    global _before
+    with _lock:
+        if thresholds not in _holders:
+            return
+        _holders.remove(thresholds)
+        if _holders:
+            _apply()
+        elif _before is not None:
+            gc.set_threshold(*_before)
+            _before = None
+
+
+def _apply() -> None:
+    gc.set_threshold(*(min(values) for values in zip(*_holders, strict=True)))
