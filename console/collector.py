@@ -5,8 +5,8 @@ keeps its buffer of events, each with its data as parsed (a gateway event is thr
 objects, two of them tracked by the collector). With Python's defaults (700, 10, 10) the
 collector's young passes run every few hundred allocations and walk those objects again until
 they reach the oldest generation, whose full passes then walk all of them: for a gateway 80–170
-µs a request; for a feed of gateway events 5.8–6.4 µs of the 26–32 µs an event costs, in full
-passes of ~35 ms each on the event loop (``docs/benchmarks.md``).
+µs a request; for a feed of gateway events 5.8–6.8 µs of the 26–32 µs an event costs, with
+full passes of 41–79 ms on the event loop (``docs/benchmarks.md``, 6 December).
 
 Neither kind of object takes part in reference cycles (its memory goes back when the last
 reference does, collector or not), so while a gateway serves or a feed reads, the young pass
