@@ -22,6 +22,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Static
 
 from console.events.fanout import WindowWatch
@@ -231,6 +232,11 @@ class EventsView(TransactionActions, TableView):
         self.relabel("toggle_mine", self.console.labels("all" if self.mine_only else "mine only"))
 
     def _show_summary(self) -> None:
+        try:
+            summary = self.query_one("#events-summary", Static)
+            table = self.table
+        except NoMatches:  # a late tick while the view's widgets go (the app quitting)
+            return
         label = self.console.labels
         runtime = self.console.runtime
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -263,8 +269,8 @@ class EventsView(TransactionActions, TableView):
                 # A broker that restarted empty: say what could not be read instead of hiding it.
                 text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
         text.append_text(filter_note(self, self.applied))
-        self.query_one("#events-summary", Static).update(text)
-        self.table.set_empty(self._empty_text())
+        summary.update(text)
+        table.set_empty(self._empty_text())
 
     def _empty_text(self) -> str:
         label = self.console.labels

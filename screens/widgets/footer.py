@@ -66,6 +66,8 @@ class ShellFooter(ConsoleNode, Footer):
 
     async def _recompose_now(self) -> None:
         self._recompose_due = False
+        if not self.is_attached:  # queued before the footer left its screen (the app quitting)
+            return
         if self._entries() != self._shown:  # a change that changed nothing on the footer
             await self.recompose()
 

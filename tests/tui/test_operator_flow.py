@@ -362,3 +362,23 @@ async def test_overview_draws_sparklines_latency_per_operation_and_missed_contra
         text = screen_text(app)
         assert "latency-sla" in text and "1502" in text
         assert "retry" in text
+
+
+async def test_a_late_tick_or_footer_refresh_after_the_widgets_went_raises_nothing(
+        make_app, tmp_path):
+    """Quitting while events stream: a tick or a footer refresh queued just before may run
+    after the view's widgets are gone. Either used to raise (NoMatches, NoScreen), and the
+    console ended in a traceback instead of quietly."""
+    from screens.widgets.footer import ShellFooter
+
+    app = make_app(session=log_session(tmp_path / "t.db"), start_view="events")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.screen
+        footer = view.query_one(ShellFooter)
+        await view.query_one("#events-summary").remove()
+        view.tick()
+        await footer.remove()
+        await footer._recompose_now()
+        await settle(pilot)
+    assert app.return_code in (0, None)
