@@ -15,7 +15,8 @@ has its full passes practically never (:data:`GATEWAY`); a feed runs as long as 
 does, whose screens and widgets do make cycles, so its full pass still comes every ten middle
 ones (:data:`FEED`), about every ten million allocations. Several at once in one process take
 the more frequent pass of each generation; the last to stop puts back what there was before
-the first started.
+the first started. A gateway also freezes what its process made before it served (``freeze``):
+one count of running holders for both, where the gateway used to keep its own.
 """
 
 from __future__ import annotations
@@ -29,28 +30,33 @@ GATEWAY: Thresholds = (20_000, 50, 1000)
 FEED: Thresholds = (20_000, 50, 10)
 
 _lock = threading.Lock()
-_holders: list[Thresholds] = []
+_holders: list[tuple[Thresholds, bool]] = []  # (thresholds, freezes) of each running holder
 _before: Thresholds | None = None
 
 
-def hold(thresholds: Thresholds) -> None:
+def hold(thresholds: Thresholds, *, freeze: bool = False) -> None:
     """One more gateway or feed running, wanting ``thresholds`` until it calls :func:`release`
-    with the same."""
+    with the same arguments. With ``freeze``, what the process made so far is moved out of the
+    collector's sight (``gc.freeze()``) until the last holder that froze releases."""
     global _before
     with _lock:
         if not _holders:
             _before = gc.get_threshold()
-        _holders.append(thresholds)
+        if freeze and not _freezing():
+            gc.freeze()
+        _holders.append((thresholds, freeze))
         _apply()
 
 
-def release(thresholds: Thresholds) -> None:
+def release(thresholds: Thresholds, *, freeze: bool = False) -> None:
     """One fewer: the last puts back the thresholds there were before the first :func:`hold`."""
     global _before
     with _lock:
-        if thresholds not in _holders:
+        if (thresholds, freeze) not in _holders:
             return
-        _holders.remove(thresholds)
+        _holders.remove((thresholds, freeze))
+        if freeze and not _freezing():
+            gc.unfreeze()
         if _holders:
             _apply()
         elif _before is not None:
@@ -58,5 +64,9 @@ def release(thresholds: Thresholds) -> None:
             _before = None
 
 
+def _freezing() -> bool:
+    return any(freeze for _, freeze in _holders)
+
+
 def _apply() -> None:
-    gc.set_threshold(*(min(values) for values in zip(*_holders, strict=True)))
+    gc.set_threshold(*(min(values) for values in zip(*(t for t, _ in _holders), strict=True)))

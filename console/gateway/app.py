@@ -10,9 +10,7 @@ every failure is a problem-details body.
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -54,29 +52,10 @@ VERIFIED_CACHE_SIZE = 4096
 #: ``log_capacity``), so with Python's defaults (700, 10, 10) the collector ran 40–70 times a
 #: second and walked the growing heap in full now and then: 80–170 µs per request and pauses
 #: in the tail. With these, 5–7 µs per request and 8–30 % more throughput (docs/benchmarks.md).
-#: Shared with the event feed, which keeps its events on purpose too (:mod:`console.collector`).
+#: Shared with the event feed, which keeps its events on purpose too (:mod:`console.collector`);
+#: the first gateway of a process also freezes what start-up made (modules, catalogue, keys:
+#: never garbage, not walked again), the last to stop unfreezes it.
 GC_THRESHOLDS = collector.GATEWAY
-_gc_lock = threading.Lock()
-_gc_serving = 0  # gateways serving in this process
-
-
-def _tune_gc() -> None:
-    global _gc_serving
-    with _gc_lock:
-        if not _gc_serving:
-            gc.freeze()  # what start-up made (modules, catalogue, keys) is never garbage: not walked again
-        _gc_serving += 1
-    collector.hold(GC_THRESHOLDS)
-
-
-def _untune_gc() -> None:
-    """The last gateway of the process to stop gives the collector back its settings."""
-    global _gc_serving
-    collector.release(GC_THRESHOLDS)
-    with _gc_lock:
-        _gc_serving -= 1
-        if not _gc_serving:
-            gc.unfreeze()
 
 
 #: Fixed endpoints and the methods they answer (for 405 + Allow on the others).
@@ -139,11 +118,11 @@ class Gateway:
         private_file(self.settings.db_path, companions=("-wal", "-shm"))
         self.store.open()
         await self.relay.start()
-        _tune_gc()
+        collector.hold(GC_THRESHOLDS, freeze=True)
         try:
             yield
         finally:
-            _untune_gc()
+            collector.release(GC_THRESHOLDS, freeze=True)
             await self.relay.stop()
             self.store.close()
             self.access_log.close()
