@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from console.jsontext import loads_json
 from console.redact import REDACTED, SECRET_FIELDS, redact_text
 
 Mode = Literal["binary", "structured", "raw"]
@@ -257,24 +258,6 @@ _PLAN_MEMORY = 1024
 _SECRET_SHAPES: dict[tuple[Any, ...], bool] = {}
 _SHAPE_NAMES = 64
 _SHAPE_CHARS = 1024
-_fast_json = msgspec.json.Decoder().decode
-
-
-def loads_json(raw: bytes | str) -> Any:
-    """``json.loads(raw)``: the same value, or the same error, three to six times faster.
-
-    msgspec parses what it accepts — strict RFC 8259 JSON in UTF-8, integers of any size, with
-    the values json.loads gives for it (``tests/events/test_decode.py`` holds the two to that,
-    Hypothesis-generated documents included). What it refuses and json.loads reads (``NaN``,
-    ``Infinity``, a number past the float range, a lone surrogate, a BOM, UTF-16, nesting
-    deeper than it goes) is left to json.loads, which reads it or raises as before.
-    """
-    try:
-        return _fast_json(raw)
-    except (ValueError, RecursionError):
-        return json.loads(raw)
-
-
 def decode_records(records: Iterable[Any]) -> list[FeedEvent]:
     """:func:`decode_record` for each of a fetched batch, in order, with the same results.
 

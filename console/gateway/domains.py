@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from console.gateway.ids import uuid4
 from console.gateway.problems import Problem
+from console.jsontext import dumps_json, loads_json
 
 T = TypeVar("T")
 
@@ -307,12 +308,8 @@ def migrate(conn: sqlite3.Connection) -> None:
 
 # --- the five actions (run on the database thread, inside a transaction) ---------------------
 
-#: Built once (``json.dumps`` with options builds an encoder per call).
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
 def _record_view(row: sqlite3.Row) -> dict[str, Any]:
-    return {"id": row["id"], "domain": row["domain"], "fields": json.loads(row["fields"]),
+    return {"id": row["id"], "domain": row["domain"], "fields": loads_json(row["fields"]),
             "status": "active", "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 
@@ -339,7 +336,7 @@ def add_record(conn: sqlite3.Connection, domain: str, fields: dict[str, Any],
     try:
         conn.execute("INSERT INTO records (domain, id, fields, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?)",
-                     (domain, record_id, _ENCODER.encode(stored), stamp, stamp))
+                     (domain, record_id, dumps_json(stored).decode(), stamp, stamp))
     except sqlite3.IntegrityError:
         raise Problem(409, "Record exists",
                       f"{domain} already holds a record with id {record_id!r}; "

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from console.gateway.problems import Problem
 from console.gateway.xmlcodec import MAX_DEPTH, from_xml, to_xml
+from console.jsontext import dumps_json, loads_json
 
 JSON_TYPES = ("application/json", "application/problem+json")
 XML_TYPES = ("application/xml", "text/xml", "application/problem+xml")
@@ -221,16 +222,16 @@ def _json_text(raw: bytes) -> str:
     return text
 
 
-#: Built once: ``json.loads`` and ``json.dumps`` with options build a new decoder or encoder
-#: per call.
+#: What msgspec refuses is read by this (:func:`console.jsontext.loads_json`), built once:
+#: ``json.loads`` with options builds a new decoder per call. Its hooks refuse ``NaN`` and
+#: numbers past the float range, so no stored value is one and msgspec writes every response.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def _parse_json(raw: bytes) -> Any:
     text = _json_text(raw)
     try:
-        return _DECODER.decode(text)
+        return loads_json(text, _DECODER.decode)
     except json.JSONDecodeError as exc:
         raise Problem(
             400, "Bad Request",
@@ -317,4 +318,4 @@ def render(data: Any, fmt: str) -> tuple[bytes, str]:
     """``(body, media type)`` for a successful response in ``fmt`` (``"json"`` or ``"xml"``)."""
     if fmt == "xml":
         return to_xml(data), "application/xml"
-    return _ENCODER.encode(data).encode("utf-8"), "application/json"
+    return dumps_json(data), "application/json"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import sqlite3
@@ -43,6 +42,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from console.gateway.domains import DomainStore, now_iso
 from console.gateway.ids import uuid4
 from console.gateway.problems import Problem
+from console.jsontext import dumps_json, loads_json
 
 log = logging.getLogger("apilog.gateway.outbox")
 
@@ -106,7 +106,7 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
         headers["ce_subject"] = subject
     if traceparent:
         headers["ce_traceparent"] = traceparent
-    value = _ENCODER.encode(data).encode()
+    value = dumps_json(data)
     if max_bytes is not None:
         size = event_bytes(subject.encode() if subject is not None else None, value,
                            [(k, v.encode()) for k, v in headers.items()])
@@ -120,12 +120,9 @@ def enqueue(conn: sqlite3.Connection, *, domain: str, action: str, subject: str 
                           type=EVENT_TOO_LARGE_TYPE, max_event_bytes=max_bytes, event_bytes=size)
     conn.execute("INSERT INTO outbox (event_id, topic, key, headers, value, created_at) "
                  "VALUES (?, ?, ?, ?, ?, ?)",
-                 (event_id, topic_for(domain), subject, json.dumps(headers), value, headers["ce_time"]))
+                 (event_id, topic_for(domain), subject, dumps_json(headers).decode(), value, headers["ce_time"]))
     return event_id
 
-
-#: Built once (``json.dumps`` with options builds an encoder per call).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 _WAITING = "delivered_at IS NULL AND parked_at IS NULL"
 
@@ -239,7 +236,7 @@ def _record(row: Row) -> tuple[str, bytes | None, bytes, list[tuple[str, bytes]]
     if not _TOPIC_NAME.match(topic or ""):
         raise PoisonedRow(f"topic {topic!r} is not a legal Kafka topic name")
     try:
-        decoded = json.loads(headers)
+        decoded = loads_json(headers)
     except (TypeError, ValueError) as exc:
         raise PoisonedRow(f"headers are not JSON: {exc}") from None
     if not isinstance(decoded, dict) or not all(isinstance(v, str) for v in decoded.values()):

@@ -362,7 +362,7 @@ JSON_VALUES = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(value=JSON_VALUES, ascii_only=st.booleans(), as_bytes=st.booleans())
 def test_the_feeds_json_parser_reads_any_document_as_json_loads(value, ascii_only, as_bytes):
-    from console.events.decode import loads_json
+    from console.jsontext import loads_json
 
     text = json.dumps(value, ensure_ascii=ascii_only)
     raw = text.encode("utf-8", "surrogatepass") if as_bytes else text
@@ -373,7 +373,7 @@ def test_the_feeds_json_parser_reads_any_document_as_json_loads(value, ascii_onl
 @given(raw=st.one_of(st.binary(max_size=40), st.text(max_size=40),
                      st.text(alphabet='{}[]",:0123456789.eE+-tfnrulsa\\ud8\xff', max_size=40)))
 def test_the_feeds_json_parser_refuses_what_json_loads_refuses(raw):
-    from console.events.decode import loads_json
+    from console.jsontext import loads_json
 
     assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
 
@@ -384,7 +384,7 @@ def test_the_feeds_json_parser_refuses_what_json_loads_refuses(raw):
     '{"a": 1}'.encode("utf-16"), b'{"a": "\xed\xa0\x80"}', b"[" * 5000 + b"]" * 5000,
 ])
 def test_the_feeds_json_parser_on_what_only_json_loads_reads(raw):
-    from console.events.decode import loads_json
+    from console.jsontext import loads_json
 
     assert _same(_parsed(loads_json, raw), _parsed(json.loads, raw))
 

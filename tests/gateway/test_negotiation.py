@@ -281,3 +281,43 @@ def test_unstorable_xml_bodies_are_400():
     with pytest.raises(Problem) as caught:
         parse_body("application/xml", to_xml({"a": "lone \ud800"}, root="request"), True)
     assert caught.value.status == 400 and "/a" in caught.value.detail
+
+
+def _outcome(raw: bytes) -> object:
+    try:
+        value = parse_body("application/json", raw, False)
+    except Problem as problem:
+        return ("problem", problem.status, problem.detail, problem.extensions)
+    return (type(value).__name__, repr(value))  # repr tells 1 from 1.0 and -0.0 from 0.0
+
+
+def _standard_decoder_only(raw: bytes) -> object:
+    from unittest import mock
+
+    with mock.patch("console.gateway.negotiation.loads_json", lambda text, fallback: fallback(text)):
+        return _outcome(raw)
+
+
+body_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=body_values, ascii_only=st.booleans())
+def test_a_json_body_reads_as_the_standard_decoder_reads_it(value, ascii_only):
+    """Bodies are parsed by msgspec where it can: the value, or the 400 and its words, are what
+    the gateway's standard decoder gives (NaN, 1e400 and lone surrogates included)."""
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert _outcome(raw) == _standard_decoder_only(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=40),
+                     st.text(alphabet='{}[]",:0123456789.eE+-tfnrulsaNI\\ud8\xff \n', max_size=40)
+                     .map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_a_malformed_json_body_is_refused_as_the_standard_decoder_refuses_it(raw):
+    assert _outcome(raw) == _standard_decoder_only(raw)
