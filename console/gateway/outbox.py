@@ -66,6 +66,10 @@ EVENT_TOO_LARGE_TYPE = "https://apilog.dev/problems/event-too-large"
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 Row = tuple[int, str, str, str | None, str, bytes]
+#: ``(seq, topic, key, value, headers)``: a row as the producer takes it.
+_Record = tuple[int, str, bytes | None, bytes, list[tuple[str, bytes]]]
+#: ``(topic, partition, records, builder)``: a record batch being filled, and its rows.
+_Batch = tuple[str, int, list[_Record], Any]
 
 
 def _live_connections(client: Any) -> list[tuple[Any, Any]]:
@@ -407,48 +411,120 @@ class OutboxRelay:
         return outcome
 
     async def _send(self, rows: list[Row]) -> CycleOutcome:
+        """Publish ``rows`` as record batches, one partition's rows in order per batch.
+
+        A batch is built and handed to the producer whole (``send_batch``): one delivery future
+        per batch instead of per record, which made the per-record ``send`` ~10 % of the
+        gateway's event loop under load (docs/benchmarks.md). Outcomes stay per row: a record
+        the producer would refuse for its size is parked on its own, as ``send`` refused it, and
+        a batch the broker refuses for good is sent again record by record, so that only the
+        row at fault is parked.
+        """
         outcome = CycleOutcome()
-        records: list[tuple[int, tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]] = []
+        records: list[_Record] = []
         for row in rows:
             try:
-                records.append((row[0], _record(row)))
+                records.append((row[0], *_record(row)))
             except PoisonedRow as exc:
                 outcome.parked.append((row[0], str(exc)))
         if not records:
             return outcome
         try:
             producer = await self._ensure_producer()
-            await asyncio.wait_for(self._ensure_topics(producer, {r[1][0] for r in records}), ACK_TIMEOUT_S)
+            await asyncio.wait_for(self._ensure_topics(producer, {r[1] for r in records}), ACK_TIMEOUT_S)
         except Exception as exc:  # Kafka down or refusing: every row waits
             outcome.retry_error = exc
             return outcome
-        sent: dict[asyncio.Future[Any], int] = {}
-        for seq, (topic, key, value, headers) in records:
-            try:
-                sent[await producer.send(topic, value=value, key=key, headers=headers)] = seq
-            except PERMANENT_ERRORS as exc:
-                outcome.parked.append((seq, f"{type(exc).__name__}: {exc}"))
-            except Exception as exc:  # the rest wait, in order, for the next cycle
-                outcome.retry_error = exc
-                outcome.failed[seq] = exc
-                break
+        sent = await self._send_batches(producer, self._batches(producer, [records], outcome), outcome)
         if sent:
-            done, _unacked = await asyncio.wait(sent, timeout=ACK_TIMEOUT_S)
-            for future in sent:  # in send order, so parked and delivered keep their sequence
-                seq = sent[future]
-                if future not in done:
-                    outcome.retry_error = outcome.retry_error or TimeoutError(
-                        f"no acknowledgement within {ACK_TIMEOUT_S:.0f} s")
-                    continue
-                error = future.exception()
-                if error is None:
-                    outcome.delivered.append(seq)
-                elif isinstance(error, PERMANENT_ERRORS):
-                    outcome.parked.append((seq, f"{type(error).__name__}: {error}"))
+            again: list[_Batch] = []
+            for batch, error in await self._acks(sent, outcome):
+                if isinstance(error, PERMANENT_ERRORS) and len(batch[2]) > 1:
+                    again.extend(self._batches(producer, [[r] for r in batch[2]], outcome))
                 else:
-                    outcome.retry_error = outcome.retry_error or error
-                    outcome.failed[seq] = error
+                    self._sort(batch[2], error, outcome)
+            if again:  # one record a batch: the broker's answer is then each row's own
+                for batch, error in await self._acks(await self._send_batches(producer, again, outcome),
+                                                     outcome):
+                    self._sort(batch[2], error, outcome)
+        outcome.delivered.sort()
+        outcome.parked.sort()
         return outcome
+
+    def _batches(self, producer: Any, groups: list[list[_Record]], outcome: CycleOutcome) -> list[_Batch]:
+        """Record batches, in row order: per group, a batch for each partition's records, a new
+        one whenever the last is full (the producer's batch size); no batch spans two groups."""
+        cluster = producer.client.cluster
+        limit = self.max_event_bytes
+        spread: dict[str, tuple[list[int], list[int]]] = {}
+        open_: dict[tuple[str, int], _Batch] = {}
+        batches: list[_Batch] = []
+        for group in groups:
+            for record in group:
+                seq, topic, key, value, headers = record
+                if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > limit:
+                    outcome.parked.append((seq, f"MessageSizeTooLargeError: the event is larger than "
+                                                f"the producer's max_request_size ({limit} bytes)"))
+                    continue
+                if topic not in spread:  # as the producer's send partitions: by key, murmur2
+                    partitions = sorted(cluster.partitions_for_topic(topic) or ())
+                    spread[topic] = (partitions, sorted(cluster.available_partitions_for_topic(topic) or ())
+                                     or partitions)
+                partitions, available = spread[topic]
+                partition = partition_for(key, partitions, available) if partitions else 0
+                batch = open_.get((topic, partition))
+                if batch is None or batch[3].append(timestamp=None, key=key, value=value, headers=headers) is None:
+                    builder = producer.create_batch()
+                    builder.append(timestamp=None, key=key, value=value, headers=headers)
+                    batch = open_[topic, partition] = (topic, partition, [], builder)
+                    batches.append(batch)
+                batch[2].append(record)
+            open_.clear()
+        return batches
+
+    @staticmethod
+    async def _send_batches(producer: Any, batches: list[_Batch],
+                            outcome: CycleOutcome) -> list[tuple[_Batch, asyncio.Future[Any]]]:
+        """Hand ``batches`` to the producer in order; at the first that it refuses, that batch's
+        rows and every later batch's wait for the next cycle."""
+        sent: list[tuple[_Batch, asyncio.Future[Any]]] = []
+        for batch in batches:
+            try:
+                sent.append((batch, await producer.send_batch(batch[3], batch[0], partition=batch[1])))
+            except PERMANENT_ERRORS as exc:
+                outcome.parked.extend((r[0], f"{type(exc).__name__}: {exc}") for r in batch[2])
+            except Exception as exc:
+                outcome.retry_error = exc
+                outcome.failed.update((r[0], exc) for r in batch[2])
+                break
+        return sent
+
+    @staticmethod
+    async def _acks(sent: list[tuple[_Batch, asyncio.Future[Any]]],
+                    outcome: CycleOutcome) -> list[tuple[_Batch, BaseException | None]]:
+        """Wait for the broker's answer to each batch; a batch without one in time waits for the
+        next cycle (its rows neither delivered nor failed)."""
+        futures = [future for _batch, future in sent]
+        done, _unacked = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+        answered: list[tuple[_Batch, BaseException | None]] = []
+        for batch, future in sent:
+            if future not in done:
+                outcome.retry_error = outcome.retry_error or TimeoutError(
+                    f"no acknowledgement within {ACK_TIMEOUT_S:.0f} s")
+            else:
+                answered.append((batch, future.exception()))
+        return answered
+
+    @staticmethod
+    def _sort(records: list[_Record], error: BaseException | None, outcome: CycleOutcome) -> None:
+        """File a batch's rows under delivered, parked or failed by the broker's answer."""
+        if error is None:
+            outcome.delivered.extend(r[0] for r in records)
+        elif isinstance(error, PERMANENT_ERRORS):
+            outcome.parked.extend((r[0], f"{type(error).__name__}: {error}") for r in records)
+        else:
+            outcome.retry_error = outcome.retry_error or error
+            outcome.failed.update((r[0], error) for r in records)
 
     async def _ensure_topics(self, producer: Any, topics: set[str]) -> None:
         """Create missing topics before producing to them.

@@ -7,6 +7,7 @@ exactly once, and ``apilog gateway redrive`` puts a parked row back in the queue
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -291,3 +292,119 @@ async def test_a_commit_that_lands_while_a_cycle_settles_is_published_without_a_
     assert settle_reads == [1]
     counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.settle"], committed)
     assert [counts[i] for i in committed] == [1, 1, 1]
+
+
+def _enqueue_all(store, domain: str, keys: list[str]) -> list[str]:
+    """Commit one event per key, in order, in one transaction; their event ids."""
+    from console.gateway import outbox
+
+    conn = store._conn
+    conn.execute("BEGIN IMMEDIATE")
+    ids = [outbox.enqueue(conn, domain=domain, action="add-record", subject=key, data={"key": key},
+                          source="http://gw/x", traceparent=None) for key in keys]
+    conn.execute("COMMIT")
+    return ids
+
+
+async def test_a_batch_the_broker_refuses_for_good_parks_only_the_row_at_fault(kafka_broker, tmp_path):
+    """The relay publishes a cycle's rows as one record batch. When the broker refuses a batch
+    for a reason no retry cures (here: one record over the topic's size limit, the answer
+    Kafka gives for the whole batch), the rows are sent again one a batch: only that row is
+    parked, every other is delivered once."""
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    from console.gateway import outbox
+    from console.gateway.domains import DomainStore
+
+    store = DomainStore(tmp_path / "gateway.db")
+    store.open()
+    keys = [f"k{i}" for i in range(12)]
+    ids = _enqueue_all(store, "refused", keys)
+    poison = keys[5]
+    relay = outbox.OutboxRelay(store, kafka_broker.bootstrap, poll_s=0.1)
+    batches: list[list[bytes]] = []
+    keys_of: dict[int, list[bytes]] = {}
+    make_batches = relay._batches
+
+    def batches_made(*args):
+        made = make_batches(*args)
+        for _topic, _partition, records, builder in made:
+            keys_of[id(builder)] = [r[2] for r in records]
+        return made
+
+    relay._batches = batches_made
+    producer = await relay._ensure_producer()
+    real_send_batch = producer.send_batch
+
+    async def send_batch(batch, topic, *, partition):
+        batches.append(keys_of[id(batch)])
+        if poison.encode() in batches[-1]:  # the broker's answer, for the whole batch
+            refused = asyncio.get_running_loop().create_future()
+            refused.set_exception(MessageSizeTooLargeError("the broker refused the batch"))
+            return refused
+        return await real_send_batch(batch, topic, partition=partition)
+
+    producer.send_batch = send_batch
+    await relay.start()
+    try:
+        await async_wait_until(lambda: relay.delivered == len(keys) - 1 and relay.parked == 1, timeout=30,
+                               message="the relay to deliver all but the refused row")
+    finally:
+        await relay.stop()
+        store.close()
+    assert len(batches[0]) == len(keys)  # the cycle's rows went as one batch first
+    assert batches[1:] == [[k.encode()] for k in keys]  # then one a batch
+    assert parked_ids(tmp_path / "gateway.db") == {ids[5]}
+    good = ids[:5] + ids[6:]
+    counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.refused"], good)
+    assert {counts[i] for i in good} == {1} and counts[ids[5]] == 0
+
+
+async def test_events_to_a_topic_of_several_partitions_go_to_their_keys_partition_in_order(
+        kafka_broker, tmp_path):
+    """A topic created with four partitions (by an operator, before the gateway): each event
+    goes where Kafka's default partitioner sends its key, and each partition holds its
+    events in commit order."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.partitioner import murmur2
+
+    from console.gateway import outbox
+    from console.gateway.domains import DomainStore
+
+    topic = "gateway.events.spread"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    finally:
+        await admin.close()
+    store = DomainStore(tmp_path / "gateway.db")
+    store.open()
+    keys = [f"rec-{i % 7}" for i in range(40)]  # seven keys, each several times
+    ids = _enqueue_all(store, "spread", keys)
+    relay = outbox.OutboxRelay(store, kafka_broker.bootstrap, poll_s=0.1)
+    await relay.start()
+    try:
+        await async_wait_until(lambda: relay.delivered == len(keys), timeout=30,
+                               message="the relay to deliver every event")
+    finally:
+        await relay.stop()
+        store.close()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    seen: dict[int, list[tuple[str, str]]] = {}
+    try:
+        while sum(map(len, seen.values())) < len(keys):
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=500), 30)
+            for tp, records in batch.items():
+                seen.setdefault(tp.partition, []).extend(
+                    (r.key.decode(), dict(r.headers)["ce_id"].decode()) for r in records)
+    finally:
+        await consumer.stop()
+    assert len(seen) > 1  # the keys spread over partitions
+    for partition, events in seen.items():
+        assert {(murmur2(k.encode()) & 0x7FFFFFFF) % 4 for k, _ in events} == {partition}
+        assert [e for _, e in events] == [i for k, i in zip(keys, ids, strict=True)
+                                          if (murmur2(k.encode()) & 0x7FFFFFFF) % 4 == partition]
