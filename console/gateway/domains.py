@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,7 +95,24 @@ MAX_PAGE = 1000
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now in UTC to the millisecond, ``2026-12-06T04:14:20.730Z``."""
+    return iso_of_ns(time.time_ns())
+
+
+#: The last second :func:`iso_of_ns` wrote, and its text: two or three stamps a request share
+#: it, and building a datetime to print each was ~3 % of the gateway's time under load.
+_SECOND: tuple[int, str] = (-1, "")
+
+
+def iso_of_ns(ns: int) -> str:
+    """``ns`` nanoseconds after the epoch as ``datetime.isoformat`` writes it to the millisecond
+    (truncated, not rounded), ``Z`` for UTC."""
+    global _SECOND
+    second, rest = divmod(ns, 1_000_000_000)
+    cached = _SECOND  # one read: another thread may replace it meanwhile, never half of it
+    if cached[0] != second:
+        cached = _SECOND = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{rest // 1_000_000:03d}Z"
 
 
 class InjectedFault(Exception):

@@ -7,6 +7,8 @@ import time
 from contextlib import closing
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from console.gateway.domains import (
     SCHEMA,
@@ -122,3 +124,33 @@ def test_invalid_ids_are_400(conn, bad):
     with pytest.raises(Problem) as caught:
         perform(conn, Intent("firewall", "add-record", bad, {}))
     assert caught.value.status == 400
+
+
+@settings(max_examples=500, deadline=None)
+@given(ns=st.integers(min_value=0, max_value=253_402_300_799_999_999_999),  # to 9999-12-31
+       again=st.integers(min_value=0, max_value=2_000_000_000))
+def test_stamps_are_written_as_isoformat_writes_them_to_the_millisecond(ns, again):
+    """Records, events and settled rows are stamped ``2026-12-06T04:14:20.730Z``: the text a
+    datetime gives, also for a second the cache already holds and for the next one."""
+    from datetime import UTC, datetime, timedelta
+
+    from console.gateway.domains import iso_of_ns
+
+    def expected(n: int) -> str:
+        when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=n // 1000)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    for n in (ns, ns + again, ns):
+        if n <= 253_402_300_799_999_999_999:
+            assert iso_of_ns(n) == expected(n)
+
+
+def test_now_is_stamped_in_utc():
+    from datetime import UTC, datetime
+
+    from console.gateway.domains import now_iso
+
+    before = datetime.now(UTC)
+    stamp = datetime.fromisoformat(now_iso())
+    assert stamp.tzinfo is not None and stamp.utcoffset().total_seconds() == 0
+    assert abs((stamp - before).total_seconds()) < 5
