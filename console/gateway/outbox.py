@@ -436,17 +436,15 @@ class OutboxRelay:
             outcome.retry_error = exc
             return outcome
         sent = await self._send_batches(producer, self._batches(producer, [records], outcome), outcome)
-        if sent:
-            again: list[_Batch] = []
-            for batch, error in await self._acks(sent, outcome):
-                if isinstance(error, PERMANENT_ERRORS) and len(batch[2]) > 1:
-                    again.extend(self._batches(producer, [[r] for r in batch[2]], outcome))
-                else:
-                    self._sort(batch[2], error, outcome)
-            if again:  # one record a batch: the broker's answer is then each row's own
-                for batch, error in await self._acks(await self._send_batches(producer, again, outcome),
-                                                     outcome):
-                    self._sort(batch[2], error, outcome)
+        again: list[_Batch] = []
+        for batch, error in await self._acks(sent, outcome):
+            if isinstance(error, PERMANENT_ERRORS) and len(batch[2]) > 1:
+                again.extend(self._batches(producer, [[r] for r in batch[2]], outcome))
+            else:
+                self._sort(batch[2], error, outcome)
+        if again:  # one record a batch: the broker's answer is then each row's own
+            for batch, error in await self._acks(await self._send_batches(producer, again, outcome), outcome):
+                self._sort(batch[2], error, outcome)
         outcome.delivered.sort()
         outcome.parked.sort()
         return outcome
@@ -504,8 +502,9 @@ class OutboxRelay:
                     outcome: CycleOutcome) -> list[tuple[_Batch, BaseException | None]]:
         """Wait for the broker's answer to each batch; a batch without one in time waits for the
         next cycle (its rows neither delivered nor failed)."""
-        futures = [future for _batch, future in sent]
-        done, _unacked = await asyncio.wait(futures, timeout=ACK_TIMEOUT_S)
+        if not sent:  # asyncio.wait refuses an empty list
+            return []
+        done, _unacked = await asyncio.wait([future for _batch, future in sent], timeout=ACK_TIMEOUT_S)
         answered: list[tuple[_Batch, BaseException | None]] = []
         for batch, future in sent:
             if future not in done:

@@ -306,12 +306,16 @@ def _enqueue_all(store, domain: str, keys: list[str]) -> list[str]:
     return ids
 
 
-async def test_a_batch_the_broker_refuses_for_good_parks_only_the_row_at_fault(kafka_broker, tmp_path):
+@pytest.mark.parametrize("resend_fails", [False, True], ids=["resent", "resend-waits"])
+async def test_a_batch_the_broker_refuses_for_good_parks_only_the_row_at_fault(
+        kafka_broker, tmp_path, caplog, resend_fails):
     """The relay publishes a cycle's rows as one record batch. When the broker refuses a batch
     for a reason no retry cures (here: one record over the topic's size limit, the answer
     Kafka gives for the whole batch), the rows are sent again one a batch: only that row is
-    parked, every other is delivered once."""
-    from aiokafka.errors import MessageSizeTooLargeError
+    parked, every other is delivered once. When the producer cannot take the first of those
+    again (``resend-waits``), they all wait for the next cycle, which sorts them out the same
+    way, without the relay taking it for a failure of the database."""
+    from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
     from console.gateway import outbox
     from console.gateway.domains import DomainStore
@@ -333,18 +337,27 @@ async def test_a_batch_the_broker_refuses_for_good_parks_only_the_row_at_fault(k
         return made
 
     relay._batches = batches_made
-    producer = await relay._ensure_producer()
-    real_send_batch = producer.send_batch
+    ensure_producer = relay._ensure_producer
 
-    async def send_batch(batch, topic, *, partition):
-        batches.append(keys_of[id(batch)])
-        if poison.encode() in batches[-1]:  # the broker's answer, for the whole batch
-            refused = asyncio.get_running_loop().create_future()
-            refused.set_exception(MessageSizeTooLargeError("the broker refused the batch"))
-            return refused
-        return await real_send_batch(batch, topic, partition=partition)
+    async def producer_that_refuses():  # every producer: a failed cycle replaces it
+        producer = await ensure_producer()
+        if not hasattr(producer, "real_send_batch"):
+            producer.real_send_batch = producer.send_batch
 
-    producer.send_batch = send_batch
+            async def send_batch(batch, topic, *, partition):
+                batches.append(keys_of[id(batch)])
+                if resend_fails and batches[-1] == [keys[0].encode()] and len(batches) == 2:
+                    raise KafkaTimeoutError("the producer's queue is full")
+                if poison.encode() in batches[-1]:  # the broker's answer, for the whole batch
+                    refused = asyncio.get_running_loop().create_future()
+                    refused.set_exception(MessageSizeTooLargeError("the broker refused the batch"))
+                    return refused
+                return await producer.real_send_batch(batch, topic, partition=partition)
+
+            producer.send_batch = send_batch
+        return producer
+
+    relay._ensure_producer = producer_that_refuses
     await relay.start()
     try:
         await async_wait_until(lambda: relay.delivered == len(keys) - 1 and relay.parked == 1, timeout=30,
@@ -353,7 +366,12 @@ async def test_a_batch_the_broker_refuses_for_good_parks_only_the_row_at_fault(k
         await relay.stop()
         store.close()
     assert len(batches[0]) == len(keys)  # the cycle's rows went as one batch first
-    assert batches[1:] == [[k.encode()] for k in keys]  # then one a batch
+    singles = [[k.encode()] for k in keys]  # then one a batch
+    if resend_fails:  # the first single waits, and the next cycle begins again
+        assert batches[1:] == [singles[0], [k.encode() for k in keys], *singles]
+    else:
+        assert batches[1:] == singles
+    assert "cannot read or settle" not in caplog.text
     assert parked_ids(tmp_path / "gateway.db") == {ids[5]}
     good = ids[:5] + ids[6:]
     counts = await event_id_counts(kafka_broker.bootstrap, ["gateway.events.refused"], good)
