@@ -1,0 +1,249 @@
+"""The console's memory over a long session, with the collector's thresholds it ships and with
+Python's defaults.
+
+    .venv/bin/python bench/bench_console_memory.py [--minutes 15] [--rate 500] [--every 2]
+                                                   [--thresholds shipped,default]
+
+While a feed reads, the console runs the collector's young pass every 20,000 allocations and
+its full pass every ten middle ones (``console.collector.FEED``) instead of Python's (700, 10,
+10): cyclic garbage that reached the oldest generation (the screens' and widgets' cycles) waits
+longer to be freed. This measures what that costs an operator's session: the real app
+(``ApilogApp`` under Textual's Pilot, 120×40) on a real gateway and broker (child processes),
+its live feed reading gateway-shaped events that a producer (a third child) writes at
+``--rate`` a second, and an operator who every ``--every`` seconds does one of: go to the
+events view, open the event under the cursor and come back, go to the transaction log, filter
+the catalogue and clear it, send a call from the composer, look at the overview.
+
+Each setting runs in a console process of its own, one after the other on the same gateway,
+broker and producer. The console's bounded stores fill during the first half of a run at the
+default rate and length (10,000 events buffered, 100,000 event ids remembered for
+de-duplication and correlation: 200 s at 500 events/s), so growth is measured over the second
+half. Printed per setting: the events the console received, its resident memory at half-time,
+at the end and at most, the growth per hour over the second half (least squares over a sample
+every five seconds), what one ``gc.collect()`` at the end gives back, and the collector's
+passes per generation with the longest of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: bench.* lives beside this file
+
+SECRET = "bench-memory-secret"
+TOPIC = "gateway.events.customer"
+#: Python's own thresholds, for the comparison (``gc.get_threshold()`` of a fresh interpreter).
+PYTHON_DEFAULTS = (700, 10, 10)
+#: What the operator does, in turn, one step every ``--every`` seconds.
+STEPS: tuple[tuple[str, ...], ...] = (
+    ("colon", *"ev", "enter"),
+    ("enter",),  # the event under the cursor
+    ("escape",),
+    ("colon", *"tx", "enter"),
+    ("colon", *"cat", "enter"),
+    ("slash", *"customer", "enter"),
+    ("slash", "escape"),
+    ("enter",),  # the composer of the operation under the cursor
+    ("ctrl+s",),  # send it
+    ("escape",),
+    ("colon", *"ov", "enter"),
+)
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# --- the producer (a child process) ---------------------------------------------------------
+
+async def produce(bootstrap: str, rate: int) -> None:
+    """Gateway-shaped events at ``rate`` a second, each with its own ``ce_id``, until killed."""
+    from aiokafka import AIOKafkaProducer
+
+    from bench.bench_events import make_records
+
+    templates = make_records(100, 300, "gateway")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    sent, started = 0, time.monotonic()
+    try:
+        while True:
+            due = int((time.monotonic() - started) * rate) - sent
+            for _ in range(max(due, 0)):
+                key, value, headers = templates[sent % len(templates)]
+                headers = [("ce_id", f"mem-{sent}".encode()) if name == "ce_id" else (name, raw)
+                           for name, raw in headers]
+                await producer.send(TOPIC, value=value, key=key, headers=headers)
+                sent += 1
+            await asyncio.sleep(0.01)
+    finally:
+        await producer.stop()
+
+
+# --- the console (a child process per setting) -----------------------------------------------
+
+async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float, every: float,
+                  home: Path) -> dict[str, object]:
+    from console import collector
+    from console.catalogue import load_catalogue
+    from console.config import Profile
+    from console.session import Session
+    from screens.app import ApilogApp
+
+    if thresholds == "default":
+        gc.set_threshold(*PYTHON_DEFAULTS)
+        collector.FEED = PYTHON_DEFAULTS  # the feed's hold then asks for Python's own
+    passes: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began: list[float] = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            passes[info["generation"]].append(time.perf_counter() - began[0])
+
+    catalogue = load_catalogue()
+    profile = Profile(name="bench", base_url=base_url, token_url=f"{base_url}/oauth/token",
+                      client_id="apilog-sandbox", client_secret=SECRET, kafka_bootstrap=bootstrap)
+    app = ApilogApp(catalogue, session=Session(profile, catalogue, log_path=home / "tx.db",
+                                               origin="console"), lang="en")
+    samples: list[tuple[float, float]] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        gc.callbacks.append(timed)
+        started = time.monotonic()
+        step = 0
+        next_sample = started
+        while (now := time.monotonic()) - started < seconds:
+            if now >= next_sample:
+                samples.append((now - started, rss_mib()))
+                next_sample += 5
+            await pilot.press(*STEPS[step % len(STEPS)])
+            step += 1
+            await pilot.pause(every)
+        samples.append((time.monotonic() - started, rss_mib()))
+        feed = app.runtime.feed
+        received = feed.status.received if feed is not None else 0
+        in_force = gc.get_threshold()
+        gc.callbacks.remove(timed)
+        before_collect = rss_mib()
+        gc.collect()
+        after_collect = rss_mib()
+    late = [(t, m) for t, m in samples if t >= seconds / 2] or samples
+    return {
+        "thresholds": thresholds, "in_force": in_force, "seconds": seconds, "steps": step,
+        "events": received, "rss_half": late[0][1], "rss_end": samples[-1][1],
+        "rss_max": max(m for _, m in samples), "mib_per_hour": _slope(late) * 3600,
+        "freed_by_collect": before_collect - after_collect,
+        "passes": [len(passes[g]) for g in range(3)],
+        "longest_ms": [max(passes[g], default=0.0) * 1000 for g in range(3)],
+    }
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares MiB a second."""
+    if len(points) < 2:
+        return 0.0
+    mean_t = statistics.fmean(t for t, _ in points)
+    mean_m = statistics.fmean(m for _, m in points)
+    num = sum((t - mean_t) * (m - mean_m) for t, m in points)
+    den = sum((t - mean_t) ** 2 for t, _ in points)
+    return num / den if den else 0.0
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def start_gateway(bootstrap: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    out = tmp / "gateway.out"
+    env = {**os.environ, "APILOG_DATA_DIR": str(tmp), "APILOG_SANDBOX_CLIENT_SECRET": SECRET}
+    with open(out, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "console.cli", "gateway", "--port", "0",
+                                    "--kafka", bootstrap, "--db", str(tmp / "gateway.db")],
+                                   stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the gateway ended: {out.read_text()}")
+        found = re.search(r"apilog gateway on (http://\S+)", out.read_text())
+        if found:
+            return process, found.group(1)
+        time.sleep(0.1)
+    raise SystemExit("the gateway did not start within 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=15.0, help="per setting (default 15)")
+    parser.add_argument("--rate", type=int, default=500, help="events a second (default 500)")
+    parser.add_argument("--every", type=float, default=2.0, help="seconds between operator steps")
+    parser.add_argument("--thresholds", default="shipped,default",
+                        help="settings to run, in order: shipped (console.collector.FEED), default")
+    parser.add_argument("--produce", help=argparse.SUPPRESS)
+    parser.add_argument("--console", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.produce:
+        asyncio.run(produce(args.produce, args.rate))
+        return
+    if args.console:
+        base_url, bootstrap, thresholds, home = args.console
+        result = asyncio.run(console(base_url, bootstrap, thresholds, args.minutes * 60, args.every,
+                                     Path(home)))
+        print(json.dumps(result))
+        return
+
+    from console.events.broker import EmbeddedBroker
+
+    tmp = Path(tempfile.mkdtemp(prefix="apilog-bench-memory-"))
+    broker = EmbeddedBroker(log_path=tmp / "broker.log").start()
+    children: list[subprocess.Popen[bytes]] = []
+    results = []
+    try:
+        gateway, base_url = start_gateway(broker.bootstrap, tmp)
+        children.append(gateway)
+        children.append(subprocess.Popen([sys.executable, __file__, "--produce", broker.bootstrap,
+                                          "--rate", str(args.rate)], cwd=ROOT))
+        for setting in args.thresholds.split(","):
+            home = tmp / setting
+            home.mkdir()
+            print(f"{setting}: {args.minutes:g} min ...", file=sys.stderr, flush=True)
+            done = subprocess.run([sys.executable, __file__, "--console", base_url, broker.bootstrap,
+                                   setting, str(home), "--minutes", str(args.minutes),
+                                   "--every", str(args.every)],
+                                  capture_output=True, text=True, cwd=ROOT,
+                                  env={**os.environ, "APILOG_DATA_DIR": str(home)})
+            if done.returncode != 0:
+                raise SystemExit(f"the console run ({setting}) failed:\n{done.stderr[-4000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(10)
+        broker.stop()
+    print(f"console under Pilot 120x40, {args.rate} gateway-shaped events/s, an operator step every "
+          f"{args.every:g} s, {args.minutes:g} min per setting; load average {os.getloadavg()[0]:.1f}")
+    print("| thresholds (in force) | events | operator steps | RSS at half-time MiB | at end | max | "
+          "MiB/h, second half | freed by gc.collect() at end | passes gen 0/1/2 | longest ms gen 0/1/2 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in results:
+        print(f"| {r['thresholds']} {tuple(r['in_force'])} | {r['events']:,} | {r['steps']} | "
+              f"{r['rss_half']:.1f} | {r['rss_end']:.1f} | {r['rss_max']:.1f} | "
+              f"{r['mib_per_hour']:+.1f} | {r['freed_by_collect']:.1f} | "
+              f"{'/'.join(map(str, r['passes']))} | "
+              f"{'/'.join(f'{ms:.1f}' for ms in r['longest_ms'])} |")
+
+
+if __name__ == "__main__":
+    main()
