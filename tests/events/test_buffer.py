@@ -145,3 +145,33 @@ def test_adding_a_batch_keeps_and_counts_what_adding_one_by_one_does(items, size
     assert (many.accepted, many.duplicates, many.evicted) == (
         one.accepted, one.duplicates, one.evicted)
     assert many._ids == one._ids
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just("add"), st.integers(1, 5)),
+                          st.tuples(st.just("replace"), st.integers(0, 40))), max_size=80),
+       st.integers(1, 12))
+def test_the_newest_size_events_are_kept_in_arrival_order_and_a_replaced_one_keeps_its_place(
+        operations, size):
+    """Batches and single adds of new events, and linked copies swapped in: the ring holds the
+    newest ``size`` in the order they arrived, a replaced event where its first copy was."""
+    buffer = EventBuffer(size)
+    arrived: list = []  # the model: every event kept, oldest first
+    offset = 0
+    for kind, n in operations:
+        if kind == "add":
+            batch = [ce(offset + i, f"e-{offset + i}") for i in range(n)]
+            offset += n
+            if n == 1:
+                buffer.add(batch[0])
+            else:
+                buffer.add_many(batch)
+            arrived += batch
+        elif arrived:
+            at = n % len(arrived)
+            linked = replace(arrived[at], transaction_id=f"tx-{n}")
+            if buffer.replace(linked):
+                arrived[at] = linked
+    assert buffer.snapshot() == list(reversed(arrived[-size:]))
+    assert list(buffer) == arrived[-size:]
+    assert buffer.evicted == max(0, len(arrived) - size)
