@@ -1,7 +1,7 @@
 """The console's memory over a long session, with the collector's thresholds it ships and with
 Python's defaults.
 
-    .venv/bin/python bench/bench_console_memory.py [--minutes 15] [--rate 500] [--every 2]
+    .venv/bin/python bench/bench_console_memory.py [--minutes 6] [--rate 500] [--every 2]
                                                    [--thresholds shipped,default]
 
 While a feed reads, the console runs the collector's young pass every 20,000 allocations and
@@ -20,7 +20,7 @@ default rate and length (10,000 events buffered, 100,000 event ids remembered fo
 de-duplication and correlation: 200 s at 500 events/s), so growth is measured over the second
 half. Printed per setting: the events the console received, its resident memory at half-time,
 at the end and at most, the growth per hour over the second half (least squares over a sample
-every five seconds), what one ``gc.collect()`` at the end gives back, and the collector's
+every five seconds), what one ``gc.collect()`` at the end finds unreachable, and the collector's
 passes per generation with the longest of each.
 """
 
@@ -69,8 +69,9 @@ def rss_mib() -> float:
 
 # --- the producer (a child process) ---------------------------------------------------------
 
-async def produce(bootstrap: str, rate: int) -> None:
-    """Gateway-shaped events at ``rate`` a second, each with its own ``ce_id``, until killed."""
+async def produce(bootstrap: str, topic: str, rate: int, tally: Path) -> None:
+    """Gateway-shaped events at ``rate`` a second, each with its own ``ce_id``, until killed;
+    how many so far in ``tally``, every second."""
     from aiokafka import AIOKafkaProducer
 
     from bench.bench_events import make_records
@@ -79,14 +80,18 @@ async def produce(bootstrap: str, rate: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     sent, started = 0, time.monotonic()
+    told = started
     try:
         while True:
+            if time.monotonic() - told >= 1:
+                tally.write_text(str(sent))
+                told = time.monotonic()
             due = int((time.monotonic() - started) * rate) - sent
             for _ in range(max(due, 0)):
                 key, value, headers = templates[sent % len(templates)]
                 headers = [("ce_id", f"mem-{sent}".encode()) if name == "ce_id" else (name, raw)
                            for name, raw in headers]
-                await producer.send(TOPIC, value=value, key=key, headers=headers)
+                await producer.send(topic, value=value, key=key, headers=headers)
                 sent += 1
             await asyncio.sleep(0.01)
     finally:
@@ -103,9 +108,19 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
     from console.session import Session
     from screens.app import ApilogApp
 
-    if thresholds == "default":
-        gc.set_threshold(*PYTHON_DEFAULTS)
-        collector.FEED = PYTHON_DEFAULTS  # the feed's hold then asks for Python's own
+    setting, _, freeze = thresholds.partition("+")
+    if setting == "default":
+        wanted = PYTHON_DEFAULTS
+    elif setting == "shipped":
+        wanted = collector.FEED
+    else:
+        wanted = tuple(int(n) for n in setting.split("/"))
+    gc.set_threshold(*wanted)
+    collector.FEED = wanted  # what the feed's hold asks for
+    if freeze == "unfrozen":  # the feed's hold without its freeze
+        hold, release = collector.hold, collector.release
+        collector.hold = lambda t, *, freeze=False: hold(t)
+        collector.release = lambda t, *, freeze=False: release(t)
     passes: dict[int, list[float]] = {0: [], 1: [], 2: []}
     began: list[float] = [0.0]
 
@@ -139,15 +154,13 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
         received = feed.status.received if feed is not None else 0
         in_force = gc.get_threshold()
         gc.callbacks.remove(timed)
-        before_collect = rss_mib()
-        gc.collect()
-        after_collect = rss_mib()
+        unreachable = gc.collect()
     late = [(t, m) for t, m in samples if t >= seconds / 2] or samples
     return {
         "thresholds": thresholds, "in_force": in_force, "seconds": seconds, "steps": step,
         "events": received, "rss_half": late[0][1], "rss_end": samples[-1][1],
         "rss_max": max(m for _, m in samples), "mib_per_hour": _slope(late) * 3600,
-        "freed_by_collect": before_collect - after_collect,
+        "unreachable_at_end": unreachable,
         "passes": [len(passes[g]) for g in range(3)],
         "longest_ms": [max(passes[g], default=0.0) * 1000 for g in range(3)],
     }
@@ -186,16 +199,17 @@ def start_gateway(bootstrap: str, tmp: Path) -> tuple[subprocess.Popen[bytes], s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=15.0, help="per setting (default 15)")
+    parser.add_argument("--minutes", type=float, default=6.0, help="per setting (default 6)")
     parser.add_argument("--rate", type=int, default=500, help="events a second (default 500)")
     parser.add_argument("--every", type=float, default=2.0, help="seconds between operator steps")
     parser.add_argument("--thresholds", default="shipped,default",
-                        help="settings to run, in order: shipped (console.collector.FEED), default")
-    parser.add_argument("--produce", help=argparse.SUPPRESS)
+                        help="settings to run, in order: shipped (console.collector.FEED), default "
+                             "(Python's), or A/B/C; +unfrozen: the feed's hold without gc.freeze()")
+    parser.add_argument("--produce", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--console", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce:
-        asyncio.run(produce(args.produce, args.rate))
+        asyncio.run(produce(args.produce[0], args.produce[1], args.rate, Path(args.produce[2])))
         return
     if args.console:
         base_url, bootstrap, thresholds, home = args.console
@@ -213,12 +227,23 @@ def main() -> None:
     try:
         gateway, base_url = start_gateway(broker.bootstrap, tmp)
         children.append(gateway)
-        children.append(subprocess.Popen([sys.executable, __file__, "--produce", broker.bootstrap,
-                                          "--rate", str(args.rate)], cwd=ROOT))
-        for setting in args.thresholds.split(","):
-            home = tmp / setting
+        for number, setting in enumerate(args.thresholds.split(",")):
+            home = tmp / setting.replace("/", "-")
             home.mkdir()
             print(f"{setting}: {args.minutes:g} min ...", file=sys.stderr, flush=True)
+            # A topic of its own per setting: Tansu read a topic of 200,000+ records ever slower
+            # (a console reading the second setting's events from one topic got none).
+            tally = home / "produced"
+            producer = subprocess.Popen([sys.executable, __file__, "--produce", broker.bootstrap,
+                                         f"{TOPIC}-{number}", str(tally), "--rate", str(args.rate)],
+                                        cwd=ROOT)
+            children.append(producer)
+            while not tally.exists():
+                if producer.poll() is not None:
+                    raise SystemExit("the producer ended before it produced")
+                time.sleep(0.2)
+            produced = int(tally.read_text())
+            began = time.monotonic()
             done = subprocess.run([sys.executable, __file__, "--console", base_url, broker.bootstrap,
                                    setting, str(home), "--minutes", str(args.minutes),
                                    "--every", str(args.every)],
@@ -227,6 +252,9 @@ def main() -> None:
             if done.returncode != 0:
                 raise SystemExit(f"the console run ({setting}) failed:\n{done.stderr[-4000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            results[-1]["produced_per_s"] = (int(tally.read_text()) - produced) / (time.monotonic() - began)
+            producer.terminate()
+            producer.wait(10)
     finally:
         for child in children:
             child.terminate()
@@ -234,13 +262,14 @@ def main() -> None:
         broker.stop()
     print(f"console under Pilot 120x40, {args.rate} gateway-shaped events/s, an operator step every "
           f"{args.every:g} s, {args.minutes:g} min per setting; load average {os.getloadavg()[0]:.1f}")
-    print("| thresholds (in force) | events | operator steps | RSS at half-time MiB | at end | max | "
-          "MiB/h, second half | freed by gc.collect() at end | passes gen 0/1/2 | longest ms gen 0/1/2 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("| thresholds (in force) | produced /s | events received | operator steps | RSS at half-time MiB | at end | max | "
+          "MiB/h, second half | unreachable objects at end | passes gen 0/1/2 | longest ms gen 0/1/2 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in results:
-        print(f"| {r['thresholds']} {tuple(r['in_force'])} | {r['events']:,} | {r['steps']} | "
+        print(f"| {r['thresholds']} {tuple(r['in_force'])} | {r['produced_per_s']:.0f} | {r['events']:,} | "
+              f"{r['steps']} | "
               f"{r['rss_half']:.1f} | {r['rss_end']:.1f} | {r['rss_max']:.1f} | "
-              f"{r['mib_per_hour']:+.1f} | {r['freed_by_collect']:.1f} | "
+              f"{r['mib_per_hour']:+.1f} | {r['unreachable_at_end']:,} | "
               f"{'/'.join(map(str, r['passes']))} | "
               f"{'/'.join(f'{ms:.1f}' for ms in r['longest_ms'])} |")
 
