@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from console.jsontext import loads_json
+from console.jsontext import dumps_json, loads_json
 from console.redact import REDACTED, SECRET_FIELDS, redact_text
 
 Mode = Literal["binary", "structured", "raw"]
@@ -535,14 +535,11 @@ def _compact_json(value: Any) -> str:
         return str(value)
 
 
-_encode_json = msgspec.json.Encoder().encode
-
-
 def _iso(value: datetime | None) -> str | None:
     """ISO 8601 as ``isoformat`` writes it, with ``Z`` for UTC."""
     if value is None:
         return None
     if value.tzinfo is UTC:  # every event's times: msgspec writes that form 7 times as fast
-        return _encode_json(value)[1:-1].decode("ascii")
+        return dumps_json(value)[1:-1].decode("ascii")
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text

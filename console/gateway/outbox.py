@@ -230,6 +230,11 @@ def partition_for(key: bytes | None, all_partitions: list[int], available: list[
     return DefaultPartitioner()(key, all_partitions, available)
 
 
+def _why(exc: BaseException) -> str:
+    """A parked row's reason: the error's name and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 class PoisonedRow(ValueError):
     """An outbox row that can never become a Kafka record (bad headers or topic)."""
 
@@ -341,7 +346,7 @@ class OutboxRelay:
             try:
                 waiting = await self._cycle()
             except Exception as exc:  # the database (disk full, locked): keep the relay alive
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = _why(exc)
                 log.warning("outbox relay: cannot read or settle the outbox (%s); retrying", self.last_error)
                 waiting = None
             if waiting == 0:
@@ -389,7 +394,7 @@ class OutboxRelay:
             self.last_error = None
             return 0
         exc = outcome.retry_error
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = _why(exc)
         return len(rows) - len(outcome.delivered) - len(outcome.parked)
 
     def _strike(self, outcome: CycleOutcome) -> None:
@@ -399,7 +404,7 @@ class OutboxRelay:
                 self._strikes[seq] = strikes = self._strikes.get(seq, 0) + 1
                 if strikes >= STRIKES:
                     outcome.parked.append((seq, f"failed {strikes} times while other events went "
-                                                f"through: {type(exc).__name__}: {exc}"))
+                                                f"through: {_why(exc)}"))
         for seq in [*outcome.delivered, *(p[0] for p in outcome.parked)]:
             self._strikes.pop(seq, None)
 
@@ -460,7 +465,7 @@ class OutboxRelay:
         for group in groups:
             for record in group:
                 seq, topic, key, value, headers = record
-                if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers) > limit:
+                if event_bytes(key, value, headers) > limit:
                     outcome.parked.append((seq, f"MessageSizeTooLargeError: the event is larger than "
                                                 f"the producer's max_request_size ({limit} bytes)"))
                     continue
@@ -490,7 +495,7 @@ class OutboxRelay:
             try:
                 sent.append((batch, await producer.send_batch(batch[3], batch[0], partition=batch[1])))
             except PERMANENT_ERRORS as exc:
-                outcome.parked.extend((r[0], f"{type(exc).__name__}: {exc}") for r in batch[2])
+                outcome.parked.extend((r[0], _why(exc)) for r in batch[2])
             except Exception as exc:
                 outcome.retry_error = exc
                 outcome.failed.update((r[0], exc) for r in batch[2])
@@ -520,7 +525,7 @@ class OutboxRelay:
         if error is None:
             outcome.delivered.extend(r[0] for r in records)
         elif isinstance(error, PERMANENT_ERRORS):
-            outcome.parked.extend((r[0], f"{type(error).__name__}: {error}") for r in records)
+            outcome.parked.extend((r[0], _why(error)) for r in records)
         else:
             outcome.retry_error = outcome.retry_error or error
             outcome.failed.update((r[0], error) for r in records)

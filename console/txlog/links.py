@@ -10,12 +10,10 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
+from console.jsontext import dumps_json
 from console.txlog import outcomes as oc
 from console.txlog.model import EventLink, EventSeen
 
-_encode_json = msgspec.json.Encoder().encode
 _UPSERT = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
            "event_time, delay_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
@@ -159,7 +157,7 @@ def _json_list(values: Sequence[str | None]) -> str:
 
     Text, not bytes: SQLite 3.45 and later read a BLOB given to a JSON function as JSONB.
     """
-    return _encode_json(list({value for value in values if value})).decode()
+    return dumps_json(list({value for value in values if value})).decode()
 
 
 def to_epoch(value: datetime | float | str | None) -> float | None:
