@@ -23,6 +23,7 @@ from screens.host import is_text_area
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
 from screens.state import ConnectionState
+from screens.strips import untie_divide
 from screens.widgets.line_table import LineTable
 from screens.widgets.prompts import QUIT_WORDS, VIEWS, JumpPrompt, KeysHelp, resolve_view
 
@@ -73,6 +74,7 @@ class ApilogApp(App[int]):
         keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        untie_divide()  # the lines it paints go back without the collector (screens.strips)
         self.catalogue = catalogue
         if keymap:
             self.set_keymap(keymap)

@@ -21,7 +21,6 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -30,6 +29,42 @@ from textual.strip import Strip
 
 #: One cell: plain text, or spans of (text, rich style string) such as contract badges.
 Cell = str | Sequence[tuple[str, str]]
+
+
+class LineCache:
+    """Painted lines by key, at most ``maxsize``, the oldest dropped first.
+
+    A plain dict, not Textual's ``LRUCache``: that keeps its entries in a circular list, so
+    every ``clear()`` (each time a live feed's rows change) left a ring of lists holding each
+    cached line, with the seven caches a ``Strip`` carries, for the collector to find. In a
+    console reading 500 events a second those rings were about half of what a middle pass
+    walked (``docs/benchmarks.md``, 6 December, midday); a dict's lines go back when it lets
+    go of them.
+    """
+
+    __slots__ = ("_lines", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self._lines: dict[tuple, Strip] = {}
+        self.maxsize = maxsize
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def get(self, key: tuple) -> Strip | None:
+        return self._lines.get(key)
+
+    def __setitem__(self, key: tuple, line: Strip) -> None:
+        lines = self._lines
+        lines[key] = line
+        if len(lines) > self.maxsize:
+            del lines[next(iter(lines))]
+
+    def discard(self, key: tuple) -> None:
+        self._lines.pop(key, None)
+
+    def clear(self) -> None:
+        self._lines.clear()
 
 
 @dataclass(frozen=True)
@@ -118,7 +153,7 @@ class LineTable(ScrollView, can_focus=True):
         self.empty_text = empty
         self.row_count = 0
         self._row_at: Callable[[int], Sequence[Cell]] = lambda index: ()
-        self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._cache = LineCache(1024)
         self._styles: dict[str, Style] = {}
         #: Widest cell seen per column, and the rows already measured.
         self._measured: list[int] = [0] * len(self.columns)

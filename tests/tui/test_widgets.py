@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 
 from textual.app import App, ComposeResult
@@ -40,6 +41,33 @@ async def test_a_million_rows_cost_only_the_visible_lines():
         await pilot.pause()
         assert table.cursor == 999_999
         assert min(app.asked) >= 1_000_000 - 24 and len(app.asked) <= 24
+
+
+async def test_forgotten_lines_go_back_at_once_and_leave_the_collector_nothing():
+    """A live feed makes the table forget its painted lines several times a second: they must
+    be freed when forgotten, not left in a reference cycle for the collector's middle pass
+    (which walked them on the event loop, ~0.3 s at a time)."""
+    from textual.strip import Strip
+
+    app = TableApp(100)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.query_one(LineTable)
+        assert len(table._cache) >= 20  # the lines on screen, painted and kept
+        gc.collect()
+        gc.disable()
+        try:
+            table.clear_cache()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = [o for o in gc.garbage if type(o) is Strip]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert left == []
+        await pilot.pause()
+        assert "row 0" in screen_text(app)  # and painted again
 
 
 async def test_refresh_rows_repaints_a_row_changed_in_place_and_reads_no_other():
@@ -124,3 +152,29 @@ async def test_log_filter_fields_and_inversion(make_app, tmp_path, monkeypatch):
         await pilot.press("ctrl+u", *"rec-3")  # full text over the stored response bodies
         await settle(pilot)
         assert [tx.path for tx in view.rows] == [CALLS[3][1]]
+
+
+async def test_a_painted_frame_leaves_no_line_for_the_collector(make_app):
+    """Textual's ``Strip.divide`` kept most composed lines in their own cache (a cycle per line,
+    freed only by the collector, whose middle pass then walked thousands of them at once on the
+    event loop). Frames the console paints must leave none: lines go back when dropped."""
+    from textual.strip import Strip
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        gc.collect()
+        gc.disable()
+        try:
+            for view in ("events", "tx", "overview", "catalogue"):
+                app.jump(view)
+                await pilot.pause()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = sum(type(o) is Strip for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert "apilog · catalogue" in screen_text(app)  # back where it started
+        assert left == 0
