@@ -115,14 +115,22 @@ class ShellFooter(ConsoleNode, Footer):
         return binding.description
 
     def _key(self, binding: Binding, enabled: bool, tooltip: str, description: str) -> FooterKey:
-        return FooterKey(
+        key = FooterKey(
             binding.key,
             self.app.get_key_display(binding),
             description,
             binding.action,
             disabled=not enabled,
             tooltip=tooltip or description,
-        ).data_bind(compact=Footer.compact)
+        )
+        # Compact or not as the footer is now, not bound to it: Textual's data_bind leaves each
+        # key in the footer's list of watchers, pruned only when ``compact`` changes, so every
+        # recompose (each change of view, focus or keys) kept its keys alive for the console's
+        # lifetime. The footer composes again whenever it turns narrow or wide (on_resize).
+        narrow = bool(self._narrow)
+        key.set_reactive(FooterKey.compact, narrow)
+        key.set_class(narrow, "-compact")
+        return key
 
     def on_resize(self) -> None:
         if self._narrow is not None and (self.app.size.width < WIDE) != self._narrow:

@@ -111,3 +111,31 @@ async def test_space_is_labelled_resume_while_the_feed_is_paused(make_app):
         await pilot.press("space")
         await settle(pilot)
         assert "space pause" in footer(app)
+
+
+async def test_the_footer_lets_go_of_the_keys_it_no_longer_shows(make_app):
+    """Every change of view or focus composes the footer again; the keys it showed before must
+    go (Textual's data_bind kept each in the footer's watchers: 18 more live keys for every
+    round of the four views here, for as long as the console ran)."""
+    import gc
+    import weakref
+
+    from textual.widgets._footer import FooterKey
+
+    app = make_app()
+    shown: weakref.WeakSet[FooterKey] = weakref.WeakSet()
+    alive: list[int] = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for round_ in range(6):
+            for view in ("events", "tx", "overview", "catalogue"):
+                app.jump(view)
+                await settle(pilot)
+                if round_:  # after start-up, whose objects the console freezes (never collected)
+                    shown.update(app.screen.query(FooterKey))
+            gc.collect()
+            alive.append(len(shown))
+        assert "? keys" in footer(app)
+    # What each view's footer shows, and what its last frame drew: no more after six rounds
+    # than after two.
+    assert alive[-1] <= alive[2], alive
