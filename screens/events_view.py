@@ -269,7 +269,10 @@ class EventsView(TransactionActions, TableView):
                 # A broker that restarted empty: say what could not be read instead of hiding it.
                 text.append(f"  ⚠ {status.gaps[-1].describe()}", style="bold red")
         text.append_text(filter_note(self, self.applied))
-        summary.update(text)
+        # One line whatever it says (height 1, the screen's width): no layout of the screen
+        # for it, which a live feed would ask several times a second (each layout leaves the
+        # screen's whole map of widgets for the collector; docs/benchmarks.md, 6 December).
+        summary.update(text, layout=False)
         table.set_empty(self._empty_text())
 
     def _empty_text(self) -> str:

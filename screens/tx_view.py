@@ -285,7 +285,8 @@ class TransactionsView(TransactionActions, TableView):
             else:
                 text.append(f"  {label('all origins')} · a: {label('mine only')}", style="dim")
         text.append_text(filter_note(self, self.applied))
-        self.query_one("#tx-summary", Static).update(text)
+        # One line (height 1): no layout of the screen for it (as the events view's summary).
+        self.query_one("#tx-summary", Static).update(text, layout=False)
 
     def apply_filter(self, flt: Filter) -> None:
         if not mark_prompt(self, flt):

@@ -63,7 +63,7 @@ class StatusHeader(ConsoleNode, Static):
         else:
             text.append("–" if self.compact else label("no token"), style="grey50")
         self._part(text, label("kafka"), state.kafka)
-        self.update(text)
+        self.update(text, layout=False)  # one docked line: its size never follows the text
 
     def _part(self, text: Text, name: str, value: str) -> None:
         text.append(f"  {name} ", style="dim")

@@ -178,3 +178,35 @@ async def test_a_painted_frame_leaves_no_line_for_the_collector(make_app):
             gc.enable()
         assert "apilog · catalogue" in screen_text(app)  # back where it started
         assert left == 0
+
+
+async def test_status_lines_that_change_do_not_lay_out_the_screen_again(make_app):
+    """The header (its token countdown, every second) and the events view's summary (every
+    tick of a live feed) are one line each: redrawing them must not arrange the whole screen,
+    whose map of every widget's place each arrangement leaves for the collector."""
+    from screens.widgets.status import StatusHeader
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.jump("events")
+        await settle(pilot)
+        view = app.screen
+        header = view.query_one(StatusHeader)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                header._show(app.connection)
+                view._show_summary()
+                await pilot.pause()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = sum(type(o).__name__ == "MapGeometry" for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        lines = screen_text(app).splitlines()
+        assert lines[0].startswith(" apilog · events") and "kafka" in lines[0]
+        assert "no event feed" in screen_text(app) or "connecting" in screen_text(app)
+        assert left == 0
