@@ -271,7 +271,8 @@ class EventsView(TransactionActions, TableView):
         text.append_text(filter_note(self, self.applied))
         # One line whatever it says (height 1, the screen's width): no layout of the screen
         # for it, which a live feed would ask several times a second (each layout leaves the
-        # screen's whole map of widgets for the collector; docs/benchmarks.md, 6 December).
+        # screen's whole map of widgets for the collector; docs/benchmarks.md, 6 December,
+        # midday).
         summary.update(text, layout=False)
         table.set_empty(self._empty_text())
 

@@ -5,8 +5,8 @@ strip's own width (the compositor asks exactly that of most lines it composes, e
 what it returns is ``[self]``, so each such line ends up referring to itself through its cache:
 a reference cycle of the strip, its seven small caches, its segments and their styles. Such a
 line is freed only by the garbage collector. In a console reading 500 events a second those
-cycles were most of what the collector's middle pass found and walked on the event loop (a
-pause of 0.3–0.4 s about every 100 s; ``docs/benchmarks.md``, 6 December, midday).
+cycles were most of the garbage the collector's middle pass found, in a walk of 0.3–0.4 s on
+the event loop about every 100 s (``docs/benchmarks.md``, 6 December, midday).
 
 :func:`untie_divide` makes ``divide`` answer ``[self]`` without caching it (the answer costs
 one list; the cache saved no more than that), and changes nothing when the installed Textual
