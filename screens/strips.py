@@ -16,6 +16,7 @@ does not make the cycle.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import wraps
 
 from rich.segment import Segment
 from textual.strip import Strip
@@ -35,6 +36,7 @@ def untie_divide() -> None:
         return
     original = Strip.divide
 
+    @wraps(original)
     def divide(self: Strip, cuts: Iterable[int]) -> Sequence[Strip]:
         length = self.cell_length
         cuts = [cut for cut in cuts if cut <= length]
@@ -42,6 +44,5 @@ def untie_divide() -> None:
             return [self]
         return original(self, cuts)
 
-    divide.__doc__ = original.__doc__
     divide._unties = True  # type: ignore[attr-defined]
     Strip.divide = divide  # type: ignore[method-assign]

@@ -29,42 +29,8 @@ from textual.strip import Strip
 
 #: One cell: plain text, or spans of (text, rich style string) such as contract badges.
 Cell = str | Sequence[tuple[str, str]]
-
-
-class LineCache:
-    """Painted lines by key, at most ``maxsize``, the oldest dropped first.
-
-    A plain dict, not Textual's ``LRUCache``: that keeps its entries in a circular list, so
-    every ``clear()`` (each time a live feed's rows change) left a ring of lists holding each
-    cached line, with the seven caches a ``Strip`` carries, for the collector to find (in a
-    console reading 500 events a second, 170,192 unreachable objects at the end of a 4-minute
-    run with it, 80,444 without; ``docs/benchmarks.md``, 6 December, midday). A dict's lines
-    go back when it lets go of them.
-    """
-
-    __slots__ = ("_lines", "maxsize")
-
-    def __init__(self, maxsize: int) -> None:
-        self._lines: dict[tuple, Strip] = {}
-        self.maxsize = maxsize
-
-    def __len__(self) -> int:
-        return len(self._lines)
-
-    def get(self, key: tuple) -> Strip | None:
-        return self._lines.get(key)
-
-    def __setitem__(self, key: tuple, line: Strip) -> None:
-        lines = self._lines
-        lines[key] = line
-        if len(lines) > self.maxsize:
-            del lines[next(iter(lines))]
-
-    def discard(self, key: tuple) -> None:
-        self._lines.pop(key, None)
-
-    def clear(self) -> None:
-        self._lines.clear()
+#: Painted lines a table keeps (as Textual's own line caches do).
+_CACHE_LINES = 1024
 
 
 @dataclass(frozen=True)
@@ -153,7 +119,13 @@ class LineTable(ScrollView, can_focus=True):
         self.empty_text = empty
         self.row_count = 0
         self._row_at: Callable[[int], Sequence[Cell]] = lambda index: ()
-        self._cache = LineCache(1024)
+        #: Painted lines by (row, width, selected, focused), at most ``_CACHE_LINES``, the oldest
+        #: dropped first. A plain dict, not Textual's ``LRUCache``: that keeps its entries in a
+        #: circular list, so every clear (each time a live feed's rows change) left a ring of
+        #: lists holding each line, with the seven caches a ``Strip`` carries, for the collector
+        #: (in a console reading 500 events a second, 170,192 unreachable objects at the end of
+        #: a 4-minute run with it, 80,444 without; docs/benchmarks.md, 6 December, midday).
+        self._cache: dict[tuple, Strip] = {}
         self._styles: dict[str, Style] = {}
         #: Widest cell seen per column, and the rows already measured.
         self._measured: list[int] = [0] * len(self.columns)
@@ -205,7 +177,7 @@ class LineTable(ScrollView, can_focus=True):
             self._measured_rows.discard(index)
             for selected in (False, True):
                 for focused in (False, True):
-                    self._cache.discard((index, width, selected, focused))
+                    self._cache.pop((index, width, selected, focused), None)
             self.refresh_line(index + 1)  # line 0 is the header
 
     def _forget_widths(self) -> None:
@@ -358,5 +330,8 @@ class LineTable(ScrollView, can_focus=True):
             if cells is None:
                 cells = self._row_at(index)
             strip = Strip(self._cells(cells, base, width), width)
-            self._cache[key] = strip
+            cache = self._cache
+            cache[key] = strip
+            if len(cache) > _CACHE_LINES:
+                del cache[next(iter(cache))]
         return strip

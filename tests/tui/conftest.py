@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,3 +118,22 @@ def live_session(gateway, tmp_path) -> Any:
     )
     return Session(profile, gateway.catalogue, log_path=tmp_path / "transactions.db",
                    origin="console")
+
+
+@contextmanager
+def left_for_the_collector() -> Iterator[list[type]]:
+    """Inside: no automatic collector passes, after one that clears what came before. Yields a
+    list that, on leaving, holds the type of each object made inside that only the collector
+    could free (in a reference cycle)."""
+    found: list[type] = []
+    gc.collect()
+    gc.disable()
+    try:
+        yield found
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        found.extend(type(o) for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import re
 
 from textual.app import App, ComposeResult
 
 from screens.widgets.line_table import Column, LineTable
-from tests.tui.conftest import log_session, screen_text, settle
+from tests.tui.conftest import left_for_the_collector, log_session, screen_text, settle
 from tests.tui.sample import sample_events
 
 
@@ -54,17 +53,9 @@ async def test_forgotten_lines_go_back_at_once_and_leave_the_collector_nothing()
         await pilot.pause()
         table = app.query_one(LineTable)
         assert len(table._cache) >= 20  # the lines on screen, painted and kept
-        gc.collect()
-        gc.disable()
-        try:
+        with left_for_the_collector() as garbage:
             table.clear_cache()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            left = [o for o in gc.garbage if type(o) is Strip]
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        left = [kind for kind in garbage if kind is Strip]
         assert left == []
         await pilot.pause()
         assert "row 0" in screen_text(app)  # and painted again
@@ -163,19 +154,11 @@ async def test_a_painted_frame_leaves_no_line_for_the_collector(make_app):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        gc.collect()
-        gc.disable()
-        try:
+        with left_for_the_collector() as garbage:
             for view in ("events", "tx", "overview", "catalogue"):
                 app.jump(view)
                 await pilot.pause()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            left = sum(type(o) is Strip for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        left = garbage.count(Strip)
         assert "apilog · catalogue" in screen_text(app)  # back where it started
         assert left == 0
 
@@ -192,20 +175,12 @@ async def test_status_lines_that_change_do_not_lay_out_the_screen_again(make_app
         await settle(pilot)
         view = app.screen
         header = view.query_one(StatusHeader)
-        gc.collect()
-        gc.disable()
-        try:
+        with left_for_the_collector() as garbage:
             for _ in range(5):
                 header._show(app.connection)
                 view._show_summary()
                 await pilot.pause()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            gc.collect()
-            left = sum(type(o).__name__ == "MapGeometry" for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
+        left = sum(kind.__name__ == "MapGeometry" for kind in garbage)
         lines = screen_text(app).splitlines()
         assert lines[0].startswith(" apilog · events") and "kafka" in lines[0]
         assert "no event feed" in screen_text(app) or "connecting" in screen_text(app)
