@@ -435,7 +435,7 @@ async def bench_events(rate: int, seconds: float) -> dict[str, float]:
                             header_values=(f"e{n}",),
                             raw_value=b"{}",
                             mode="binary",
-                            data={"n": n},
+                            parsed={"n": n},
                             id=f"e{n}",
                             type="apilog.bench.add-record",
                             subject=f"r{n}",

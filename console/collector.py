@@ -1,8 +1,9 @@
 """The garbage collector's thresholds while apilog keeps many objects alive on purpose.
 
 A gateway keeps an access-log record per request (up to its ``log_capacity``); an event feed
-keeps its buffer of events, each with its data as parsed (a gateway event is three nested
-objects, two of them tracked by the collector). With Python's defaults (700, 10, 10) the
+keeps its buffer of events, and the screens what they drew and each event's data they read
+(a gateway event's data is three nested objects, two of them tracked by the collector; since
+6 December the feed parses it only when it is read). With Python's defaults (700, 10, 10) the
 collector's young passes run every few hundred allocations and walk those objects again until
 they reach the oldest generation, whose full passes then walk all of them: for a gateway 80–170
 µs a request; for a feed of gateway events 5.8–6.8 µs of the 26–32 µs an event costs, with

@@ -6,10 +6,17 @@ is shown raw. An operator watching a topic must see every record on it, so decod
 raises and never drops: a record that claims to be a CloudEvent but is not a valid one (bad
 UTF-8 in a header, ``ce_id`` missing, unparsable ``ce_time``) is shown raw with a note saying why.
 
-What the feed shows reaches screens and ``apilog events`` output, so secrets are redacted on
-the way in: credential headers, and in JSON data every member named like a secret
-(``password``, ``client_secret``, ``token`` … as :mod:`console.redact` lists them). A gateway
-event carries the record it wrote, and a caller may have stored a password in it.
+What the feed shows reaches screens and ``apilog events`` output, so secrets are redacted:
+credential headers as the record is decoded, and in JSON data every member named like a secret
+(``password``, ``client_secret``, ``token`` … as :mod:`console.redact` lists them) whenever the
+data is read. A gateway event carries the record it wrote, and a caller may have stored a
+password in it.
+
+JSON data in binary mode is parsed when something reads :attr:`FeedEvent.data`, not as the
+record is decoded: the event keeps the record's value anyway (``raw_value``), most events are
+never looked into (a screen shows a few rows, a filter reads each event's data once), and
+parsing and walking a gateway event's data was half of decoding it. Nothing reads the value
+unredacted: ``data`` is the only way to the parsed data, and it redacts every time.
 """
 
 from __future__ import annotations
@@ -46,6 +53,18 @@ _EPOCH = datetime.fromtimestamp(0, tz=UTC)
 _CONTAINERS = (dict, list)
 
 
+class _InValue:
+    """The marker :attr:`FeedEvent.parsed` holds while the data is JSON still in ``raw_value``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<JSON in raw_value, parsed when read>"
+
+
+IN_VALUE = _InValue()
+
+
 class FeedEvent(msgspec.Struct, frozen=True, gc=False):
     """One record of an event topic, decoded as far as it could be.
 
@@ -74,7 +93,9 @@ class FeedEvent(msgspec.Struct, frozen=True, gc=False):
     header_values: tuple[str, ...]
     raw_value: bytes
     mode: Mode
-    data: Any = None
+    #: The data as decoded, or :data:`IN_VALUE`: JSON in ``raw_value``, parsed and redacted
+    #: each time :attr:`data` is read. Read :attr:`data`, never this.
+    parsed: Any = None
     id: str | None = None
     type: str | None = None
     source: str | None = None
@@ -86,6 +107,15 @@ class FeedEvent(msgspec.Struct, frozen=True, gc=False):
     note: str | None = None
     transaction_id: str | None = None
     extensions: dict[str, str] = msgspec.field(default_factory=dict)
+
+    @property
+    def data(self) -> Any:
+        """The event's data, secrets redacted: JSON parsed (when the content type says JSON
+        and it parses), else text, else None when the record had no value."""
+        if self.parsed is not IN_VALUE:
+            return self.parsed
+        data, _ = _binary_data(self.raw_value, self.datacontenttype)  # UTF-8: no note
+        return _without_secrets(data, self.raw_value)
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
@@ -111,7 +141,8 @@ class FeedEvent(msgspec.Struct, frozen=True, gc=False):
                  self.id or "", self.type or "", self.source or "", self.subject or "",
                  self.trace_id or "", self.transaction_id or "", self.note or ""]
         parts.extend(f"{name}={value}" for name, value in self.headers)
-        parts.append(self.data if isinstance(self.data, str) else _compact_json(self.data))
+        data = self.data
+        parts.append(data if isinstance(data, str) else _compact_json(data))
         return "\n".join(parts).lower()
 
     def to_json(self) -> dict[str, Any]:
@@ -315,7 +346,7 @@ def _gateway_event(r: Any, stamp: datetime) -> FeedEvent | None:
     content_type = None if plan.content_type_at is None else texts[plan.content_type_at]
     is_json = _JSON_TYPES.get(content_type)
     if is_json is None and content_type is not None:  # None (no content type) is known: JSON
-        is_json = _JSON_CONTENT_TYPE.match(content_type) is not None
+        is_json = _is_json(content_type)
         if len(_JSON_TYPES) < _PLAN_MEMORY:
             _JSON_TYPES[content_type] = is_json
     if not is_json:
@@ -323,13 +354,14 @@ def _gateway_event(r: Any, stamp: datetime) -> FeedEvent | None:
     shown = texts
     if plan.secret_at:
         shown = [REDACTED if i in plan.secret_at else text for i, text in enumerate(texts)]
-    data = _without_secrets(loads_json(value), value)  # as _binary_data reads it
+    if not value.isascii():
+        value.decode("utf-8")  # raises for bad UTF-8: decode_record says so in a note
     when = texts[at["time"]] if "time" in at else None
     key = r.key
     return FeedEvent(
         r.topic, r.partition, r.offset, stamp,
         None if key is None else key.decode("utf-8", "backslashreplace"),
-        plan.names, tuple(shown), value, "binary", data, event_id, type_, source,
+        plan.names, tuple(shown), value, "binary", IN_VALUE, event_id, type_, source,
         texts[at["subject"]] if "subject" in at else None,
         None if when is None else _utc(datetime.fromisoformat(when)),
         texts[at["traceparent"]] if "traceparent" in at else None, "1.0", content_type,
@@ -351,10 +383,13 @@ def _binary(base: dict[str, Any], attributes: dict[str, str], content_type: str 
             when = datetime.fromisoformat(attributes["time"])
         except ValueError:
             raise ValueError(f"ce_time {attributes['time']!r} is not an RFC 3339 time") from None
-    data, note = _binary_data(value, content_type)
-    data = _without_secrets(data, value)
+    if value and _is_json(content_type) and not _not_utf8(value):
+        data, note = IN_VALUE, None  # parsed when read (FeedEvent.data)
+    else:
+        data, note = _binary_data(value, content_type)
+        data = _without_secrets(data, value)
     return FeedEvent(
-        **base, mode="binary", data=data, id=attributes["id"], type=attributes["type"],
+        **base, mode="binary", parsed=data, id=attributes["id"], type=attributes["type"],
         source=attributes["source"], subject=attributes.get("subject"),
         time=_utc(when), traceparent=attributes.get("traceparent"), specversion="1.0",
         datacontenttype=content_type, note=note,
@@ -365,7 +400,7 @@ def _binary_data(value: bytes, content_type: str | None) -> tuple[Any, str | Non
     """The event data as the SDK reads it: JSON when the content type says so, else text."""
     if not value:
         return None, None
-    if content_type is None or _JSON_CONTENT_TYPE.match(content_type):
+    if _is_json(content_type):
         try:
             return loads_json(value), None
         except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; nesting
@@ -374,6 +409,11 @@ def _binary_data(value: bytes, content_type: str | None) -> tuple[Any, str | Non
         return value.decode("utf-8"), None
     except UnicodeDecodeError:
         return value.decode("utf-8", "backslashreplace"), "data is not valid UTF-8"
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether binary-mode data of this content type is read as JSON (absent means JSON)."""
+    return content_type is None or _JSON_CONTENT_TYPE.match(content_type) is not None
 
 
 def _binary_by_sdk(base: dict[str, Any], headers: Sequence[tuple[str, bytes | None]],
@@ -409,7 +449,7 @@ def _from_cloudevent(base: dict[str, Any], event: Any, mode: Mode) -> FeedEvent:
         note = "data is not valid UTF-8"
     when = attributes.get("time")
     return FeedEvent(
-        **base, mode=mode, data=data, id=attributes.get("id"), type=attributes.get("type"),
+        **base, mode=mode, parsed=data, id=attributes.get("id"), type=attributes.get("type"),
         source=attributes.get("source"), subject=attributes.get("subject"),
         time=_utc(when if isinstance(when, datetime) else None),
         traceparent=attributes.get("traceparent"), specversion=attributes.get("specversion"),
@@ -430,12 +470,12 @@ def _raw(base: dict[str, Any], value: bytes, note: str | None) -> FeedEvent:
     except UnicodeDecodeError:
         text = value.decode("utf-8", "backslashreplace")
         note = "; ".join(filter(None, [note, "value is not valid UTF-8"]))
-        return FeedEvent(**base, mode="raw", data=_without_secrets(text, value), note=note)
+        return FeedEvent(**base, mode="raw", parsed=_without_secrets(text, value), note=note)
     try:
         data: Any = loads_json(text) if text else None
     except (ValueError, RecursionError):
         data = text
-    return FeedEvent(**base, mode="raw", data=_without_secrets(data, value), note=note)
+    return FeedEvent(**base, mode="raw", parsed=_without_secrets(data, value), note=note)
 
 
 def _without_secrets(data: Any, raw: bytes) -> Any:

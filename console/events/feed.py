@@ -309,8 +309,9 @@ class EventFeed:
     # The loop ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        # The buffer keeps thousands of events, their data as parsed, on purpose: while this
-        # feed reads, the collector does not walk them again and again (console.collector).
+        # The buffer keeps thousands of events on purpose (the data of the gateway's unparsed
+        # until read, other records' as parsed): while this feed reads, the collector does not
+        # walk them again and again (console.collector).
         collector.hold(collector.FEED)
         try:
             await self._read_until_stopped()

@@ -155,7 +155,7 @@ def sample_events(count: int = 12) -> list[Any]:
                     header_values=(),
                     raw_value=b"not json \xff",
                     mode="raw",
-                    data="not json \ufffd",
+                    parsed="not json \ufffd",
                 )
             )
             continue
@@ -170,7 +170,7 @@ def sample_events(count: int = 12) -> list[Any]:
                 header_values=("1.0", f"evt-{number:04d}", f"apilog.{domain}.add-record"),
                 raw_value=b"{}",
                 mode="binary",
-                data={"id": f"rec-{number}", "name": "Ada Lovelace"},
+                parsed={"id": f"rec-{number}", "name": "Ada Lovelace"},
                 id=f"evt-{number:04d}",
                 type=f"apilog.{domain}.add-record",
                 source="/gateway",
