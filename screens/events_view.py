@@ -45,7 +45,8 @@ LOAD_LIMIT = 10_000
 
 
 def event_haystack(event: Any) -> str:
-    data = event.data if isinstance(event.data, str) else json.dumps(event.data, default=str)
+    data = event.data  # parsed (and redacted) on each read: once here
+    data = data if isinstance(data, str) else json.dumps(data, default=str)
     return (
         f"{event.topic} {event.type} {event.subject} {event.id} {event.key} "
         f"{event.transaction_id} {data}"
@@ -415,10 +416,11 @@ class EventsView(TransactionActions, TableView):
         for name, value in event.headers:
             parts.append(Text.assemble((f"{name}: ", "bold"), value))
         parts.append(Text("── data ──", style="dim"))
-        if isinstance(event.data, (dict, list)):
+        data = event.data  # parsed (and redacted) on each read: once here
+        if isinstance(data, (dict, list)):
             parts.append(
                 Syntax(
-                    json.dumps(event.data, indent=2, ensure_ascii=False, default=str),
+                    json.dumps(data, indent=2, ensure_ascii=False, default=str),
                     "json",
                     word_wrap=True,
                     background_color="default",
@@ -426,7 +428,7 @@ class EventsView(TransactionActions, TableView):
             )
         else:
             parts.append(
-                Text(str(event.data if event.data is not None else event.raw_value[:2000]))
+                Text(str(data if data is not None else event.raw_value[:2000]))
             )
         self.query_one("#events-detail-body", Static).update(Group(*parts))
 

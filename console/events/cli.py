@@ -330,7 +330,8 @@ def format_line(event: Any) -> str:
         subject = f"subject={event.subject}" if event.subject else "subject=-"
         linked = f"tx={event.transaction_id}" if event.transaction_id else "tx=-"
         return f"{when}  {where}  {event.type}  {subject}  id={event.id}  {linked}"
-    value = event.data if isinstance(event.data, str) else json.dumps(event.data, ensure_ascii=False)
+    data = event.data  # parsed (and redacted) on each read: once here
+    value = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
     if len(value) > _VALUE_WIDTH:
         value = value[:_VALUE_WIDTH - 1] + "…"
     value = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in value)
