@@ -6,7 +6,9 @@ module decides when to ask: every CloudEvent once, and again a few times over a 
 when no transaction matched yet, because the gateway publishes right after its commit and the
 event can reach the feed before the caller has written its transaction. Only recent events are
 retried: an old event (read from the start of a topic) whose call is not in the log now never
-will be, and most events on a shared cluster belong to other operators' calls.
+will be, and most events on a shared cluster belong to other operators' calls. Nor is an event
+the log did not match while no call in it was under way: a call is begun before its request
+leaves, so a call that could claim the event would have been under way.
 
 Delivery is at least once, so the same event id can come again (a redelivery, or the operator
 loading what a screen skipped): the correlator asks about each id once and counts it once,
@@ -52,9 +54,12 @@ ID_MEMORY = 100_000
 
 
 class EventLinker(Protocol):
-    """What the correlator needs from the transaction log."""
+    """What the correlator needs from the transaction log: each event's transaction id (or
+    None), in order. An answer whose ``claimable`` is false (``TransactionLog.link_events``
+    says so when no call was under way) spares the retries of the events it did not match:
+    no call can claim them later. An answer without it is retried as if one could."""
 
-    def link_events(self, events: Iterable[tuple[Any, ...]]) -> list[str | None]: ...
+    def link_events(self, events: Iterable[tuple[Any, ...]]) -> Sequence[str | None]: ...
 
 
 @dataclass(order=True)
@@ -110,16 +115,19 @@ class Correlator:
                     todo[event_id] = at
         out = list(events)
         if todo:
-            asked = [events[at] for at in todo.values()]
-            found = await self._run(asked)
-            self._remember(zip(todo, found, strict=True))
-            unmatched = []
-            for at, transaction_id in zip(todo.values(), found, strict=True):
-                if transaction_id:
-                    out[at] = linked_copy(out[at], transaction_id)
+            places = list(todo.values())
+            found = await self._run(list(map(events.__getitem__, places)))
+            self._remember(dict(zip(todo, found, strict=True)))
+            # Per event in C where it can be: most events of a shared topic match no call.
+            for at, transaction_id in itertools.compress(zip(places, found, strict=True), found):
+                out[at] = linked_copy(out[at], transaction_id)
+            if misses := len(found) - sum(map(bool, found)):
+                if _claimable(found):
+                    unmatched = [out[at] for at, transaction_id in zip(places, found, strict=True)
+                                 if not transaction_id]
+                    self._schedule(unmatched, 0, time.monotonic(), self._too_old())
                 else:
-                    unmatched.append(out[at])
-            self._schedule(unmatched, 0, time.monotonic(), self._too_old())
+                    self.unmatched += misses
         if again:
             answer = answers.get
             out = [linked_copy(ev, transaction_id)
@@ -137,14 +145,17 @@ class Correlator:
             return []
         found = await self._run([p.event for p in due])
         linked = []
-        answered: list[tuple[str, str | None]] = []
+        answered: dict[str, str | None] = {}
         too_old = self._too_old()
+        claimable = _claimable(found)
         for item, transaction_id in zip(due, found, strict=True):
             if transaction_id and item.event.id:
-                answered.append((item.event.id, transaction_id))
+                answered[item.event.id] = transaction_id
                 linked.append(linked_copy(item.event, transaction_id))
-            else:
+            elif claimable:
                 self._schedule([item.event], item.attempt + 1, now, too_old)
+            else:
+                self.unmatched += 1
         self._remember(answered)
         return linked
 
@@ -154,12 +165,14 @@ class Correlator:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _remember(self, answered: Iterable[tuple[str, str | None]]) -> None:
-        """Keep these answers (event id, transaction id); past ``ID_MEMORY`` ids, forget the
+    def _remember(self, answered: dict[str, str | None]) -> None:
+        """Keep these answers (event id -> transaction id); past ``ID_MEMORY`` ids, forget the
         ones first asked about longest ago, once for the whole batch."""
         answers = self._answers
-        answered = list(answered)
-        self._asked.extend([event_id for event_id, _ in answered if event_id not in answers])
+        if answers.keys().isdisjoint(answered):  # all new (a first question): in C
+            self._asked.extend(answered)
+        else:
+            self._asked.extend([event_id for event_id in answered if event_id not in answers])
         answers.update(answered)
         while len(answers) > ID_MEMORY and self._asked:
             answers.pop(self._asked.popleft(), None)
@@ -182,15 +195,16 @@ class Correlator:
             heapq.heappush(self._pending, _Pending(due, next(self._counter), attempt, event))
         self.unmatched += len(events) - min(len(recent), room)
 
-    async def _run(self, events: list[FeedEvent]) -> list[str | None]:
+    async def _run(self, events: list[FeedEvent]) -> Sequence[str | None]:
         loop = asyncio.get_running_loop()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="apilog-correlate")
         return await loop.run_in_executor(self._executor, self._link_all, events)
 
-    def _link_all(self, events: list[FeedEvent]) -> list[str | None]:
+    def _link_all(self, events: list[FeedEvent]) -> Sequence[str | None]:
         """Link a batch in one write transaction of the log (``link_events``): one SQLite commit
-        per fetched batch instead of one per event."""
+        per fetched batch instead of one per event. A log that fails answers nothing found, and
+        the events are asked about again."""
         traces = trace_ids_of([event.traceparent for event in events])
         try:
             found = self.txlog.link_events(
@@ -203,6 +217,12 @@ class Correlator:
         self.checked += len(events)
         self.linked += sum(map(bool, found))
         return found
+
+
+def _claimable(found: Sequence[str | None]) -> bool:
+    """Whether an event this answer did not match may still be claimed by a call (see
+    :class:`EventLinker`): unless the log says otherwise, it may."""
+    return getattr(found, "claimable", True)
 
 
 class BackgroundLinker:

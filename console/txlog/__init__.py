@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.txlog.errors import LogUnavailable, LogWriteFailed, open_failure
-from console.txlog.model import EventLink, EventSeen, Transaction, new_transaction_id
+from console.txlog.model import EventLink, EventSeen, LinkAnswers, Transaction, new_transaction_id
 from console.txlog.outcomes import FINAL_OUTCOMES, OUTCOMES, SUCCESS_OUTCOMES
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen",
-           "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog", "default_log_path",
+           "LinkAnswers", "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog", "default_log_path",
            "new_transaction_id", "open_log"]
 
 

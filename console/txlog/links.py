@@ -10,14 +10,45 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from console.jsontext import dumps_json
+from console.jsontext import dumps_json, loads_json
 from console.txlog import outcomes as oc
-from console.txlog.model import EventLink, EventSeen
+from console.txlog.model import EventLink, EventSeen, LinkAnswers
 
 _UPSERT = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
            "event_time, delay_ms, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
            "delay_ms = excluded.delay_ms")
+
+
+#: A batch's rows in one statement, handed over as one JSON array of arrays: one step of SQLite
+#: for the whole batch, where ``executemany`` steps (and gives up and takes back the GIL) once
+#: per row, each time waiting for the event loop to let go of it.
+_UPSERT_ALL = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition, "offset", '
+               "event_time, delay_ms, seen_at) SELECT value ->> 0, value ->> 1, value ->> 2, "
+               "value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7, value ->> 8 "
+               "FROM json_each(?) WHERE true "  # WHERE: a SELECT before ON CONFLICT needs one
+               "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
+               "delay_ms = excluded.delay_ms")
+
+#: ``ended_at`` as text of 17 digits: ``json_array`` writes a real with 15, which loses the
+#: microseconds of an epoch time.
+_ENDED_AT = "iif(t.ended_at IS NULL, NULL, printf('%!.17g', t.ended_at))"
+
+#: Every lookup of a batch in one row, each answer a JSON array: links already stored (by event
+#: id), transactions matched by event id, by trace id, and whether a call is under way. The
+#: batch's ids (?1) and trace ids (?2) are JSON arrays; CROSS JOIN makes them the outer loop,
+#: each a lookup in the column's index, whatever the planner would guess of ``json_each``.
+_LOOK_UP = (
+    "SELECT (SELECT json_group_array(json_array(e.event_id, e.tx_id)) FROM json_each(?1) AS j"
+    "        CROSS JOIN events AS e ON e.event_id = j.value),"
+    f"      (SELECT json_group_array(json_array(t.event_id, t.id, {_ENDED_AT}))"
+    "        FROM json_each(?1) AS j CROSS JOIN transactions AS t ON t.event_id = j.value),"
+    f"      (SELECT json_group_array(json_array(t.trace_id, t.id, {_ENDED_AT}))"
+    "        FROM json_each(?2) AS j CROSS JOIN transactions AS t ON t.trace_id = j.value),"
+    "       EXISTS (SELECT 1 FROM transactions WHERE outcome = ?3)")
+
+
+_Match = tuple[str, float | None]  # a transaction's id and ended_at
 
 
 class EventLinks:
@@ -71,28 +102,26 @@ class EventLinks:
                                       delay, time.time()])
         return tx_id
 
-    def link_events(self, events: Iterable[EventSeen | tuple[Any, ...]]) -> list[str | None]:
-        """:meth:`link_event` for a whole batch, in one write transaction; the tx ids in order.
+    def link_events(self, events: Iterable[EventSeen | tuple[Any, ...]]) -> LinkAnswers:
+        """:meth:`link_event` for a whole batch, in one write transaction: the tx ids in order,
+        and whether an event no call matched may still be claimed (:class:`LinkAnswers`).
 
         Each item is an :class:`EventSeen` (or a tuple of :meth:`link_event`'s six arguments).
         The outcome is the same as linking them one by one in that order, at a fraction of the
-        cost: three lookups for the whole batch (its ids and trace ids handed to SQLite as one
-        JSON array each) and one ``executemany``, instead of a transaction each. Only the
-        events a lookup found are looked at one by one, unless a call under way keeps them all.
-        A failure (disk full) links none of the batch and raises :class:`LogWriteFailed`.
+        cost: one statement looks up the whole batch (its ids and trace ids handed to SQLite
+        as one JSON array each) and one writes its rows, instead of a transaction each. Only
+        the events a lookup found are looked at one by one, unless a call under way keeps them
+        all. A failure (disk full) links none of the batch and raises :class:`LogWriteFailed`.
         """
         # Unpacked, not made into EventSeen objects: ~1 µs an event, a tenth of linking it.
         batch: list[EventSeen | tuple[Any, ...]] = list(events)
         if not batch:
-            return []
+            return LinkAnswers()
         ids = [e[0] for e in batch]
         traces = [e[1] for e in batch]
         seen_at = time.time()
         with self._write():
-            linked = self._linked_already(ids)
-            by_event = self._newest_match("event_id", ids)
-            by_trace = self._newest_match("trace_id", traces)
-            keep_unmatched = self._calls_under_way()
+            linked, by_event, by_trace, keep_unmatched = self._look_up(ids, traces)
             out: list[str | None] = [None] * len(batch)
             todo: Iterable[int] = range(len(batch))
             if not keep_unmatched and len(set(ids)) == len(ids):
@@ -118,29 +147,21 @@ class EventLinks:
                 delay = (when - ended_at) * 1000 if when is not None and ended_at is not None else None
                 rows.append((event_id, tx_id, trace_id, topic, partition, offset, when,
                              delay, seen_at))
-            self.db.conn.executemany(_UPSERT, rows)
-        return out
+            if rows:
+                self.db.conn.execute(_UPSERT_ALL, [dumps_json(rows).decode()])
+        return LinkAnswers(out, claimable=keep_unmatched)
+
+    def _look_up(self, ids: Sequence[str], traces: Sequence[str | None]) -> tuple[
+            dict[str, str | None], dict[str, _Match], dict[str, _Match], bool]:
+        """Links stored already (event id -> tx id), the newest transaction matched by event
+        id and by trace id (value -> (id, ended_at)), and whether a call is under way."""
+        linked, by_event, by_trace, under_way = self.db.conn.execute(
+            _LOOK_UP, [_json_list(ids), _json_list(traces), oc.PENDING]).fetchone()
+        return dict(loads_json(linked)), _newest(by_event), _newest(by_trace), bool(under_way)
 
     def _calls_under_way(self) -> bool:
         return self.db.execute("SELECT 1 FROM transactions WHERE outcome = ? LIMIT 1",
                                [oc.PENDING]).fetchone() is not None
-
-    def _linked_already(self, event_ids: Sequence[str]) -> dict[str, str | None]:
-        return dict(self.db.execute(
-            "SELECT e.event_id, e.tx_id FROM json_each(?) AS j "
-            "CROSS JOIN events AS e ON e.event_id = j.value", [_json_list(event_ids)]))
-
-    def _newest_match(self, column: str, values: Sequence[str | None]) -> dict[str, tuple[str, float | None]]:
-        """``value -> (id, ended_at)`` of the newest transaction whose ``column`` is that value."""
-        best: dict[str, tuple[str, float | None]] = {}
-        # CROSS JOIN: the batch's values are the outer loop, each a lookup in the column's
-        # index, whatever the planner would guess of a table-valued function.
-        for value, tx_id, ended_at in self.db.execute(
-                f"SELECT t.{column}, t.id, t.ended_at FROM json_each(?) AS j "
-                f"CROSS JOIN transactions AS t ON t.{column} = j.value", [_json_list(values)]):
-            if value not in best or tx_id > best[value][0]:
-                best[value] = (tx_id, ended_at)
-        return best
 
     def events_for(self, tx_id: str) -> list[EventLink]:
         """Events linked to a transaction, oldest first."""
@@ -150,6 +171,15 @@ class EventLinks:
                                       "ORDER BY event_time", [tx_id]))
         return [EventLink(**r) for r in rows]
 
+
+def _newest(found: str) -> dict[str, _Match]:
+    """``value -> (id, ended_at)`` of the newest transaction of each value, from ``_LOOK_UP``'s
+    JSON array of ``[value, id, ended_at as text]``."""
+    best: dict[str, _Match] = {}
+    for value, tx_id, ended_at in loads_json(found):
+        if value not in best or tx_id > best[value][0]:
+            best[value] = (tx_id, None if ended_at is None else float(ended_at))
+    return best
 
 
 def _json_list(values: Sequence[str | None]) -> str:

@@ -6,6 +6,7 @@ import dataclasses
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -42,6 +43,20 @@ class EventSeen(NamedTuple):
     partition: int | None
     offset: int | None
     event_time: datetime | float | str | None  # datetime, ISO text, epoch s or epoch ms (Kafka)
+
+
+class LinkAnswers(list[str | None]):
+    """What ``link_events`` answers: each event's transaction id (or None), in order.
+
+    ``claimable`` says whether a call in the log was under way while the batch was linked. Only
+    then can an event no call matched yet still be claimed (by that call's ``finish``); with no
+    call under way, no later question about it can find one, since a call is begun before its
+    request leaves and so before its event exists.
+    """
+
+    def __init__(self, tx_ids: Iterable[str | None] = (), claimable: bool = False) -> None:
+        super().__init__(tx_ids)
+        self.claimable = claimable
 
 
 @dataclass

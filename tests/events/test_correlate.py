@@ -82,6 +82,30 @@ async def test_old_events_are_not_retried():
     assert correlator.pending == 1 and correlator.unmatched == 1 and correlator.checked == 2
 
 
+async def test_an_event_is_asked_about_again_only_while_a_call_could_still_claim_it(tmp_path):
+    """The real log: an event no call matches while none is under way is counted unmatched at
+    once (no call can claim it later); one seen while a call is under way waits, and the
+    call's finish claims it for the retry to find."""
+    from console.txlog import TransactionLog
+    from tests.txlog.test_store import result
+
+    with TransactionLog(tmp_path / "tx.db") as log:
+        correlator = Correlator(log, retry_delays=(0.0, 0.0))
+        try:
+            await correlator.link([ce(0, "e-someone-elses")])
+            assert (correlator.pending, correlator.unmatched) == (0, 1)
+
+            call = log.begin(method="PUT", path="/customer", action="add-record")
+            out = await correlator.link([ce(1, "e-early")])
+            assert out[0].transaction_id is None and correlator.pending == 1
+            log.finish(call, result(event_id="e-early"))
+            linked = await correlator.retry_due()
+        finally:
+            correlator.close()
+    assert [event.transaction_id for event in linked] == [call]
+    assert (correlator.pending, correlator.unmatched, correlator.linked) == (0, 1, 1)
+
+
 async def test_a_closed_correlator_links_again_when_asked():
     log = StandInLog()
     log.known["e-1"] = "tx-1"

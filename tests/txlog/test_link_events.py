@@ -115,13 +115,15 @@ def test_an_unmatched_event_is_kept_only_while_a_call_could_still_claim_it(tmp_p
     with TransactionLog(tmp_path / "tx.db") as log:
         done = add(log, event_id="evt-done")
         now = time.time()
-        assert log.link_events([EventSeen("evt-done", None, "t", 0, 1, now),
-                                EventSeen("other-1", None, "t", 0, 2, now)]) == [done, None]
+        answers = log.link_events([EventSeen("evt-done", None, "t", 0, 1, now),
+                                   EventSeen("other-1", None, "t", 0, 2, now)])
+        assert answers == [done, None] and not answers.claimable  # no call can claim other-1
         assert log.link_event("other-2", None, "t", 0, 3, now) is None
         assert [row[:2] for row in events_table(log)] == [("evt-done", done)]
 
         under_way = log.begin(method="POST", path="/p", action="add-record")
-        assert log.link_events([EventSeen("evt-early", None, "t", 0, 4, now)]) == [None]
+        answers = log.link_events([EventSeen("evt-early", None, "t", 0, 4, now)])
+        assert answers == [None] and answers.claimable  # the call under way may claim it
         assert log.link_event("evt-early-2", None, "t", 0, 5, now) is None
         log.finish(under_way, result(event_id="evt-early"))
         assert [e.event_id for e in log.events_for(under_way)] == ["evt-early"]
