@@ -27,8 +27,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["FINAL_OUTCOMES", "OUTCOMES", "SUCCESS_OUTCOMES", "EventLink", "EventSeen",
-           "LinkAnswers", "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog", "default_log_path",
-           "new_transaction_id", "open_log"]
+           "LinkAnswers", "LogUnavailable", "LogWriteFailed", "Transaction", "TransactionLog",
+           "default_log_path", "new_transaction_id", "open_log"]
 
 
 def default_log_path() -> Path:
