@@ -29,6 +29,7 @@ import msgspec
 
 from console.cli import Refused
 from console.errors import ApilogError
+from console.events.decode import with_data_read
 from console.events.fanout import QUEUE_SIZE, Skipped
 from console.events.feed import DEFAULT_TOPIC_PATTERN, LIVE_FETCH_WAIT_MS
 from console.session import Session, open_session
@@ -90,8 +91,10 @@ def events(ctx: click.Context, start: str, topic_pattern: str, filter_text: str 
     logging.getLogger("console.events").setLevel(logging.ERROR)
 
     def line(event: Any) -> str | None:
-        if predicate is not None and not predicate(event):
-            return None
+        if predicate is not None:
+            event = with_data_read(event)  # the filter reads the data, then the line
+            if not predicate(event):
+                return None
         return json_line(event.to_json()) if as_json else format_line(event)
 
     try:

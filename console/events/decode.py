@@ -61,6 +61,16 @@ class _InValue:
     def __repr__(self) -> str:
         return "<JSON in raw_value, parsed when read>"
 
+    # One marker: a copied or unpickled event must still find its data in ``raw_value``.
+    def __reduce__(self) -> str:
+        return "IN_VALUE"
+
+    def __copy__(self) -> _InValue:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _InValue:
+        return self
+
 
 IN_VALUE = _InValue()
 
@@ -204,6 +214,14 @@ def _as_the_gateway_writes(joined: str, count: int) -> bool:
 def linked_copy(event: FeedEvent, transaction_id: str | None) -> FeedEvent:
     """A copy of ``event`` that names the transaction it belongs to."""
     return msgspec.structs.replace(event, transaction_id=transaction_id)
+
+
+def with_data_read(event: FeedEvent) -> FeedEvent:
+    """``event``, or a copy of it holding its data parsed, for a caller about to read
+    :attr:`FeedEvent.data` more than once (a filter, then the line it prints)."""
+    if event.parsed is not IN_VALUE:
+        return event
+    return msgspec.structs.replace(event, parsed=event.data)
 
 
 def decode_record(topic: str, partition: int, offset: int, timestamp_ms: int | None,

@@ -54,7 +54,7 @@ class LinkAnswers(list[str | None]):
     request leaves and so before its event exists.
     """
 
-    def __init__(self, tx_ids: Iterable[str | None] = (), claimable: bool = False) -> None:
+    def __init__(self, tx_ids: Iterable[str | None] = (), *, claimable: bool) -> None:
         super().__init__(tx_ids)
         self.claimable = claimable
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
+import pickle
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -18,6 +20,7 @@ from console.events.decode import (
     decode_records,
     trace_id_of,
     trace_ids_of,
+    with_data_read,
 )
 from tests.events.conftest import ce_headers
 
@@ -277,9 +280,16 @@ def test_a_gateway_events_data_is_parsed_when_read_and_redacted_every_time():
     for event in (batch[0], batch[-1], one):
         shown = {**doc, "record": {"id": "r1", "fields": {"name": "Nguyễn Văn An",
                                                            "password": "REDACTED"}}}
-        assert event.data == shown and event.data == shown  # parsed anew, redacted again
+        first, again = event.data, event.data
+        assert first == again == shown and first is not again  # parsed anew, redacted again
         assert event.to_json()["data"] == shown
         assert "hunter2" not in event.search_text()
+        read = with_data_read(event)  # for a filter and then the line: parsed once, kept
+        assert read.data == shown and read.data is read.data and read.raw_value == event.raw_value
+        assert with_data_read(read) is read
+        # a copy, deep or pickled, still finds its data in its value
+        for copied in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+            assert copied.data == shown
     assert batch[0] == one
 
 

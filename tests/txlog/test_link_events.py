@@ -13,10 +13,11 @@ from tests.txlog.test_store import add
 
 
 def events_table(log: TransactionLog) -> list[tuple]:
-    """Every stored link, without seen_at (the clock at linking time)."""
+    """Every stored link, without seen_at (the clock at linking time): times exactly, as a
+    batch hands them to SQLite in JSON and reads the calls' end times back as text."""
     with log._lock:
         return log.db.execute('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
-                              "round(event_time, 3), round(delay_ms, 3) FROM events "
+                              "event_time, delay_ms FROM events "
                               "ORDER BY event_id").fetchall()
 
 
@@ -128,3 +129,18 @@ def test_an_unmatched_event_is_kept_only_while_a_call_could_still_claim_it(tmp_p
         log.finish(under_way, result(event_id="evt-early"))
         assert [e.event_id for e in log.events_for(under_way)] == ["evt-early"]
         assert {row[0] for row in events_table(log)} == {"evt-done", "evt-early", "evt-early-2"}
+
+
+def test_an_event_id_with_a_nul_in_it_is_stored_whole_and_touches_no_other_link(tmp_path):
+    """SQLite's JSON functions end a text at NUL: written through them, "evt-1\0x" would be
+    stored as "evt-1" and take over that event's row, unlinking it from its call."""
+    with TransactionLog(tmp_path / "tx.db") as log:
+        done = add(log, event_id="evt-1")
+        now = time.time()
+        assert log.link_events([EventSeen("evt-1", None, "t", 0, 1, now)]) == [done]
+        log.begin(method="POST", path="/p", action="add-record")  # unmatched events are kept
+        assert log.link_events([EventSeen("evt-1\x00x", None, "t", 0, 2, now),
+                                EventSeen("evt-2", None, "t", 0, 3, now)]) == [None, None]
+        assert [e.event_id for e in log.events_for(done)] == ["evt-1"]
+        assert [row[:2] for row in events_table(log)] == [
+            ("evt-1", done), ("evt-1\x00x", None), ("evt-2", None)]
