@@ -13,8 +13,8 @@ Neither kind of object takes part in reference cycles (its memory goes back when
 reference does, collector or not), so while a gateway serves or a feed reads, the young pass
 runs every 20,000 allocations instead of 700. A gateway's process serves and nothing else, and
 has its full passes practically never (:data:`GATEWAY`); a feed runs as long as the console
-does, whose screens and widgets do make cycles, so its full pass still comes every ten middle
-ones (:data:`FEED`), about every ten million allocations. Several at once in one process take
+does, whose screens and widgets do make cycles, so its middle pass comes every ten young ones
+and its full pass every fifty middle ones (:data:`FEED`), about every ten million allocations. Several at once in one process take
 the more frequent pass of each generation; the last to stop puts back what there was before
 the first started. A gateway also freezes what its process made before it served (``freeze``):
 one count of running holders for both, where the gateway used to keep its own.
@@ -28,7 +28,10 @@ import threading
 Thresholds = tuple[int, int, int]  # gen0 allocations, gen1 passes, gen2 passes
 
 GATEWAY: Thresholds = (20_000, 50, 1000)
-FEED: Thresholds = (20_000, 50, 10)
+#: The middle pass every ten young ones (not fifty): in a console reading 500 events a second,
+#: ~0.17–0.18 s every ~50 s instead of ~0.5–0.56 s every ~3 min (docs/benchmarks.md, 6 December,
+#: night); the full pass every fifty middle ones, still about every half hour.
+FEED: Thresholds = (20_000, 10, 50)
 
 _lock = threading.Lock()
 _holders: list[tuple[Thresholds, bool]] = []  # (thresholds, freezes) of each running holder

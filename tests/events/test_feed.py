@@ -279,12 +279,12 @@ async def test_feeds_and_a_gateway_share_the_collectors_settings_and_the_last_re
     try:
         await first.start()
         await connected(first)
-        assert gc.get_threshold() == FEED == (20_000, 50, 10)
+        assert gc.get_threshold() == FEED == (20_000, 10, 50)
         await second.start()
         settings = GatewaySettings(port=0, db_path=tmp_path / "gw.db", client_secret="s")
         gateway = GatewayServer(settings).start()
         await connected(second)
-        assert gc.get_threshold() == FEED  # with the gateway's (20,000, 50, 1,000)
+        assert gc.get_threshold() == FEED  # with the gateway's (20,000, 50, 1,000): the more frequent
         await first.stop()
         assert gc.get_threshold() == FEED  # the second still reads
         await second.stop()
