@@ -6,8 +6,8 @@ Python's defaults.
 
 While a feed reads, the console runs the collector's young pass every 20,000 allocations, its
 middle pass every ten young ones and its full pass every fifty middle ones
-(``console.collector.FEED``) instead of Python's (700, 10, 10): cyclic garbage that reached the oldest generation (the screens' and widgets' cycles) waits
-longer to be freed. This measures what that costs an operator's session: the real app
+(``console.collector.FEED``) instead of Python's (700, 10, 10): cyclic garbage that reached
+the oldest generation (the screens' and widgets' cycles) waits longer to be freed. This measures what that costs an operator's session: the real app
 (``ApilogApp`` under Textual's Pilot, 120×40) on a real gateway and broker (child processes),
 its live feed reading gateway-shaped events that a producer (a third child) writes at
 ``--rate`` a second, and an operator who every ``--every`` seconds does one of: go to the

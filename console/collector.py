@@ -14,9 +14,9 @@ reference does, collector or not), so while a gateway serves or a feed reads, th
 runs every 20,000 allocations instead of 700. A gateway's process serves and nothing else, and
 has its full passes practically never (:data:`GATEWAY`); a feed runs as long as the console
 does, whose screens and widgets do make cycles, so its middle pass comes every ten young ones
-and its full pass every fifty middle ones (:data:`FEED`), about every ten million allocations. Several at once in one process take
-the more frequent pass of each generation; the last to stop puts back what there was before
-the first started. A gateway also freezes what its process made before it served (``freeze``):
+and its full pass every fifty middle ones (:data:`FEED`), about every ten million allocations.
+Several at once in one process take the more frequent pass of each generation; the last to
+stop puts back what there was before the first started. A gateway also freezes what its process made before it served (``freeze``):
 one count of running holders for both, where the gateway used to keep its own.
 """
 

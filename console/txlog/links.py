@@ -31,6 +31,10 @@ _UPSERT_ALL = ('INSERT INTO events (event_id, tx_id, trace_id, topic, partition,
                "ON CONFLICT(event_id) DO UPDATE SET tx_id = excluded.tx_id, "
                "delay_ms = excluded.delay_ms")
 
+#: Whether some call in the log is still under way (begun, not finished): only its ``finish``
+#: could claim an event no call matches now.
+_UNDER_WAY = f"EXISTS (SELECT 1 FROM transactions WHERE outcome = '{oc.PENDING}')"
+
 #: ``ended_at`` as text of 17 digits: ``json_array`` writes a real with 15, which loses the
 #: microseconds of an epoch time.
 _ENDED_AT = "CASE WHEN t.ended_at IS NULL THEN NULL ELSE printf('%!.17g', t.ended_at) END"
@@ -46,7 +50,7 @@ _LOOK_UP = (
     "        FROM json_each(?1) AS j CROSS JOIN transactions AS t ON t.event_id = j.value),"
     f"      (SELECT json_group_array(json_array(t.trace_id, t.id, {_ENDED_AT}))"
     "        FROM json_each(?2) AS j CROSS JOIN transactions AS t ON t.trace_id = j.value),"
-    "       EXISTS (SELECT 1 FROM transactions WHERE outcome = ?3)")
+    f"      {_UNDER_WAY}")
 
 
 _Match = tuple[str, float | None]  # a transaction's id and ended_at
@@ -166,12 +170,11 @@ class EventLinks:
         """Links stored already (event id -> tx id), the newest transaction matched by event
         id and by trace id (value -> (id, ended_at)), and whether a call is under way."""
         linked, by_event, by_trace, under_way = self.db.conn.execute(
-            _LOOK_UP, [_json_list(ids), _json_list(traces), oc.PENDING]).fetchone()
+            _LOOK_UP, [_json_list(ids), _json_list(traces)]).fetchone()
         return dict(loads_json(linked)), _newest(by_event), _newest(by_trace), bool(under_way)
 
     def _calls_under_way(self) -> bool:
-        return self.db.execute("SELECT 1 FROM transactions WHERE outcome = ? LIMIT 1",
-                               [oc.PENDING]).fetchone() is not None
+        return bool(self.db.execute(f"SELECT {_UNDER_WAY}").fetchone()[0])
 
     def events_for(self, tx_id: str) -> list[EventLink]:
         """Events linked to a transaction, oldest first."""
