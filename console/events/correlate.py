@@ -24,6 +24,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +36,10 @@ from typing import Any, Protocol
 from console.events.decode import FeedEvent, linked_copy, trace_ids_of
 
 log = logging.getLogger(__name__)
+
+_ID = operator.attrgetter("id")
+_TRANSACTION_ID = operator.attrgetter("transaction_id")
+_MODE = operator.attrgetter("mode")
 
 #: Seconds to wait before each new attempt for an event no transaction matched yet.
 RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
@@ -88,6 +93,8 @@ class Correlator:
         #: The ids of ``_answers`` in the order first asked about: the first to forget.
         self._asked: deque[str] = deque()
         self._counter = itertools.count()
+        #: How many times answers were kept: ``link`` tells by it whether its ids are still new.
+        self._learnt = 0
         self.linked = 0
         self.checked = 0
         self.unmatched = 0
@@ -103,21 +110,13 @@ class Correlator:
 
         Events no transaction matched yet are kept for a few retries (see :meth:`retry_due`).
         """
-        answers = self._answers
-        todo: dict[str, int] = {}  # event id -> its place in ``events``
-        again = False  # an id asked before, or twice in this batch: answered from ``answers``
-        for at, ev in enumerate(events):
-            event_id = ev.id
-            if event_id and ev.transaction_id is None and ev.mode != "raw":
-                if event_id in answers or event_id in todo:
-                    again = True
-                else:
-                    todo[event_id] = at
+        ids, places, again = self._to_ask(events)
         out = list(events)
-        if todo:
-            places = list(todo.values())
+        if ids:
+            learnt = self._learnt
             found = await self._run(list(map(events.__getitem__, places)))
-            self._remember(dict(zip(todo, found, strict=True)))
+            # New when asked; still new unless answers were kept while the log was asked.
+            self._remember(ids, found, new=learnt == self._learnt)
             # Per event in C where it can be: most events of a shared topic match no call.
             for at, transaction_id in itertools.compress(zip(places, found, strict=True), found):
                 out[at] = linked_copy(out[at], transaction_id)
@@ -129,7 +128,7 @@ class Correlator:
                 else:
                     self.unmatched += misses
         if again:
-            answer = answers.get
+            answer = self._answers.get
             out = [linked_copy(ev, transaction_id)
                    if ev.transaction_id is None and (transaction_id := answer(ev.id or "")) else ev
                    for ev in out]
@@ -156,7 +155,7 @@ class Correlator:
                 self._schedule([item.event], item.attempt + 1, now, too_old)
             else:
                 self.unmatched += 1
-        self._remember(answered)
+        self._remember(list(answered), list(answered.values()))
         return linked
 
     def close(self) -> None:
@@ -165,15 +164,38 @@ class Correlator:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def _remember(self, answered: dict[str, str | None]) -> None:
-        """Keep these answers (event id -> transaction id); past ``ID_MEMORY`` ids, forget the
-        ones first asked about longest ago, once for the whole batch."""
+    def _to_ask(self, events: Sequence[FeedEvent]) -> tuple[list[str], Sequence[int], bool]:
+        """The ids to ask the log about, each once and none asked before, with their places in
+        ``events``; and whether some event is to be answered from what was learnt instead (its
+        id asked before, or twice in this batch)."""
         answers = self._answers
-        if answers.keys().isdisjoint(answered):  # all new (a first question): in C
-            self._asked.extend(answered)
+        ids = list(map(_ID, events))
+        if (None not in ids and "" not in ids and not any(map(_TRANSACTION_ID, events))
+                and "raw" not in map(_MODE, events) and answers.keys().isdisjoint(ids)
+                and len(set(ids)) == len(ids)):
+            # The usual batch: CloudEvents, none linked, each new. Checked in C, not per event.
+            return ids, range(len(ids)), False
+        todo: dict[str, int] = {}  # event id -> its place in ``events``
+        again = False
+        for at, (ev, event_id) in enumerate(zip(events, ids, strict=True)):
+            if event_id and ev.transaction_id is None and ev.mode != "raw":
+                if event_id in answers or event_id in todo:
+                    again = True
+                else:
+                    todo[event_id] = at
+        return list(todo), list(todo.values()), again
+
+    def _remember(self, ids: Sequence[str], found: Sequence[str | None], *, new: bool = False) -> None:
+        """Keep these answers (event id -> transaction id); past ``ID_MEMORY`` ids, forget the
+        ones first asked about longest ago, once for the whole batch. ``new``: none of ``ids``
+        is known yet (the caller checked, and nothing was kept since)."""
+        answers = self._answers
+        self._learnt += 1
+        if new or answers.keys().isdisjoint(ids):  # all new (a first question): in C
+            self._asked.extend(ids)
         else:
-            self._asked.extend([event_id for event_id in answered if event_id not in answers])
-        answers.update(answered)
+            self._asked.extend([event_id for event_id in ids if event_id not in answers])
+        answers.update(zip(ids, found, strict=True))
         while len(answers) > ID_MEMORY and self._asked:
             answers.pop(self._asked.popleft(), None)
 

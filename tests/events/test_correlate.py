@@ -189,3 +189,27 @@ async def test_past_its_memory_the_correlator_forgets_the_ids_it_asked_about_fir
         correlator.close()
     assert [e.transaction_id for e in again] == ["tx-1", "tx-5"]
     assert [call[0] for call in log.calls] == ["e-1", "e-2", "e-3", "e-4", "e-5", "e-1"]
+
+
+async def test_two_batches_asked_about_at_once_are_each_remembered_once(monkeypatch):
+    """A batch is checked against what was learnt before the log is asked; a second batch asked
+    meanwhile about the same id is answered by the log too, and the id is kept once: past the
+    memory, the oldest id is the one forgotten and asked about again."""
+    import asyncio
+
+    monkeypatch.setattr("console.events.correlate.ID_MEMORY", 3)
+    log = StandInLog()
+    log.known.update({"e-2": "tx-2"})
+    correlator = Correlator(log, retry_delays=())
+    try:
+        first, second = await asyncio.gather(correlator.link([ce(1, "e-1"), ce(2, "e-2")]),
+                                             correlator.link([ce(3, "e-2"), ce(4, "e-3")]))
+        await correlator.link([ce(5, "e-4")])  # four ids: e-1, asked about first, is forgotten
+        remembered = await correlator.link([ce(6, "e-2")])
+        forgotten = await correlator.link([ce(7, "e-1")])
+    finally:
+        correlator.close()
+    assert [e.transaction_id for e in first + second] == [None, "tx-2", "tx-2", None]
+    assert remembered[0].transaction_id == "tx-2" and forgotten[0].transaction_id is None
+    assert [call[0] for call in log.calls] == ["e-1", "e-2", "e-2", "e-3", "e-4", "e-1"]
+    assert (correlator.linked, correlator.unmatched) == (2, 4)

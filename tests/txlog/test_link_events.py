@@ -132,8 +132,8 @@ def test_an_unmatched_event_is_kept_only_while_a_call_could_still_claim_it(tmp_p
 
 
 def test_an_event_id_with_a_nul_in_it_is_stored_whole_and_touches_no_other_link(tmp_path):
-    """SQLite's JSON functions end a text at NUL: written through them, "evt-1\0x" would be
-    stored as "evt-1" and take over that event's row, unlinking it from its call."""
+    """SQLite's JSON functions end a text at NUL: a batch written or looked up through them must
+    not store "evt-1\0x" as "evt-1", which would take over that event's row and unlink it."""
     with TransactionLog(tmp_path / "tx.db") as log:
         done = add(log, event_id="evt-1")
         now = time.time()
@@ -144,3 +144,19 @@ def test_an_event_id_with_a_nul_in_it_is_stored_whole_and_touches_no_other_link(
         assert [e.event_id for e in log.events_for(done)] == ["evt-1"]
         assert [row[:2] for row in events_table(log)] == [
             ("evt-1", done), ("evt-1\x00x", None), ("evt-2", None)]
+
+
+def test_a_batch_of_hundreds_with_repeats_links_as_one_by_one_does(twin_logs):
+    """Rows go to SQLite a hundred, ten and one to a statement: 237 events (and repeats in the
+    same statement and across two) end exactly as linking each in turn."""
+    one, batch = twin_logs  # a call is under way there: every event is kept
+    now = time.time()
+    seen = [EventSeen(f"evt-n{i}", None, "t", 0, 100 + i, now + i) for i in range(230)]
+    seen[150] = EventSeen("evt-1", None, "t", 0, 250, now)                # by event id
+    seen += [seen[3], seen[150], seen[229], EventSeen("evt-2", "2" * 32, "t", 0, 400, now),
+             seen[42], seen[99], seen[100]]                                 # repeats, one match by trace
+    assert len(seen) == 237
+    expected = [one.link_event(*e) for e in seen]
+    assert batch.link_events(seen) == expected
+    assert events_table(batch) == events_table(one)
+    assert len(events_table(batch)) == 230 + 1 + 2  # the fixture's two, evt-1, evt-2
