@@ -170,7 +170,7 @@ class Correlator:
         id asked before, or twice in this batch)."""
         answers = self._answers
         ids = list(map(_ID, events))
-        if (None not in ids and "" not in ids and not any(map(_TRANSACTION_ID, events))
+        if (None not in ids and "" not in ids and {None}.issuperset(map(_TRANSACTION_ID, events))
                 and "raw" not in map(_MODE, events) and answers.keys().isdisjoint(ids)
                 and len(set(ids)) == len(ids)):
             # The usual batch: CloudEvents, none linked, each new. Checked in C, not per event.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from tests.txlog.test_store import add
 
 def events_table(log: TransactionLog) -> list[tuple]:
     """Every stored link, without seen_at (the clock at linking time): times exactly, as a
-    batch hands them to SQLite in JSON and reads the calls' end times back as text."""
+    batch binds them and reads the calls' end times back as text in JSON."""
     with log._lock:
         return log.db.execute('SELECT event_id, tx_id, trace_id, topic, partition, "offset", '
                               "event_time, delay_ms FROM events "
@@ -146,10 +147,14 @@ def test_an_event_id_with_a_nul_in_it_is_stored_whole_and_touches_no_other_link(
             ("evt-1", done), ("evt-1\x00x", None), ("evt-2", None)]
 
 
-def test_a_batch_of_hundreds_with_repeats_links_as_one_by_one_does(twin_logs):
-    """Rows go to SQLite a hundred, ten and one to a statement: 237 events (and repeats in the
-    same statement and across two) end exactly as linking each in turn."""
+@pytest.mark.parametrize("variable_limit", [None, 999], ids=["sqlite-now", "sqlite-before-3.32"])
+def test_a_batch_of_hundreds_with_repeats_links_as_one_by_one_does(twin_logs, variable_limit):
+    """Rows go to SQLite a power of two to a statement: 237 events (128 + 64 + 32 + 8 + 4 + 1,
+    or 3 × 64 + 32 + … under the old limit of 999 bound values, with repeats in the same
+    statement and across two) end exactly as linking each in turn."""
     one, batch = twin_logs  # a call is under way there: every event is kept
+    if variable_limit:
+        batch.db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
     now = time.time()
     seen = [EventSeen(f"evt-n{i}", None, "t", 0, 100 + i, now + i) for i in range(230)]
     seen[150] = EventSeen("evt-1", None, "t", 0, 250, now)                # by event id
