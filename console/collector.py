@@ -16,8 +16,9 @@ has its full passes practically never (:data:`GATEWAY`); a feed runs as long as 
 does, whose screens and widgets do make cycles, so its middle pass comes every ten young ones
 and its full pass every fifty middle ones (:data:`FEED`), about every ten million allocations.
 Several at once in one process take the more frequent pass of each generation; the last to
-stop puts back what there was before the first started. A gateway also freezes what its process made before it served (``freeze``):
-one count of running holders for both, where the gateway used to keep its own.
+stop puts back what there was before the first started. A gateway also freezes what its
+process made before it served (``freeze``): one count of running holders for both, where the
+gateway used to keep its own.
 """
 
 from __future__ import annotations
