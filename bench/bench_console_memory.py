@@ -6,22 +6,23 @@ Python's defaults.
 
 While a feed reads, the console runs the collector's young pass every 20,000 allocations, its
 middle pass every ten young ones and its full pass every fifty middle ones
-(``console.collector.FEED``) instead of Python's (700, 10, 10): cyclic garbage that reached
-the oldest generation (the screens' and widgets' cycles) waits longer to be freed. This
-measures what that costs an operator's session: the real app (``ApilogApp`` under Textual's
-Pilot, 120×40) on a real gateway and broker (child processes), its live feed reading gateway-shaped events that a producer (a third child) writes at
-``--rate`` a second, and an operator who every ``--every`` seconds does one of: go to the
-events view, open the event under the cursor and come back, go to the transaction log, filter
-the catalogue and clear it, send a call from the composer, look at the overview.
+(``console.collector.FEED``) instead of Python's (700, 10, 10): cyclic garbage that reached the
+oldest generation (the screens' and widgets' cycles) waits longer to be freed. This measures
+what that costs an operator's session: the real app (``ApilogApp`` under Textual's Pilot,
+120×40) on a real gateway and broker (child processes), its live feed reading gateway-shaped
+events that a producer (a third child) writes at ``--rate`` a second, and an operator who every
+``--every`` seconds does one of: go to the events view, open the event under the cursor and come
+back, go to the transaction log, filter the catalogue and clear it, send a call from the
+composer, look at the overview.
 
 Each setting runs in a console process of its own, one after the other on the same gateway,
 broker and producer. The console's bounded stores fill as it runs (10,000 events buffered,
 100,000 event ids remembered for de-duplication and correlation: 200 s at 500 events/s), so
-growth is measured over the second half, and runs shorter than seven minutes at that rate
-still count some of the filling as growth. Printed per setting: the events the console
-received, its resident memory at half-time, at the end and at most, the growth per hour over the second half (least squares over a sample
-every five seconds), what one ``gc.collect()`` at the end finds unreachable, and the collector's
-passes per generation with the longest of each.
+growth is measured over the second half, and runs shorter than seven minutes at that rate still
+count some of the filling as growth. Printed per setting: the events the console received, its
+resident memory at half-time, at the end and at most, the growth per hour over the second half
+(least squares over a sample every five seconds), what one ``gc.collect()`` at the end finds
+unreachable, and the collector's passes per generation with the longest of each.
 """
 
 from __future__ import annotations
