@@ -2,7 +2,7 @@
 Python's defaults.
 
     .venv/bin/python bench/bench_console_memory.py [--minutes 6] [--rate 500] [--every 2]
-                                                   [--thresholds shipped,default]
+                                                   [--thresholds shipped,default] [--rotate N]
 
 While a feed reads, the console runs the collector's young pass every 20,000 allocations, its
 middle pass every ten young ones and its full pass every fifty middle ones
@@ -22,7 +22,12 @@ growth is measured over the second half, and runs shorter than seven minutes at 
 count some of the filling as growth. Printed per setting: the events the console received, its
 resident memory at half-time, at the end and at most, the growth per hour over the second half
 (least squares over a sample every five seconds), what one ``gc.collect()`` at the end finds
-unreachable, and the collector's passes per generation with the longest of each.
+unreachable, the collector's passes per generation with the longest of each (the console's own
+full passes while the operator is idle among them, ``console.collector.sweep``; ``+nosweep``
+turns those off), and how late the event loop woke a 50 ms sleep (p99.9 and the longest: what
+a key pressed then would have waited for). At the end, what the collector walks then, by type.
+The producer moves to a new topic every ``--rotate`` events, which the feed picks up by its
+pattern, so that the embedded broker keeps up for the whole run.
 """
 
 from __future__ import annotations
@@ -70,9 +75,12 @@ def rss_mib() -> float:
 
 # --- the producer (a child process) ---------------------------------------------------------
 
-async def produce(bootstrap: str, topic: str, rate: int, tally: Path) -> None:
+async def produce(bootstrap: str, topic: str, rate: int, tally: Path, rotate: int) -> None:
     """Gateway-shaped events at ``rate`` a second, each with its own ``ce_id``, until killed;
-    how many so far in ``tally``, every second."""
+    how many so far in ``tally``, every second. Every ``rotate`` events go to a new topic
+    (``topic.1``, ``topic.2``...), which the console's feed picks up by its pattern: the
+    embedded broker (Tansu, in-memory store) reads a topic of 200,000+ records ever slower, and a
+    feed it starves is not a steady session."""
     from aiokafka import AIOKafkaProducer
 
     from bench.bench_events import make_records
@@ -92,7 +100,8 @@ async def produce(bootstrap: str, topic: str, rate: int, tally: Path) -> None:
                 key, value, headers = templates[sent % len(templates)]
                 headers = [("ce_id", f"mem-{sent}".encode()) if name == "ce_id" else (name, raw)
                            for name, raw in headers]
-                await producer.send(topic, value=value, key=key, headers=headers)
+                await producer.send(f"{topic}.{sent // rotate}", value=value, key=key,
+                                    headers=headers)
                 sent += 1
             await asyncio.sleep(0.01)
     finally:
@@ -109,7 +118,7 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
     from console.session import Session
     from screens.app import ApilogApp
 
-    setting, _, freeze = thresholds.partition("+")
+    setting, *options = thresholds.split("+")
     if setting == "default":
         wanted = PYTHON_DEFAULTS
     elif setting == "shipped":
@@ -118,7 +127,9 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
         wanted = tuple(int(n) for n in setting.split("/"))
     gc.set_threshold(*wanted)
     collector.FEED = wanted  # what the feed's hold asks for
-    if freeze == "unfrozen":  # the feed's hold without its freeze
+    if "nosweep" in options:  # no full pass of the console's own while the operator is idle
+        collector.sweep = lambda idle: False
+    if "unfrozen" in options:  # the feed's hold without its freeze
         hold, release = collector.hold, collector.release
         collector.hold = lambda t, *, freeze=False: hold(t)
         collector.release = lambda t, *, freeze=False: release(t)
@@ -137,9 +148,18 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
     app = ApilogApp(catalogue, session=Session(profile, catalogue, log_path=home / "tx.db",
                                                origin="console"), lang="en")
     samples: list[tuple[float, float]] = []
+    stalls: list[float] = []  # how late the loop woke a 50 ms sleep: what a key would wait
+
+    async def probe() -> None:
+        while True:
+            asleep = time.perf_counter()
+            await asyncio.sleep(0.05)
+            stalls.append(time.perf_counter() - asleep - 0.05)
+
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         gc.callbacks.append(timed)
+        prober = asyncio.create_task(probe())
         started = time.monotonic()
         step = 0
         next_sample = started
@@ -151,20 +171,40 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
             step += 1
             await pilot.pause(every)
         samples.append((time.monotonic() - started, rss_mib()))
+        prober.cancel()
         feed = app.runtime.feed
         received = feed.status.received if feed is not None else 0
         in_force = gc.get_threshold()
         gc.callbacks.remove(timed)
+        census = _census()
+        began[0] = time.perf_counter()
         unreachable = gc.collect()
+        full_at_end = time.perf_counter() - began[0]
     late = [(t, m) for t, m in samples if t >= seconds / 2] or samples
     return {
         "thresholds": thresholds, "in_force": in_force, "seconds": seconds, "steps": step,
         "events": received, "rss_half": late[0][1], "rss_end": samples[-1][1],
         "rss_max": max(m for _, m in samples), "mib_per_hour": _slope(late) * 3600,
-        "unreachable_at_end": unreachable,
+        "unreachable_at_end": unreachable, "full_pass_at_end_ms": full_at_end * 1000,
+        "tracked_at_end": census[0], "census": census[1], "frozen": gc.get_freeze_count(),
         "passes": [len(passes[g]) for g in range(3)],
         "longest_ms": [max(passes[g], default=0.0) * 1000 for g in range(3)],
+        "stalls_ms": [statistics.quantiles(stalls, n=1000)[998] * 1000, max(stalls) * 1000],
     }
+
+
+def _census(top: int = 12) -> tuple[int, list[tuple[str, int]]]:
+    """The objects the collector walks (its three generations, not what ``gc.freeze()`` put out
+    of its sight): how many, and the most common types (module.qualname) with their counts."""
+    counts: dict[str, int] = {}
+    objects = gc.get_objects()
+    for obj in objects:
+        kind = type(obj)
+        name = f"{kind.__module__}.{kind.__qualname__}"
+        counts[name] = counts.get(name, 0) + 1
+    total = len(objects)
+    del objects
+    return total, sorted(counts.items(), key=lambda item: -item[1])[:top]
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -205,12 +245,18 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between operator steps")
     parser.add_argument("--thresholds", default="shipped,default",
                         help="settings to run, in order: shipped (console.collector.FEED), default "
-                             "(Python's), or A/B/C; +unfrozen: the feed's hold without gc.freeze()")
+                             "(Python's), or A/B/C; +unfrozen: the feed's hold without gc.freeze(); "
+                             "+nosweep: no full pass while the operator is idle "
+                             "(console.collector.sweep)")
+    parser.add_argument("--rotate", type=int, default=50_000,
+                        help="events per topic before the producer moves to a new one "
+                             "(default 50,000)")
     parser.add_argument("--produce", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--console", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce:
-        asyncio.run(produce(args.produce[0], args.produce[1], args.rate, Path(args.produce[2])))
+        asyncio.run(produce(args.produce[0], args.produce[1], args.rate, Path(args.produce[2]),
+                            args.rotate))
         return
     if args.console:
         base_url, bootstrap, thresholds, home = args.console
@@ -232,11 +278,13 @@ def main() -> None:
             home = tmp / setting.replace("/", "-")
             home.mkdir()
             print(f"{setting}: {args.minutes:g} min ...", file=sys.stderr, flush=True)
-            # A topic of its own per setting: Tansu read a topic of 200,000+ records ever slower
-            # (a console reading the second setting's events from one topic got none).
+            # Topics of its own per setting, each of --rotate events: Tansu read a topic of
+            # 200,000+ records ever slower (a console reading the second setting's events from
+            # one topic got none; a 50-minute run on one topic starved).
             tally = home / "produced"
             producer = subprocess.Popen([sys.executable, __file__, "--produce", broker.bootstrap,
-                                         f"{TOPIC}-{number}", str(tally), "--rate", str(args.rate)],
+                                         f"{TOPIC}-{number}", str(tally), "--rate", str(args.rate),
+                                         "--rotate", str(args.rotate)],
                                         cwd=ROOT)
             children.append(producer)
             while not tally.exists():
@@ -264,15 +312,23 @@ def main() -> None:
     print(f"console under Pilot 120x40, {args.rate} gateway-shaped events/s, an operator step every "
           f"{args.every:g} s, {args.minutes:g} min per setting; load average {os.getloadavg()[0]:.1f}")
     print("| thresholds (in force) | produced /s | events received | operator steps | RSS at half-time MiB | at end | max | "
-          "MiB/h, second half | unreachable objects at end | passes gen 0/1/2 | longest ms gen 0/1/2 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+          "MiB/h, second half | unreachable objects at end | passes gen 0/1/2 | longest ms gen 0/1/2 | "
+          "loop stalls ms, p99.9 / max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in results:
         print(f"| {r['thresholds']} {tuple(r['in_force'])} | {r['produced_per_s']:.0f} | {r['events']:,} | "
               f"{r['steps']} | "
               f"{r['rss_half']:.1f} | {r['rss_end']:.1f} | {r['rss_max']:.1f} | "
               f"{r['mib_per_hour']:+.1f} | {r['unreachable_at_end']:,} | "
               f"{'/'.join(map(str, r['passes']))} | "
-              f"{'/'.join(f'{ms:.1f}' for ms in r['longest_ms'])} |")
+              f"{'/'.join(f'{ms:.1f}' for ms in r['longest_ms'])} | "
+              f"{r['stalls_ms'][0]:.0f} / {r['stalls_ms'][1]:.0f} |")
+    for r in results:
+        print(f"\n{r['thresholds']}: {r['tracked_at_end']:,} objects the collector walks at the "
+              f"end ({r['frozen']:,} more frozen at start-up), a full pass over them "
+              f"{r['full_pass_at_end_ms']:.0f} ms; most common:")
+        for name, count in r["census"]:
+            print(f"  {count:>9,}  {name}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ Several at once in one process take the more frequent pass of each generation; t
 stop puts back what there was before the first started. A gateway also freezes what its
 process made before it served (``freeze``): one count of running holders for both, where the
 gateway used to keep its own.
+
+A full pass that waits that long finds much to walk and free: the widgets a console discards
+(the footer's keys on each change of view, the nodes Textual makes to style a widget's parts)
+are reference cycles, and in a 50-minute session the one full pass took 2.5 s, in 30 minutes
+~494,000 unreachable objects had piled up beside ~147,000 live ones (``docs/benchmarks.md``,
+7 December). So the console also sweeps (:func:`sweep`): a full pass of its own when the
+operator has not typed or clicked for a moment and the middle pass has run twice since the
+last full one, a few minutes of garbage at a time, while no key waits for it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,10 @@ GATEWAY: Thresholds = (20_000, 50, 1000)
 #: ~0.17–0.18 s every ~50 s instead of ~0.5–0.56 s every ~3 min (docs/benchmarks.md, 6 December,
 #: night); the full pass every fifty middle ones, still about every half hour.
 FEED: Thresholds = (20_000, 10, 50)
+
+#: :func:`sweep`: seconds without a key or a click, and middle passes since the last full pass.
+SWEEP_IDLE = 1.0
+SWEEP_AFTER = 2
 
 _lock = threading.Lock()
 _holders: list[tuple[Thresholds, bool]] = []  # (thresholds, freezes) of each running holder
@@ -75,3 +87,14 @@ def _freezing() -> bool:
 
 def _apply() -> None:
     gc.set_threshold(*(min(values) for values in zip(*(t for t, _ in _holders), strict=True)))
+
+
+def sweep(idle: float) -> bool:
+    """A full pass now, if a holder put the full passes off, the operator has been idle for
+    ``idle`` seconds (at least :data:`SWEEP_IDLE`) and the middle pass ran :data:`SWEEP_AFTER`
+    times since the last full pass; whether it ran. Under Python's thresholds full passes come
+    often enough by themselves, so without a holder this does nothing."""
+    if not _holders or idle < SWEEP_IDLE or gc.get_count()[2] < SWEEP_AFTER:
+        return False
+    gc.collect()
+    return True

@@ -11,14 +11,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from time import monotonic
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 
+from console import collector
 from screens.host import is_text_area
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
@@ -36,6 +39,8 @@ if TYPE_CHECKING:  # the session module costs ~0.3 s to import: it loads after t
     from screens.tx_view import TransactionsView
 
 CSS_PATH = Path(__file__).with_name("apilog.tcss")
+#: Seconds between two looks at whether the collector may sweep (console.collector.sweep).
+SWEEP_EVERY = 0.5
 
 
 def _utc_now() -> datetime:
@@ -96,6 +101,7 @@ class ApilogApp(App[int]):
         if reaching:
             state = replace(state, gateway="connecting", kafka="connecting")
         self.set_reactive(ApilogApp.connection, state)
+        self._last_input = monotonic()  # a key or a click (console.collector.sweep)
 
     # Views ------------------------------------------------------------------------------------
 
@@ -143,6 +149,16 @@ class ApilogApp(App[int]):
         if not getattr(screen, "DRAWS_OFFLINE", False):
             self.call_after_refresh(self.start_runtime)
         # else the view calls start_runtime once its own first rows are on screen
+        self.set_interval(SWEEP_EVERY, self._sweep)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.InputEvent):
+            self._last_input = monotonic()
+        await super().on_event(event)
+
+    def _sweep(self) -> None:
+        """The collector's full pass while nobody types (console.collector.sweep)."""
+        collector.sweep(monotonic() - self._last_input)
 
     def jump(self, view: str) -> None:
         """Show ``view``; esc comes back here."""
