@@ -21,12 +21,12 @@ process made before it served (``freeze``): one count of running holders for bot
 gateway used to keep its own.
 
 A full pass that waits that long finds much to walk and free: the widgets a console discards
-(the footer's keys on each change of view, the nodes Textual makes to style a widget's parts)
-are reference cycles, and in a 50-minute session the one full pass took 2.5 s, in 30 minutes
-~494,000 unreachable objects had piled up beside ~147,000 live ones (``docs/benchmarks.md``,
-7 December). So the console also sweeps (:func:`sweep`): a full pass of its own when the
-operator has not typed or clicked for a moment and the middle pass has run twice since the
-last full one, a few minutes of garbage at a time, while no key waits for it.
+(the footer's keys on each change of focus or view, the nodes Textual makes to style a widget's
+parts) are reference cycles, and in a 50-minute session the one full pass took 2.5 s; in 30
+minutes ~494,000 unreachable objects had piled up beside ~147,000 live ones
+(``docs/benchmarks.md``, 7 December). So the console also sweeps (:func:`sweep`): a full pass of
+its own when the operator has not typed or clicked for a moment and the middle pass has run
+twice since the last full one, a few minutes of garbage at a time, while no key waits for it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ Thresholds = tuple[int, int, int]  # gen0 allocations, gen1 passes, gen2 passes
 GATEWAY: Thresholds = (20_000, 50, 1000)
 #: The middle pass every ten young ones (not fifty): in a console reading 500 events a second,
 #: ~0.17–0.18 s every ~50 s instead of ~0.5–0.56 s every ~3 min (docs/benchmarks.md, 6 December,
-#: night); the full pass every fifty middle ones, still about every half hour.
+#: night); the full pass every fifty middle ones, about every hour at that rate, with the
+#: console's :func:`sweep` in between.
 FEED: Thresholds = (20_000, 10, 50)
 
 #: :func:`sweep`: seconds without a key or a click, and middle passes since the last full pass.
