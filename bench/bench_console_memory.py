@@ -177,9 +177,9 @@ async def console(base_url: str, bootstrap: str, thresholds: str, seconds: float
         in_force = gc.get_threshold()
         gc.callbacks.remove(timed)
         census = _census()
-        began[0] = time.perf_counter()
+        collecting = time.perf_counter()
         unreachable = gc.collect()
-        full_at_end = time.perf_counter() - began[0]
+        full_at_end = time.perf_counter() - collecting
     late = [(t, m) for t, m in samples if t >= seconds / 2] or samples
     return {
         "thresholds": thresholds, "in_force": in_force, "seconds": seconds, "steps": step,

@@ -21,7 +21,6 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Input
 
-from console import collector
 from screens.host import is_text_area
 from screens.i18n import Labels, default_language
 from screens.keymap import bindings, mutating_actions
@@ -158,6 +157,8 @@ class ApilogApp(App[int]):
 
     def _sweep(self) -> None:
         """The collector's full pass while nobody types (console.collector.sweep)."""
+        from console import collector  # first called half a second after mount, not at start-up
+
         collector.sweep(monotonic() - self._last_input)
 
     def jump(self, view: str) -> None:

@@ -1,9 +1,9 @@
 """The collector's full pass while the operator is idle (console.collector.sweep).
 
 A feed's thresholds put the full pass off to about every hour; the widgets a console lets go of
-(the footer's keys on each change of view) are reference cycles that only a full pass frees, and
-in a 50-minute session the one that came held the console for 2.5 s. The console sweeps them
-itself, a little at a time, when nobody has typed for a moment.
+(the footer's keys on each change of focus or view) are reference cycles that only a full pass
+frees, and in a 50-minute session the one that came held the console for 2.5 s. The console
+sweeps them itself, a little at a time, when nobody has typed for a moment.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from tests.tui.conftest import wait_for
 
 @contextmanager
 def full_passes() -> Iterator[list[int]]:
-    """Inside: the full passes the collector makes, each as the count of them so far."""
+    """Inside: one entry per full pass the collector makes, what it freed."""
     seen: list[int] = []
 
     def note(phase: str, info: dict[str, int]) -> None:
         if phase == "stop" and info["generation"] == 2:
-            seen.append(len(seen) + 1)
+            seen.append(info["collected"])
 
     gc.callbacks.append(note)
     try:
